@@ -1,0 +1,152 @@
+/**
+ * The contract between the control plane and `trainkeeper-agent`, in both directions.
+ *
+ * Control plane → agent: the HyperPod elastic agent's HTTP API (hyperpod-spec §5), same paths, body field
+ * names and lower-case state names, reached through the Kubernetes `pods/proxy` subresource.
+ * Agent → control plane: one-line JSON status records on the agent's stdout (`AgentRecord`), which travel
+ * the ordinary log path (CloudWatch Logs → `logs` Lambda). Worker output is forwarded torchrun-style as
+ * `[default<localRank>]:<text>`.
+ *
+ * Both sides parse with these schemas; nothing here does I/O.
+ */
+import { z } from 'zod';
+import type { LogRule } from './spec/types.ts';
+
+export const AGENT_STATES = [
+  'INIT',
+  'READY',
+  'RUNNING',
+  'COMPLETED',
+  'FAULTED',
+  'STOPPING',
+  'SHUTDOWN',
+] as const;
+export type AgentState = (typeof AGENT_STATES)[number];
+
+/** Default agent HTTP port, as HyperPod's. */
+export const AGENT_PORT = 8080;
+
+/** Env var names the control plane sets on training containers and the agent reads. */
+export const AGENT_ENV = {
+  jobName: 'TRAINKEEPER_JOB_NAME',
+  namespace: 'TRAINKEEPER_NAMESPACE',
+  podName: 'TRAINKEEPER_POD_NAME',
+  podIp: 'TRAINKEEPER_POD_IP',
+  nodeName: 'TRAINKEEPER_NODE_NAME',
+  replica: 'TRAINKEEPER_REPLICA',
+  index: 'TRAINKEEPER_REPLICA_INDEX',
+  nnodes: 'NNODES',
+  nprocPerNode: 'NPROC_PER_NODE',
+  /** Overrides `--server-port` (the local kubelet gives each pod its own port on loopback). */
+  agentPort: 'TRAINKEEPER_AGENT_PORT',
+} as const;
+
+const rankIp = z.object({ rank: z.coerce.number().int().min(0), ip: z.string().min(1) });
+
+/** `POST /start` body (hyperpod-spec §5). Unknown fields are ignored, as FastAPI/pydantic does. */
+export const StartBody = z.object({
+  rank: z.coerce.number().int().min(0),
+  nnodes: z.coerce.number().int().min(1),
+  faultCount: z.coerce.number().int().min(0),
+  master_addr: z.string().min(1),
+  master_port: z.union([z.number().int(), z.string().regex(/^\d+$/)]).transform(Number),
+  log_monitoring_configuration: z.array(z.record(z.string(), z.unknown())).optional(),
+  ipVersion: z.string().optional(),
+  rankIps: z.array(rankIp).optional(),
+  worker_data: z.unknown().optional(),
+  spare: z.union([z.boolean(), z.number().int()]).transform(Boolean).optional(),
+  progress: z.record(z.string(), z.unknown()).optional(),
+});
+export type StartBody = z.input<typeof StartBody>;
+export type ParsedStartBody = z.output<typeof StartBody>;
+
+/** `POST /update`: as /start minus `progress`. */
+export const UpdateBody = StartBody.omit({ progress: true });
+export type UpdateBody = z.input<typeof UpdateBody>;
+
+/** `POST /stop` body. */
+export const StopBody = z
+  .object({
+    restart_mode: z.string().optional(),
+    is_graceful: z.boolean().optional(),
+    timeout: z.number().nonnegative().optional(),
+  })
+  .default({});
+export type StopBody = z.input<typeof StopBody>;
+
+/** `GET /status` (and the body every POST answers with). Keys only when set, like HyperPod's. */
+export const StatusBody = z.object({
+  status: z.enum(AGENT_STATES.map((s) => s.toLowerCase()) as [string, ...string[]]),
+  transitions: z.record(z.string(), z.string()).optional(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  restartMode: z.string().optional(),
+  worker_data: z.unknown().optional(),
+  rank_labels: z.unknown().optional(),
+  ipversion: z.string().optional(),
+  progress: z.record(z.string(), z.unknown()).optional(),
+  agent_version: z.string().optional(),
+  assigned_rank: z.number().int().optional(),
+  spare: z.boolean().optional(),
+  priority: z.unknown().optional(),
+  /** Extension: the faultCount of the last /start (the restart generation the agent runs). */
+  faultCount: z.number().int().optional(),
+});
+export type StatusBody = z.infer<typeof StatusBody>;
+
+/** Marker key that makes a stdout line an agent record: `{"trainkeeper":"agent/v1",...}`. */
+export const AGENT_RECORD_MARKER = 'agent/v1';
+
+const recordBase = {
+  trainkeeper: z.literal(AGENT_RECORD_MARKER),
+  /** ISO 8601 time the agent wrote the record. */
+  ts: z.string(),
+  job: z.string().optional(),
+  namespace: z.string().optional(),
+  pod: z.string().optional(),
+  node: z.string().optional(),
+  ip: z.string().optional(),
+  /** The faultCount of the agent's current (or last) /start; -1 before any /start. */
+  generation: z.number().int(),
+  state: z.enum(AGENT_STATES),
+};
+
+/**
+ * A status record on the agent's stdout. Kinds:
+ * - `state`: the agent changed state (with reason/message, e.g. FAULTED + `WorkerCrash`).
+ * - `worker-exit`: one worker process ended (exit code or signal, error-file contents).
+ * - `heartbeat`: periodic liveness, with the latest training progress if any.
+ */
+export const AgentRecord = z.discriminatedUnion('kind', [
+  z.object({
+    ...recordBase,
+    kind: z.literal('state'),
+    previous: z.enum(AGENT_STATES).optional(),
+    reason: z.string().optional(),
+    message: z.string().optional(),
+  }),
+  z.object({
+    ...recordBase,
+    kind: z.literal('worker-exit'),
+    localRank: z.number().int(),
+    rank: z.number().int().optional(),
+    pid: z.number().int().optional(),
+    exitCode: z.number().int().nullable(),
+    signal: z.string().nullable(),
+    /** Contents of TORCHELASTIC_ERROR_FILE when the worker wrote one (torch `@record`). */
+    error: z.unknown().optional(),
+  }),
+  z.object({
+    ...recordBase,
+    kind: z.literal('heartbeat'),
+    progress: z.record(z.string(), z.unknown()).optional(),
+    workers: z.number().int().optional(),
+  }),
+]);
+export type AgentRecord = z.infer<typeof AgentRecord>;
+
+/** The torchrun-style prefix of a forwarded worker line: `[default3]:` → local rank 3. */
+export const WORKER_LINE_PREFIX = /^\[default(\d+)\]:/;
+
+/** Converts a rule to the snake/camel mix HyperPod's `/start` carries (`log_monitoring_configuration`). */
+export type WireLogRule = Omit<LogRule, 'source'>;

@@ -1,0 +1,142 @@
+/**
+ * The durable job record: everything the control plane knows about one job, stored as one DynamoDB item
+ * and written once per trigger with a `version` check. Plain JSON only (numbers are epoch ms).
+ *
+ * Owned by core/decide: only `decide` produces new records; handlers load, pass and persist them.
+ */
+import type { AgentState } from './agent-protocol.ts';
+import type { JobSpec } from './spec/types.ts';
+
+export type JobPhase =
+  | 'Pending' // accepted, pods being created / agents not yet started
+  | 'Running'
+  | 'Restarting'
+  | 'Suspended'
+  | 'Succeeded'
+  | 'Failed'
+  | 'Cancelled';
+
+export const TERMINAL_PHASES: readonly JobPhase[] = ['Succeeded', 'Failed', 'Cancelled'];
+export const isTerminal = (phase: JobPhase): boolean => TERMINAL_PHASES.includes(phase);
+
+/** Kubernetes-style condition. `lastTransitionTime` is epoch ms (rendered RFC 3339 at the API). */
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason: string;
+  message: string;
+  lastTransitionTime: number;
+}
+
+/** Restart level: process-level (PLR), pod replacement, job-level (JLR). */
+export type RestartLevel = 'process' | 'pod' | 'job';
+
+/**
+ * One pod position of the job. Slots `index < replicas` of a replica spec hold group ranks; slots
+ * `replicas ≤ index < replicas + spares` are spares (`groupRank` null until promoted).
+ */
+export interface PodSlot {
+  replica: string;
+  index: number;
+  /** Current pod name, derived from (job, replica, index, podGeneration). */
+  name: string;
+  /** The job generation at which this pod was created. */
+  podGeneration: number;
+  /** Node rank given to the agent as `rank` in /start; null for an idle spare. */
+  groupRank: number | null;
+  spare: boolean;
+  /** Kubernetes pod phase as last observed, or `Deleting` once we asked for deletion. */
+  podPhase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown' | 'Deleting';
+  nodeName?: string;
+  ip?: string;
+  /** The agent's last reported state and the generation (faultCount) it was for. */
+  agent?: { state: AgentState; generation: number; at: number; reason?: string };
+  lastSeenAt?: number;
+}
+
+export interface RestartStatus {
+  /** Start of the current evaluation window (epoch ms). */
+  currentEvalPeriod: number;
+  /** Process-level restarts counted in the window since the last full restart. */
+  restartCount: number;
+  /** Full job restarts (counted over the job's life; `maxFullJobRestarts` caps it). */
+  fullJobRestartCount: number;
+}
+
+export interface FaultyPodInstanceList {
+  restartType: 'PLR' | 'JLR';
+  faultyInstanceIdList: string[];
+  faultyPodList: string[];
+  faultyRankList: number[];
+}
+
+/** One fault and its recovery: the timeline entry behind "remediated in N milliseconds". */
+export interface Remediation {
+  generation: number;
+  reason: string;
+  level: RestartLevel;
+  /** When the fault happened (best knowledge: the line's or exit's time). */
+  faultAt: number;
+  /** When the control plane saw it. */
+  detectedAt: number;
+  /** When every agent of the new generation reported RUNNING. */
+  recoveredAt?: number;
+  pods: string[];
+  ranks: number[];
+  nodes: string[];
+  message?: string;
+}
+
+export interface JobRecord {
+  namespace: string;
+  name: string;
+  uid: string;
+  spec: JobSpec;
+  /** The IAM principal (or `local`) that submitted it. */
+  submittedBy: string;
+  phase: JobPhase;
+  conditions: Condition[];
+  /** Restart epoch; +1 on every restart of any level. Agents get it as `faultCount`. */
+  generation: number;
+  pods: PodSlot[];
+  restartStatus: RestartStatus;
+  /** Total restarts of any level. */
+  restartCount: number;
+  /** Process-level restarts over the job's life (compared with `jobMaxRetryCount`). */
+  processRestartCount: number;
+  latestFaultyPodInstanceList?: FaultyPodInstanceList;
+  masterAddr?: string;
+  masterPort?: number;
+  /** Faults attributed to each node (repeat offenders are avoided at the next restart). */
+  nodeFaults: Record<string, number>;
+  /** Highest training progress (step) seen, and restarts since it last advanced. */
+  progress: { step?: number; at?: number; restartsWithoutProgress: number };
+  remediations: Remediation[];
+  /** Rule engine state (rules/engine.ts), stored with the job so a batch is one write. */
+  ruleState: unknown;
+  /** When backoff lets the pending restart proceed. */
+  backoffUntil?: number;
+  createdAt: number;
+  startTime?: number;
+  completionTime?: number;
+  updatedAt: number;
+  /** When the sweep must look at this job again; absent when nothing is time-based. */
+  nextCheckAt?: number;
+  /** Optimistic-concurrency version; +1 per write. */
+  version: number;
+}
+
+export const jobKey = (job: { namespace: string; name: string }): string => `${job.namespace}/${job.name}`;
+
+/** Timeline entry (the store keeps them with a TTL; the API serves them as the job's events). */
+export interface JobEvent {
+  at: number;
+  type: 'Normal' | 'Warning';
+  /** A `Reason` or `LifecycleEvent` value, or a log-rule reason. */
+  reason: string;
+  message: string;
+  generation: number;
+  /** Lifecycle events are also published to EventBridge with this detail. */
+  lifecycle?: string;
+  details?: Record<string, unknown>;
+}

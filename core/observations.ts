@@ -1,0 +1,82 @@
+/**
+ * What triggers bring in. `decide` reconciles on levels: it folds any list of observations into the job
+ * record, then derives the next actions from the resulting state, whatever woke it.
+ */
+
+import type { RuleFinding } from '../rules/types.ts';
+import type { AgentRecord, StatusBody } from './agent-protocol.ts';
+import type { RestartLevel } from './job.ts';
+import type { LogRule } from './spec/types.ts';
+
+/** A pod as the cluster reports it (adapters translate from V1Pod). */
+export interface ObservedPod {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  phase: 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+  nodeName?: string;
+  podIP?: string;
+  /** Set once deletion was requested. */
+  deletionTimestamp?: number;
+  createdAt?: number;
+  containers: {
+    name: string;
+    state: 'waiting' | 'running' | 'terminated';
+    exitCode?: number;
+    reason?: string;
+    restartCount: number;
+  }[];
+}
+
+/** HyperPod node-health label (`sagemaker.amazonaws.com/node-health-status`). */
+export const NODE_HEALTH_LABEL = 'sagemaker.amazonaws.com/node-health-status';
+export const DEEP_HEALTH_LABEL = 'sagemaker.amazonaws.com/deep-health-check-status';
+export const FAULT_TYPES_LABEL = 'sagemaker.amazonaws.com/fault-types';
+
+export type NodeHealthStatus =
+  | 'Schedulable'
+  | 'Unschedulable'
+  | 'UnschedulablePendingReplacement'
+  | 'UnschedulablePendingReboot';
+
+export interface ObservedNode {
+  name: string;
+  labels: Record<string, string>;
+  /** The NodeReady condition. */
+  ready: boolean;
+  /** From NODE_HEALTH_LABEL, when present. */
+  health?: string;
+  /** EC2 instance id (from providerID or SageMaker mapping) when known. */
+  instanceId?: string;
+}
+
+export type Observation =
+  /** Rule findings from the logs Lambda (or the sweep's `tickRules`). */
+  | { type: 'RuleFindings'; findings: RuleFinding[]; ruleState: unknown }
+  /** The rule engine's state after a batch with no findings (timers advanced). */
+  | { type: 'RuleStateAdvanced'; ruleState: unknown }
+  /** An agent status line, attributed to a pod. */
+  | { type: 'AgentRecord'; pod: string; record: AgentRecord; at: number }
+  /** An agent's `/status` answer polled by the sweep; `null` = unreachable. */
+  | { type: 'AgentPolled'; pod: string; status: StatusBody | null; at: number }
+  /** The job's pods as listed, plus the nodes they are on. Pods absent from the list are gone. */
+  | { type: 'PodsObserved'; pods: ObservedPod[]; nodes: ObservedNode[]; at: number }
+  /** A node-health signal (label change or SageMaker HyperPod cluster event). */
+  | {
+      type: 'NodeHealth';
+      node: string;
+      health: string;
+      instanceId?: string;
+      at: number;
+      source: 'label' | 'sagemaker';
+    }
+  /** Training progress (from a progress rule's metric or an agent heartbeat). */
+  | { type: 'Progress'; step: number; at: number }
+  | { type: 'Command'; command: Command; at: number };
+
+export type Command =
+  | { kind: 'Cancel'; by: string }
+  | { kind: 'Restart'; level: Extract<RestartLevel, 'process' | 'job'>; by: string }
+  | { kind: 'UpdateRules'; rules: LogRule[]; by: string }
+  | { kind: 'Suspend'; by: string }
+  | { kind: 'Resume'; by: string };

@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Integration suites start real processes (DynamoDB Local, Prometheus, agents, PyTorch);
+    // two cores do not take more than this many at once without timing noise.
+    maxWorkers: 2,
+  },
+});
