@@ -1,0 +1,20 @@
+/**
+ * `npm run bench [-- name…]`: runs every `bench/*.bench.ts` (or the named ones) in turn. Each bench
+ * measures its own baseline in the same run and prints its figures; nothing here asserts wall-clock times.
+ */
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const dir = fileURLToPath(new URL('.', import.meta.url));
+const wanted = process.argv.slice(2);
+const benches = readdirSync(dir)
+  .filter((f) => f.endsWith('.bench.ts'))
+  .map((f) => f.slice(0, -'.bench.ts'.length))
+  .filter((name) => wanted.length === 0 || wanted.includes(name))
+  .sort();
+
+for (const name of benches) {
+  console.log(`\n=== bench: ${name} ===`);
+  const mod = (await import(`./${name}.bench.ts`)) as { default: () => Promise<void> };
+  await mod.default();
+}
