@@ -112,8 +112,13 @@ export interface JobRecord {
   /** Highest training progress (step) seen, and restarts since it last advanced. */
   progress: { step?: number; at?: number; restartsWithoutProgress: number };
   remediations: Remediation[];
-  /** Rule engine state (rules/engine.ts), stored with the job so a batch is one write. */
+  /**
+   * Rule engine state (rules/engine.ts), stored with the job so a batch is one write. Opaque to decide:
+   * when its generation differs from `generation`, handlers start a fresh one at `runningSince`.
+   */
   ruleState: unknown;
+  /** When every agent of the current generation reported RUNNING (rule timers start here). */
+  runningSince?: number;
   /** When backoff lets the pending restart proceed. */
   backoffUntil?: number;
   createdAt: number;
