@@ -1,0 +1,152 @@
+/**
+ * The local stand-in for Container Insights / Fluent Bit + a CloudWatch Logs subscription filter: it takes
+ * every line the process kubelet captures, batches it per log stream (one stream per pod container, named
+ * as Fluent Bit names them), and delivers each batch to the `logs` handler as the real subscription payload
+ * (`{"awslogs":{"data": base64(gzip(DATA_MESSAGE))}}`, each message a Container Insights JSON record).
+ *
+ * Delivery mirrors Lambda's asynchronous invocation: batches of different streams go in parallel, a batch
+ * that fails is retried twice with a delay, then dropped with an error report (the sweep converges anyway).
+ * A line is delivered at most `flushMs` (default 100 ms) after it was written, well inside the 200 ms budget.
+ */
+import { gzipSync } from 'node:zlib';
+
+/** What the kubelet reports for one captured line. */
+export interface CapturedLine {
+  namespace: string;
+  pod: string;
+  container: string;
+  node?: string;
+  labels?: Record<string, string>;
+  stream: 'stdout' | 'stderr';
+  line: string;
+  /** Epoch ms when the line was written. */
+  timestamp: number;
+}
+
+/** The event a CloudWatch Logs subscription hands to a Lambda. */
+export interface CloudWatchLogsEvent {
+  awslogs: { data: string };
+}
+
+interface LogEvent {
+  id: string;
+  timestamp: number;
+  message: string;
+}
+
+export interface ShipperOptions {
+  /** e.g. `/aws/containerinsights/<cluster>/application`. */
+  logGroup: string;
+  deliver: (event: CloudWatchLogsEvent) => Promise<unknown>;
+  flushMs?: number;
+  /** CloudWatch caps a subscription batch well below this; keep batches small and frequent. */
+  maxEventsPerBatch?: number;
+  retryDelayMs?: number;
+  onError?: (err: unknown, attempt: number) => void;
+  accountId?: string;
+}
+
+/** Fluent Bit's Container Insights stream name for a container's log file. */
+export const logStreamName = (line: Pick<CapturedLine, 'node' | 'pod' | 'namespace' | 'container'>): string =>
+  `${line.node ?? 'local'}-application.var.log.containers.${line.pod}_${line.namespace}_${line.container}.log`;
+
+/** Builds the gzip+base64 subscription payload for one stream's events. */
+export function encodeSubscriptionPayload(
+  logGroup: string,
+  logStream: string,
+  logEvents: LogEvent[],
+  owner = '000000000000',
+): CloudWatchLogsEvent {
+  const body = {
+    messageType: 'DATA_MESSAGE',
+    owner,
+    logGroup,
+    logStream,
+    subscriptionFilters: ['trainkeeper-local'],
+    logEvents,
+  };
+  return { awslogs: { data: gzipSync(JSON.stringify(body)).toString('base64') } };
+}
+
+export class LogShipper {
+  private readonly pending = new Map<string, LogEvent[]>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private timer: NodeJS.Timeout | undefined;
+  private seq = 0;
+  private stopped = false;
+  private readonly flushMs: number;
+  private readonly maxEvents: number;
+  private readonly retryDelayMs: number;
+
+  constructor(private readonly options: ShipperOptions) {
+    this.flushMs = options.flushMs ?? 100;
+    this.maxEvents = options.maxEventsPerBatch ?? 500;
+    this.retryDelayMs = options.retryDelayMs ?? 200;
+  }
+
+  /** Queues one captured line; it is shipped with its stream's next batch. */
+  accept(line: CapturedLine): void {
+    if (this.stopped) return;
+    const stream = logStreamName(line);
+    const message = JSON.stringify({
+      log: line.line,
+      stream: line.stream,
+      time: new Date(line.timestamp).toISOString(),
+      kubernetes: {
+        pod_name: line.pod,
+        namespace_name: line.namespace,
+        container_name: line.container,
+        host: line.node,
+        labels: line.labels ?? {},
+      },
+    });
+    const events = this.pending.get(stream) ?? [];
+    // CloudWatch event ids are opaque numeric strings, unique per event.
+    events.push({
+      id: `${line.timestamp}${String(this.seq++).padStart(12, '0')}`,
+      timestamp: line.timestamp,
+      message,
+    });
+    this.pending.set(stream, events);
+    this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+  }
+
+  /** Ships everything queued so far and waits until every delivery (incl. retries) has ended. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const batches = [...this.pending.entries()];
+    this.pending.clear();
+    for (const [stream, events] of batches) {
+      for (let i = 0; i < events.length; i += this.maxEvents) {
+        const payload = encodeSubscriptionPayload(
+          this.options.logGroup,
+          stream,
+          events.slice(i, i + this.maxEvents),
+          this.options.accountId,
+        );
+        const delivery = this.deliverWithRetries(payload).finally(() => this.inFlight.delete(delivery));
+        this.inFlight.add(delivery);
+      }
+    }
+    await Promise.all([...this.inFlight]);
+  }
+
+  /** Ships what is queued, then refuses new lines. */
+  async stop(): Promise<void> {
+    await this.flush();
+    this.stopped = true;
+  }
+
+  private async deliverWithRetries(payload: CloudWatchLogsEvent): Promise<void> {
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      try {
+        await this.options.deliver(payload);
+        return;
+      } catch (err) {
+        this.options.onError?.(err, attempt);
+        if (attempt < 3) await new Promise((r) => setTimeout(r, this.retryDelayMs * attempt));
+      }
+    }
+  }
+}
