@@ -28,6 +28,20 @@ export interface ObservedPod {
   }[];
 }
 
+/**
+ * Labels the pod builder (adapters/kube/pod-builder.ts) puts on every job pod, so that `decide` can map an
+ * ObservedPod back to its (replica, index, generation, spare) without parsing its name. `hpJob` is
+ * HyperPod's own `HPJob=<job>` label, kept for tools that list job pods with it.
+ */
+export const POD_LABELS = {
+  job: 'trainkeeper.dev/job',
+  replica: 'trainkeeper.dev/replica',
+  index: 'trainkeeper.dev/index',
+  generation: 'trainkeeper.dev/generation',
+  spare: 'trainkeeper.dev/spare',
+  hpJob: 'HPJob',
+} as const;
+
 /** HyperPod node-health label (`sagemaker.amazonaws.com/node-health-status`). */
 export const NODE_HEALTH_LABEL = 'sagemaker.amazonaws.com/node-health-status';
 export const DEEP_HEALTH_LABEL = 'sagemaker.amazonaws.com/deep-health-check-status';
