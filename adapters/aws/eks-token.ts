@@ -56,7 +56,7 @@ export async function presignedCallerIdentityUrl(input: EksTokenInput): Promise<
     expiresIn: PRESIGN_EXPIRES_SECONDS,
     signingDate: input.signingDate ?? new Date(),
   });
-  const { [SIGNATURE_PARAM]: signature, ...rest } = signed.query;
+  const { [SIGNATURE_PARAM]: signature, ...rest } = signed.query ?? {};
   const query = Object.keys(rest)
     .sort()
     .map((k) => `${rfc3986(k)}=${rfc3986(String(rest[k]))}`)
