@@ -52,6 +52,12 @@ export interface JobStore {
   /** Atomic ADD on durable counters (metrics never go backwards across Lambda instances). */
   incrementCounters(increments: CounterIncrement[]): Promise<void>;
   readCounters(): Promise<CounterTotal[]>;
+  /**
+   * Latest-value gauges (the HyperPod latency gauges), kept durably so every push re-sends them. A write
+   * older (`at`, epoch ms) than the stored value is ignored. Optional: stores without gauges omit both.
+   */
+  setGauges?(gauges: CounterTotal[], at: number): Promise<void>;
+  readGauges?(): Promise<CounterTotal[]>;
   /** Records a key once; returns false if it was already recorded (duplicate delivery). TTL in seconds. */
   claimOnce(key: string, ttlSeconds: number): Promise<boolean>;
   /** Idempotency for submissions: the job a key created, if any. */

@@ -1,0 +1,4 @@
+import { startDynalite } from '../support/dynamo.ts';
+import { runJobStoreContract } from './job-store.contract.ts';
+
+runJobStoreContract('dynalite', startDynalite);
