@@ -1,0 +1,119 @@
+/**
+ * Shared plumbing for `trainkeeper` commands: exit codes, reading a file or stdin, printing data as
+ * JSON/YAML, printing field issues, and `action`, the wrapper every command handler goes through so that
+ * its exit code reaches `main` and an unexpected error becomes one clear line instead of a stack trace.
+ *
+ * Invariants: data goes to stdout, diagnostics (errors, warnings) to stderr; `main` returns the exit code
+ * of the last action that ran, `ExitCode.Ok` when none set one.
+ */
+import { readFile } from 'node:fs/promises';
+import { type Command, Option } from 'commander';
+import { stringify } from 'yaml';
+import { TrainKeeperError, ValidationError } from '../core/errors.ts';
+import type { FieldIssue } from '../core/spec/types.ts';
+
+/**
+ * Process exit codes of every `trainkeeper` command. `Findings` is for checks that ran fine and found
+ * something (`rules check`), so scripts can tell "found problems" from "could not run".
+ */
+export const ExitCode = {
+  Ok: 0,
+  /** The request failed or the input is invalid. */
+  Failed: 1,
+  /** Bad command line (unknown command or option, missing argument); commander errors map here. */
+  Usage: 2,
+  Findings: 3,
+} as const;
+export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
+
+/** Formats `--output` accepts; `text` is for people, `json`/`yaml` are stable for scripts. */
+export const OUTPUT_FORMATS = ['text', 'json', 'yaml'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+/** The `-o, --output <format>` option, identical on every command that prints data. */
+export function outputOption(defaultFormat: OutputFormat = 'text'): Option {
+  return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default(defaultFormat);
+}
+
+/** Read a whole file as UTF-8; `-` reads standard input to its end. */
+export async function readInput(file: string): Promise<string> {
+  if (file !== '-') return readFile(file, 'utf8');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin)
+    chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Write one line (or block) to stdout. */
+export function printOut(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Write one line (or block) to stderr. */
+export function printErr(text: string): void {
+  process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Print a value for scripts: pretty JSON, or YAML. */
+export function printData(value: unknown, format: 'json' | 'yaml'): void {
+  printOut(format === 'json' ? JSON.stringify(value, null, 2) : stringify(value));
+}
+
+/** `path: message`, or just the message for a document-level issue (empty path). */
+export function formatIssue(issue: FieldIssue): string {
+  return issue.path === '' ? issue.message : `${issue.path}: ${issue.message}`;
+}
+
+/** Errors as `path: message` lines and warnings as `warning: path: message` lines, all on stderr. */
+export function printIssues(errors: readonly FieldIssue[], warnings: readonly FieldIssue[] = []): void {
+  for (const w of warnings) printErr(`warning: ${formatIssue(w)}`);
+  for (const e of errors) printErr(formatIssue(e));
+}
+
+const exitCodes = new WeakMap<Command, number>();
+
+function rootOf(command: Command): Command {
+  let c = command;
+  while (c.parent) c = c.parent;
+  return c;
+}
+
+/**
+ * Wrap a command handler that returns its exit code. Commander passes the command itself as the last
+ * argument; the code is recorded on the root program for `exitCodeOf`. A thrown `ValidationError` prints
+ * its issues, any other error prints `error: <message>`; both exit with `ExitCode.Failed`.
+ */
+export function action<A extends unknown[]>(
+  handler: (...args: A) => Promise<number> | number,
+): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    const command = args[args.length - 1] as Command;
+    let code: number;
+    try {
+      code = await handler(...args);
+    } catch (err) {
+      if (err instanceof ValidationError && err.issues.length > 0) {
+        printErr(`error: ${err.message}`);
+        printIssues(err.issues);
+      } else {
+        printErr(`error: ${describeError(err)}`);
+      }
+      code = ExitCode.Failed;
+    }
+    exitCodes.set(rootOf(command), code);
+  };
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof TrainKeeperError) return err.message;
+  const e = err as NodeJS.ErrnoException;
+  if (e?.code === 'ENOENT' && e.path) return `no such file: ${e.path}`;
+  if (e?.code === 'EISDIR' && e.path) return `is a directory, not a file: ${e.path}`;
+  if (e?.code === 'EACCES' && e.path) return `permission denied: ${e.path}`;
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** The exit code the last `action` recorded on this program, `ExitCode.Ok` if none ran. */
+export function exitCodeOf(program: Command): number {
+  return exitCodes.get(program) ?? ExitCode.Ok;
+}

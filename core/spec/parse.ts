@@ -1,0 +1,666 @@
+/**
+ * The one way a `HyperPodPyTorchJob` manifest becomes a typed `JobSpec` (hyperpod-spec §2–3).
+ *
+ * Shape: text → YAML/JSON document → strict Zod schemas (structure, types, defaults, per-field rules) →
+ * cross-field checks on the raw document (uniqueness, pairs of fields, references between fields) →
+ * warnings for fields that are accepted but not acted on → an explicitly built `JobSpec`.
+ *
+ * Invariants:
+ * - Every problem is reported at once: the cross-field checks read the raw document defensively, so they
+ *   run even when the schema already found errors elsewhere.
+ * - Each problem is `{path, message}` with a path like `spec.runPolicy.logMonitoringConfiguration[1].operator`
+ *   and a plain-English message; an unknown field is an error with a "did you mean" hint.
+ * - On success the output has every default applied and no field the manifest did not give (the pod
+ *   template, kept as given, is the one exception: it passes through untouched apart from validation).
+ * - Pure: no I/O, no clock.
+ */
+
+import { RE2JS } from 're2js';
+import { parseAllDocuments } from 'yaml';
+import { z } from 'zod';
+import { patternError } from '../../rules/pattern.ts';
+import { PRESET_NAMES } from '../../rules/preset-names.ts';
+import type {
+  FieldIssue,
+  JobSpec,
+  LogRule,
+  ParseResult,
+  PodTemplateSpec,
+  ReplicaSpec,
+  RunPolicy,
+  TrainKeeperOptions,
+} from './types.ts';
+
+/** The only `apiVersion` accepted: HyperPod's training operator CRD group/version. */
+export const JOB_API_VERSION = 'sagemaker.amazonaws.com/v1';
+/** The only `kind` accepted. */
+export const JOB_KIND = 'HyperPodPyTorchJob';
+
+/**
+ * Longest job name accepted (`metadata.name`), well under the 63-character DNS-1123 label limit.
+ *
+ * Pods are named `<job>-<replica>-<index>-g<generation>` and that name is also the pod's hostname, which
+ * must be a DNS label (≤ 63). 40 leaves 23 characters for the replica name and the suffixes; the combined
+ * `<job>-<replica>` is then held to `MAX_POD_NAME_PREFIX_LENGTH`.
+ */
+export const MAX_JOB_NAME_LENGTH = 40;
+
+/**
+ * Longest `<job>-<replica>` prefix accepted: 63 minus the 11 characters reserved for `-<index>-g<generation>`
+ * (`-9999-g99999`, up to 10 000 pods per replica set and 100 000 generations, minus one for slack).
+ */
+export const MAX_POD_NAME_PREFIX_LENGTH = 52;
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS_LABEL_MESSAGE =
+  'must be a DNS-1123 label: lowercase letters, digits and `-`, starting and ending with a letter or digit';
+
+// ---------------------------------------------------------------------------------------------------------
+// Messages
+
+const article = (noun: string): string => (/^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`);
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'string') {
+    const shown = value.length > 40 ? `${value.slice(0, 37)}...` : value;
+    return `the string "${shown}"${value.includes('$') ? ' (an unsubstituted variable?)' : ''}`;
+  }
+  if (typeof value === 'object') return 'a mapping';
+  return `${typeof value} ${String(value)}`;
+}
+
+const EXPECTED_NOUN: Record<string, string> = {
+  object: 'mapping',
+  array: 'list',
+  int: 'integer',
+  number: 'number',
+  string: 'string',
+  boolean: 'boolean (true or false)',
+  record: 'mapping',
+};
+
+/**
+ * Zod error map turning raw issues into plain English. For `unrecognized_keys` it returns one line per
+ * unknown key (aligned with `issue.keys`) with a did-you-mean hint computed from the schema's own keys;
+ * `toFieldIssues` splits those lines into one issue per key.
+ */
+const messageFor: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const shape = (issue.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod
+        ?.def?.shape;
+      const allowed = shape ? Object.keys(shape) : [];
+      return issue.keys.map((key) => unknownFieldMessage(key, allowed)).join('\n');
+    }
+    case 'invalid_type': {
+      if (issue.input === undefined) return 'is required';
+      const noun = EXPECTED_NOUN[issue.expected] ?? issue.expected;
+      return `must be ${article(noun)}, not ${describeValue(issue.input)}`;
+    }
+    case 'too_small': {
+      const min = Number(issue.minimum);
+      if (issue.origin === 'array') return `must list at least ${min} item${min === 1 ? '' : 's'}`;
+      if (issue.origin === 'string')
+        return min <= 1 ? 'must not be empty' : `must be at least ${min} characters`;
+      return issue.inclusive === false ? `must be greater than ${min}` : `must be at least ${min}`;
+    }
+    case 'too_big': {
+      const max = Number(issue.maximum);
+      if (issue.origin === 'array') return `must list at most ${max} items`;
+      if (issue.origin === 'string') return `must be at most ${max} characters`;
+      return issue.inclusive === false ? `must be less than ${max}` : `must be at most ${max}`;
+    }
+    case 'invalid_value': {
+      if (issue.input === undefined) return 'is required';
+      const shown = issue.values.map((v) => `\`${String(v)}\``);
+      const got = describeValue(issue.input);
+      return shown.length === 1
+        ? `must be ${shown[0]}, not ${got}`
+        : `must be one of ${shown.join(', ')}, not ${got}`;
+    }
+    case 'invalid_union':
+      return `has an invalid value: ${describeValue(issue.input)}`;
+    default:
+      return undefined;
+  }
+};
+
+/** Levenshtein distance, for did-you-mean hints. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
+    }
+    prev = row;
+  }
+  return prev[b.length] ?? 0;
+}
+
+/**
+ * The allowed key closest to `key`, if one is close enough to be a likely typo: a case-insensitive match
+ * wins; otherwise the smallest edit distance within a third of the key's length (at least 2).
+ */
+export function closestKey(key: string, allowed: readonly string[]): string | undefined {
+  const lower = key.toLowerCase();
+  const sameCase = allowed.find((k) => k.toLowerCase() === lower);
+  if (sameCase) return sameCase;
+  let best: string | undefined;
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
+  for (const candidate of allowed) {
+    const d = editDistance(lower, candidate.toLowerCase());
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+function unknownFieldMessage(key: string, allowed: readonly string[]): string {
+  const hint = closestKey(key, allowed);
+  if (hint) return `unknown field; did you mean \`${hint}\`?`;
+  return allowed.length > 0
+    ? `unknown field; allowed here: ${allowed.map((k) => `\`${k}\``).join(', ')}`
+    : 'unknown field';
+}
+
+/** `['spec', 'replicaSpecs', 0, 'name']` → `spec.replicaSpecs[0].name`; odd keys are quoted in brackets. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(String(part)))
+      out += out === '' ? String(part) : `.${String(part)}`;
+    else out += `[${JSON.stringify(String(part))}]`;
+  }
+  return out;
+}
+
+function toFieldIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): FieldIssue[] {
+  const out: FieldIssue[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const lines = issue.message.split('\n');
+      issue.keys.forEach((key, i) => {
+        out.push({ path: formatPath([...issue.path, key]), message: lines[i] ?? 'unknown field' });
+      });
+    } else if (issue.path.length === 0 && issue.code === 'invalid_type') {
+      out.push({
+        path: '',
+        message: `the manifest must be a mapping (a ${JOB_KIND} object), not ${describeValue(raw)}`,
+      });
+    } else {
+      out.push({ path: formatPath(issue.path), message: issue.message });
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Schemas
+
+/** Integer fields also accept integer strings (`replicas: "2"` after envsubst). */
+const intString = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
+const numberString = (v: unknown): unknown =>
+  typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+
+const integerError = (issue: { code?: string; input?: unknown }): string | undefined => {
+  if (issue.code !== 'invalid_type') return undefined;
+  return issue.input === undefined ? 'is required' : `must be an integer, not ${describeValue(issue.input)}`;
+};
+const integer = (min: number) => z.number({ error: integerError }).int({ error: integerError }).min(min);
+const int = (min: number) => z.preprocess(intString, integer(min));
+const optionalInt = (min: number) => z.preprocess(intString, integer(min).optional());
+const defaultInt = (min: number, value: number) => z.preprocess(intString, integer(min).default(value));
+const finiteNumber = () => z.preprocess(numberString, z.number());
+
+const dnsLabel = (max: number) => z.string().min(1).max(max).regex(DNS_LABEL, { error: DNS_LABEL_MESSAGE });
+const stringMap = z.record(z.string(), z.string());
+const regex = z
+  .string()
+  .min(1)
+  .superRefine((pattern, ctx) => {
+    const error = patternError(pattern);
+    if (error) ctx.addIssue({ code: 'custom', message: `is not a valid pattern: ${error}` });
+  });
+
+const containerSchema = z.looseObject({
+  name: dnsLabel(63),
+  command: z.array(z.string()).optional(),
+  args: z.array(z.string()).optional(),
+});
+
+const templateSchema = z.looseObject({
+  metadata: z.looseObject({ labels: stringMap.optional(), annotations: stringMap.optional() }).optional(),
+  spec: z.looseObject({ containers: z.array(containerSchema).min(1) }),
+});
+
+const replicaSpecSchema = z.strictObject({
+  name: dnsLabel(63),
+  replicas: defaultInt(0, 0),
+  spares: defaultInt(0, 0),
+  maxReplicas: optionalInt(1),
+  template: templateSchema,
+});
+
+const logRuleSchema = z.strictObject({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_.-]+$/, {
+      error:
+        'must use only letters, digits, `_`, `.` and `-` (it becomes part of fault reasons like `LogHang_<name>`)',
+    }),
+  logPattern: regex,
+  stopPattern: regex.optional(),
+  expectedStartCutOffInSeconds: optionalInt(1),
+  expectedRecurringFrequencyInSeconds: optionalInt(1),
+  metricThreshold: finiteNumber().optional(),
+  operator: z.enum(['gt', 'gteq', 'lt', 'lteq', 'eq']).optional(),
+  metricEvaluationDataPoints: defaultInt(1, 1),
+  faultOnMatch: z.boolean().default(false),
+  ranks: z.array(int(0)).min(1).optional(),
+  scope: z.enum(['job', 'stream']).default('job'),
+});
+
+const restartPolicySchema = z.strictObject({
+  numRestartBeforeFullJobRestart: optionalInt(0),
+  evalPeriodSeconds: int(1),
+  maxFullJobRestarts: optionalInt(0),
+  maxNumRepeatOffendersToAvoid: optionalInt(0),
+  scaleUpSnoozeTimeInSeconds: defaultInt(0, 0),
+});
+
+const runPolicySchema = z.strictObject({
+  jobMaxRetryCount: optionalInt(0),
+  restartPolicy: restartPolicySchema.optional(),
+  cleanPodPolicy: z.enum(['All', 'OnlyComplete', 'None']).default('All'),
+  ttlSecondsAfterFinished: defaultInt(-1, 0),
+  activeDeadlineSeconds: optionalInt(1),
+  startupDeadlineSeconds: optionalInt(1),
+  faultDeadlineSeconds: optionalInt(1),
+  suspend: z.boolean().default(false),
+  workloadMode: z.string().min(1).optional(),
+  logMonitoringConfiguration: z.array(logRuleSchema).default([]),
+});
+
+const restartBackoffSchema = z.strictObject({
+  freeRestarts: defaultInt(0, 2),
+  initialSeconds: defaultInt(1, 10),
+  maxSeconds: defaultInt(1, 300),
+  multiplier: z.preprocess(numberString, z.number().min(1).default(2)),
+});
+
+const trainkeeperSchema = z.strictObject({
+  presets: z.array(z.enum(PRESET_NAMES)).default([...PRESET_NAMES]),
+  restartBackoff: restartBackoffSchema.optional(),
+  maxRestartsWithoutProgress: optionalInt(1),
+  progressRule: z.string().min(1).optional(),
+});
+
+const nprocSchema = z.preprocess(
+  intString,
+  z.union([z.literal(['auto', 'gpu', 'cpu']), z.number().int().min(1)], {
+    error: (issue) =>
+      `must be \`auto\`, \`gpu\`, \`cpu\` or a positive integer, not ${describeValue(issue.input)}`,
+  }),
+);
+
+const manifestSchema = z.strictObject({
+  apiVersion: z.literal(JOB_API_VERSION),
+  kind: z.literal(JOB_KIND),
+  metadata: z.strictObject({
+    name: dnsLabel(MAX_JOB_NAME_LENGTH),
+    namespace: dnsLabel(63).default('default'),
+    labels: stringMap.default({}),
+    annotations: stringMap.default({}),
+  }),
+  spec: z.strictObject({
+    nprocPerNode: nprocSchema.default('auto'),
+    replicaSpecs: z.array(replicaSpecSchema).min(1),
+    runPolicy: runPolicySchema.default(() => runPolicySchema.parse({})),
+    elasticPolicy: z.record(z.string(), z.unknown()).optional(),
+    trainkeeper: trainkeeperSchema.default(() => trainkeeperSchema.parse({})),
+  }),
+});
+
+type Manifest = z.output<typeof manifestSchema>;
+
+// ---------------------------------------------------------------------------------------------------------
+// Cross-field checks and warnings on the raw document (defensive: any shape may arrive here)
+
+type Raw = Record<string, unknown>;
+const asObject = (v: unknown): Raw | undefined =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : undefined;
+const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const asInt = (v: unknown): number | undefined => {
+  const n = intString(v);
+  return typeof n === 'number' && Number.isInteger(n) ? n : undefined;
+};
+const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/** Report every later duplicate of a name in a list, pointing at the first one. */
+function checkUnique(items: unknown[], basePath: string, what: string, field = 'name'): FieldIssue[] {
+  const seen = new Map<string, number>();
+  const issues: FieldIssue[] = [];
+  items.forEach((item, i) => {
+    const name = asString(asObject(item)?.[field]);
+    if (name === undefined) return;
+    const first = seen.get(name);
+    if (first === undefined) seen.set(name, i);
+    else
+      issues.push({
+        path: `${basePath}[${i}].${field}`,
+        message: `duplicates ${what} \`${name}\` (${basePath}[${first}])`,
+      });
+  });
+  return issues;
+}
+
+function crossFieldErrors(doc: Raw): FieldIssue[] {
+  const errors: FieldIssue[] = [];
+  const jobName = asString(asObject(doc.metadata)?.name);
+  const spec = asObject(doc.spec) ?? {};
+  const replicaSpecs = asArray(spec.replicaSpecs);
+
+  errors.push(...checkUnique(replicaSpecs, 'spec.replicaSpecs', 'replica set'));
+  const counts = replicaSpecs.map((r) => asInt(asObject(r)?.replicas ?? 0));
+  if (replicaSpecs.length > 0 && counts.every((c) => c !== undefined) && counts.every((c) => c === 0)) {
+    errors.push({
+      path: 'spec.replicaSpecs',
+      message: 'must ask for at least one replica overall (every replica set has replicas: 0)',
+    });
+  }
+  replicaSpecs.forEach((r, i) => {
+    const replica = asObject(r);
+    const path = `spec.replicaSpecs[${i}]`;
+    const name = asString(replica?.name);
+    if (jobName && name && jobName.length + 1 + name.length > MAX_POD_NAME_PREFIX_LENGTH) {
+      errors.push({
+        path: `${path}.name`,
+        message: `makes pod names too long: \`${jobName}-${name}\` is ${jobName.length + 1 + name.length} characters, at most ${MAX_POD_NAME_PREFIX_LENGTH} leave room for \`-<index>-g<generation>\` within 63`,
+      });
+    }
+    const replicas = asInt(replica?.replicas);
+    const maxReplicas = asInt(replica?.maxReplicas);
+    if (replicas !== undefined && maxReplicas !== undefined && maxReplicas < replicas) {
+      errors.push({ path: `${path}.maxReplicas`, message: `must be at least replicas (${replicas})` });
+    }
+    const podSpec = asObject(asObject(replica?.template)?.spec);
+    errors.push(
+      ...checkUnique(asArray(podSpec?.containers), `${path}.template.spec.containers`, 'container'),
+    );
+  });
+
+  const runPolicy = asObject(spec.runPolicy) ?? {};
+  const rules = asArray(runPolicy.logMonitoringConfiguration);
+  const rulesPath = 'spec.runPolicy.logMonitoringConfiguration';
+  errors.push(...checkUnique(rules, rulesPath, 'rule'));
+  rules.forEach((r, i) => {
+    const rule = asObject(r);
+    if (!rule) return;
+    const hasOperator = rule.operator !== undefined;
+    const hasThreshold = rule.metricThreshold !== undefined;
+    if (hasOperator && !hasThreshold) {
+      errors.push({
+        path: `${rulesPath}[${i}].operator`,
+        message: 'needs `metricThreshold` too (operator and metricThreshold come together)',
+      });
+    }
+    if (hasThreshold && !hasOperator) {
+      errors.push({
+        path: `${rulesPath}[${i}].metricThreshold`,
+        message: 'needs `operator` too (operator and metricThreshold come together)',
+      });
+    }
+  });
+
+  const tk = asObject(spec.trainkeeper) ?? {};
+  const presets = asArray(tk.presets);
+  const seenPresets = new Set<unknown>();
+  presets.forEach((p, i) => {
+    if (seenPresets.has(p))
+      errors.push({ path: `spec.trainkeeper.presets[${i}]`, message: `lists preset \`${String(p)}\` twice` });
+    seenPresets.add(p);
+  });
+  const backoff = asObject(tk.restartBackoff);
+  if (backoff) {
+    const initial = asInt(backoff.initialSeconds ?? 10);
+    const max = asInt(backoff.maxSeconds ?? 300);
+    if (initial !== undefined && max !== undefined && max < initial) {
+      errors.push({
+        path: 'spec.trainkeeper.restartBackoff.maxSeconds',
+        message: `must be at least initialSeconds (${initial})`,
+      });
+    }
+  }
+  const progressRule = asString(tk.progressRule);
+  if (progressRule !== undefined) {
+    const ruleNames = [...new Set(rules.map((r) => asString(asObject(r)?.name)))].filter(
+      (n): n is string => n !== undefined,
+    );
+    const target = rules.map(asObject).find((r) => r?.name === progressRule);
+    if (!target) {
+      errors.push({
+        path: 'spec.trainkeeper.progressRule',
+        message: `names no rule of this job (${ruleNames.length > 0 ? `rules: ${ruleNames.map((n) => `\`${n}\``).join(', ')}` : 'it has no logMonitoringConfiguration rules'})`,
+      });
+    } else {
+      const pattern = asString(target.logPattern);
+      if (
+        pattern !== undefined &&
+        patternError(pattern) === undefined &&
+        RE2JS.compile(pattern).groupCount() < 1
+      ) {
+        errors.push({
+          path: 'spec.trainkeeper.progressRule',
+          message: `names rule \`${progressRule}\`, whose logPattern has no capture group to read the training step from`,
+        });
+      }
+    }
+  }
+  return errors;
+}
+
+const NOT_ACTED_ON = 'accepted but not acted on';
+
+function warningsFor(doc: Raw): FieldIssue[] {
+  const warnings: FieldIssue[] = [];
+  const spec = asObject(doc.spec) ?? {};
+  if (spec.elasticPolicy !== undefined) {
+    warnings.push({
+      path: 'spec.elasticPolicy',
+      message: `${NOT_ACTED_ON}: TrainKeeper does not scale jobs elastically`,
+    });
+  }
+  asArray(spec.replicaSpecs).forEach((r, i) => {
+    if (asObject(r)?.maxReplicas !== undefined) {
+      warnings.push({
+        path: `spec.replicaSpecs[${i}].maxReplicas`,
+        message: `${NOT_ACTED_ON}: it bounds elastic scaling only`,
+      });
+    }
+  });
+  const runPolicy = asObject(spec.runPolicy) ?? {};
+  const snooze = asInt(asObject(runPolicy.restartPolicy)?.scaleUpSnoozeTimeInSeconds);
+  if (snooze !== undefined && snooze > 0) {
+    warnings.push({
+      path: 'spec.runPolicy.restartPolicy.scaleUpSnoozeTimeInSeconds',
+      message: `${NOT_ACTED_ON}: it delays elastic scale-up only`,
+    });
+  }
+  if (runPolicy.workloadMode !== undefined) {
+    warnings.push({
+      path: 'spec.runPolicy.workloadMode',
+      message: `${NOT_ACTED_ON}: it selects an elastic-training deployment mode`,
+    });
+  }
+  const progressRule = asObject(spec.trainkeeper)?.progressRule;
+  asArray(runPolicy.logMonitoringConfiguration).forEach((r, i) => {
+    const rule = asObject(r);
+    if (!rule) return;
+    const path = `spec.runPolicy.logMonitoringConfiguration[${i}]`;
+    const acts =
+      rule.expectedStartCutOffInSeconds !== undefined ||
+      rule.expectedRecurringFrequencyInSeconds !== undefined ||
+      rule.metricThreshold !== undefined ||
+      rule.faultOnMatch === true;
+    if (!acts && rule.name !== progressRule) {
+      warnings.push({
+        path,
+        message:
+          'never reports a fault: it sets none of expectedStartCutOffInSeconds, expectedRecurringFrequencyInSeconds, metricThreshold/operator, faultOnMatch',
+      });
+    }
+    const pattern = asString(rule.logPattern);
+    if (rule.metricThreshold !== undefined && pattern !== undefined && patternError(pattern) === undefined) {
+      if (RE2JS.compile(pattern).groupCount() < 1) {
+        warnings.push({
+          path: `${path}.metricThreshold`,
+          message: 'is never compared: logPattern has no capture group (group 1 holds the metric)',
+        });
+      }
+    }
+  });
+  return warnings;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Output
+
+function toLogRule(rule: Manifest['spec']['runPolicy']['logMonitoringConfiguration'][number]): LogRule {
+  const out: LogRule = {
+    name: rule.name,
+    logPattern: rule.logPattern,
+    metricEvaluationDataPoints: rule.metricEvaluationDataPoints,
+    faultOnMatch: rule.faultOnMatch,
+    scope: rule.scope,
+    source: { kind: 'user' },
+  };
+  if (rule.stopPattern !== undefined) out.stopPattern = rule.stopPattern;
+  if (rule.expectedStartCutOffInSeconds !== undefined)
+    out.expectedStartCutOffInSeconds = rule.expectedStartCutOffInSeconds;
+  if (rule.expectedRecurringFrequencyInSeconds !== undefined) {
+    out.expectedRecurringFrequencyInSeconds = rule.expectedRecurringFrequencyInSeconds;
+  }
+  if (rule.metricThreshold !== undefined) out.metricThreshold = rule.metricThreshold;
+  if (rule.operator !== undefined) out.operator = rule.operator;
+  if (rule.ranks !== undefined) out.ranks = rule.ranks;
+  return out;
+}
+
+/** Drops keys whose value is `undefined` so the output carries only what was given or defaulted. */
+function defined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
+}
+
+function toJobSpec(m: Manifest): JobSpec {
+  const { runPolicy: rp, trainkeeper: tk } = m.spec;
+  const runPolicy = defined({
+    jobMaxRetryCount: rp.jobMaxRetryCount,
+    restartPolicy: rp.restartPolicy ? defined({ ...rp.restartPolicy }) : undefined,
+    cleanPodPolicy: rp.cleanPodPolicy,
+    ttlSecondsAfterFinished: rp.ttlSecondsAfterFinished,
+    activeDeadlineSeconds: rp.activeDeadlineSeconds,
+    startupDeadlineSeconds: rp.startupDeadlineSeconds,
+    faultDeadlineSeconds: rp.faultDeadlineSeconds,
+    suspend: rp.suspend,
+    workloadMode: rp.workloadMode,
+    logMonitoringConfiguration: rp.logMonitoringConfiguration.map(toLogRule),
+  }) satisfies RunPolicy;
+  const trainkeeper = defined({
+    presets: tk.presets,
+    restartBackoff: tk.restartBackoff,
+    maxRestartsWithoutProgress: tk.maxRestartsWithoutProgress,
+    progressRule: tk.progressRule,
+  }) satisfies TrainKeeperOptions;
+  const replicaSpecs = m.spec.replicaSpecs.map(
+    (r) =>
+      defined({
+        name: r.name,
+        replicas: r.replicas,
+        spares: r.spares,
+        maxReplicas: r.maxReplicas,
+        template: r.template satisfies PodTemplateSpec,
+      }) satisfies ReplicaSpec,
+  );
+  return defined({
+    apiVersion: m.apiVersion,
+    kind: m.kind,
+    name: m.metadata.name,
+    namespace: m.metadata.namespace,
+    labels: m.metadata.labels,
+    annotations: m.metadata.annotations,
+    nprocPerNode: m.spec.nprocPerNode,
+    replicaSpecs,
+    runPolicy,
+    elasticPolicy: m.spec.elasticPolicy,
+    trainkeeper,
+  }) satisfies JobSpec;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Entry point
+
+/** YAML (JSON is YAML) text → one plain document, or the syntax errors with their line and column. */
+function readDocument(text: string): { ok: true; value: unknown } | { ok: false; errors: FieldIssue[] } {
+  const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
+  if (!Array.isArray(docs)) return { ok: true, value: undefined };
+  const errors: FieldIssue[] = [];
+  for (const doc of docs) {
+    for (const e of doc.errors) {
+      errors.push({ path: '', message: `not valid YAML/JSON: ${e.message.split(':\n')[0]}` });
+    }
+  }
+  if (errors.length > 0) return { ok: false, errors };
+  const nonEmpty = docs.filter((d) => d.contents !== null);
+  if (nonEmpty.length > 1) {
+    return {
+      ok: false,
+      errors: [{ path: '', message: `holds ${nonEmpty.length} YAML documents; submit one job per manifest` }],
+    };
+  }
+  return { ok: true, value: nonEmpty[0]?.toJS() };
+}
+
+/**
+ * Parse and validate a `HyperPodPyTorchJob` manifest: YAML or JSON text, or an already-parsed value (an
+ * API body). Never throws for bad input: every problem comes back in `errors` at once; `warnings` list
+ * fields that are accepted but not acted on, in both outcomes.
+ */
+export function parseJobManifest(input: string | unknown): ParseResult {
+  let raw: unknown = input;
+  if (typeof input === 'string') {
+    const read = readDocument(input);
+    if (!read.ok) return { ok: false, errors: read.errors, warnings: [] };
+    raw = read.value;
+  }
+  if (raw === undefined || raw === null) {
+    return { ok: false, errors: [{ path: '', message: 'the manifest is empty' }], warnings: [] };
+  }
+  const result = manifestSchema.safeParse(raw, { error: messageFor });
+  const doc = asObject(raw) ?? {};
+  const errors = [
+    ...(result.success ? [] : toFieldIssues(result.error.issues, raw)),
+    ...crossFieldErrors(doc),
+  ];
+  const warnings = warningsFor(doc);
+  if (!result.success || errors.length > 0) return { ok: false, errors: dedupe(errors), warnings };
+  return { ok: true, spec: toJobSpec(result.data), warnings };
+}
+
+function dedupe(issues: FieldIssue[]): FieldIssue[] {
+  const seen = new Set<string>();
+  return issues.filter((i) => {
+    const key = `${i.path}\u0000${i.message}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
