@@ -52,6 +52,12 @@ export interface PodSlot {
   /** The agent's last reported state and the generation (faultCount) it was for. */
   agent?: { state: AgentState; generation: number; at: number; reason?: string };
   lastSeenAt?: number;
+  /** When the cluster first listed this pod (PodsObserved); absent = never seen, so CreatePods is re-sent. */
+  podObservedAt?: number;
+  /** Nodes the pod of this slot must avoid (kept so a re-sent CreatePods plans the same pod). */
+  avoidNodes?: string[];
+  /** Consecutive unreachable `/status` polls and the time of the last one (replays of it are no-ops). */
+  unreachable?: { count: number; lastAt: number };
 }
 
 export interface RestartStatus {
@@ -129,6 +135,18 @@ export interface JobRecord {
   nextCheckAt?: number;
   /** Optimistic-concurrency version; +1 per write. */
   version: number;
+  /** Times of the counted process-level restarts since the last full restart (the sliding window's input). */
+  restartTimes?: number[];
+  /** Automatic restarts in a row without a long enough Running spell (drives `restartBackoff`). */
+  restartStreak?: number;
+  /** The generation whose agents were last sent `/start` (faults of a generation count only once started). */
+  startedGeneration?: number;
+  /** When the current phase began (fault deadline, startup deadline after a resume). */
+  phaseSince?: number;
+  /** When the job was last resumed (the startup deadline counts from here instead of createdAt). */
+  resumedAt?: number;
+  /** Time of the last command applied; commands at or before it are replays and ignored. */
+  lastCommandAt?: number;
 }
 
 export const jobKey = (job: { namespace: string; name: string }): string => `${job.namespace}/${job.name}`;

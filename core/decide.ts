@@ -1,0 +1,203 @@
+/**
+ * `decide`: the job lifecycle and the restart ladder as one pure function (DESIGN.md "Restart ladder").
+ *
+ * A trigger loads the job, calls `decide(job, observations, now)`, writes the returned job once
+ * (conditional on `version`), then executes the actions in order. Agent calls answer with statuses that
+ * the shell feeds back as `AgentPolled` observations in another `decide` call (bounded loop), so one
+ * process-level restart reads:
+ *
+ *   decide ─► StopAgents(all, g+1) ─► READY ─► decide ─► StartAgents(all, g+1) ─► RUNNING ─► decide ─► Running
+ *
+ * Deterministic: no I/O, no clock, no randomness; the same inputs give the same outputs.
+ * Parts: fold (observations → record + fault candidates), ladder (faults → restart level, budgets),
+ * lifecycle (level-triggered transitions and actions, nextCheckAt).
+ */
+import type { Action } from './actions.ts';
+import { type FoldContext, foldObservation } from './decide/fold.ts';
+import { cancelJob, remediate, resumeJob, suspendJob } from './decide/ladder.ts';
+import { computeNextCheckAt, deriveActions } from './decide/lifecycle.ts';
+import { counterAction, eventAction, setCondition } from './decide/record.ts';
+import { freshSlots } from './decide/slots.ts';
+import type { JobRecord } from './job.ts';
+import { Metric } from './metrics.ts';
+import type { Observation } from './observations.ts';
+import { LifecycleEvent, Reason } from './reasons.ts';
+import type { JobSpec } from './spec/types.ts';
+
+export { isNodeUnhealthy } from './decide/fold.ts';
+export { backoffDelayMs, podsToClean, repeatOffenders, restartsInWindow } from './decide/ladder.ts';
+export { LIVENESS_MS, ttlDeleteAt } from './decide/lifecycle.ts';
+export {
+  MASTER_PORT_MIN,
+  MASTER_PORT_SPAN,
+  masterPortFor,
+  parsePodName,
+  podName,
+  slotForPod,
+  slotForPodName,
+} from './decide/naming.ts';
+export { reasonFamily } from './decide/record.ts';
+
+/** Order-independent structural equality of plain JSON values (what "changed" means for a record). */
+const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => sameJson(x, bb[i]));
+  }
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
+  );
+};
+
+/**
+ * A new job's first record and the actions that bring it up: version 1; phase Pending (Suspended when
+ * `runPolicy.suspend`); a slot for every replica index including spares; EnsureService, CreatePods
+ * (generation 0; not while suspended), the `JobSubmitted` event and the jobsCreated counter.
+ */
+export const newJobRecord = (
+  spec: JobSpec,
+  meta: { uid: string; submittedBy: string; now: number },
+): { job: JobRecord; actions: Action[] } => {
+  const { now } = meta;
+  const suspended = spec.runPolicy.suspend;
+  const job: JobRecord = {
+    namespace: spec.namespace,
+    name: spec.name,
+    uid: meta.uid,
+    spec,
+    submittedBy: meta.submittedBy,
+    phase: suspended ? 'Suspended' : 'Pending',
+    conditions: [],
+    generation: 0,
+    pods: freshSlots(spec, 0),
+    restartStatus: { currentEvalPeriod: now, restartCount: 0, fullJobRestartCount: 0 },
+    restartCount: 0,
+    processRestartCount: 0,
+    nodeFaults: {},
+    progress: { restartsWithoutProgress: 0 },
+    remediations: [],
+    ruleState: undefined,
+    createdAt: now,
+    updatedAt: now,
+    version: 1,
+    phaseSince: now,
+  };
+  setCondition(job, 'Created', 'True', Reason.Created, `Created by TrainKeeper for ${meta.submittedBy}`, now);
+  if (suspended) {
+    setCondition(
+      job,
+      'Suspended',
+      'True',
+      Reason.Suspended,
+      'Job suspended at creation; resumes when admitted',
+      now,
+    );
+  }
+  const actions: Action[] = [{ type: 'EnsureService' }];
+  if (!suspended) {
+    actions.push({
+      type: 'CreatePods',
+      pods: job.pods.map((s) => ({
+        name: s.name,
+        replica: s.replica,
+        index: s.index,
+        generation: 0,
+        spare: s.groupRank === null,
+        avoidNodes: [],
+      })),
+    });
+  }
+  actions.push(
+    eventAction(
+      job,
+      now,
+      Reason.Created,
+      `Job ${spec.namespace}/${spec.name} submitted by ${meta.submittedBy}`,
+      {
+        lifecycle: LifecycleEvent.JobSubmitted,
+      },
+    ),
+    counterAction(Metric.jobsCreated),
+  );
+  const next = computeNextCheckAt(job);
+  if (next !== undefined) job.nextCheckAt = next;
+  return { job, actions };
+};
+
+const applyCommand = (
+  job: JobRecord,
+  obs: Extract<Observation, { type: 'Command' }>,
+  now: number,
+  ctx: FoldContext,
+  actions: Action[],
+): void => {
+  const c = obs.command;
+  switch (c.kind) {
+    case 'Cancel': {
+      cancelJob(job, c.by, now, actions);
+      return;
+    }
+    case 'Suspend': {
+      suspendJob(job, c.by, now, actions);
+      return;
+    }
+    case 'Resume': {
+      resumeJob(job, c.by, now, actions);
+      return;
+    }
+    case 'UpdateRules':
+      job.spec = { ...job.spec, runPolicy: { ...job.spec.runPolicy, logMonitoringConfiguration: c.rules } };
+      job.ruleState = undefined;
+      actions.push(
+        eventAction(
+          job,
+          now,
+          'RulesUpdated',
+          `Log monitoring rules replaced by ${c.by} (${c.rules.length} rules)`,
+        ),
+      );
+      return;
+    case 'Restart':
+      ctx.faults.push({
+        reason: Reason.ManualRestart,
+        level: c.level,
+        manual: true,
+        faultAt: obs.at,
+        message: `Restart at ${c.level} level requested by ${c.by}`,
+      });
+      return;
+  }
+};
+
+/**
+ * Folds `observations` into `job`, then derives the actions from the resulting state (level-triggered).
+ * When anything changed: `version + 1`, `updatedAt = now`, `changed` true. Otherwise the job is returned
+ * as given with `changed` false (actions may still be non-empty, e.g. PollAgents or a due DeleteJob).
+ * Stale inputs (older generation, a pod no longer in a slot, a replayed command or finding) are no-ops.
+ */
+export const decide = (
+  job: JobRecord,
+  observations: Observation[],
+  now: number,
+): { job: JobRecord; actions: Action[]; changed: boolean } => {
+  const draft = structuredClone(job);
+  const ctx: FoldContext = { faults: [], commands: [], strays: [], actions: [] };
+  for (const obs of observations) foldObservation(draft, obs, ctx);
+  const actions: Action[] = [];
+  for (const command of ctx.commands) applyCommand(draft, command, now, ctx, actions);
+  remediate(draft, ctx.faults, now, actions);
+  deriveActions(draft, now, ctx.strays, actions);
+  const next = computeNextCheckAt(draft);
+  if (next === undefined) delete draft.nextCheckAt;
+  else draft.nextCheckAt = next;
+  if (sameJson(job, draft)) return { job, actions, changed: false };
+  draft.version = job.version + 1;
+  draft.updatedAt = now;
+  return { job: draft, actions, changed: true };
+};
