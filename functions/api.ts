@@ -1,0 +1,329 @@
+/**
+ * The `api` Lambda: API Gateway HTTP API (payload 2.0), IAM-authorized. Routes (schemas in
+ * functions/README.md):
+ *
+ * | route | does |
+ * |---|---|
+ * | `POST /jobs` | submit a manifest (JSON or YAML); `Idempotency-Key` makes retries safe → 201 (200 on replay) |
+ * | `GET /jobs` | list (`namespace`, `phase`, `limit`, `cursor`) |
+ * | `GET /jobs/{namespace}/{name}` | the job document |
+ * | `GET /jobs/{namespace}/{name}/events` | the timeline (`after` = epoch ms of the last seen event, `limit`) |
+ * | `DELETE /jobs/{namespace}/{name}` | Cancel command → 202 |
+ * | `POST /jobs/{namespace}/{name}/restart` | `{"level":"process"\|"job"}` → Restart command → 202 |
+ * | `PUT /jobs/{namespace}/{name}/rules` | a YAML/JSON list of log rules → UpdateRules command → 200 |
+ *
+ * Every error is an RFC 9457 problem document listing each `{path, message}`. Commands go through the same
+ * `reconcile` as every other trigger; the handler never edits a job record itself.
+ */
+import { createHash } from 'node:crypto';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+import { newJobRecord } from '../core/decide.ts';
+import {
+  AlreadyExistsError,
+  ConcurrencyError,
+  ForbiddenError,
+  NotFoundError,
+  TransientError,
+  ValidationError,
+} from '../core/errors.ts';
+import type { JobPhase } from '../core/job.ts';
+import type { Command } from '../core/observations.ts';
+import type { JobRef } from '../core/ports.ts';
+import { parseJobManifest } from '../core/spec/parse.ts';
+import { checkPodSecurity } from '../core/spec/pod-security.ts';
+import { isNamespaceAllowed } from './config.ts';
+import {
+  type ApiGatewayV2Event,
+  ApiGatewayV2Event as ApiGatewayV2EventSchema,
+  type ApiResponse,
+  bodyText,
+  header,
+  json,
+  type ProblemIssue,
+  problem,
+  queryOf,
+  zodIssues,
+} from './http.ts';
+import { eventDocument, jobDocument } from './job-status.ts';
+import { describeError } from './logger.ts';
+import { type Deps, executeActions, reconcile } from './reconcile.ts';
+import { validateRules } from './rule-input.ts';
+
+/** How long an `Idempotency-Key` is remembered (seconds). */
+export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
+
+const PHASES = ['Pending', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed', 'Cancelled'] as const;
+
+const ListQuery = z.object({
+  namespace: z.string().min(1).optional(),
+  phase: z.enum(PHASES).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().min(1).optional(),
+});
+
+const EventsQuery = z.object({
+  after: z.coerce.number().int().min(0).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});
+
+const RestartBody = z.object({ level: z.enum(['process', 'job']) }).strict();
+
+type ParsedEvent = z.output<typeof ApiGatewayV2EventSchema>;
+
+interface Request {
+  method: string;
+  segments: string[];
+  event: ParsedEvent;
+  principal: string;
+}
+
+/** Builds the handler over the given ports. Never throws: every failure is a problem document. */
+export function makeHandler(deps: Deps): (event: ApiGatewayV2Event) => Promise<ApiResponse> {
+  return async (raw) => {
+    const parsed = ApiGatewayV2EventSchema.safeParse(raw);
+    if (!parsed.success) {
+      return problem(
+        400,
+        'bad-request',
+        'Bad request',
+        'not an API Gateway v2 event',
+        zodIssues(parsed.error, 'event'),
+      );
+    }
+    const event = parsed.data;
+    const principal =
+      event.requestContext.authorizer?.iam?.userArn ?? (deps.config.mode === 'local' ? 'local' : '');
+    if (principal === '') {
+      return problem(401, 'unauthenticated', 'Unauthenticated', 'the request carries no IAM principal');
+    }
+    const segments = event.rawPath
+      .split('/')
+      .filter((s) => s !== '')
+      .map(decodeURIComponent);
+    const req: Request = {
+      method: event.requestContext.http.method.toUpperCase(),
+      segments,
+      event,
+      principal,
+    };
+    try {
+      return await route(deps, req);
+    } catch (err) {
+      return errorResponse(deps, err, req);
+    }
+  };
+}
+
+async function route(deps: Deps, req: Request): Promise<ApiResponse> {
+  const [root, namespace, name, sub, ...rest] = req.segments;
+  if (root !== 'jobs' || rest.length > 0) return notFound(req);
+  if (namespace === undefined) {
+    if (req.method === 'POST') return submitJob(deps, req);
+    if (req.method === 'GET') return listJobs(deps, req);
+    return methodNotAllowed(req, 'GET, POST');
+  }
+  if (name === undefined) return notFound(req);
+  const ref: JobRef = { namespace, name };
+  if (sub === undefined) {
+    if (req.method === 'GET') return getJob(deps, ref);
+    if (req.method === 'DELETE') return command(deps, ref, { kind: 'Cancel', by: req.principal }, 202);
+    return methodNotAllowed(req, 'GET, DELETE');
+  }
+  if (sub === 'events') {
+    if (req.method === 'GET') return listEvents(deps, req, ref);
+    return methodNotAllowed(req, 'GET');
+  }
+  if (sub === 'restart') {
+    if (req.method !== 'POST') return methodNotAllowed(req, 'POST');
+    const body = RestartBody.safeParse(parseBody(req, 'json'));
+    if (!body.success) return invalid('invalid restart request', zodIssues(body.error, 'body'));
+    return command(deps, ref, { kind: 'Restart', level: body.data.level, by: req.principal }, 202);
+  }
+  if (sub === 'rules') {
+    if (req.method !== 'PUT') return methodNotAllowed(req, 'PUT');
+    const job = await deps.store.getJob(ref);
+    if (!job) return jobNotFound(ref);
+    const rules = validateRules(parseBody(req, 'yaml'), ref);
+    if (!rules.ok) return invalid(`${rules.errors.length} invalid rule field(s)`, rules.errors);
+    return command(deps, ref, { kind: 'UpdateRules', rules: rules.rules, by: req.principal }, 200);
+  }
+  return notFound(req);
+}
+
+/** POST /jobs: parse → authorize namespace → pod security → idempotency → create → act. */
+async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
+  const text = bodyText(req.event);
+  const contentType = header(req.event.headers, 'content-type') ?? '';
+  const key = header(req.event.headers, 'idempotency-key');
+  const bodyHash = createHash('sha256').update(text).digest('hex');
+
+  if (key !== undefined) {
+    const seen = await deps.store.getIdempotencyKey(idempotencyKey(key));
+    if (seen) {
+      if (seen.bodyHash !== bodyHash) {
+        return problem(
+          409,
+          'idempotency-key-reused',
+          'Idempotency key reused',
+          'this Idempotency-Key was used with a different body',
+          [{ path: 'headers.idempotency-key', message: 'already used for another submission' }],
+        );
+      }
+      const existing = await deps.store.getJob(seen.ref);
+      if (existing) return json(200, jobDocument(existing));
+      // The key was recorded but the create did not happen (crash in between): carry on creating.
+    }
+  }
+
+  let input: unknown = text;
+  if (/\bjson\b/i.test(contentType)) {
+    try {
+      input = JSON.parse(text);
+    } catch (err) {
+      return invalid('the body is not valid JSON', [{ path: 'body', message: (err as Error).message }]);
+    }
+  }
+  const parsed = parseJobManifest(input);
+  if (!parsed.ok) return invalid(`the manifest has ${parsed.errors.length} error(s)`, parsed.errors);
+  const spec = parsed.spec;
+  if (!isNamespaceAllowed(deps.config, spec.namespace)) {
+    return problem(
+      403,
+      'namespace-forbidden',
+      'Namespace not allowed',
+      `jobs may not target namespace ${spec.namespace}`,
+      [{ path: 'metadata.namespace', message: `allowed: ${deps.config.allowedNamespaces.join(', ')}` }],
+    );
+  }
+  const security = checkPodSecurity(spec, deps.config.podSecurityLevel);
+  if (security.length > 0) {
+    return problem(
+      400,
+      'pod-security',
+      'Pod security violation',
+      `the pod templates exceed the ${deps.config.podSecurityLevel} pod security level`,
+      security,
+    );
+  }
+
+  const ref: JobRef = { namespace: spec.namespace, name: spec.name };
+  if (key !== undefined) {
+    // Recorded before the create: a crash in between leaves a key whose job is missing, which a retry
+    // with the same key and body completes (above); never a job whose key is missing.
+    await deps.store.putIdempotencyKey(idempotencyKey(key), { ref, bodyHash }, IDEMPOTENCY_TTL_SECONDS);
+  }
+  const { job, actions } = newJobRecord(spec, {
+    uid: deps.ids.uid(),
+    submittedBy: req.principal,
+    now: deps.clock.now(),
+  });
+  try {
+    await deps.store.createJob(job);
+  } catch (err) {
+    if (err instanceof AlreadyExistsError) {
+      return problem(409, 'job-exists', 'Job exists', `job ${ref.namespace}/${ref.name} already exists`, [
+        { path: 'metadata.name', message: 'a job with this name exists in this namespace' },
+      ]);
+    }
+    throw err;
+  }
+  let current = job;
+  try {
+    const outcome = await executeActions(deps, job, actions);
+    if (outcome.job) current = outcome.job;
+  } catch (err) {
+    // The job is stored; the sweep converges what did not happen now.
+    deps.log.warn('api: acting on a new job failed; the sweep will converge', {
+      job: `${ref.namespace}/${ref.name}`,
+      error: describeError(err),
+    });
+  }
+  return json(201, jobDocument(current), { location: `/jobs/${ref.namespace}/${ref.name}` });
+}
+
+async function listJobs(deps: Deps, req: Request): Promise<ApiResponse> {
+  const query = ListQuery.safeParse(queryOf(req.event));
+  if (!query.success) return invalid('invalid query', zodIssues(query.error, 'query'));
+  const q = query.data;
+  const page = await deps.store.listJobs({
+    ...(q.namespace ? { namespace: q.namespace } : {}),
+    ...(q.phase ? { phase: q.phase as JobPhase } : {}),
+    limit: q.limit,
+    ...(q.cursor ? { cursor: q.cursor } : {}),
+  });
+  return json(200, { items: page.jobs.map(jobDocument), ...(page.cursor ? { cursor: page.cursor } : {}) });
+}
+
+async function getJob(deps: Deps, ref: JobRef): Promise<ApiResponse> {
+  const job = await deps.store.getJob(ref);
+  return job ? json(200, jobDocument(job)) : jobNotFound(ref);
+}
+
+async function listEvents(deps: Deps, req: Request, ref: JobRef): Promise<ApiResponse> {
+  const query = EventsQuery.safeParse(queryOf(req.event));
+  if (!query.success) return invalid('invalid query', zodIssues(query.error, 'query'));
+  const job = await deps.store.getJob(ref);
+  if (!job) return jobNotFound(ref);
+  const events = await deps.store.listEvents(ref, {
+    ...(query.data.after !== undefined ? { after: query.data.after } : {}),
+    limit: query.data.limit,
+  });
+  const last = events.at(-1);
+  return json(200, { items: events.map(eventDocument), ...(last ? { after: last.at } : {}) });
+}
+
+/** A user command: one reconcile with a `Command` observation; the job document after it. */
+async function command(deps: Deps, ref: JobRef, cmd: Command, status: number): Promise<ApiResponse> {
+  const outcome = await reconcile(deps, ref, [{ type: 'Command', command: cmd, at: deps.clock.now() }]);
+  if (outcome.status === 'missing') return jobNotFound(ref);
+  if (outcome.job) return json(status, jobDocument(outcome.job));
+  return json(status, {
+    metadata: { namespace: ref.namespace, name: ref.name },
+    status: { phase: 'Deleted' },
+  });
+}
+
+const idempotencyKey = (key: string) => `api#${key}`;
+
+/** The body as a value: JSON when asked for (or when the content type says so), else YAML (a superset). */
+function parseBody(req: Request, kind: 'json' | 'yaml'): unknown {
+  const text = bodyText(req.event);
+  if (text.trim() === '') return kind === 'json' ? {} : undefined;
+  const contentType = header(req.event.headers, 'content-type') ?? '';
+  try {
+    return kind === 'json' || /\bjson\b/i.test(contentType) ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    throw new ValidationError('the body does not parse', [{ path: 'body', message: (err as Error).message }]);
+  }
+}
+
+const invalid = (detail: string, errors: ProblemIssue[]) =>
+  problem(400, 'invalid', 'Invalid request', detail, errors);
+
+const jobNotFound = (ref: JobRef) =>
+  problem(404, 'job-not-found', 'Job not found', `no job ${ref.namespace}/${ref.name}`);
+
+const notFound = (req: Request) =>
+  problem(404, 'route-not-found', 'Not found', `no route for ${req.method} /${req.segments.join('/')}`);
+
+const methodNotAllowed = (req: Request, allow: string) =>
+  problem(405, 'method-not-allowed', 'Method not allowed', `${req.method} is not allowed here`, [], {
+    allow,
+  });
+
+function errorResponse(deps: Deps, err: unknown, req: Request): ApiResponse {
+  if (err instanceof ValidationError) return invalid(err.message, err.issues);
+  if (err instanceof ForbiddenError) return problem(403, 'forbidden', 'Forbidden', err.message);
+  if (err instanceof NotFoundError) return problem(404, 'not-found', 'Not found', err.message);
+  if (err instanceof AlreadyExistsError) return problem(409, 'conflict', 'Conflict', err.message);
+  if (err instanceof ConcurrencyError || err instanceof TransientError) {
+    return problem(503, 'unavailable', 'Try again', err.message, [], { 'retry-after': '1' });
+  }
+  deps.log.error('api: unexpected error', {
+    method: req.method,
+    path: req.segments.join('/'),
+    error: describeError(err),
+  });
+  return problem(500, 'internal', 'Internal error', 'an unexpected error occurred; it was logged');
+}

@@ -1,0 +1,247 @@
+/**
+ * The `events` Lambda (EventBridge): two kinds of event, each `detail` parsed with zod.
+ *
+ * 1. SageMaker HyperPod cluster events (`source: aws.sagemaker`, `detail-type: SageMaker HyperPod Cluster
+ *    Event`, hyperpod-spec §12). An `Instance` event is mapped to its Kubernetes node (the node whose
+ *    providerID/name carries the EC2 instance id, as `cluster.listNodes()` reports it; else the HyperPod
+ *    node name `hyperpod-<instanceId>`), then to the active jobs with a pod on that node, each of which
+ *    gets a `NodeHealth` observation (`source: sagemaker`). Health from `EventLevel` + `Description`
+ *    (`healthFromClusterEvent`):
+ *
+ *    | EventLevel | Description mentions | health |
+ *    |---|---|---|
+ *    | Error / Critical / Fatal / Warning | reboot | `UnschedulablePendingReboot` |
+ *    | any level | replace / replacement | `UnschedulablePendingReplacement` |
+ *    | Info | reboot (started/initiated/in progress) | `UnschedulablePendingReboot` |
+ *    | Error / Critical / Fatal | anything else (health check failed, hardware fault, …) | `Unschedulable` |
+ *    | Info | healthy / passed / succeeded / Schedulable / InService | `Schedulable` |
+ *    | otherwise (Warning without reboot/replace, other Info) | — | ignored |
+ *
+ *    Events for another cluster (a HyperPod deployment names its cluster) and non-Instance events are
+ *    ignored. A SageMaker reboot/replacement takes the node away, so the job's pod there must move.
+ * 2. Our own bus's commands (`source: trainkeeper.cli`, `detail-type: TrainKeeper Command`, detail
+ *    `{namespace, name, command}`) → a `Command` observation, as the API's routes do.
+ *
+ * Jobs are independent: one failing reconcile does not stop the others; a retryable failure is thrown at
+ * the end so EventBridge retries the event (reconcile is idempotent, so the retry is safe).
+ */
+import { z } from 'zod';
+import { isRetryable, TrainKeeperError, TransientError } from '../core/errors.ts';
+import { jobKey } from '../core/job.ts';
+import { Metric } from '../core/metrics.ts';
+import type { Command, NodeHealthStatus } from '../core/observations.ts';
+import type { JobRef } from '../core/ports.ts';
+import { describeError } from './logger.ts';
+import { countSafely, type Deps, type ReconcileOutcome, reconcile } from './reconcile.ts';
+import { validateRules } from './rule-input.ts';
+
+/** The EventBridge envelope (fields every event carries). */
+export const EventBridgeEnvelope = z.object({
+  version: z.string().optional(),
+  id: z.string(),
+  'detail-type': z.string(),
+  source: z.string(),
+  account: z.string().optional(),
+  time: z.string(),
+  region: z.string().optional(),
+  resources: z.array(z.string()).default([]),
+  detail: z.unknown(),
+});
+
+export const HYPERPOD_EVENT = {
+  source: 'aws.sagemaker',
+  detailType: 'SageMaker HyperPod Cluster Event',
+} as const;
+export const COMMAND_EVENT = { source: 'trainkeeper.cli', detailType: 'TrainKeeper Command' } as const;
+
+/** `detail` of a SageMaker HyperPod cluster event (ClusterEventDetail). */
+export const HyperPodClusterEventDetail = z.object({
+  EventDetails: z.object({
+    EventId: z.string(),
+    ClusterArn: z.string().optional(),
+    ClusterName: z.string(),
+    InstanceGroupName: z.string().optional(),
+    InstanceId: z.string().optional(),
+    ResourceType: z.enum(['Cluster', 'InstanceGroup', 'Instance']),
+    EventTime: z.union([z.number(), z.string()]),
+    EventLevel: z.string().optional(),
+    Description: z.string().optional(),
+    EventDetails: z.object({ EventMetadata: z.unknown().optional() }).partial().optional(),
+  }),
+});
+export type HyperPodClusterEventDetail = z.infer<typeof HyperPodClusterEventDetail>;
+
+/** `detail` of a TrainKeeper command put on the stage's bus by the CLI. */
+export const CommandEventDetail = z.object({
+  namespace: z.string().min(1),
+  name: z.string().min(1),
+  command: z.discriminatedUnion('kind', [
+    z.object({ kind: z.literal('Cancel'), by: z.string().optional() }),
+    z.object({
+      kind: z.literal('Restart'),
+      level: z.enum(['process', 'job']).default('process'),
+      by: z.string().optional(),
+    }),
+    z.object({ kind: z.literal('UpdateRules'), rules: z.unknown(), by: z.string().optional() }),
+    z.object({ kind: z.literal('Suspend'), by: z.string().optional() }),
+    z.object({ kind: z.literal('Resume'), by: z.string().optional() }),
+  ]),
+});
+
+/** What one event did. */
+export interface EventsOutcome {
+  status: 'applied' | 'ignored' | 'malformed';
+  reason?: string;
+  jobs: { ref: JobRef; status: ReconcileOutcome['status'] | 'failed' }[];
+}
+
+/** The node health a HyperPod cluster event implies (table in the module comment); undefined = no signal. */
+export function healthFromClusterEvent(detail: HyperPodClusterEventDetail): NodeHealthStatus | undefined {
+  const d = detail.EventDetails;
+  if (d.ResourceType !== 'Instance' || !d.InstanceId) return undefined;
+  const level = (d.EventLevel ?? '').toLowerCase();
+  const text = (d.Description ?? '').toLowerCase();
+  const severe = level === 'error' || level === 'critical' || level === 'fatal';
+  const reboot = /\breboot/.test(text);
+  const replace = /\breplac(e|ed|ing|ement)\b/.test(text);
+  if (replace) return 'UnschedulablePendingReplacement';
+  if (reboot && (severe || level === 'warning')) return 'UnschedulablePendingReboot';
+  if (reboot && level === 'info' && /(start|initiat|in progress|progress)/.test(text))
+    return 'UnschedulablePendingReboot';
+  if (severe) return 'Unschedulable';
+  if (level === 'info' && /\b(healthy|passed|succeeded|schedulable|inservice|in service)\b/.test(text)) {
+    return 'Schedulable';
+  }
+  return undefined;
+}
+
+/** Builds the handler over the given ports. */
+export function makeHandler(deps: Deps): (event: unknown) => Promise<EventsOutcome> {
+  return async (raw) => {
+    const envelope = EventBridgeEnvelope.safeParse(raw);
+    if (!envelope.success) return malformed(deps, 'eventbridge-envelope', 'not an EventBridge event');
+    const event = envelope.data;
+    if (event.source === HYPERPOD_EVENT.source && event['detail-type'] === HYPERPOD_EVENT.detailType) {
+      const detail = HyperPodClusterEventDetail.safeParse(event.detail);
+      if (!detail.success) return malformed(deps, 'hyperpod-event', issuesText(detail.error, 'detail'));
+      return onClusterEvent(deps, detail.data);
+    }
+    if (event.source === COMMAND_EVENT.source && event['detail-type'] === COMMAND_EVENT.detailType) {
+      const detail = CommandEventDetail.safeParse(event.detail);
+      if (!detail.success) return malformed(deps, 'command-event', issuesText(detail.error, 'detail'));
+      return onCommand(deps, detail.data, Date.parse(event.time));
+    }
+    return {
+      status: 'ignored',
+      reason: `no handling for ${event.source} / ${event['detail-type']}`,
+      jobs: [],
+    };
+  };
+}
+
+async function onClusterEvent(deps: Deps, detail: HyperPodClusterEventDetail): Promise<EventsOutcome> {
+  const d = detail.EventDetails;
+  const cluster = deps.config.cluster;
+  if (
+    cluster.kind === 'hyperpod' &&
+    cluster.name !== d.ClusterName &&
+    !d.ClusterArn?.endsWith(`/${cluster.name}`)
+  ) {
+    return { status: 'ignored', reason: `event for cluster ${d.ClusterName}`, jobs: [] };
+  }
+  const health = healthFromClusterEvent(detail);
+  if (!health || !d.InstanceId) {
+    return {
+      status: 'ignored',
+      reason: `no node-health signal in ${d.EventLevel ?? '?'}: ${d.Description ?? ''}`,
+      jobs: [],
+    };
+  }
+  const instanceId = d.InstanceId;
+  const nodes = await deps.cluster.listNodes();
+  const node = nodes.find((n) => n.instanceId === instanceId)?.name ?? `hyperpod-${instanceId}`;
+  const at = typeof d.EventTime === 'number' ? d.EventTime : Date.parse(d.EventTime);
+  const when = Number.isFinite(at) ? at : deps.clock.now();
+
+  const refs = await deps.store.listActiveJobs();
+  const jobs = await Promise.all(refs.map((ref) => deps.store.getJob(ref)));
+  const affected = jobs
+    .filter((j) => j?.pods.some((p) => p.nodeName === node))
+    .map((j) => ({ namespace: j!.namespace, name: j!.name }));
+  deps.log.info('events: node health from SageMaker', {
+    instanceId,
+    node,
+    health,
+    jobs: affected.map(jobKey),
+  });
+  return reconcileEach(deps, affected, () => [
+    { type: 'NodeHealth', node, health, instanceId, at: when, source: 'sagemaker' },
+  ]);
+}
+
+async function onCommand(
+  deps: Deps,
+  detail: z.infer<typeof CommandEventDetail>,
+  eventTime: number,
+): Promise<EventsOutcome> {
+  const ref: JobRef = { namespace: detail.namespace, name: detail.name };
+  const c = detail.command;
+  const by = c.by ?? 'eventbridge';
+  let command: Command;
+  switch (c.kind) {
+    case 'Restart':
+      command = { kind: 'Restart', level: c.level, by };
+      break;
+    case 'UpdateRules': {
+      const rules = validateRules(c.rules, ref);
+      if (!rules.ok) {
+        return malformed(
+          deps,
+          'command-event',
+          rules.errors.map((e) => `${e.path}: ${e.message}`).join('; '),
+        );
+      }
+      command = { kind: 'UpdateRules', rules: rules.rules, by };
+      break;
+    }
+    default:
+      command = { kind: c.kind, by };
+  }
+  const at = Number.isFinite(eventTime) ? eventTime : deps.clock.now();
+  return reconcileEach(deps, [ref], () => [{ type: 'Command', command, at }]);
+}
+
+async function reconcileEach(
+  deps: Deps,
+  refs: JobRef[],
+  observations: () => Parameters<typeof reconcile>[2],
+): Promise<EventsOutcome> {
+  const outcome: EventsOutcome = { status: 'applied', jobs: [] };
+  const failures: unknown[] = [];
+  for (const ref of refs) {
+    try {
+      const result = await reconcile(deps, ref, observations());
+      outcome.jobs.push({ ref, status: result.status });
+    } catch (err) {
+      outcome.jobs.push({ ref, status: 'failed' });
+      deps.log.error('events: reconcile failed', { job: jobKey(ref), error: describeError(err) });
+      failures.push(err);
+    }
+  }
+  const retryable = failures.filter((e) => isRetryable(e) || !(e instanceof TrainKeeperError));
+  if (retryable.length > 0) {
+    throw new TransientError(`events: ${retryable.length} job(s) failed with retryable errors`, {
+      cause: retryable.length === 1 ? retryable[0] : new AggregateError(retryable),
+    });
+  }
+  return outcome;
+}
+
+async function malformed(deps: Deps, kind: string, detail: string): Promise<EventsOutcome> {
+  deps.log.warn('events: skipped malformed event', { kind, detail });
+  await countSafely(deps, [{ name: Metric.malformedEventsSkipped, labels: { kind }, by: 1 }]);
+  return { status: 'malformed', reason: detail, jobs: [] };
+}
+
+const issuesText = (error: z.ZodError, prefix: string): string =>
+  error.issues.map((i) => `${[prefix, ...i.path.map(String)].join('.')}: ${i.message}`).join('; ');

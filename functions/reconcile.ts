@@ -1,0 +1,369 @@
+/**
+ * The step every trigger ends with: load the job → `decide` → write once with a version check → act → emit.
+ *
+ * Handlers only gather observations and call `reconcile`; they never branch on the state themselves
+ * (level-triggered, CONVENTIONS §4). Invariants:
+ * - Side effects (cluster calls, events, metrics, deletion) happen only after the write that produced them
+ *   succeeded, or when `decide` reported no change (the stored state already implies them; every action is
+ *   idempotent, so re-executing them is safe).
+ * - A lost write (`ConcurrencyError`) re-reads the job and re-decides with the same observations, a bounded
+ *   number of times with jittered backoff; exhausted, the `ConcurrencyError` propagates (retryable).
+ * - Agent call results are fed back to `decide` as `AgentPolled` observations in the same trigger, for at
+ *   most `MAX_ROUNDS` rounds.
+ *
+ * Concurrency window (two triggers on one job):
+ *
+ * ```
+ *   A: get v7 ─ decide ─ put v8 ✓ ─ act(restart g3)
+ *   B:   get v7 ─ decide ─ put v8 ✗ ConcurrencyError
+ *   B:                              get v8 ─ decide(same observations, generation already 3) ─ no change
+ * ```
+ * B's fault was for generation 2; A already restarted, so `decide` dedupes it: one restart, none lost.
+ */
+
+import { observeLatency } from '../adapters/prometheus/histogram.ts';
+import type { Action } from '../core/actions.ts';
+import { decide } from '../core/decide.ts';
+import { ConcurrencyError, isRetryable, TrainKeeperError } from '../core/errors.ts';
+import type { JobEvent, JobRecord } from '../core/job.ts';
+import { Metric } from '../core/metrics.ts';
+import type { Observation } from '../core/observations.ts';
+import type {
+  AgentCallResult,
+  Clock,
+  Cluster,
+  CounterIncrement,
+  CounterTotal,
+  EventPublisher,
+  IdGenerator,
+  JobRef,
+  JobStore,
+  MetricsSink,
+} from '../core/ports.ts';
+import type { Config } from './config.ts';
+import { describeError, type Logger } from './logger.ts';
+
+/** Everything a handler needs from the outside, built once per Lambda instance (functions/deps.ts). */
+export interface Deps {
+  store: JobStore;
+  cluster: Cluster;
+  events: EventPublisher;
+  metrics: MetricsSink;
+  clock: Clock;
+  ids: IdGenerator;
+  config: Config;
+  log: Logger;
+}
+
+/**
+ * Observations for one reconcile: a fixed list, or a function of the freshly read job. The function form
+ * is for observations derived from stored state (the rule engine's state): after a lost write they are
+ * recomputed from the winner's record instead of overwriting it.
+ */
+export type ObservationsInput = Observation[] | ((job: JobRecord, now: number) => Observation[]);
+
+/** What one reconcile did, for the handler's response and its tests. */
+export interface ReconcileOutcome {
+  ref: JobRef;
+  /** `missing`: no such job; `unchanged`: nothing to write; `written`: at least one write; `deleted`. */
+  status: 'missing' | 'unchanged' | 'written' | 'deleted';
+  /** The job as last written/read (absent when missing or deleted). */
+  job?: JobRecord;
+  /** Writes lost to a concurrent writer and retried. */
+  conflicts: number;
+  /** decide → act rounds run (agent results feed the next round). */
+  rounds: number;
+  /** Actions executed. */
+  actions: number;
+  /** Terminal (non-retryable) action failures, recorded and skipped. */
+  errors: { action: Action['type']; error: string }[];
+}
+
+/** decide → act rounds per trigger (agent answers feed the next round). */
+export const MAX_ROUNDS = 6;
+/** Write attempts per round before the ConcurrencyError propagates. */
+export const MAX_WRITE_ATTEMPTS = 5;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Full-jitter backoff: uniform in [0, base·2^attempt), capped at 200 ms. */
+const backoffMs = (attempt: number): number => Math.random() * Math.min(200, 10 * 2 ** attempt);
+
+/**
+ * Reconciles one job with the given observations and executes what `decide` asks for.
+ * Throws only retryable errors (TransientError, exhausted ConcurrencyError) and unexpected bugs;
+ * terminal action failures are logged and returned in `errors`.
+ */
+export async function reconcile(
+  deps: Deps,
+  ref: JobRef,
+  observations: ObservationsInput,
+): Promise<ReconcileOutcome> {
+  const outcome: ReconcileOutcome = {
+    ref,
+    status: 'unchanged',
+    conflicts: 0,
+    rounds: 0,
+    actions: 0,
+    errors: [],
+  };
+  let input: ObservationsInput = observations;
+  for (let round = 0; round < MAX_ROUNDS; round++) {
+    const decided = await decideAndPersist(deps, ref, input, outcome);
+    if (!decided) {
+      if (round === 0) outcome.status = 'missing';
+      delete outcome.job;
+      return outcome;
+    }
+    outcome.rounds++;
+    outcome.job = decided.job;
+    if (decided.changed) outcome.status = 'written';
+    const followUps = await act(deps, decided.job, decided.actions, outcome);
+    if (outcome.status === 'deleted') {
+      delete outcome.job;
+      return outcome;
+    }
+    // Stop when nothing new was learned: no agent answers, or answers that changed nothing.
+    if (followUps.length === 0 || (round > 0 && !decided.changed)) break;
+    input = followUps;
+  }
+  return outcome;
+}
+
+/** load → decide → conditional write, retried on conflicts. Undefined when the job does not exist. */
+async function decideAndPersist(
+  deps: Deps,
+  ref: JobRef,
+  input: ObservationsInput,
+  outcome: ReconcileOutcome,
+): Promise<{ job: JobRecord; actions: Action[]; changed: boolean } | undefined> {
+  for (let attempt = 1; ; attempt++) {
+    const stored = await deps.store.getJob(ref);
+    if (!stored) return undefined;
+    const now = deps.clock.now();
+    const observed = typeof input === 'function' ? input(stored, now) : input;
+    const result = decide(stored, observed, now);
+    if (!result.changed) return result;
+    try {
+      await deps.store.putJob(result.job);
+      return result;
+    } catch (err) {
+      if (!(err instanceof ConcurrencyError)) throw err;
+      outcome.conflicts++;
+      await countSafely(deps, [{ name: Metric.reconcileConflicts, labels: {}, by: 1 }]);
+      deps.log.info('reconcile: write lost to a concurrent writer; re-reading', {
+        job: `${ref.namespace}/${ref.name}`,
+        attempt,
+      });
+      if (attempt >= MAX_WRITE_ATTEMPTS) throw err;
+      await sleep(backoffMs(attempt));
+    }
+  }
+}
+
+/** Buffered emissions of one round, flushed after the cluster actions (and before DeleteJob). */
+interface Emissions {
+  events: JobEvent[];
+  increments: CounterIncrement[];
+  gauges: CounterTotal[];
+}
+
+/**
+ * Executes actions in order. Returns the agent answers as `AgentPolled` observations for the next round.
+ * Emissions (events, counters, gauges) are flushed even when an action throws, because a retry would not
+ * produce them again: the state that caused them is already written.
+ */
+async function act(
+  deps: Deps,
+  job: JobRecord,
+  actions: Action[],
+  outcome: ReconcileOutcome,
+): Promise<Observation[]> {
+  const ref: JobRef = { namespace: job.namespace, name: job.name };
+  const emissions: Emissions = { events: [], increments: [], gauges: [] };
+  const followUps: Observation[] = [];
+  const agentAnswers = (results: AgentCallResult[]) => {
+    const at = deps.clock.now();
+    for (const r of results) {
+      if (r.ok) followUps.push({ type: 'AgentPolled', pod: r.pod, status: r.status, at });
+      else if (r.unreachable) followUps.push({ type: 'AgentPolled', pod: r.pod, status: null, at });
+      else deps.log.warn('reconcile: agent refused a call', { job: `${ref.namespace}/${ref.name}`, ...r });
+    }
+  };
+  try {
+    for (const action of actions) {
+      outcome.actions++;
+      try {
+        switch (action.type) {
+          case 'EnsureService':
+            await deps.cluster.ensureService(job.spec);
+            break;
+          case 'CreatePods':
+            await deps.cluster.createPods(job.spec, action.pods);
+            break;
+          case 'DeletePods':
+            await deps.cluster.deletePods(job.namespace, action.pods, {
+              ...(action.gracePeriodSeconds !== undefined
+                ? { gracePeriodSeconds: action.gracePeriodSeconds }
+                : {}),
+              ...(action.force !== undefined ? { force: action.force } : {}),
+            });
+            break;
+          case 'StopAgents':
+            agentAnswers(await deps.cluster.stopAgents(job.namespace, action.pods));
+            break;
+          case 'StartAgents':
+            agentAnswers(await deps.cluster.startAgents(job.namespace, action.starts));
+            break;
+          case 'ShutdownAgents':
+            agentAnswers(await deps.cluster.shutdownAgents(job.namespace, action.pods));
+            break;
+          case 'PollAgents':
+            agentAnswers(await deps.cluster.agentStatus(job.namespace, action.pods));
+            break;
+          case 'RecordEvent':
+            emissions.events.push(action.event);
+            break;
+          case 'IncrementCounter':
+            emissions.increments.push({ name: action.name, labels: action.labels, by: action.by });
+            break;
+          case 'ObserveLatency': {
+            // Histogram increments + the HyperPod latest-value gauge, with bounded labels only.
+            const observed = observeLatency(action.name, action.labels, action.seconds);
+            emissions.increments.push(...observed.increments);
+            if (observed.gauge) emissions.gauges.push(observed.gauge);
+            break;
+          }
+          case 'DeleteJob':
+            await flush(deps, ref, emissions);
+            await deps.store.deleteJob(ref);
+            outcome.status = 'deleted';
+            break;
+        }
+      } catch (err) {
+        if (isRetryable(err) || !(err instanceof TrainKeeperError)) throw err;
+        outcome.errors.push({ action: action.type, error: err.message });
+        deps.log.error('reconcile: action failed permanently; skipped', {
+          job: `${ref.namespace}/${ref.name}`,
+          action: action.type,
+          error: describeError(err),
+        });
+      }
+    }
+  } finally {
+    await flush(deps, ref, emissions);
+  }
+  return followUps;
+}
+
+/**
+ * Emits one round's buffered events and metrics. Failures are logged, never thrown: retrying the trigger
+ * would not emit them again (the state change that caused them is already stored).
+ */
+async function flush(deps: Deps, ref: JobRef, emissions: Emissions): Promise<void> {
+  const events = emissions.events.splice(0);
+  const increments = emissions.increments.splice(0);
+  const gauges = emissions.gauges.splice(0);
+  const job = `${ref.namespace}/${ref.name}`;
+  if (events.length > 0) {
+    await attempt(deps, 'store.appendEvents', job, () => deps.store.appendEvents(ref, events));
+    const lifecycle = events.filter((e) => e.lifecycle !== undefined);
+    if (lifecycle.length > 0) {
+      await attempt(deps, 'events.publish', job, () => deps.events.publish(ref, lifecycle));
+    }
+    await Promise.all(
+      events.map((e) =>
+        attempt(deps, 'cluster.recordKubeEvent', job, () => deps.cluster.recordKubeEvent(ref, e)),
+      ),
+    );
+  }
+  if (increments.length > 0 || gauges.length > 0) {
+    await countSafely(deps, increments);
+    if (gauges.length > 0 && deps.store.setGauges) {
+      const at = deps.clock.now();
+      await attempt(
+        deps,
+        'store.setGauges',
+        job,
+        () => deps.store.setGauges?.(gauges, at) ?? Promise.resolve(),
+      );
+    }
+    await pushMetrics(deps, deps.store.readGauges ? [] : gauges);
+  }
+}
+
+async function attempt(deps: Deps, what: string, job: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    deps.log.error(`reconcile: ${what} failed; not retried`, { job, error: describeError(err) });
+  }
+}
+
+/** Adds to the durable counters; a failure is logged (metrics never fail a trigger). */
+export async function countSafely(
+  deps: Pick<Deps, 'store' | 'log'>,
+  increments: CounterIncrement[],
+): Promise<void> {
+  if (increments.length === 0) return;
+  try {
+    await deps.store.incrementCounters(increments);
+  } catch (err) {
+    deps.log.error('metrics: counter increment failed', { error: describeError(err) });
+  }
+}
+
+/**
+ * Pushes the durable counter totals and gauges (the store's latest-value gauges when it keeps them, plus
+ * `extraGauges`) to the metrics sink. Never throws: the next push sends the totals again.
+ */
+export async function pushMetrics(
+  deps: Pick<Deps, 'store' | 'metrics' | 'clock' | 'log'>,
+  extraGauges: CounterTotal[] = [],
+): Promise<void> {
+  try {
+    const counters = await deps.store.readCounters();
+    const stored = deps.store.readGauges ? await deps.store.readGauges() : [];
+    await deps.metrics.push({ counters, gauges: [...stored, ...extraGauges], at: deps.clock.now() });
+  } catch (err) {
+    deps.log.warn('metrics: push failed; the next push sends the totals again', {
+      error: describeError(err),
+    });
+  }
+}
+
+/**
+ * Executes actions produced outside `reconcile` for a record that was just written (the API's
+ * `newJobRecord` + `createJob`), then keeps reconciling with the agents' answers, as `reconcile` does.
+ */
+export async function executeActions(
+  deps: Deps,
+  job: JobRecord,
+  actions: Action[],
+): Promise<ReconcileOutcome> {
+  const ref: JobRef = { namespace: job.namespace, name: job.name };
+  const outcome: ReconcileOutcome = {
+    ref,
+    status: 'written',
+    job,
+    conflicts: 0,
+    rounds: 1,
+    actions: 0,
+    errors: [],
+  };
+  const followUps = await act(deps, job, actions, outcome);
+  if (outcome.status === 'deleted') {
+    delete outcome.job;
+    return outcome;
+  }
+  if (followUps.length === 0) return outcome;
+  const next = await reconcile(deps, ref, followUps);
+  return {
+    ...next,
+    status: next.status === 'unchanged' ? 'written' : next.status,
+    conflicts: next.conflicts,
+    rounds: outcome.rounds + next.rounds,
+    actions: outcome.actions + next.actions,
+    errors: [...outcome.errors, ...next.errors],
+  };
+}

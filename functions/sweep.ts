@@ -1,0 +1,97 @@
+/**
+ * The `sweep` Lambda: the safety net, on an EventBridge schedule (every minute on AWS, every second in the
+ * local control plane). For every active job (and every job whose `nextCheckAt` has come, such as a
+ * finished job waiting for its TTL): time-based rule checks (`tickRules`, Running jobs only), the pods as
+ * the cluster lists them and their nodes (`PodsObserved`), then `reconcile`. Whatever a lost event or a
+ * crashed trigger left undone converges here.
+ *
+ * Jobs are independent: one failing job does not stop the others. After all jobs ran, the sweep pushes
+ * the metric totals (with the per-phase job gauge) and throws if any job failed with a retryable error, so
+ * the schedule's retry/alarm sees it.
+ */
+import { mapBounded } from '../adapters/kube/concurrency.ts';
+import { isRetryable, TrainKeeperError, TransientError } from '../core/errors.ts';
+import { type JobRecord, jobKey } from '../core/job.ts';
+import { Metric } from '../core/metrics.ts';
+import type { Observation } from '../core/observations.ts';
+import type { CounterTotal, JobRef } from '../core/ports.ts';
+import { tickRules } from '../rules/engine.ts';
+import { compiledRulesFor, ruleObservation, ruleStateFor } from './job-rules.ts';
+import { describeError } from './logger.ts';
+import { type Deps, pushMetrics, type ReconcileOutcome, reconcile } from './reconcile.ts';
+
+/** Jobs swept in parallel (each is a few DynamoDB and Kubernetes calls). */
+export const SWEEP_CONCURRENCY = 8;
+
+/** What one sweep did. */
+export interface SweepOutcome {
+  jobs: { ref: JobRef; status: ReconcileOutcome['status'] | 'failed'; phase?: string; error?: string }[];
+}
+
+/** Builds the handler over the given ports. The event (the schedule's) is ignored: sweeps are level-based. */
+export function makeHandler(deps: Deps): (event?: unknown) => Promise<SweepOutcome> {
+  return async () => {
+    const now = deps.clock.now();
+    const [active, due] = await Promise.all([deps.store.listActiveJobs(), deps.store.listDueJobs(now)]);
+    const refs = new Map<string, JobRef>();
+    for (const ref of [...active, ...due]) refs.set(jobKey(ref), ref);
+
+    const outcome: SweepOutcome = { jobs: [] };
+    const failures: unknown[] = [];
+    await mapBounded([...refs.values()], SWEEP_CONCURRENCY, async (ref) => {
+      try {
+        const result = await sweepJob(deps, ref);
+        outcome.jobs.push({
+          ref,
+          status: result.status,
+          ...(result.job ? { phase: result.job.phase } : {}),
+        });
+      } catch (err) {
+        outcome.jobs.push({ ref, status: 'failed', error: err instanceof Error ? err.message : String(err) });
+        deps.log.error('sweep: job failed', { job: jobKey(ref), error: describeError(err) });
+        failures.push(err);
+      }
+    });
+
+    await pushMetrics(deps, phaseGauges(outcome));
+    const retryable = failures.filter((e) => isRetryable(e) || !(e instanceof TrainKeeperError));
+    if (retryable.length > 0) {
+      throw new TransientError(
+        `sweep: ${retryable.length} of ${refs.size} job(s) failed with retryable errors`,
+        {
+          cause: retryable.length === 1 ? retryable[0] : new AggregateError(retryable),
+        },
+      );
+    }
+    return outcome;
+  };
+}
+
+/** One job: observe its pods and nodes, tick its rules, reconcile. */
+export async function sweepJob(deps: Deps, ref: JobRef): Promise<ReconcileOutcome> {
+  const pods = await deps.cluster.listJobPods(ref);
+  const nodeNames = [...new Set(pods.map((p) => p.nodeName).filter((n): n is string => n !== undefined))];
+  const nodes = nodeNames.length > 0 ? await deps.cluster.getNodes(nodeNames) : [];
+  const podsAt = deps.clock.now();
+  return reconcile(deps, ref, (job, now) => [
+    ...tickObservations(job, now),
+    { type: 'PodsObserved', pods, nodes, at: podsAt },
+  ]);
+}
+
+/** Time-based rule checks for a Running job (hang deadlines, start cut-offs). */
+function tickObservations(job: JobRecord, now: number): Observation[] {
+  if (job.phase !== 'Running') return [];
+  const compiled = compiledRulesFor(job);
+  if (!compiled) return [];
+  const result = tickRules(compiled, ruleStateFor(compiled, job, now) as never, now);
+  return [ruleObservation(result.state, result.findings)];
+}
+
+/** `trainkeeper_jobs{phase}` over the jobs this sweep saw (non-terminal ones, plus due finished ones). */
+function phaseGauges(outcome: SweepOutcome): CounterTotal[] {
+  const counts = new Map<string, number>();
+  for (const phase of ['Pending', 'Running', 'Restarting', 'Suspended']) counts.set(phase, 0);
+  for (const j of outcome.jobs) if (j.phase) counts.set(j.phase, (counts.get(j.phase) ?? 0) + 1);
+  return [...counts].map(([phase, value]) => ({ name: Metric.jobsByPhase, labels: { phase }, value }));
+}
