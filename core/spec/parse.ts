@@ -304,11 +304,12 @@ const trainkeeperSchema = z.strictObject({
   progressRule: z.string().min(1).optional(),
 });
 
+const nprocError = (issue: { input?: unknown }): string =>
+  `must be \`auto\`, \`gpu\`, \`cpu\` or a positive integer, not ${describeValue(issue.input)}`;
 const nprocSchema = z.preprocess(
   intString,
-  z.union([z.literal(['auto', 'gpu', 'cpu']), z.number().int().min(1)], {
-    error: (issue) =>
-      `must be \`auto\`, \`gpu\`, \`cpu\` or a positive integer, not ${describeValue(issue.input)}`,
+  z.union([z.literal(['auto', 'gpu', 'cpu']), z.number().int().min(1, { error: nprocError })], {
+    error: nprocError,
   }),
 );
 
