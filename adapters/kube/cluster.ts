@@ -243,14 +243,18 @@ export class KubeCluster implements Cluster {
       JSON.stringify((current.spec?.ports ?? []).map((p) => p.port)) ===
         JSON.stringify((body.spec?.ports ?? []).map((p) => p.port));
     if (same) return;
+    // JSON Patch `replace`: a merge patch would keep stray selector keys.
     await this.call('patchService', () =>
       this.core.patchNamespacedService(
         {
           name: spec.name,
           namespace,
-          body: { spec: { selector: body.spec?.selector, ports: body.spec?.ports } },
+          body: [
+            { op: 'replace', path: '/spec/selector', value: body.spec?.selector },
+            { op: 'replace', path: '/spec/ports', value: body.spec?.ports },
+          ],
         },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
       ),
     );
   }
