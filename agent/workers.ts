@@ -11,7 +11,7 @@
  * per started process, after its output up to the exit has been forwarded (bounded wait for the pipes).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createWriteStream, mkdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LineSplitter } from './lines.ts';
@@ -203,14 +203,37 @@ export class ProcessSet {
   }
 }
 
-const groupExists = (pgid: number): boolean => {
+/**
+ * True while the process group has a member that is not a zombie. A zombie (an orphan killed but not yet
+ * reaped by PID 1) still answers `kill(-pgid, 0)`, so on Linux the members are checked in /proc; elsewhere
+ * the signal probe alone decides.
+ */
+export function groupExists(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch {
     return false;
   }
-};
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const e of entries) {
+    if (e.charCodeAt(0) < 48 || e.charCodeAt(0) > 57) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // pid (comm) state ppid pgrp ...; comm may contain spaces and parentheses.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(fields[2]) === pgid && fields[0] !== 'Z' && fields[0] !== 'X') return true;
+  }
+  return false;
+}
 
 /** Reads a torch `@record` error file: JSON when it parses, else its text; undefined when absent. */
 export function readErrorFile(path: string): unknown {
