@@ -8,7 +8,13 @@ import type { AgentRecord } from '../../core/agent-protocol.ts';
 import { decide, newJobRecord } from '../../core/decide.ts';
 import type { JobRecord, PodSlot } from '../../core/job.ts';
 import type { Observation } from '../../core/observations.ts';
-import type { JobSpec, LogRule, RestartPolicy, RunPolicy, TrainKeeperOptions } from '../../core/spec/types.ts';
+import type {
+  JobSpec,
+  LogRule,
+  RestartPolicy,
+  RunPolicy,
+  TrainKeeperOptions,
+} from '../../core/spec/types.ts';
 import { World } from './world.ts';
 
 export interface SpecOptions {
@@ -145,12 +151,20 @@ export class Scenario {
   }
 
   /** An agent state record from the pod holding `rank`, for the current generation unless given. */
-  agentState(rank: number, state: AgentRecord['state'], extra: { reason?: string; message?: string; generation?: number } = {}): Observation {
+  agentState(
+    rank: number,
+    state: AgentRecord['state'],
+    extra: { reason?: string; message?: string; generation?: number } = {},
+  ): Observation {
     const pod = this.slot(rank).name;
     return this.agentStateOf(pod, state, extra);
   }
 
-  agentStateOf(pod: string, state: AgentRecord['state'], extra: { reason?: string; message?: string; generation?: number } = {}): Observation {
+  agentStateOf(
+    pod: string,
+    state: AgentRecord['state'],
+    extra: { reason?: string; message?: string; generation?: number } = {},
+  ): Observation {
     const record: AgentRecord = {
       trainkeeper: 'agent/v1',
       ts: iso(this.now),
@@ -176,20 +190,32 @@ export class Scenario {
 
   /** Agents of every rank report COMPLETED. */
   allCompleted(): Observation[] {
-    return this.job.pods.filter((p) => p.groupRank !== null).map((p) => this.agentStateOf(p.name, 'COMPLETED'));
+    return this.job.pods
+      .filter((p) => p.groupRank !== null)
+      .map((p) => this.agentStateOf(p.name, 'COMPLETED'));
   }
 
   nodeHealth(node: string, health: string): Observation {
     const n = this.world.nodes.get(node);
     if (n) n.health = health;
-    return { type: 'NodeHealth', node, health, at: this.now, source: 'label', ...(n ? { instanceId: n.instanceId } : {}) };
+    return {
+      type: 'NodeHealth',
+      node,
+      health,
+      at: this.now,
+      source: 'label',
+      ...(n ? { instanceId: n.instanceId } : {}),
+    };
   }
 
   command(command: Extract<Observation, { type: 'Command' }>['command']): Observation {
     return { type: 'Command', command, at: this.now };
   }
 
-  actionsOf<T extends Action['type']>(type: T, from: Action[] = this.actions): Extract<Action, { type: T }>[] {
+  actionsOf<T extends Action['type']>(
+    type: T,
+    from: Action[] = this.actions,
+  ): Extract<Action, { type: T }>[] {
     return from.filter((a): a is Extract<Action, { type: T }> => a.type === type);
   }
 

@@ -7,10 +7,13 @@ describe('pod names', () => {
     ['llama', 'pods', 0, 0, 'llama-pods-0-g0'],
     ['llama', 'pods', 7, 3, 'llama-pods-7-g3'],
     ['my-job', 'worker-group', 12, 40, 'my-job-worker-group-12-g40'],
-  ])('job %s replica %s index %i at pod generation %i is named %s and parses back', (job, replica, index, gen, name) => {
-    expect(podName(job, replica, index, gen)).toBe(name);
-    expect(parsePodName(job, name)).toEqual({ replica, index, podGeneration: gen });
-  });
+  ])(
+    'job %s replica %s index %i at pod generation %i is named %s and parses back',
+    (job, replica, index, gen, name) => {
+      expect(podName(job, replica, index, gen)).toBe(name);
+      expect(parsePodName(job, name)).toEqual({ replica, index, podGeneration: gen });
+    },
+  );
 
   it.each([
     ['llama', 'other-pods-0-g0'],

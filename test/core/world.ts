@@ -6,7 +6,7 @@
  */
 import type { Action } from '../../core/actions.ts';
 import type { AgentState, StatusBody } from '../../core/agent-protocol.ts';
-import type { ObservedNode, ObservedPod, Observation } from '../../core/observations.ts';
+import type { Observation, ObservedNode, ObservedPod } from '../../core/observations.ts';
 
 export interface SimPod {
   name: string;

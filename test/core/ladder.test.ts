@@ -1,0 +1,440 @@
+import { describe, expect, it } from 'vitest';
+import { decide } from '../../core/decide.ts';
+import { Metric } from '../../core/metrics.ts';
+import type { Observation } from '../../core/observations.ts';
+import type { RuleFinding } from '../../rules/types.ts';
+import { given, makeSpec, type Scenario, type SpecOptions } from './dsl.ts';
+
+const running = (o: SpecOptions = {}): Scenario => given(makeSpec(o)).after(1000).bringUp();
+
+const finding = (s: Scenario, rank: number, generation = s.job.generation): Observation => {
+  const f: RuleFinding = {
+    rule: 'JobHang',
+    verdict: 'HANGING',
+    reason: 'LogHang_JobHang',
+    stream: `${s.slot(rank).name}/0`,
+    rank,
+    at: s.now - 5000,
+    generation,
+  };
+  return { type: 'RuleFindings', findings: [f], ruleState: { generation } };
+};
+
+/** Crash rank 0 and let the shell loop bring the job back (the world answers instantly). */
+const crashAndRecover = (s: Scenario, at: number): Scenario => s.at(at).observe(s.crash(0)).sweep();
+
+describe('rung 1: process-level restart', () => {
+  it('stops every rank agent, then starts all at generation + 1 on a new port, keeping the pods', () => {
+    const s = running({ replicas: 2 });
+    const pods = s.job.pods.map((p) => p.name);
+    const port0 = s.job.masterPort;
+    const t = s.now + 10_000;
+    const r = s.at(t).decideOnly(s.crash(1));
+    expect(r.job.generation).toBe(1);
+    expect(r.job.phase).toBe('Restarting');
+    expect(s.events()).toEqual(['FaultDetected', 'RestartStarted']);
+    expect(s.actionsOf('StopAgents')).toEqual([{ type: 'StopAgents', pods, generation: 1 }]);
+    expect(s.actionsOf('IncrementCounter').map((a) => [a.name, a.labels])).toEqual([
+      [Metric.jobsRestarted, {}],
+      [Metric.restarts, { level: 'process', reason: 'WorkerCrash' }],
+    ]);
+    expect(s.job.remediations.at(-1)).toMatchObject({
+      reason: 'WorkerCrash',
+      level: 'process',
+      detectedAt: t,
+      ranks: [1],
+    });
+
+    s.after(700).decideOnly(
+      ...pods.map((pod) => ({
+        type: 'AgentPolled' as const,
+        pod,
+        status: { status: 'ready', faultCount: 0 },
+        at: s.now,
+      })),
+    );
+    const start = s.actionsOf('StartAgents')[0]!;
+    expect(start.generation).toBe(1);
+    expect(start.starts[0]!.body.master_port).not.toBe(port0);
+    expect(start.starts.map((x) => x.body.faultCount)).toEqual([1, 1]);
+
+    s.after(1300).decideOnly(
+      ...pods.map((pod) => ({
+        type: 'AgentPolled' as const,
+        pod,
+        status: { status: 'running', faultCount: 1 },
+        at: s.now,
+      })),
+    );
+    expect(s.job.phase).toBe('Running');
+    expect(s.job.pods.map((p) => p.name)).toEqual(pods);
+    expect(s.job.conditions.find((c) => c.type === 'Running')?.message).toBe(
+      'The fault of reason WorkerCrash was remediated in 2000 milliseconds.',
+    );
+    expect(s.events()).toEqual(['RestartCompleted']);
+    expect(s.actionsOf('ObserveLatency').map((a) => [a.name, a.seconds])).toEqual([
+      [Metric.restartLatency, 2],
+      [Metric.restartLatencySeconds, 2],
+    ]);
+    expect(s.job.remediations.at(-1)?.recoveredAt).toBe(s.now);
+    expect(s.job.restartCount).toBe(1);
+    expect(s.job.processRestartCount).toBe(1);
+  });
+
+  it('restarts on a rule finding of the current generation, labelling the metric with the reason family', () => {
+    const s = running();
+    s.after(10_000).observe(finding(s, 0));
+    expect(s.job.generation).toBe(1);
+    expect(s.job.remediations.at(-1)).toMatchObject({ reason: 'LogHang_JobHang', faultAt: s.now - 5000 });
+    expect(s.actionsOf('IncrementCounter').find((a) => a.name === Metric.restarts)?.labels).toEqual({
+      level: 'process',
+      reason: 'LogHang',
+    });
+    expect(s.actionsOf('ObserveLatency').find((a) => a.name === Metric.faultDetectionLatency)?.seconds).toBe(
+      5,
+    );
+  });
+
+  it('turns a worker-exit record with a non-zero code into one WorkerCrash restart carrying the local rank and code', () => {
+    const s = running();
+    const exit: Observation = {
+      type: 'AgentRecord',
+      pod: s.slot(1).name,
+      at: s.now + 5,
+      record: {
+        trainkeeper: 'agent/v1',
+        ts: '',
+        generation: 0,
+        state: 'RUNNING',
+        kind: 'worker-exit',
+        localRank: 3,
+        exitCode: 137,
+        signal: null,
+      },
+    };
+    s.after(5).observe(exit, s.crash(1));
+    expect(s.job.generation).toBe(1);
+    expect(s.job.restartCount).toBe(1);
+    expect(s.job.remediations.at(-1)?.message).toBe(
+      `Worker local rank 3 of pod ${s.slot(1).name} exited with exit code 137`,
+    );
+  });
+});
+
+describe('stale and duplicate inputs are no-ops', () => {
+  it.each<[string, (s: Scenario) => Observation]>([
+    ['a FAULTED record of the previous generation', (s) => s.crash(0, 0)],
+    [
+      'a heartbeat from a pod no longer in a slot',
+      (s) => ({
+        type: 'AgentRecord',
+        pod: 'llama-pods-0-g99',
+        at: s.now,
+        record: { trainkeeper: 'agent/v1', ts: '', generation: 1, state: 'RUNNING', kind: 'heartbeat' },
+      }),
+    ],
+    ['a progress report that does not advance the step', () => ({ type: 'Progress', step: 1, at: 1 })],
+  ])('%s leaves the job unchanged', (_name, make) => {
+    const s = running();
+    s.after(1000).observe({ type: 'Progress', step: 5, at: s.now }, s.crash(0));
+    expect(s.job.phase).toBe('Running');
+    expect(s.job.generation).toBe(1);
+    const r = decide(s.job, [make(s)], s.now + 1);
+    expect(r.changed).toBe(false);
+    expect(r.job.generation).toBe(1);
+  });
+
+  it('ignores the same rule finding delivered again after the restart it caused', () => {
+    const s = running();
+    const hang = finding(s.after(1000), 0);
+    s.observe(hang);
+    expect(s.job.generation).toBe(1);
+    const r = decide(s.job, [hang], s.now + 1);
+    expect(r.changed).toBe(false);
+    expect(r.job.restartCount).toBe(1);
+  });
+
+  it('ignores a crash reported while stopping (FAULTED of the generation being stopped)', () => {
+    const s = running();
+    s.after(1000).decideOnly(s.crash(0));
+    expect(s.job.generation).toBe(1);
+    const r = s.after(100).decideOnly(s.crash(1, 0));
+    expect(r.changed).toBe(false);
+    expect(s.job.restartCount).toBe(1);
+    expect(s.actionsOf('StopAgents')).toHaveLength(1);
+  });
+});
+
+describe('rung 2: pod replacement', () => {
+  it('replaces a failed pod with a new one named from the new generation, away from its node, then restarts all', () => {
+    const s = running({ replicas: 2 });
+    const bad = s.slot(1);
+    s.world.pods.get(bad.name)!.phase = 'Failed';
+    s.after(1000).decideOnly(s.world.observedPods(s.now));
+    expect(s.job.generation).toBe(1);
+    expect(s.slot(1).name).toBe('llama-pods-1-g1');
+    expect(s.slot(1).avoidNodes).toEqual([bad.nodeName]);
+    expect(s.actionsOf('DeletePods')).toEqual([{ type: 'DeletePods', pods: [bad.name] }]);
+    expect(s.actionsOf('CreatePods')[0]?.pods).toEqual([
+      {
+        name: 'llama-pods-1-g1',
+        replica: 'pods',
+        index: 1,
+        generation: 1,
+        spare: false,
+        avoidNodes: [bad.nodeName],
+      },
+    ]);
+    expect(s.actionsOf('StopAgents')[0]?.pods).toEqual([s.slot(0).name]);
+    expect(s.job.remediations.at(-1)).toMatchObject({ reason: 'PodFailed', level: 'pod' });
+    s.world.apply(s.actions, s.now);
+    s.after(5000).sweep();
+    expect(s.job.phase).toBe('Running');
+    expect(s.world.pods.get('llama-pods-1-g1')?.node).not.toBe(bad.nodeName);
+  });
+
+  it('force-deletes the pod of a node turned unhealthy and reports NodeFault with the node name', () => {
+    const s = running({ replicas: 2 });
+    const node = s.slot(0).nodeName!;
+    s.after(1000).decideOnly(s.nodeHealth(node, 'UnschedulablePendingReboot'));
+    const fault = s.actionsOf('RecordEvent').find((a) => a.event.lifecycle === 'FaultDetected')!;
+    expect(fault.event).toMatchObject({
+      type: 'Warning',
+      reason: 'NodeFault',
+      message: `Found unhealthy node ${node}`,
+    });
+    expect(s.actionsOf('DeletePods')[0]).toMatchObject({ force: true, gracePeriodSeconds: 0 });
+    expect(s.job.latestFaultyPodInstanceList).toEqual({
+      restartType: 'PLR',
+      faultyInstanceIdList: [s.world.nodes.get(node)!.instanceId],
+      faultyPodList: ['llama-pods-0-g0'],
+      faultyRankList: [0],
+    });
+    expect(s.job.nodeFaults).toEqual({ [node]: 1 });
+  });
+
+  it('promotes a READY spare into the faulty rank and creates a new spare in its place', () => {
+    const s = running({ replicas: 2, spares: 1 });
+    const spare = s.job.pods[2]!;
+    expect(spare.agent?.state).toBe('READY');
+    const node = s.slot(1).nodeName!;
+    s.after(1000).decideOnly(s.nodeHealth(node, 'Unschedulable'));
+    expect(s.slot(1).name).toBe(spare.name);
+    expect(s.job.pods[1]).toMatchObject({
+      name: 'llama-pods-1-g1',
+      groupRank: null,
+      spare: true,
+      avoidNodes: [node],
+    });
+    expect(s.actionsOf('CreatePods')[0]?.pods.map((p) => [p.name, p.spare])).toEqual([
+      ['llama-pods-1-g1', true],
+    ]);
+    s.world.apply(s.actions, s.now);
+    s.after(1000).sweep();
+    expect(s.job.phase).toBe('Running');
+    expect(
+      s
+        .actionsOf('StartAgents')
+        .at(-1)
+        ?.starts.map((x) => [x.pod, x.body.rank]),
+    ).toEqual([
+      [s.job.pods[0]!.name, 0],
+      [spare.name, 1],
+    ]);
+  });
+
+  it.each([
+    [1, 'Running'],
+    [2, 'Restarting'],
+  ])('an agent unreachable on %i consecutive poll(s) leaves the job %s', (polls, phase) => {
+    const s = running();
+    const pod = s.slot(1).name;
+    for (let i = 1; i <= polls; i++)
+      s.at(s.now + 1000).decideOnly({ type: 'AgentPolled', pod, status: null, at: s.now });
+    expect(s.job.phase).toBe(phase);
+    if (polls === 2) expect(s.job.remediations.at(-1)?.reason).toBe('AgentUnreachable');
+  });
+
+  it('replaces a rank pod whose node fails during a process-level restart inside the same generation', () => {
+    const s = running({ replicas: 2 });
+    s.world.unreachable.add(s.slot(0).name);
+    s.after(1000).observe(s.crash(0));
+    expect(s.job.phase).toBe('Restarting');
+    const node = s.slot(1).nodeName!;
+    s.after(1000).observe(s.nodeHealth(node, 'UnschedulablePendingReplacement'));
+    expect(s.job.generation).toBe(1);
+    expect(s.job.restartCount).toBe(1);
+    expect(s.slot(1).name).toBe('llama-pods-1-g1');
+    expect(s.job.remediations.at(-1)?.level).toBe('pod');
+    expect(s.job.remediations.at(-1)?.nodes).toContain(node);
+    s.world.unreachable.clear();
+    s.after(1000).sweep();
+    expect(s.job.phase).toBe('Running');
+    expect(s.actionsOf('StartAgents').at(-1)?.generation).toBe(1);
+  });
+
+  it('leaves nothing running when cancelled mid-restart with cleanPodPolicy All', () => {
+    const s = running({ replicas: 2, spares: 1 });
+    s.world.unreachable.add(s.slot(0).name);
+    s.after(1000).observe(s.nodeHealth(s.slot(1).nodeName!, 'Unschedulable'));
+    expect(s.job.phase).toBe('Restarting');
+    s.after(1000).observe(s.command({ kind: 'Cancel', by: 'bob' }));
+    expect(s.job.phase).toBe('Cancelled');
+    expect(s.livePods()).toEqual([]);
+  });
+});
+
+describe('rung 3: full job restart and the sliding window', () => {
+  const P = 3600_000;
+  it.each([
+    ['just inside the window', -1, 'job'],
+    ['exactly at the window boundary', 0, 'process'],
+    ['just outside the window', 1, 'process'],
+  ])(
+    'a third fault %s (%i ms from the first restart + evalPeriod) escalates to %s level',
+    (_name, delta, level) => {
+      const s = running({ restartPolicy: { numRestartBeforeFullJobRestart: 2, evalPeriodSeconds: 3600 } });
+      const first = s.now + 10_000;
+      crashAndRecover(s, first);
+      crashAndRecover(s, first + 1000);
+      expect(s.job.restartStatus.restartCount).toBe(2);
+      crashAndRecover(s, first + P + delta);
+      expect(s.job.remediations.at(-1)?.level).toBe(level);
+      expect(s.job.generation).toBe(3);
+      expect(s.job.phase).toBe('Running');
+    },
+  );
+
+  it('recreates every pod on a full restart, avoiding the repeat-offender nodes', () => {
+    const s = running({
+      replicas: 2,
+      restartPolicy: {
+        numRestartBeforeFullJobRestart: 2,
+        maxNumRepeatOffendersToAvoid: 1,
+        evalPeriodSeconds: 3600,
+      },
+    });
+    const offender = s.slot(0).nodeName!;
+    crashAndRecover(s, s.now + 1000);
+    crashAndRecover(s, s.now + 1000);
+    const old = s.job.pods.map((p) => p.name);
+    s.after(1000).observe(s.crash(0));
+    expect(s.job.remediations.at(-1)?.level).toBe('job');
+    expect(s.job.latestFaultyPodInstanceList?.restartType).toBe('JLR');
+    expect(s.actionsOf('DeletePods')[0]?.pods).toEqual(old);
+    expect(s.job.pods.map((p) => p.name)).toEqual(['llama-pods-0-g3', 'llama-pods-1-g3']);
+    expect(s.job.pods.every((p) => p.avoidNodes?.includes(offender))).toBe(true);
+    expect(s.job.restartStatus).toMatchObject({ fullJobRestartCount: 1, restartCount: 0 });
+    s.after(1000).sweep();
+    expect(s.job.phase).toBe('Running');
+    expect(s.job.pods.map((p) => p.nodeName)).not.toContain(offender);
+  });
+});
+
+describe('rung 4: budgets', () => {
+  it('fails with MaxFullJobRestartsExceeded when the full-restart budget is exactly spent', () => {
+    const s = running({
+      restartPolicy: { numRestartBeforeFullJobRestart: 0, maxFullJobRestarts: 1, evalPeriodSeconds: 60 },
+    });
+    crashAndRecover(s, s.now + 1000);
+    expect(s.job.remediations.at(-1)?.level).toBe('job');
+    expect(s.job.phase).toBe('Running');
+    crashAndRecover(s, s.now + 1000);
+    expect(s.job.phase).toBe('Failed');
+    expect(s.job.conditions.at(-1)?.reason).toBe('MaxFullJobRestartsExceeded');
+    expect(s.job.restartStatus.fullJobRestartCount).toBe(1);
+    expect(s.counters()[Metric.jobsFailed]).toBe(1);
+  });
+
+  it('fails with MaxRetriesExceeded when jobMaxRetryCount is exactly spent', () => {
+    const s = running({ runPolicy: { jobMaxRetryCount: 2 } });
+    crashAndRecover(s, s.now + 1000);
+    crashAndRecover(s, s.now + 1000);
+    expect(s.job.phase).toBe('Running');
+    expect(s.job.processRestartCount).toBe(2);
+    crashAndRecover(s, s.now + 1000);
+    expect(s.job.phase).toBe('Failed');
+    expect(s.job.conditions.at(-1)?.reason).toBe('MaxRetriesExceeded');
+    expect(s.job.processRestartCount).toBe(2);
+    expect(s.livePods()).toEqual([]);
+  });
+
+  it('lets a manual restart through a spent budget without counting it', () => {
+    const s = running({ runPolicy: { jobMaxRetryCount: 0 } });
+    s.after(1000).observe(s.command({ kind: 'Restart', level: 'process', by: 'bob' }));
+    expect(s.job.phase).toBe('Running');
+    expect(s.job.generation).toBe(1);
+    expect(s.job.processRestartCount).toBe(0);
+    expect(s.job.restartCount).toBe(1);
+  });
+
+  it('fails with NoProgress after maxRestartsWithoutProgress restarts without a new step, and not when steps advance', () => {
+    const stuck = running({ trainkeeper: { maxRestartsWithoutProgress: 2 } });
+    crashAndRecover(stuck, stuck.now + 1000);
+    crashAndRecover(stuck, stuck.now + 1000);
+    crashAndRecover(stuck, stuck.now + 1000);
+    expect(stuck.job.phase).toBe('Failed');
+    expect(stuck.job.conditions.at(-1)?.reason).toBe('NoProgress');
+
+    const moving = running({ trainkeeper: { maxRestartsWithoutProgress: 2 } });
+    for (let step = 1; step <= 4; step++) {
+      moving.after(1000).observe({ type: 'Progress', step: step * 100, at: moving.now });
+      crashAndRecover(moving, moving.now + 1000);
+    }
+    expect(moving.job.phase).toBe('Running');
+    expect(moving.job.generation).toBe(4);
+  });
+
+  it('keeps the remediation list bounded to the last 50', () => {
+    const s = running();
+    for (let i = 0; i < 55; i++)
+      s.after(1000).observe(s.command({ kind: 'Restart', level: 'process', by: 'bob' }));
+    expect(s.job.generation).toBe(55);
+    expect(s.job.remediations).toHaveLength(50);
+    expect(s.job.remediations[0]?.generation).toBe(6);
+  });
+});
+
+describe('restart backoff', () => {
+  const backoff = { freeRestarts: 1, initialSeconds: 10, maxSeconds: 60, multiplier: 2 };
+
+  it('waits initial × multiplier^k after the free restarts, holding the start until backoffUntil', () => {
+    const s = running({ trainkeeper: { restartBackoff: backoff } });
+    crashAndRecover(s, s.now + 1000);
+    expect(s.job.backoffUntil).toBeUndefined();
+    expect(s.job.phase).toBe('Running');
+
+    const t2 = s.now + 1000;
+    s.at(t2).observe(s.crash(0));
+    expect(s.job.backoffUntil).toBe(t2 + 10_000);
+    expect(s.job.nextCheckAt).toBe(t2 + 10_000);
+    expect(s.job.phase).toBe('Restarting');
+    expect(s.actionsOf('StopAgents')).toHaveLength(1);
+    expect(s.actionsOf('StartAgents')).toEqual([]);
+    s.at(t2 + 9_999).observe();
+    expect(s.actionsOf('StartAgents')).toEqual([]);
+    s.at(t2 + 10_000).observe();
+    expect(s.job.phase).toBe('Running');
+
+    const t3 = s.now + 1000;
+    crashAndRecover(s, t3);
+    expect(s.job.backoffUntil).toBe(t3 + 20_000);
+  });
+
+  it('caps the wait at maxSeconds and resets the streak after the job ran for maxSeconds', () => {
+    const s = running({ trainkeeper: { restartBackoff: backoff } });
+    for (let i = 0; i < 5; i++) {
+      crashAndRecover(s, s.now + 1000);
+      if (s.job.backoffUntil !== undefined) s.at(s.job.backoffUntil).observe();
+    }
+    expect(s.job.restartStreak).toBe(5);
+    const t = s.now + 1000;
+    crashAndRecover(s, t);
+    expect(s.job.backoffUntil).toBe(t + 60_000);
+    s.at(t + 60_000).observe();
+    expect(s.job.phase).toBe('Running');
+    crashAndRecover(s, t + 60_000 + 60_000);
+    expect(s.job.restartStreak).toBe(1);
+    expect(s.job.backoffUntil).toBeUndefined();
+  });
+});
