@@ -27,6 +27,8 @@ import type {
   ParseResult,
   PodTemplateSpec,
   ReplicaSpec,
+  RestartBackoff,
+  RestartPolicy,
   RunPolicy,
   TrainKeeperOptions,
 } from './types.ts';
@@ -556,16 +558,30 @@ function toLogRule(rule: Manifest['spec']['runPolicy']['logMonitoringConfigurati
   return out;
 }
 
-/** Drops keys whose value is `undefined` so the output carries only what was given or defaulted. */
+/**
+ * Drops keys whose value is `undefined` so the output carries only what was given or defaulted. Callers
+ * write `defined({...} satisfies X)`: the literal is checked against `X` (excess properties included)
+ * before the absent optionals are dropped.
+ */
 function defined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
 function toJobSpec(m: Manifest): JobSpec {
   const { runPolicy: rp, trainkeeper: tk } = m.spec;
-  const runPolicy = defined({
+  const rs = rp.restartPolicy;
+  const restartPolicy: RestartPolicy | undefined = rs
+    ? defined({
+        numRestartBeforeFullJobRestart: rs.numRestartBeforeFullJobRestart,
+        evalPeriodSeconds: rs.evalPeriodSeconds,
+        maxFullJobRestarts: rs.maxFullJobRestarts,
+        maxNumRepeatOffendersToAvoid: rs.maxNumRepeatOffendersToAvoid,
+        scaleUpSnoozeTimeInSeconds: rs.scaleUpSnoozeTimeInSeconds,
+      } satisfies RestartPolicy)
+    : undefined;
+  const runPolicy: RunPolicy = defined({
     jobMaxRetryCount: rp.jobMaxRetryCount,
-    restartPolicy: rp.restartPolicy ? defined({ ...rp.restartPolicy }) : undefined,
+    restartPolicy,
     cleanPodPolicy: rp.cleanPodPolicy,
     ttlSecondsAfterFinished: rp.ttlSecondsAfterFinished,
     activeDeadlineSeconds: rp.activeDeadlineSeconds,
@@ -574,22 +590,22 @@ function toJobSpec(m: Manifest): JobSpec {
     suspend: rp.suspend,
     workloadMode: rp.workloadMode,
     logMonitoringConfiguration: rp.logMonitoringConfiguration.map(toLogRule),
-  }) satisfies RunPolicy;
-  const trainkeeper = defined({
+  } satisfies RunPolicy);
+  const trainkeeper: TrainKeeperOptions = defined({
     presets: tk.presets,
-    restartBackoff: tk.restartBackoff,
+    restartBackoff: tk.restartBackoff satisfies RestartBackoff | undefined,
     maxRestartsWithoutProgress: tk.maxRestartsWithoutProgress,
     progressRule: tk.progressRule,
-  }) satisfies TrainKeeperOptions;
+  } satisfies TrainKeeperOptions);
   const replicaSpecs = m.spec.replicaSpecs.map(
-    (r) =>
+    (r): ReplicaSpec =>
       defined({
         name: r.name,
         replicas: r.replicas,
         spares: r.spares,
         maxReplicas: r.maxReplicas,
         template: r.template satisfies PodTemplateSpec,
-      }) satisfies ReplicaSpec,
+      } satisfies ReplicaSpec),
   );
   return defined({
     apiVersion: m.apiVersion,
@@ -603,7 +619,7 @@ function toJobSpec(m: Manifest): JobSpec {
     runPolicy,
     elasticPolicy: m.spec.elasticPolicy,
     trainkeeper,
-  }) satisfies JobSpec;
+  } satisfies JobSpec);
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -652,7 +668,13 @@ export function parseJobManifest(input: string | unknown): ParseResult {
     ...crossFieldErrors(doc),
   ];
   const warnings = warningsFor(doc);
-  if (!result.success || errors.length > 0) return { ok: false, errors: dedupe(errors), warnings };
+  if (!result.success || errors.length > 0) {
+    return {
+      ok: false,
+      errors: inDocumentOrder(dedupe(errors), raw),
+      warnings: inDocumentOrder(warnings, raw),
+    };
+  }
   return { ok: true, spec: toJobSpec(result.data), warnings };
 }
 
@@ -664,4 +686,35 @@ function dedupe(issues: FieldIssue[]): FieldIssue[] {
     seen.add(key);
     return true;
   });
+}
+
+/**
+ * Sort issues top to bottom as their fields appear in the manifest, so a reader can walk the file once.
+ * An issue about a missing field sorts with its parent; the sort is stable.
+ */
+function inDocumentOrder(issues: FieldIssue[], raw: unknown): FieldIssue[] {
+  const order = new Map<string, number>();
+  const walk = (value: unknown, path: PropertyKey[]): void => {
+    order.set(formatPath(path), order.size);
+    if (value === null || typeof value !== 'object') return;
+    const entries: [PropertyKey, unknown][] = Array.isArray(value)
+      ? [...value.entries()]
+      : Object.entries(value);
+    for (const [key, item] of entries) walk(item, [...path, key]);
+  };
+  walk(raw, []);
+  const position = (path: string): number => {
+    const ends = [...path.matchAll(/\["(?:[^"\\]|\\.)*"\]|\[\d+\]|\.?[^.[]+/g)].map(
+      (m) => m.index + m[0].length,
+    );
+    for (let i = ends.length - 1; i >= 0; i--) {
+      const found = order.get(path.slice(0, ends[i]));
+      if (found !== undefined) return found;
+    }
+    return 0;
+  };
+  return issues
+    .map((issue, i) => ({ issue, i, at: position(issue.path) }))
+    .sort((a, b) => a.at - b.at || a.i - b.i)
+    .map(({ issue }) => issue);
 }

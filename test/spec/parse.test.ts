@@ -249,29 +249,38 @@ describe('parseJobManifest fixtures', () => {
     });
   });
 
-  it('reports every problem of the invalid manifest at once', () => {
+  it('reports every problem of the invalid manifest at once, top to bottom', () => {
     const errors = errorsOf(parseJobManifest(fixture('invalid-many-errors.yaml')));
     expect(errors.map((e) => e.path)).toEqual([
       'apiVersion',
       'metadata.name',
       'spec.nprocPerNode',
-      'spec.replicaSpecs[0].replicas',
-      'spec.replicaSpecs[0].template.spec.containers',
-      'spec.replicaSpecs[1].spares',
-      'spec.replicaSpecs[1].template.spec.containers[0].name',
-      'spec.replicaSpecs[1].template.spec.containers[0].command',
       'spec.runPolicy.jobMaxRetryCount',
       'spec.runPolicy.restartPolicy.evalPeriodSeconds',
       'spec.runPolicy.cleanPodPolicy',
       'spec.runPolicy.logMonitoringConfiguration[0].expectedStartCutoffInSeconds',
+      'spec.runPolicy.logMonitoringConfiguration[1].name',
       'spec.runPolicy.logMonitoringConfiguration[1].logPattern',
       'spec.runPolicy.logMonitoringConfiguration[2].operator',
-      'spec.trainkeeper.presets[1]',
-      'spec.replicaSpecs[1].name',
-      'spec.runPolicy.logMonitoringConfiguration[1].name',
       'spec.runPolicy.logMonitoringConfiguration[2].operator',
       'spec.runPolicy.logMonitoringConfiguration[3].metricThreshold',
+      'spec.replicaSpecs[0].replicas',
+      'spec.replicaSpecs[0].template.spec.containers',
+      'spec.replicaSpecs[1].name',
+      'spec.replicaSpecs[1].spares',
+      'spec.replicaSpecs[1].template.spec.containers[0].name',
+      'spec.replicaSpecs[1].template.spec.containers[0].command',
+      'spec.trainkeeper.presets[1]',
       'spec.trainkeeper.progressRule',
+    ]);
+  });
+
+  it('sorts an issue about a field with a dotted label key under that key', () => {
+    const doc = withField('metadata.labels', { 'kueue.x-k8s.io/queue-name': 7 });
+    (doc as Record<string, unknown>).kind = 'Job';
+    expect(errorsOf(parseJobManifest(doc)).map((e) => e.path)).toEqual([
+      'kind',
+      'metadata.labels["kueue.x-k8s.io/queue-name"]',
     ]);
   });
 });
