@@ -1,0 +1,562 @@
+/**
+ * The log-rule engine: HyperPod's log-monitoring semantics (hyperpod-spec §3.2, the agent's
+ * `LogEvaluator`) over all ranks' lines of a job, as pure functions on plain-JSON state.
+ *
+ * Per line and rule, in HyperPod's order: a `logPattern` match (anchored, `re.match`) remembers the line
+ * and its time, and with `faultOnMatch` is FAULTED; then a `stopPattern` match deactivates the rule for
+ * the rest of the generation (HEALTHY); a match with a capture group 1 and `metricThreshold` + `operator`
+ * is a data point — comparison true ⇒ SLOW point (consecutive counter +1, capped), false ⇒ counter reset;
+ * counter ≥ `metricEvaluationDataPoints` ⇒ SLOW, else HEALTHY; a match without group 1 or without
+ * threshold/operator ⇒ HEALTHY; a group 1 that is not a number (Python `float()` would raise) leaves the
+ * verdict as it was. Time checks: no match `expectedStartCutOffInSeconds` after the generation started ⇒
+ * HANGING; after a match, no next match within `expectedRecurringFrequencyInSeconds` ⇒ HANGING (both
+ * strictly greater, as HyperPod's `>`).
+ *
+ * Beyond HyperPod:
+ * - Every rank's lines are read unless `ranks` narrows the rule (a line of unknown rank is then skipped).
+ * - Metric data points and FAULTED/SLOW verdicts are per stream (one straggling rank is SLOW).
+ * - Time checks are job-wide by default (a match on any monitored stream is progress; a hang finding has
+ *   stream `job`) or per stream with `scope: 'stream'` (every stream the rule has seen keeps its own
+ *   timers, started at the generation start; one silent rank is HANGING for that stream).
+ * - The stop pattern stops the whole rule with scope `job`, and only its stream with scope `stream`.
+ * - Findings are edge-triggered: one finding per transition of a (rule, stream) — or (rule, job) for
+ *   job-wide hangs — into a fault verdict. A rule that stays SLOW over many lines reports once; it reports
+ *   again only after it left that verdict (a normal reading, a new match after a hang) and re-entered it.
+ *
+ * Time (the exact rule):
+ * - A batch's lines are evaluated in timestamp order (a stable sort: equal timestamps keep input order),
+ *   so lines out of order across streams do not fake a gap. A line stamped before the generation's
+ *   `startedAt` is ignored (late output of the previous generation).
+ * - A match at time t first checks the deadline of its scope at t: if the last match (or the start) is
+ *   more than the allowed gap before t, the hang that happened in between is reported (at the deadline),
+ *   then the match clears it. So a batch that covers a silence still reports it.
+ * - After the batch, time is T = max(previous clock, `now`, latest line timestamp); every deadline
+ *   before T that has passed is reported. `tickRules` does the same with T = max(clock, now). The
+ *   clock never moves backwards.
+ * - A finding's `at` is the line's time for FAULTED/SLOW, and the deadline that passed for HANGING.
+ */
+import { ValidationError } from '../core/errors.ts';
+import { logRuleReason } from '../core/reasons.ts';
+import type { LogRule, MetricOperator } from '../core/spec/types.ts';
+import { compilePattern, type PatternMatcher, PatternSyntaxError } from './matcher.ts';
+import {
+  MAX_TEXT,
+  RULE_STATE_VERSION,
+  type RuleSlot,
+  type RuleState,
+  RuleStateSchema,
+  type StreamSlot,
+  type TimerSlot,
+} from './state.ts';
+import type { FaultVerdict, LogLine, RuleFinding, Verdict } from './types.ts';
+
+export type { RuleState } from './state.ts';
+export { RuleStateSchema } from './state.ts';
+
+/** A rule pattern that cannot be compiled; names the rule and the field. */
+export class RuleCompileError extends ValidationError {
+  constructor(
+    readonly rule: string,
+    readonly field: 'logPattern' | 'stopPattern',
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `rule ${JSON.stringify(rule)}: ${field}: ${reason}`,
+      [{ path: `${rule}.${field}`, message: reason }],
+      options,
+    );
+  }
+}
+
+/** One rule, compiled. */
+export interface CompiledRule {
+  readonly rule: LogRule;
+  readonly name: string;
+  readonly match: PatternMatcher;
+  readonly stop: PatternMatcher | undefined;
+  /** The comparison that makes a data point SLOW, when the rule has threshold + operator. */
+  readonly isSlowPoint: ((value: number) => boolean) | undefined;
+  readonly dataPoints: number;
+  readonly ranks: ReadonlySet<number> | undefined;
+  readonly cutoffMs: number | undefined;
+  readonly recurringMs: number | undefined;
+  readonly perStream: boolean;
+  /** Index into `CompiledRules.literals` of the match/stop prefilter literal, or -1. */
+  readonly matchLiteral: number;
+  readonly stopLiteral: number;
+}
+
+/**
+ * Rules ready to evaluate: compile once per job spec. Holds `RegExp`s, so it is not stored; the state
+ * (`RuleState`) is.
+ */
+export interface CompiledRules {
+  readonly rules: readonly CompiledRule[];
+  /** Every distinct prefilter literal. */
+  readonly literals: readonly string[];
+  /** One global regex finding any literal (longest first), or undefined when no rule has one. */
+  readonly gate: RegExp | undefined;
+  /** For literal i: the literals implied present when i is found (i and its substrings). */
+  readonly implied: readonly (readonly number[])[];
+}
+
+const COMPARE: Record<MetricOperator, (threshold: number) => (value: number) => boolean> = {
+  gt: (t) => (v) => v > t,
+  gteq: (t) => (v) => v >= t,
+  lt: (t) => (v) => v < t,
+  lteq: (t) => (v) => v <= t,
+  eq: (t) => (v) => v === t,
+};
+
+const escapeLiteral = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/**
+ * Compiles rules for `evaluateLines`/`tickRules`. Rule names must be unique (they key the state).
+ * @throws RuleCompileError naming the rule and field of the first bad pattern.
+ */
+export function compileRules(rules: readonly LogRule[]): CompiledRules {
+  const literals: string[] = [];
+  const literalId = (m: PatternMatcher | undefined): number => {
+    if (m?.literal === undefined) return -1;
+    const at = literals.indexOf(m.literal);
+    if (at >= 0) return at;
+    literals.push(m.literal);
+    return literals.length - 1;
+  };
+  const compileField = (rule: LogRule, field: 'logPattern' | 'stopPattern', pattern: string) => {
+    try {
+      return compilePattern(pattern);
+    } catch (err) {
+      if (err instanceof PatternSyntaxError)
+        throw new RuleCompileError(rule.name, field, err.reason, { cause: err });
+      throw err;
+    }
+  };
+  const seen = new Set<string>();
+  const compiled = rules.map((rule): CompiledRule => {
+    if (seen.has(rule.name)) {
+      throw new RuleCompileError(rule.name, 'logPattern', 'duplicate rule name (names key the rule state)');
+    }
+    seen.add(rule.name);
+    const match = compileField(rule, 'logPattern', rule.logPattern);
+    const stop =
+      rule.stopPattern === undefined ? undefined : compileField(rule, 'stopPattern', rule.stopPattern);
+    const hasMetric = rule.metricThreshold !== undefined && rule.operator !== undefined;
+    return {
+      rule,
+      name: rule.name,
+      match,
+      stop,
+      isSlowPoint:
+        hasMetric && rule.operator && rule.metricThreshold !== undefined
+          ? COMPARE[rule.operator](rule.metricThreshold)
+          : undefined,
+      dataPoints: Math.max(1, rule.metricEvaluationDataPoints ?? 1),
+      ranks: rule.ranks === undefined ? undefined : new Set(rule.ranks),
+      cutoffMs:
+        rule.expectedStartCutOffInSeconds === undefined
+          ? undefined
+          : rule.expectedStartCutOffInSeconds * 1000,
+      recurringMs:
+        rule.expectedRecurringFrequencyInSeconds === undefined
+          ? undefined
+          : rule.expectedRecurringFrequencyInSeconds * 1000,
+      perStream: rule.scope === 'stream',
+      matchLiteral: literalId(match),
+      stopLiteral: literalId(stop),
+    };
+  });
+  const order = literals
+    .map((_, i) => i)
+    .sort((a, b) => (literals[b]?.length ?? 0) - (literals[a]?.length ?? 0));
+  const gate =
+    literals.length === 0
+      ? undefined
+      : new RegExp(order.map((i) => escapeLiteral(literals[i] as string)).join('|'), 'g');
+  const implied = literals.map((lit) => literals.flatMap((other, j) => (lit.includes(other) ? [j] : [])));
+  return { rules: compiled, literals, gate, implied };
+}
+
+const freshTimer = (): TimerSlot => ({ verdict: 'WAITING' });
+const freshSlot = (): RuleSlot => ({ job: freshTimer(), streams: {} });
+
+/** A fresh state for `generation`, whose timers start at `startedAt` (epoch ms). */
+export function initialRuleState(c: CompiledRules, generation: number, startedAt: number): RuleState {
+  const rules: Record<string, RuleSlot> = {};
+  for (const r of c.rules) rules[r.name] = freshSlot();
+  return { v: RULE_STATE_VERSION, generation, startedAt, clock: startedAt, rules };
+}
+
+/**
+ * State for a new restart generation: every timer, counter, verdict and stop restarts at `startedAt`
+ * (so workers that are restarting are not HANGING before `startedAt` + cutoff), and the clock carries over
+ * (it never moves backwards). `startedAt` may lie ahead of the clock (timers not started yet).
+ */
+export function restartRuleState(
+  c: CompiledRules,
+  state: RuleState,
+  generation: number,
+  startedAt: number,
+): RuleState {
+  const fresh = initialRuleState(c, generation, startedAt);
+  fresh.clock = Math.max(state.clock, startedAt);
+  return fresh;
+}
+
+/** The generation a stored state belongs to, or undefined when it is not a valid state. */
+export function ruleStateGeneration(state: unknown): number | undefined {
+  const parsed = RuleStateSchema.safeParse(state);
+  return parsed.success ? parsed.data.generation : undefined;
+}
+
+/**
+ * The state to evaluate with: the stored one when it parses and belongs to `generation`, else a fresh
+ * one started at `startedAt`. Handlers call this with `job.ruleState`, `job.generation`, `job.runningSince`.
+ */
+export function loadRuleState(
+  c: CompiledRules,
+  stored: unknown,
+  generation: number,
+  startedAt: number,
+): RuleState {
+  const parsed = RuleStateSchema.safeParse(stored);
+  if (parsed.success && parsed.data.generation === generation) return parsed.data;
+  return initialRuleState(c, generation, startedAt);
+}
+
+/** A captured metric: every `logPattern` match whose group 1 is a number. */
+export interface RuleValue {
+  rule: string;
+  value: number;
+  /** The line's time. */
+  at: number;
+  rank?: number;
+}
+
+const PY_FLOAT =
+  /^[+-]?(?:(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:[eE][+-]?\d(?:_?\d)*)?|\d(?:_?\d)*\.|(?:inf|infinity|nan))$/i;
+
+/** Python `float(text)`, or undefined where Python would raise. */
+export function parsePythonFloat(text: string): number | undefined {
+  const s = text.trim();
+  if (!PY_FLOAT.test(s)) return undefined;
+  const lower = s.toLowerCase().replace(/^[+]/, '');
+  if (lower.endsWith('nan')) return Number.NaN;
+  if (lower.endsWith('inf') || lower.endsWith('infinity'))
+    return lower.startsWith('-') ? -Infinity : Infinity;
+  return Number(s.replace(/_/g, ''));
+}
+
+const clip = (text: string): string => (text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text);
+
+/** Copies the state (the functions are pure) keeping only slots of rules that still exist. */
+function cloneFor(c: CompiledRules, state: RuleState): RuleState {
+  const rules: Record<string, RuleSlot> = {};
+  for (const r of c.rules) {
+    const slot = state.rules[r.name];
+    rules[r.name] = slot ? structuredClone(slot) : freshSlot();
+  }
+  return { ...state, rules };
+}
+
+/** Mutable evaluation context of one call. */
+interface Run {
+  state: RuleState;
+  findings: RuleFinding[];
+}
+
+function report(
+  run: Run,
+  r: CompiledRule,
+  verdict: FaultVerdict,
+  stream: string,
+  at: number,
+  rank: number | undefined,
+  text: string | undefined,
+  value?: number,
+): void {
+  const finding: RuleFinding = {
+    rule: r.name,
+    verdict,
+    reason: logRuleReason(verdict, r.name),
+    stream,
+    at,
+    generation: run.state.generation,
+  };
+  if (rank !== undefined) finding.rank = rank;
+  if (text !== undefined) finding.text = text;
+  if (value !== undefined) finding.value = value;
+  run.findings.push(finding);
+}
+
+/** Moves a slot to `verdict`; reports when that is a transition into a fault verdict. */
+function transition(
+  run: Run,
+  r: CompiledRule,
+  slot: TimerSlot,
+  verdict: Verdict,
+  stream: string,
+  at: number,
+  rank: number | undefined,
+  text: string | undefined,
+  value?: number,
+): void {
+  if (slot.verdict === verdict) return;
+  slot.verdict = verdict;
+  if (verdict === 'FAULTED' || verdict === 'SLOW' || verdict === 'HANGING') {
+    report(run, r, verdict, stream, at, rank, text, value);
+  }
+}
+
+/** The deadline of a timer scope, if the rule has one that applies. */
+function deadlineOf(r: CompiledRule, timer: TimerSlot, startedAt: number): number | undefined {
+  if (timer.lastMatchAt === undefined) return r.cutoffMs === undefined ? undefined : startedAt + r.cutoffMs;
+  return r.recurringMs === undefined ? undefined : timer.lastMatchAt + r.recurringMs;
+}
+
+/** Reports HANGING for a scope whose deadline is before `t`. */
+function checkTimer(
+  run: Run,
+  r: CompiledRule,
+  timer: TimerSlot,
+  t: number,
+  stream: string,
+  rank: number | undefined,
+): void {
+  if (timer.verdict === 'HANGING') return;
+  const deadline = deadlineOf(r, timer, run.state.startedAt);
+  if (deadline !== undefined && t > deadline)
+    transition(run, r, timer, 'HANGING', stream, deadline, rank, timer.lastText);
+}
+
+function checkAllTimers(run: Run, c: CompiledRules, t: number): void {
+  for (const r of c.rules) {
+    if (r.cutoffMs === undefined && r.recurringMs === undefined) continue;
+    const slot = run.state.rules[r.name] as RuleSlot;
+    if (slot.stopped) continue;
+    if (!r.perStream) {
+      checkTimer(run, r, slot.job, t, 'job', undefined);
+      continue;
+    }
+    for (const [stream, s] of Object.entries(slot.streams)) {
+      if (!s.stopped) checkTimer(run, r, s, t, stream, s.rank);
+    }
+  }
+}
+
+const freshStream = (rank: number | undefined): StreamSlot =>
+  rank === undefined ? { verdict: 'WAITING', slow: 0 } : { verdict: 'WAITING', slow: 0, rank };
+
+function streamSlot(slot: RuleSlot, line: LogLine): StreamSlot {
+  let s = slot.streams[line.stream];
+  if (!s) {
+    s = freshStream(line.rank);
+    slot.streams[line.stream] = s;
+  } else if (line.rank !== undefined && s.rank !== line.rank) {
+    s.rank = line.rank;
+  }
+  return s;
+}
+
+const sortedByTime = (lines: readonly LogLine[]): readonly LogLine[] => {
+  for (let i = 1; i < lines.length; i++) {
+    if ((lines[i] as LogLine).timestamp < (lines[i - 1] as LogLine).timestamp) {
+      return [...lines].sort((a, b) => a.timestamp - b.timestamp);
+    }
+  }
+  return lines;
+};
+
+/** Per-call scratch for the literal gate: `present[i] === stamp` ⇔ literal i is in the current line. */
+class LiteralScan {
+  private readonly present: Int32Array;
+  private readonly ids: Map<string, number>;
+  private stamp = 0;
+  constructor(private readonly c: CompiledRules) {
+    this.present = new Int32Array(c.literals.length);
+    this.ids = new Map(c.literals.map((lit, i) => [lit, i]));
+  }
+  /** Scans one line; returns false when it contains no literal at all. */
+  scan(text: string): boolean {
+    const gate = this.c.gate;
+    if (!gate) return false;
+    this.stamp++;
+    gate.lastIndex = 0;
+    let any = false;
+    for (let m = gate.exec(text); m !== null; m = gate.exec(text)) {
+      any = true;
+      for (const j of this.c.implied[this.ids.get(m[0]) as number] as number[]) this.present[j] = this.stamp;
+      gate.lastIndex = m.index + 1;
+    }
+    return any;
+  }
+  has(id: number): boolean {
+    return this.present[id] === this.stamp;
+  }
+}
+
+/**
+ * Evaluates a batch of lines (any order, any streams) at time `now` (epoch ms). Returns the new state
+ * (the input is not modified), the findings (transitions into FAULTED/HANGING/SLOW, ordered by `at`),
+ * and every captured metric value (so the caller can take training progress from a designated rule).
+ */
+export function evaluateLines(
+  c: CompiledRules,
+  state: RuleState,
+  lines: readonly LogLine[],
+  now: number,
+): { state: RuleState; findings: RuleFinding[]; values: RuleValue[] } {
+  const run: Run = { state: cloneFor(c, state), findings: [] };
+  const values: RuleValue[] = [];
+  const slots = c.rules.map((r) => run.state.rules[r.name] as RuleSlot);
+  const literals = new LiteralScan(c);
+  const startedAt = run.state.startedAt;
+  let latest = run.state.clock;
+  for (const line of sortedByTime(lines)) {
+    const t = line.timestamp;
+    if (t < startedAt) continue;
+    if (t > latest) latest = t;
+    const text = line.text;
+    const anyLiteral = literals.scan(text);
+    for (let i = 0; i < c.rules.length; i++) {
+      const r = c.rules[i] as CompiledRule;
+      const slot = slots[i] as RuleSlot;
+      if (slot.stopped) continue;
+      if (r.ranks !== undefined && (line.rank === undefined || !r.ranks.has(line.rank))) continue;
+      let stream: StreamSlot | undefined;
+      if (r.perStream) {
+        stream = streamSlot(slot, line);
+        if (stream.stopped) continue;
+      }
+      const group =
+        r.matchLiteral >= 0
+          ? anyLiteral && literals.has(r.matchLiteral)
+            ? r.match.matchUnchecked(text)
+            : null
+          : r.match.matchUnchecked(text);
+      const matched = group !== null;
+      if (matched) {
+        const timer: TimerSlot = stream ?? slot.job;
+        if (r.cutoffMs !== undefined || r.recurringMs !== undefined) {
+          checkTimer(
+            run,
+            r,
+            timer,
+            t,
+            r.perStream ? line.stream : 'job',
+            r.perStream ? line.rank : undefined,
+          );
+        }
+        timer.lastMatchAt = timer.lastMatchAt === undefined ? t : Math.max(timer.lastMatchAt, t);
+        timer.lastText = clip(text);
+        if (!r.perStream && (slot.job.verdict === 'WAITING' || slot.job.verdict === 'HANGING')) {
+          slot.job.verdict = 'HEALTHY';
+        }
+        if (r.perStream && stream && stream.verdict === 'HANGING') stream.verdict = 'HEALTHY';
+        if (r.match.groups > 0 && typeof group === 'string') {
+          const value = parsePythonFloat(group);
+          if (value !== undefined) {
+            const v: RuleValue = { rule: r.name, value, at: t };
+            if (line.rank !== undefined) v.rank = line.rank;
+            values.push(v);
+          }
+        }
+        if (r.rule.faultOnMatch) {
+          stream ??= streamSlot(slot, line);
+          transition(run, r, stream, 'FAULTED', line.stream, t, line.rank, clip(text));
+          continue;
+        }
+      }
+      if (r.stop) {
+        const stopped =
+          r.stopLiteral >= 0
+            ? anyLiteral && literals.has(r.stopLiteral) && r.stop.matchUnchecked(text) !== null
+            : r.stop.matchUnchecked(text) !== null;
+        if (stopped) {
+          if (r.perStream && stream) {
+            stream.stopped = true;
+            stream.verdict = 'HEALTHY';
+          } else {
+            slot.stopped = true;
+            slot.job.verdict = 'HEALTHY';
+          }
+          continue;
+        }
+      }
+      if (!matched) continue;
+      if (r.isSlowPoint === undefined || r.match.groups === 0) {
+        if (stream) stream.verdict = 'HEALTHY';
+        else if (slot.streams[line.stream]) (slot.streams[line.stream] as StreamSlot).verdict = 'HEALTHY';
+        continue;
+      }
+      if (typeof group !== 'string') continue; // group 1 did not take part: Python's float(None) raises
+      const value = parsePythonFloat(group);
+      if (value === undefined) continue; // Python's float() raises: the line is skipped
+      stream ??= streamSlot(slot, line);
+      if (r.isSlowPoint(value)) {
+        if (stream.slow < r.dataPoints) stream.slow++;
+      } else {
+        stream.slow = 0;
+      }
+      transition(
+        run,
+        r,
+        stream,
+        stream.slow >= r.dataPoints ? 'SLOW' : 'HEALTHY',
+        line.stream,
+        t,
+        line.rank,
+        clip(text),
+        value,
+      );
+    }
+  }
+  const clock = Math.max(latest, now);
+  run.state.clock = clock;
+  checkAllTimers(run, c, clock);
+  run.findings.sort((a, b) => a.at - b.at);
+  return { state: run.state, findings: run.findings, values };
+}
+
+/**
+ * Time-based checks only (start cutoff, recurring frequency) at T = max(clock, `now`): the sweep calls it
+ * for silent jobs, the CLI as its file's time advances.
+ */
+export function tickRules(
+  c: CompiledRules,
+  state: RuleState,
+  now: number,
+): { state: RuleState; findings: RuleFinding[] } {
+  const run: Run = { state: cloneFor(c, state), findings: [] };
+  const clock = Math.max(run.state.clock, now);
+  run.state.clock = clock;
+  checkAllTimers(run, c, clock);
+  run.findings.sort((a, b) => a.at - b.at);
+  return { state: run.state, findings: run.findings };
+}
+
+/**
+ * The earliest pending deadline (a hang fires at any time strictly after it), or undefined when no rule
+ * has one. Lets the sweep schedule `nextCheckAt` instead of polling.
+ */
+export function nextRuleDeadline(c: CompiledRules, state: RuleState): number | undefined {
+  let next: number | undefined;
+  const consider = (r: CompiledRule, timer: TimerSlot) => {
+    if (timer.verdict === 'HANGING') return;
+    const d = deadlineOf(r, timer, state.startedAt);
+    if (d !== undefined && (next === undefined || d < next)) next = d;
+  };
+  for (const r of c.rules) {
+    if (r.cutoffMs === undefined && r.recurringMs === undefined) continue;
+    const slot = state.rules[r.name];
+    if (!slot) {
+      if (r.cutoffMs !== undefined && !r.perStream) consider(r, freshTimer());
+      continue;
+    }
+    if (slot.stopped) continue;
+    if (!r.perStream) consider(r, slot.job);
+    else for (const s of Object.values(slot.streams)) if (!s.stopped) consider(r, s);
+  }
+  return next;
+}
