@@ -422,7 +422,7 @@ export class LocalApiServer {
     this.store.create('namespaces', {
       apiVersion: 'v1',
       kind: 'Namespace',
-      metadata: { name } as KubeObject['metadata'],
+      metadata: { name },
       spec: { finalizers: ['kubernetes'] },
       status: { phase: 'Active' },
     });

@@ -46,6 +46,9 @@ export interface KubeObject {
   [key: string]: unknown;
 }
 
+/** An object to create: the server fills uid, resourceVersion and creationTimestamp. */
+export type NewObject = Omit<KubeObject, 'metadata'> & { metadata?: Partial<ObjectMeta> };
+
 /** A change, as watches see it; `previous` is the object before a MODIFIED (for selector transitions). */
 export interface StoreEvent {
   type: 'ADDED' | 'MODIFIED' | 'DELETED';
@@ -105,6 +108,8 @@ export class ObjectStore {
   private compactedRv = 0;
   private readonly listeners = new Set<(event: StoreEvent) => void>();
   private readonly historyLimit: number;
+  private readonly pending: StoreEvent[] = [];
+  private publishing = false;
   readonly now: () => number;
 
   constructor(options: StoreOptions = {}) {
@@ -154,9 +159,9 @@ export class ObjectStore {
    * Creates an object: validates the name (or fills it from generateName), sets uid, creationTimestamp
    * and resourceVersion. 409 AlreadyExists when the name is taken, 422 Invalid for a bad name.
    */
-  create(resource: Resource, input: KubeObject): KubeObject {
+  create(resource: Resource, input: NewObject): KubeObject {
     const info = RESOURCES[resource];
-    const obj = structuredClone(input);
+    const obj = structuredClone(input) as KubeObject;
     obj.apiVersion = 'v1';
     obj.kind = info.kind;
     obj.metadata ??= {} as ObjectMeta;
@@ -290,10 +295,33 @@ export class ObjectStore {
     return this.history.filter((e) => e.resourceVersion > resourceVersion);
   }
 
+  /**
+   * Records the change and notifies subscribers. A subscriber that writes from inside its callback does not
+   * re-enter: the nested change is queued and delivered after the current one reached every subscriber, so
+   * all subscribers (watches included) see changes in resourceVersion order.
+   */
   private publish(event: StoreEvent): void {
     this.history.push(event);
     while (this.history.length > this.historyLimit) this.compactedRv = this.history.shift()!.resourceVersion;
-    for (const listener of [...this.listeners]) listener(event);
+    this.pending.push(event);
+    if (this.publishing) return;
+    this.publishing = true;
+    try {
+      for (let next = this.pending.shift(); next; next = this.pending.shift()) {
+        for (const listener of [...this.listeners]) {
+          try {
+            listener(next);
+          } catch (err) {
+            // One broken subscriber must not starve the others (or the writer) of changes.
+            process.emitWarning(
+              `local kube store subscriber failed: ${(err as Error)?.stack ?? String(err)}`,
+            );
+          }
+        }
+      }
+    } finally {
+      this.publishing = false;
+    }
   }
 
   private validateName(resource: Resource, name: unknown): void {

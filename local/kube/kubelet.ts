@@ -1,0 +1,712 @@
+/**
+ * The process "kubelet": runs every pod bound to one of its nodes as a local process group and keeps the
+ * pod's status true, the way a kubelet and container runtime would.
+ *
+ * Per pod: the first container's `command` + `args` run (the image is ignored; other containers are not
+ * run and not reported), with env = the container's env (`$(VAR)` references and downward-API `fieldRef`s
+ * resolved) over a base of PATH (configured directories first), HOME and the kubelet's extra env, plus
+ * `TRAINKEEPER_AGENT_PORT`: a free loopback port standing in for container port 8080. Each pod gets its
+ * own loopback IP (127.X.Y.Z; X and Y random per kubelet, so parallel test files do not collide), which
+ * its processes bind and connect to; the API server's proxy goes there.
+ *
+ * Lifecycle: Pending → Running → Succeeded/Failed, `restartPolicy` honoured (Always/OnFailure restart
+ * with a capped back-off, CrashLoopBackOff while waiting). When the main process exits the whole process
+ * group is killed, as a container's processes die with it. Deletion: SIGTERM to the group, SIGKILL after
+ * the grace period, then the object is removed. A force deletion (object gone) SIGKILLs at once. Exit
+ * reasons: 0 → Completed; killed by SIGKILL not sent by the kubelet → OOMKilled (what the kernel's OOM
+ * killer looks like from outside); anything else → Error; exit code 128 + signal for a signal.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { homedir, constants as osConstants } from 'node:os';
+import { delimiter } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { LogLine, PodLogSource } from './api-server.ts';
+import { type KubeObject, kubeTime, type ObjectStore, type StoreEvent } from './store.ts';
+import {
+  type Condition,
+  type Container,
+  type EnvVar,
+  isTerminalPhase,
+  type PodSpec,
+  setCondition,
+} from './types.ts';
+
+/** One line of container output, as the local log shipper receives it. */
+export interface PodLogEvent {
+  namespace: string;
+  pod: string;
+  container: string;
+  node: string;
+  labels: Record<string, string>;
+  stream: 'stdout' | 'stderr';
+  line: string;
+  /** Epoch milliseconds when the line was read. */
+  timestamp: number;
+}
+
+/** Options of ProcessKubelet. */
+export interface KubeletOptions {
+  store: ObjectStore;
+  /** Whether this kubelet runs pods of the named node. Default: every node. */
+  ownsNode?: (node: string) => boolean;
+  /** Working directory of pod processes. Default: the current directory. */
+  workDir?: string;
+  /** Directories put first on PATH (where the control plane keeps `trainkeeper-agent` shims). */
+  pathPrepend?: string[];
+  /** Extra environment for every pod (under the container's own env). */
+  env?: Record<string, string>;
+  /** Lines kept per container for `pods/{name}/log`. Default 5000. */
+  logLimit?: number;
+  /** First restart back-off (doubles per restart, capped at 10 s). Default 1000 ms. */
+  restartBackoffMs?: number;
+}
+
+/** The agent's container port inside the pod (hyperpod-spec §5); the kubelet serves it on a free port. */
+const AGENT_CONTAINER_PORT = 8080;
+const MAX_BACKOFF_MS = 10_000;
+
+interface PodRuntime {
+  uid: string;
+  namespace: string;
+  name: string;
+  node: string;
+  labels: Record<string, string>;
+  ip: string;
+  agentPort: number;
+  container: Container;
+  restartPolicy: 'Always' | 'OnFailure' | 'Never';
+  child: ChildProcess | undefined;
+  restartCount: number;
+  logs: LogLine[];
+  followers: Set<{ onLine: (line: LogLine) => void; onEnd: () => void }>;
+  /** Set when deletion was requested: do not restart; remove the object once the process is gone. */
+  terminating: boolean;
+  /** The kubelet itself sent SIGKILL (grace expired, force delete, node lost). */
+  killedByKubelet: boolean;
+  /** The object was removed (force delete) or the node was lost: write no more status. */
+  detached: boolean;
+  /** The container will not run again. */
+  done: boolean;
+  timers: Set<NodeJS.Timeout>;
+  /** Resolves once the container will not run again and its process group is gone. */
+  exited: Promise<void>;
+  resolveExited: () => void;
+}
+
+/** Allocates loopback addresses 127.X.Y.Z from a block chosen at random per instance. */
+class LoopbackPool {
+  private next = 0;
+  private readonly x = 2 + Math.floor(Math.random() * 252);
+  private readonly y = Math.floor(Math.random() * 256);
+
+  allocate(): string {
+    const n = this.next++;
+    const y = (this.y + Math.floor(n / 254)) % 256;
+    return `127.${this.x}.${y}.${(n % 254) + 1}`;
+  }
+}
+
+/** Asks the OS for a free TCP port (on every interface, since pod processes may bind 0.0.0.0). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '0.0.0.0', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Resolves `$(VAR)` references the way Kubernetes does (`$$(VAR)` escapes; unknown ones stay as written). */
+export function expandVars(text: string, env: Record<string, string>): string {
+  return text.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)/g, (whole, name: string | undefined) => {
+    if (whole === '$$') return '$';
+    return name !== undefined && Object.hasOwn(env, name) ? env[name]! : whole;
+  });
+}
+
+/**
+ * Resolves a downward-API `fieldRef` path against a pod. Supported: metadata.name, metadata.namespace,
+ * metadata.uid, metadata.labels['k'], metadata.annotations['k'], spec.nodeName, spec.serviceAccountName,
+ * status.podIP, status.hostIP. Anything else throws (the pod fails with CreateContainerConfigError).
+ */
+export function resolveFieldRef(
+  pod: KubeObject,
+  fieldPath: string,
+  ips: { podIP: string; hostIP: string },
+): string {
+  const keyed = /^metadata\.(labels|annotations)\['(.+)'\]$/.exec(fieldPath);
+  if (keyed) {
+    const map = (keyed[1] === 'labels' ? pod.metadata.labels : pod.metadata.annotations) ?? {};
+    return map[keyed[2]!] ?? '';
+  }
+  const spec = pod.spec as unknown as PodSpec;
+  switch (fieldPath) {
+    case 'metadata.name':
+      return pod.metadata.name;
+    case 'metadata.namespace':
+      return pod.metadata.namespace ?? '';
+    case 'metadata.uid':
+      return pod.metadata.uid;
+    case 'spec.nodeName':
+      return spec.nodeName ?? '';
+    case 'spec.serviceAccountName':
+      return spec.serviceAccountName ?? 'default';
+    case 'status.podIP':
+      return ips.podIP;
+    case 'status.hostIP':
+      return ips.hostIP;
+    default:
+      throw new Error(`unsupported fieldRef.fieldPath "${fieldPath}"`);
+  }
+}
+
+/**
+ * Runs pods as local processes. Invariants: at most one process group per pod uid; every process group
+ * it started is killed by `stop()`; status is written only while the pod object exists and its uid is the
+ * one the process belongs to (a re-created pod of the same name is a different pod).
+ */
+export class ProcessKubelet implements PodLogSource {
+  private readonly store: ObjectStore;
+  private readonly runtimes = new Map<string, PodRuntime>();
+  /** Latest runtime by namespace/name, for logs. */
+  private readonly byName = new Map<string, PodRuntime>();
+  private readonly starting = new Set<string>();
+  private readonly lostNodes = new Set<string>();
+  private readonly logListeners = new Set<(event: PodLogEvent) => void>();
+  private readonly pool = new LoopbackPool();
+  private readonly nodeIps = new Map<string, string>();
+  private unsubscribe: (() => void) | undefined;
+  private stopped = false;
+
+  constructor(private readonly options: KubeletOptions) {
+    this.store = options.store;
+  }
+
+  /** Starts following the store: pods bound to owned nodes start, deleted ones stop. */
+  start(): void {
+    this.unsubscribe ??= this.store.subscribe((event) => this.onEvent(event));
+    for (const pod of this.store.list('pods')) {
+      this.onEvent({
+        type: 'ADDED',
+        resource: 'pods',
+        object: pod,
+        resourceVersion: this.store.resourceVersion,
+      });
+    }
+  }
+
+  /** The loopback address a node's pods see as `status.hostIP` (allocated on first use). */
+  nodeIp(node: string): string {
+    let ip = this.nodeIps.get(node);
+    if (!ip) {
+      ip = this.pool.allocate();
+      this.nodeIps.set(node, ip);
+    }
+    return ip;
+  }
+
+  /** Subscribes to every captured output line; returns the unsubscribe function. */
+  onLog(listener: (event: PodLogEvent) => void): () => void {
+    this.logListeners.add(listener);
+    return () => this.logListeners.delete(listener);
+  }
+
+  /** Where `pods/{name}[:port]/proxy` goes: 8080, the first container port or none → the agent port. */
+  proxyTarget = (pod: KubeObject, port: number | undefined): { host: string; port: number } | undefined => {
+    const runtime = this.runtimes.get(pod.metadata.uid);
+    if (!runtime || runtime.done) return undefined;
+    const first = runtime.container.ports?.[0]?.containerPort;
+    const agent = port === undefined || port === AGENT_CONTAINER_PORT || port === first;
+    return { host: runtime.ip, port: agent ? runtime.agentPort : port };
+  };
+
+  /** PodLogSource: the buffered lines of the pod's (first) container. */
+  lines(namespace: string, pod: string, container?: string): LogLine[] | undefined {
+    const runtime = this.byName.get(`${namespace}/${pod}`);
+    if (!runtime || (container !== undefined && container !== runtime.container.name)) return undefined;
+    return [...runtime.logs];
+  }
+
+  /** PodLogSource: follows new lines until the container ends. */
+  follow(
+    namespace: string,
+    pod: string,
+    container: string | undefined,
+    onLine: (line: LogLine) => void,
+    onEnd: () => void,
+  ): () => void {
+    const runtime = this.byName.get(`${namespace}/${pod}`);
+    if (
+      !runtime ||
+      runtime.done ||
+      !runtime.child ||
+      (container !== undefined && container !== runtime.container.name)
+    ) {
+      queueMicrotask(onEnd);
+      return () => {};
+    }
+    const follower = { onLine, onEnd };
+    runtime.followers.add(follower);
+    return () => runtime.followers.delete(follower);
+  }
+
+  /**
+   * Simulates a dead machine: every process on the node is SIGKILLed at once and its pods are marked
+   * Failed with reason NodeLost right away. (Real Kubernetes would leave them Running, then Unknown until
+   * the node controller evicts them; TrainKeeper's control plane force-deletes pods on lost nodes, which
+   * works the same on both.) No pod starts on the node until `restoreNode`.
+   */
+  loseNode(node: string): void {
+    this.lostNodes.add(node);
+    const now = kubeTime(this.store.now());
+    for (const runtime of this.runtimes.values()) {
+      if (runtime.node !== node || runtime.done) continue;
+      runtime.detached = true;
+      runtime.done = true;
+      this.kill(runtime, 'SIGKILL');
+      this.writeStatus(runtime, (status) => {
+        status.phase = 'Failed';
+        status.reason = 'NodeLost';
+        status.message = `Node ${node} which was running pod ${runtime.name} is unresponsive`;
+        status.containerStatuses = [
+          this.containerStatus(runtime, {
+            terminated: { exitCode: 137, reason: 'Error', startedAt: now, finishedAt: now },
+          }),
+        ];
+      });
+    }
+    for (const pod of this.store.list('pods')) {
+      const spec = pod.spec as unknown as PodSpec;
+      if (
+        spec.nodeName === node &&
+        !this.runtimes.has(pod.metadata.uid) &&
+        !isTerminalPhase(pod.status?.phase)
+      ) {
+        this.store.mutate('pods', pod.metadata.namespace, pod.metadata.name, (p) => {
+          p.status = { ...p.status, phase: 'Failed', reason: 'NodeLost', message: `Node ${node} was lost` };
+        });
+      }
+    }
+  }
+
+  /** Lets pods run on a lost node again (the node came back). */
+  restoreNode(node: string): void {
+    this.lostNodes.delete(node);
+    for (const pod of this.store.list('pods')) {
+      this.onEvent({
+        type: 'MODIFIED',
+        resource: 'pods',
+        object: pod,
+        resourceVersion: this.store.resourceVersion,
+      });
+    }
+  }
+
+  /** Kills every process group this kubelet started and waits for them to exit. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    const waits: Promise<void>[] = [];
+    for (const runtime of this.runtimes.values()) {
+      runtime.detached = true;
+      runtime.done = true;
+      for (const t of runtime.timers) clearTimeout(t);
+      this.kill(runtime, 'SIGKILL');
+      waits.push(runtime.exited);
+    }
+    await Promise.all(waits);
+  }
+
+  private onEvent(event: StoreEvent): void {
+    if (event.resource !== 'pods' || this.stopped) return;
+    const pod = event.object;
+    const uid = pod.metadata.uid;
+    const runtime = this.runtimes.get(uid);
+    if (event.type === 'DELETED') {
+      if (runtime) {
+        runtime.detached = true;
+        runtime.done = true;
+        runtime.killedByKubelet = true;
+        this.kill(runtime, 'SIGKILL');
+        this.endFollowers(runtime);
+      }
+      if (this.byName.get(`${pod.metadata.namespace}/${pod.metadata.name}`)?.uid === uid) {
+        this.byName.delete(`${pod.metadata.namespace}/${pod.metadata.name}`);
+      }
+      return;
+    }
+    const node = (pod.spec as unknown as PodSpec).nodeName;
+    if (!node || !(this.options.ownsNode?.(node) ?? true) || this.lostNodes.has(node)) return;
+    if (pod.metadata.deletionTimestamp) {
+      if (runtime && !runtime.terminating)
+        this.terminate(runtime, pod.metadata.deletionGracePeriodSeconds ?? 30);
+      else if (!runtime && !this.starting.has(uid))
+        this.removePod(pod.metadata.namespace ?? 'default', pod.metadata.name, uid);
+      return;
+    }
+    if (!runtime && !this.starting.has(uid) && pod.status?.phase === 'Pending') {
+      this.starting.add(uid);
+      this.startPod(pod).finally(() => this.starting.delete(uid));
+    }
+  }
+
+  private async startPod(pod: KubeObject): Promise<void> {
+    const spec = pod.spec as unknown as PodSpec;
+    const node = spec.nodeName!;
+    const container = spec.containers[0]!;
+    const agentPort = await freePort();
+    const current = this.store.get('pods', pod.metadata.namespace, pod.metadata.name);
+    if (this.stopped || !current || current.metadata.uid !== pod.metadata.uid) return;
+    let exitedResolve: () => void = () => {};
+    const runtime: PodRuntime = {
+      uid: pod.metadata.uid,
+      namespace: pod.metadata.namespace ?? 'default',
+      name: pod.metadata.name,
+      node,
+      labels: { ...(pod.metadata.labels ?? {}) },
+      ip: this.pool.allocate(),
+      agentPort,
+      container,
+      restartPolicy: spec.restartPolicy ?? 'Always',
+      child: undefined,
+      restartCount: 0,
+      logs: [],
+      followers: new Set(),
+      terminating: false,
+      killedByKubelet: false,
+      detached: false,
+      done: false,
+      timers: new Set(),
+      exited: new Promise<void>((resolve) => {
+        exitedResolve = resolve;
+      }),
+      resolveExited: () => exitedResolve(),
+    };
+    this.runtimes.set(runtime.uid, runtime);
+    this.byName.set(`${runtime.namespace}/${runtime.name}`, runtime);
+    const now = kubeTime(this.store.now());
+    const hostIP = this.nodeIp(node);
+    this.writeStatus(runtime, (status) => {
+      status.hostIP = hostIP;
+      status.hostIPs = [{ ip: hostIP }];
+      status.podIP = runtime.ip;
+      status.podIPs = [{ ip: runtime.ip }];
+      status.startTime = now;
+      status.conditions = setCondition(
+        (status.conditions ?? []) as Condition[],
+        { type: 'Initialized', status: 'True' },
+        now,
+      );
+      status.containerStatuses = [
+        this.containerStatus(runtime, { waiting: { reason: 'ContainerCreating' } }),
+      ];
+    });
+    if (current.metadata.deletionTimestamp) {
+      runtime.done = true;
+      exitedResolve();
+      this.removePod(runtime.namespace, runtime.name, runtime.uid);
+      return;
+    }
+    let env: Record<string, string>;
+    try {
+      env = this.environment(current, runtime, hostIP);
+    } catch (err) {
+      runtime.done = true;
+      exitedResolve();
+      this.writeStatus(runtime, (status) => {
+        status.containerStatuses = [
+          this.containerStatus(runtime, {
+            waiting: { reason: 'CreateContainerConfigError', message: (err as Error).message },
+          }),
+        ];
+      });
+      return;
+    }
+    this.run(runtime, env);
+  }
+
+  private environment(pod: KubeObject, runtime: PodRuntime, hostIP: string): Record<string, string> {
+    const path = [...(this.options.pathPrepend ?? []), process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin']
+      .filter((p) => p !== '')
+      .join(delimiter);
+    const env: Record<string, string> = {
+      PATH: path,
+      HOME: process.env.HOME ?? homedir(),
+      HOSTNAME: runtime.name,
+      ...(this.options.env ?? {}),
+    };
+    for (const [i, e] of (runtime.container.env ?? []).entries() as IterableIterator<[number, EnvVar]>) {
+      if (e.value !== undefined) env[e.name] = expandVars(e.value, env);
+      else if (e.valueFrom?.fieldRef) {
+        env[e.name] = resolveFieldRef(pod, e.valueFrom.fieldRef.fieldPath, { podIP: runtime.ip, hostIP });
+      } else if (e.valueFrom) {
+        throw new Error(`spec.containers[0].env[${i}].valueFrom: only fieldRef is supported locally`);
+      } else env[e.name] = '';
+    }
+    env.TRAINKEEPER_AGENT_PORT = String(runtime.agentPort);
+    return env;
+  }
+
+  private run(runtime: PodRuntime, env: Record<string, string>): void {
+    const argv = [...(runtime.container.command ?? []), ...(runtime.container.args ?? [])].map((a) =>
+      expandVars(a, env),
+    );
+    const startedAt = kubeTime(this.store.now());
+    if (argv.length === 0) {
+      this.finish(runtime, {
+        exitCode: 128,
+        reason: 'StartError',
+        message: 'no command: images are not run locally',
+        startedAt,
+      });
+      return;
+    }
+    const child = spawn(argv[0]!, argv.slice(1), {
+      cwd: this.options.workDir ?? process.cwd(),
+      env,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    runtime.child = child;
+    runtime.killedByKubelet = false;
+    let spawnError: Error | undefined;
+    child.once('spawn', () => {
+      this.writeStatus(runtime, (status) => {
+        status.phase = 'Running';
+        for (const type of ['ContainersReady', 'Ready']) {
+          status.conditions = setCondition(
+            (status.conditions ?? []) as Condition[],
+            { type, status: 'True' },
+            startedAt,
+          );
+        }
+        status.containerStatuses = [this.containerStatus(runtime, { running: { startedAt } }, true)];
+      });
+    });
+    child.once('error', (err) => {
+      spawnError = err;
+    });
+    for (const [stream, readable] of [
+      ['stdout', child.stdout],
+      ['stderr', child.stderr],
+    ] as const) {
+      createInterface({ input: readable!, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) =>
+        this.capture(runtime, stream, line),
+      );
+    }
+    // The container ends with its main process: kill what it left behind, then wait for the pipes to drain.
+    child.once('exit', () => {
+      if (child.pid !== undefined) {
+        try {
+          process.kill(-child.pid, 'SIGKILL');
+        } catch {
+          // The group is already gone.
+        }
+      }
+    });
+    child.once('close', (code, signal) => {
+      if (runtime.child === child) runtime.child = undefined;
+      if (spawnError) {
+        this.finish(runtime, { exitCode: 128, reason: 'StartError', message: spawnError.message, startedAt });
+        return;
+      }
+      const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
+      const reason =
+        exitCode === 0
+          ? 'Completed'
+          : signal === 'SIGKILL' && !runtime.killedByKubelet
+            ? 'OOMKilled'
+            : 'Error';
+      this.finish(runtime, { exitCode, reason, startedAt, ...(signal ? { signal } : {}) });
+    });
+  }
+
+  private finish(
+    runtime: PodRuntime,
+    result: { exitCode: number; reason: string; message?: string; startedAt: string; signal?: string },
+  ): void {
+    const finishedAt = kubeTime(this.store.now());
+    const terminated = {
+      exitCode: result.exitCode,
+      reason: result.reason,
+      ...(result.message ? { message: result.message } : {}),
+      ...(result.signal ? { signal: osConstants.signals[result.signal as NodeJS.Signals] } : {}),
+      startedAt: result.startedAt,
+      finishedAt,
+      containerID: `local://${runtime.uid}/${runtime.restartCount}`,
+    };
+    const restart =
+      !runtime.terminating &&
+      !runtime.detached &&
+      !this.stopped &&
+      (runtime.restartPolicy === 'Always' ||
+        (runtime.restartPolicy === 'OnFailure' && result.exitCode !== 0));
+    if (restart) {
+      const delay = Math.min(
+        MAX_BACKOFF_MS,
+        (this.options.restartBackoffMs ?? 1000) * 2 ** runtime.restartCount,
+      );
+      runtime.restartCount++;
+      this.writeStatus(runtime, (status) => {
+        status.conditions = setCondition(
+          (status.conditions ?? []) as Condition[],
+          { type: 'Ready', status: 'False', reason: 'ContainersNotReady' },
+          finishedAt,
+        );
+        status.containerStatuses = [
+          {
+            ...this.containerStatus(runtime, {
+              waiting: {
+                reason: 'CrashLoopBackOff',
+                message: `back-off ${delay} ms restarting failed container`,
+              },
+            }),
+            lastState: { terminated },
+          },
+        ];
+      });
+      this.endFollowers(runtime);
+      const timer = setTimeout(() => {
+        runtime.timers.delete(timer);
+        const pod = this.store.get('pods', runtime.namespace, runtime.name);
+        if (
+          !pod ||
+          pod.metadata.uid !== runtime.uid ||
+          runtime.terminating ||
+          runtime.detached ||
+          this.stopped
+        ) {
+          this.settle(runtime);
+          return;
+        }
+        try {
+          this.run(runtime, this.environment(pod, runtime, this.nodeIp(runtime.node)));
+        } catch {
+          this.settle(runtime);
+        }
+      }, delay);
+      runtime.timers.add(timer);
+      return;
+    }
+    if (!runtime.detached) {
+      this.writeStatus(runtime, (status) => {
+        status.phase = result.exitCode === 0 ? 'Succeeded' : 'Failed';
+        status.conditions = setCondition(
+          setCondition(
+            (status.conditions ?? []) as Condition[],
+            { type: 'Ready', status: 'False', reason: 'PodCompleted' },
+            finishedAt,
+          ),
+          { type: 'ContainersReady', status: 'False', reason: 'PodCompleted' },
+          finishedAt,
+        );
+        status.containerStatuses = [this.containerStatus(runtime, { terminated })];
+      });
+    }
+    this.settle(runtime);
+    if (runtime.terminating) this.removePod(runtime.namespace, runtime.name, runtime.uid);
+  }
+
+  /** The container will not run again: end log followers, release timers, resolve `exited`. */
+  private settle(runtime: PodRuntime): void {
+    runtime.done = true;
+    for (const t of runtime.timers) clearTimeout(t);
+    runtime.timers.clear();
+    this.endFollowers(runtime);
+    runtime.resolveExited();
+  }
+
+  private terminate(runtime: PodRuntime, graceSeconds: number): void {
+    runtime.terminating = true;
+    if (!runtime.child) {
+      // Waiting (back-off or never started): nothing to stop.
+      this.settle(runtime);
+      this.removePod(runtime.namespace, runtime.name, runtime.uid);
+      return;
+    }
+    this.kill(runtime, 'SIGTERM');
+    const timer = setTimeout(() => {
+      runtime.timers.delete(timer);
+      runtime.killedByKubelet = true;
+      this.kill(runtime, 'SIGKILL');
+    }, graceSeconds * 1000);
+    runtime.timers.add(timer);
+  }
+
+  private kill(runtime: PodRuntime, signal: NodeJS.Signals): void {
+    const pid = runtime.child?.pid;
+    if (pid === undefined) {
+      if (!runtime.child) runtime.resolveExited();
+      return;
+    }
+    if (signal === 'SIGKILL') runtime.killedByKubelet = true;
+    try {
+      process.kill(-pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  private removePod(namespace: string, name: string, uid: string): void {
+    const pod = this.store.get('pods', namespace, name);
+    if (pod && pod.metadata.uid === uid) this.store.remove('pods', namespace, name);
+  }
+
+  private capture(runtime: PodRuntime, stream: 'stdout' | 'stderr', line: string): void {
+    const entry: LogLine = { timestamp: this.store.now(), stream, line };
+    runtime.logs.push(entry);
+    const limit = this.options.logLimit ?? 5000;
+    if (runtime.logs.length > limit) runtime.logs.splice(0, runtime.logs.length - limit);
+    for (const f of runtime.followers) f.onLine(entry);
+    const event: PodLogEvent = {
+      namespace: runtime.namespace,
+      pod: runtime.name,
+      container: runtime.container.name,
+      node: runtime.node,
+      labels: runtime.labels,
+      stream,
+      line,
+      timestamp: entry.timestamp,
+    };
+    for (const listener of this.logListeners) listener(event);
+  }
+
+  private endFollowers(runtime: PodRuntime): void {
+    const followers = [...runtime.followers];
+    runtime.followers.clear();
+    for (const f of followers) f.onEnd();
+  }
+
+  private containerStatus(
+    runtime: PodRuntime,
+    state: Record<string, unknown>,
+    ready = false,
+  ): Record<string, unknown> {
+    return {
+      name: runtime.container.name,
+      image: runtime.container.image ?? 'local',
+      imageID: '',
+      containerID: `local://${runtime.uid}/${runtime.restartCount}`,
+      ready,
+      started: 'running' in state,
+      restartCount: runtime.restartCount,
+      state,
+    };
+  }
+
+  /** Writes the pod's status if the object still exists with this runtime's uid. */
+  private writeStatus(runtime: PodRuntime, edit: (status: Record<string, unknown>) => void): void {
+    const pod = this.store.get('pods', runtime.namespace, runtime.name);
+    if (!pod || pod.metadata.uid !== runtime.uid) return;
+    this.store.mutate('pods', runtime.namespace, runtime.name, (p) => {
+      p.status ??= {};
+      edit(p.status);
+    });
+  }
+}
