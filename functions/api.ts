@@ -33,6 +33,7 @@ import type { JobRef } from '../core/ports.ts';
 import { parseJobManifest } from '../core/spec/parse.ts';
 import { checkPodSecurity } from '../core/spec/pod-security.ts';
 import { isNamespaceAllowed } from './config.ts';
+import { lambdaHandler } from './deps.ts';
 import {
   type ApiGatewayV2Event,
   ApiGatewayV2Event as ApiGatewayV2EventSchema,
@@ -327,3 +328,6 @@ function errorResponse(deps: Deps, err: unknown, req: Request): ApiResponse {
   });
   return problem(500, 'internal', 'Internal error', 'an unexpected error occurred; it was logged');
 }
+
+/** The Lambda entry point: deps from the environment, built once per instance (functions/deps.ts). */
+export const handler = lambdaHandler(makeHandler);

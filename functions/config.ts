@@ -17,6 +17,7 @@
  * | `TRAINKEEPER_AMP_REMOTE_WRITE_URL` | Amazon Managed Prometheus (or any) remote-write URL; absent = no push |
  * | `TRAINKEEPER_EVENT_BUS` | EventBridge bus for lifecycle events; absent = not published |
  * | `TRAINKEEPER_LOG_LEVEL` | `debug`, `info` (default), `warn`, `error` |
+ * | `TRAINKEEPER_STAGE` | stage name, a dimension of the CloudWatch EMF metrics (default `dev`) |
  */
 import { z } from 'zod';
 import { ValidationError } from '../core/errors.ts';
@@ -42,6 +43,7 @@ const EnvSchema = z
     TRAINKEEPER_AMP_REMOTE_WRITE_URL: optionalString.pipe(z.url().optional()),
     TRAINKEEPER_EVENT_BUS: optionalString,
     TRAINKEEPER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+    TRAINKEEPER_STAGE: z.string().trim().min(1).default('dev'),
   })
   .superRefine((env, ctx) => {
     const kind = env.TRAINKEEPER_CLUSTER_KIND ?? (env.TRAINKEEPER_MODE === 'local' ? 'local' : undefined);
@@ -90,6 +92,8 @@ export interface Config {
   ampRemoteWriteUrl?: string;
   eventBusName?: string;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** Stage name (EMF dimension). EMF records are written in `aws` mode only. */
+  stage: string;
 }
 
 /**
@@ -128,6 +132,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ...(e.TRAINKEEPER_AMP_REMOTE_WRITE_URL ? { ampRemoteWriteUrl: e.TRAINKEEPER_AMP_REMOTE_WRITE_URL } : {}),
     ...(e.TRAINKEEPER_EVENT_BUS ? { eventBusName: e.TRAINKEEPER_EVENT_BUS } : {}),
     logLevel: e.TRAINKEEPER_LOG_LEVEL,
+    stage: e.TRAINKEEPER_STAGE,
   };
 }
 

@@ -31,6 +31,7 @@ import { jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Command, NodeHealthStatus } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
+import { lambdaHandler } from './deps.ts';
 import { describeError } from './logger.ts';
 import { countSafely, type Deps, type ReconcileOutcome, reconcile } from './reconcile.ts';
 import { validateRules } from './rule-input.ts';
@@ -245,3 +246,6 @@ async function malformed(deps: Deps, kind: string, detail: string): Promise<Even
 
 const issuesText = (error: z.ZodError, prefix: string): string =>
   error.issues.map((i) => `${[prefix, ...i.path.map(String)].join('.')}: ${i.message}`).join('; ');
+
+/** The Lambda entry point: deps from the environment, built once per instance (functions/deps.ts). */
+export const handler = lambdaHandler(makeHandler);

@@ -10,14 +10,12 @@
 import { createHash } from 'node:crypto';
 import type { JobRecord } from '../core/job.ts';
 import type { Observation } from '../core/observations.ts';
-import { compileRules, initialRuleState, ruleStateGeneration } from '../rules/engine.ts';
+import { type CompiledRules, compileRules, loadRuleState, type RuleState } from '../rules/engine.ts';
 import { effectiveRules } from '../rules/presets/index.ts';
 import type { RuleFinding } from '../rules/types.ts';
 
-type Compiled = ReturnType<typeof compileRules>;
-
 /** Compiled rules cached per job uid; the hash detects rule updates (UpdateRules). Bounded in size. */
-const cache = new Map<string, { hash: string; compiled: Compiled | null }>();
+const cache = new Map<string, { hash: string; compiled: CompiledRules | null }>();
 /** Jobs whose compiled rules stay cached per Lambda instance. */
 export const RULE_CACHE_SIZE = 256;
 
@@ -25,7 +23,7 @@ export const RULE_CACHE_SIZE = 256;
  * The job's compiled effective rules (user rules + presets), or `null` when it has none. Throws the
  * engine's compile error for a rule that cannot compile (the parser normally rejects those first).
  */
-export function compiledRulesFor(job: JobRecord): Compiled | null {
+export function compiledRulesFor(job: JobRecord): CompiledRules | null {
   const rules = effectiveRules(job.spec);
   const hash = createHash('sha256').update(JSON.stringify(rules)).digest('base64url');
   const hit = cache.get(job.uid);
@@ -46,10 +44,8 @@ export function compiledRulesFor(job: JobRecord): Compiled | null {
 }
 
 /** The rule state to continue from for the job's current generation. */
-export function ruleStateFor(compiled: Compiled, job: JobRecord, now: number): unknown {
-  return ruleStateGeneration(job.ruleState as never) === job.generation
-    ? job.ruleState
-    : initialRuleState(compiled, job.generation, job.runningSince ?? now);
+export function ruleStateFor(compiled: CompiledRules, job: JobRecord, now: number): RuleState {
+  return loadRuleState(compiled, job.ruleState, job.generation, job.runningSince ?? now);
 }
 
 /** The observation carrying a rule evaluation's outcome: findings if any, else the advanced state. */

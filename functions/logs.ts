@@ -38,6 +38,7 @@ import { type Observation, POD_LABELS } from '../core/observations.ts';
 import type { CounterIncrement, JobRef } from '../core/ports.ts';
 import { evaluateLines } from '../rules/engine.ts';
 import type { LogLine } from '../rules/types.ts';
+import { lambdaHandler } from './deps.ts';
 import { compiledRulesFor, ruleObservation, ruleStateFor } from './job-rules.ts';
 import {
   CloudWatchLogsEvent,
@@ -260,7 +261,7 @@ function evaluateRules(
     });
   }
   if (lines.length === 0) return { observations: [], evaluated: 0 };
-  const result = evaluateLines(compiled, ruleStateFor(compiled, job, now) as never, lines, now);
+  const result = evaluateLines(compiled, ruleStateFor(compiled, job, now), lines, now);
   const observations: Observation[] = [ruleObservation(result.state, result.findings)];
   const progressRule = job.spec.trainkeeper.progressRule;
   if (progressRule) {
@@ -322,3 +323,6 @@ class JobResolver {
     return index;
   }
 }
+
+/** The Lambda entry point: deps from the environment, built once per instance (functions/deps.ts). */
+export const handler = lambdaHandler(makeHandler);

@@ -21,6 +21,7 @@
  * B's fault was for generation 2; A already restarted, so `decide` dedupes it: one restart, none lost.
  */
 
+import { emfRecordsForActions, writeEmf } from '../adapters/aws/cloudwatch.ts';
 import { observeLatency } from '../adapters/prometheus/histogram.ts';
 import type { Action } from '../core/actions.ts';
 import { decide } from '../core/decide.ts';
@@ -117,6 +118,10 @@ export async function reconcile(
     }
     outcome.rounds++;
     outcome.job = decided.job;
+    if (deps.config.mode === 'aws') {
+      // CloudWatch metrics for alarms (EMF on stdout, picked up by Lambda's log capture).
+      writeEmf(emfRecordsForActions(decided.actions, { at: deps.clock.now(), stage: deps.config.stage }));
+    }
     if (decided.changed) outcome.status = 'written';
     const followUps = await act(deps, decided.job, decided.actions, outcome);
     if (outcome.status === 'deleted') {

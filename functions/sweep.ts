@@ -16,6 +16,7 @@ import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
 import type { CounterTotal, JobRef } from '../core/ports.ts';
 import { tickRules } from '../rules/engine.ts';
+import { lambdaHandler } from './deps.ts';
 import { compiledRulesFor, ruleObservation, ruleStateFor } from './job-rules.ts';
 import { describeError } from './logger.ts';
 import { type Deps, pushMetrics, type ReconcileOutcome, reconcile } from './reconcile.ts';
@@ -84,7 +85,7 @@ function tickObservations(job: JobRecord, now: number): Observation[] {
   if (job.phase !== 'Running') return [];
   const compiled = compiledRulesFor(job);
   if (!compiled) return [];
-  const result = tickRules(compiled, ruleStateFor(compiled, job, now) as never, now);
+  const result = tickRules(compiled, ruleStateFor(compiled, job, now), now);
   return [ruleObservation(result.state, result.findings)];
 }
 
@@ -95,3 +96,6 @@ function phaseGauges(outcome: SweepOutcome): CounterTotal[] {
   for (const j of outcome.jobs) if (j.phase) counts.set(j.phase, (counts.get(j.phase) ?? 0) + 1);
   return [...counts].map(([phase, value]) => ({ name: Metric.jobsByPhase, labels: { phase }, value }));
 }
+
+/** The Lambda entry point: deps from the environment, built once per instance (functions/deps.ts). */
+export const handler = lambdaHandler(makeHandler);

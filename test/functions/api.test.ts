@@ -45,7 +45,9 @@ spec:
         spec:
           containers: [{name: trainer, image: "python:3.12", command: [trainkeeper-agent, "--", python, train.py]}]
 `;
-    const res = await api(apiEvent('POST', '/jobs', { body: yaml, headers: { 'content-type': 'application/yaml' } }));
+    const res = await api(
+      apiEvent('POST', '/jobs', { body: yaml, headers: { 'content-type': 'application/yaml' } }),
+    );
     expect(res.statusCode).toBe(201);
   });
 
@@ -66,7 +68,11 @@ spec:
     const res = await post('dup-a');
     expect(res.statusCode).toBe(409);
     expect(res.headers['content-type']).toBe('application/problem+json');
-    expect(body(res)).toMatchObject({ status: 409, title: 'Job exists', errors: [{ path: 'metadata.name' }] });
+    expect(body(res)).toMatchObject({
+      status: 409,
+      title: 'Job exists',
+      errors: [{ path: 'metadata.name' }],
+    });
   });
 
   it('lists every one of 20 manifest errors with its field path in one 400', async () => {
@@ -81,7 +87,8 @@ spec:
     const doc = body(res);
     expect(doc).toMatchObject({ status: 400, title: 'Invalid request' });
     const paths = new Set(doc.errors.map((e: { path: string }) => e.path));
-    for (let i = 0; i < 20; i++) expect(paths).toContain(`spec.runPolicy.logMonitoringConfiguration[${i}].operator`);
+    for (let i = 0; i < 20; i++)
+      expect(paths).toContain(`spec.runPolicy.logMonitoringConfiguration[${i}].operator`);
     expect(doc.errors.length).toBeGreaterThanOrEqual(20);
   });
 
@@ -99,7 +106,9 @@ spec:
 
   it('rejects a privileged pod template at the baseline level with 400 and the field path', async () => {
     const text = manifest('privileged', NAMESPACE, (m) => {
-      const spec = m.spec as { replicaSpecs: { template: { spec: { containers: Record<string, unknown>[] } } }[] };
+      const spec = m.spec as {
+        replicaSpecs: { template: { spec: { containers: Record<string, unknown>[] } } }[];
+      };
       (spec.replicaSpecs[0]!.template.spec.containers[0] as Record<string, unknown>).securityContext = {
         privileged: true,
       };
@@ -108,7 +117,9 @@ spec:
     expect(res.statusCode).toBe(400);
     const doc = body(res);
     expect(doc.type).toMatch(/pod-security$/);
-    expect(doc.errors.some((e: { path: string }) => e.path.includes('securityContext.privileged'))).toBe(true);
+    expect(doc.errors.some((e: { path: string }) => e.path.includes('securityContext.privileged'))).toBe(
+      true,
+    );
   });
 
   it('answers 401 without an IAM principal outside local mode', async () => {
@@ -124,7 +135,10 @@ describe('reading jobs', () => {
     let cursor: string | undefined;
     for (let i = 0; i < 20; i++) {
       const res = await api(
-        apiEvent('GET', `/jobs?namespace=${NAMESPACE}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`),
+        apiEvent(
+          'GET',
+          `/jobs?namespace=${NAMESPACE}&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        ),
       );
       expect(res.statusCode).toBe(200);
       const page = body(res);

@@ -17,7 +17,9 @@ const detail = (over: Record<string, unknown>) =>
 describe('healthFromClusterEvent', () => {
   it('reads the recorded reboot event as UnschedulablePendingReboot', () => {
     const event = fixtureJson<{ detail: unknown }>('events/hyperpod-instance-reboot.json');
-    expect(healthFromClusterEvent(HyperPodClusterEventDetail.parse(event.detail))).toBe('UnschedulablePendingReboot');
+    expect(healthFromClusterEvent(HyperPodClusterEventDetail.parse(event.detail))).toBe(
+      'UnschedulablePendingReboot',
+    );
   });
 
   it.each([
@@ -41,6 +43,8 @@ describe('healthFromClusterEvent', () => {
     ['an instance-group event', { ResourceType: 'InstanceGroup' }],
     ['an instance event without an instance id', { InstanceId: undefined }],
   ])('gives no node signal for %s', (_name, over) => {
-    expect(healthFromClusterEvent(detail({ EventLevel: 'Error', Description: 'failed', ...over }))).toBeUndefined();
+    expect(
+      healthFromClusterEvent(detail({ EventLevel: 'Error', Description: 'failed', ...over })),
+    ).toBeUndefined();
   });
 });

@@ -23,7 +23,9 @@ export function apiEvent(
   path: string,
   options: { body?: string; headers?: Record<string, string>; principal?: string | null } = {},
 ): ApiGatewayV2Event {
-  const event = fixtureJson<ApiGatewayV2Event & Record<string, unknown>>('events/api-gateway-v2-post-jobs.json');
+  const event = fixtureJson<ApiGatewayV2Event & Record<string, unknown>>(
+    'events/api-gateway-v2-post-jobs.json',
+  );
   const [rawPath, rawQueryString = ''] = path.split('?') as [string, string?];
   event.routeKey = '$default';
   event.rawPath = rawPath;
@@ -31,15 +33,26 @@ export function apiEvent(
   event.requestContext.http.method = method;
   event.requestContext.http.path = rawPath;
   event.body = options.body ?? '';
-  event.headers = { ...event.headers, 'content-length': String((options.body ?? '').length), ...options.headers };
+  event.headers = {
+    ...event.headers,
+    'content-length': String((options.body ?? '').length),
+    ...options.headers,
+  };
   if (options.principal === null) delete event.requestContext.authorizer;
-  else if (options.principal !== undefined) event.requestContext.authorizer = { iam: { userArn: options.principal } };
+  else if (options.principal !== undefined)
+    event.requestContext.authorizer = { iam: { userArn: options.principal } };
   return event;
 }
 
 /** A minimal manifest (test/fixtures/manifests/minimal.json) renamed into `namespace/name`. */
-export function manifest(name: string, namespace: string, mutate?: (m: Record<string, unknown>) => void): string {
-  const m = fixtureJson<Record<string, unknown> & { metadata: Record<string, unknown> }>('manifests/minimal.json');
+export function manifest(
+  name: string,
+  namespace: string,
+  mutate?: (m: Record<string, unknown>) => void,
+): string {
+  const m = fixtureJson<Record<string, unknown> & { metadata: Record<string, unknown> }>(
+    'manifests/minimal.json',
+  );
   m.metadata = { name, namespace };
   mutate?.(m);
   return JSON.stringify(m);
@@ -55,7 +68,8 @@ export function logsEvent(
 ) {
   const namespace = options.namespace ?? 'team-a';
   const logStream =
-    options.logStream ?? `${options.node ?? 'node-a'}-application.var.log.containers.${pod}_${namespace}_pytorch.log`;
+    options.logStream ??
+    `${options.node ?? 'node-a'}-application.var.log.containers.${pod}_${namespace}_pytorch.log`;
   return encodeSubscriptionPayload(
     '/aws/containerinsights/test/application',
     logStream,

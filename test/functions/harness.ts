@@ -15,8 +15,8 @@ import { loadConfig } from '../../functions/config.ts';
 import { memoryLogger } from '../../functions/logger.ts';
 import type { Deps } from '../../functions/reconcile.ts';
 import { AgentProc, cleanup, WORKER } from '../agent/harness.ts';
-import { makeDocClient, startDynalite } from '../support/dynamo.ts';
 import { startTestKube, type TestKube } from '../kube/local-api.ts';
+import { makeDocClient, startDynalite } from '../support/dynamo.ts';
 
 export const NAMESPACE = 'team-a';
 export const NODES = ['node-a', 'node-b', 'node-c', 'node-d'];
@@ -50,14 +50,14 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   const clock = { now: () => Date.now() };
   const store = new DynamoJobStore({ client: doc, tableName, clock });
   const kube = await startTestKube({ namespaces: ['default', NAMESPACE] });
-  NODES.forEach((n, i) =>
+  for (const [i, n] of NODES.entries()) {
     kube.addNode(
       n,
       { 'sagemaker.amazonaws.com/node-health-status': 'Schedulable' },
       true,
       `aws:///us-west-2a/i-0000000000000000${i}`,
-    ),
-  );
+    );
+  }
   const cluster = new KubeCluster(kube.kc, {
     retryPolicy: { retries: 1, minDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 100 },
     agentTimeoutMs: 5000,
@@ -116,13 +116,16 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       }
       if (agents.has(key)) continue;
       const labels = (pod.metadata.labels ?? {}) as Record<string, string>;
-      const agent = await AgentProc.start(['--nproc-per-node', '1', '--heartbeat-interval', '0.2', WORKER, 'hang'], {
-        [AGENT_ENV.jobName]: labels['trainkeeper.dev/job'] ?? '',
-        [AGENT_ENV.namespace]: ns,
-        [AGENT_ENV.podName]: name,
-        [AGENT_ENV.podIp]: '127.0.0.1',
-        [AGENT_ENV.nodeName]: NODES[nextNode % NODES.length] as string,
-      });
+      const agent = await AgentProc.start(
+        ['--nproc-per-node', '1', '--heartbeat-interval', '0.2', WORKER, 'hang'],
+        {
+          [AGENT_ENV.jobName]: labels['trainkeeper.dev/job'] ?? '',
+          [AGENT_ENV.namespace]: ns,
+          [AGENT_ENV.podName]: name,
+          [AGENT_ENV.podIp]: '127.0.0.1',
+          [AGENT_ENV.nodeName]: NODES[nextNode % NODES.length] as string,
+        },
+      );
       agents.set(key, agent);
       kube.targets.set(key, agent.port);
       kube.runPod(ns, name, NODES[nextNode++ % NODES.length] as string, '127.0.0.1');
