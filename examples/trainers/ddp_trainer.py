@@ -99,6 +99,12 @@ def main():
         start = state["step"]
         log("Resuming from checkpoint step %d (%s)" % (start, found[-1]))
     ddp = DDP(model)
+    # Warm-up pass without an optimizer step: DDP rebuilds its gradient buckets after the first backward,
+    # which changes the all-reduce's float summation order. Doing it here, in fresh and resumed runs alike,
+    # makes every real step use the same bucket layout, so a resumed run is bit-identical to an uninterrupted one.
+    x, y = batch(0)
+    torch.nn.functional.mse_loss(ddp(x), y).backward()
+    opt.zero_grad(set_to_none=True)
     log("starting: world_size=%d restart=%d start_step=%d" % (WORLD, RESTART, start))
     spike = slow = 0
     for step in range(start + 1, args.steps + 1):
