@@ -41,15 +41,16 @@ export const JOB_KIND = 'HyperPodPyTorchJob';
 /**
  * Longest job name accepted (`metadata.name`), well under the 63-character DNS-1123 label limit.
  *
- * Pods are named `<job>-<replica>-<index>-g<generation>` and that name is also the pod's hostname, which
- * must be a DNS label (≤ 63). 40 leaves 23 characters for the replica name and the suffixes; the combined
- * `<job>-<replica>` is then held to `MAX_POD_NAME_PREFIX_LENGTH`.
+ * Pods are named `<job>-<replica>-<index>-g<podGeneration>` (core/decide/naming.ts `podName`) and the pod
+ * name becomes the pod's hostname, a DNS label (≤ 63; Kubernetes truncates longer ones, and truncated
+ * hostnames of sibling pods can collide). 40 leaves room for a short replica name and the suffix; the
+ * combined `<job>-<replica>` is held to `MAX_POD_NAME_PREFIX_LENGTH`.
  */
 export const MAX_JOB_NAME_LENGTH = 40;
 
 /**
- * Longest `<job>-<replica>` prefix accepted: 63 minus the 11 characters reserved for `-<index>-g<generation>`
- * (`-9999-g99999`, up to 10 000 pods per replica set and 100 000 generations, minus one for slack).
+ * Longest `<job>-<replica>` prefix accepted: 63 minus the 11 characters kept for `-<index>-g<podGeneration>`
+ * (`-9999-g9999`: up to 10 000 pods per replica set and 10 000 pod generations within the limit).
  */
 export const MAX_POD_NAME_PREFIX_LENGTH = 52;
 
@@ -83,19 +84,9 @@ const EXPECTED_NOUN: Record<string, string> = {
   record: 'mapping',
 };
 
-/**
- * Zod error map turning raw issues into plain English. For `unrecognized_keys` it returns one line per
- * unknown key (aligned with `issue.keys`) with a did-you-mean hint computed from the schema's own keys;
- * `toFieldIssues` splits those lines into one issue per key.
- */
+/** Zod error map turning raw issues into plain English (unknown keys are worded by `strict`). */
 const messageFor: z.core.$ZodErrorMap = (issue) => {
   switch (issue.code) {
-    case 'unrecognized_keys': {
-      const shape = (issue.inst as { _zod?: { def?: { shape?: Record<string, unknown> } } } | undefined)?._zod
-        ?.def?.shape;
-      const allowed = shape ? Object.keys(shape) : [];
-      return issue.keys.map((key) => unknownFieldMessage(key, allowed)).join('\n');
-    }
     case 'invalid_type': {
       if (issue.input === undefined) return 'is required';
       const noun = EXPECTED_NOUN[issue.expected] ?? issue.expected;
@@ -231,6 +222,21 @@ const regex = z
     if (error) ctx.addIssue({ code: 'custom', message: `is not a valid pattern: ${error}` });
   });
 
+/**
+ * A strict object schema whose unknown-key issue carries one line per unknown key (aligned with
+ * `issue.keys`), each with a did-you-mean hint from this object's own keys; `toFieldIssues` splits the
+ * lines into one issue per key.
+ */
+function strict<T extends z.ZodRawShape>(shape: T) {
+  const allowed = Object.keys(shape);
+  return z.strictObject(shape, {
+    error: (issue) =>
+      issue.code === 'unrecognized_keys'
+        ? issue.keys.map((key) => unknownFieldMessage(key, allowed)).join('\n')
+        : undefined,
+  });
+}
+
 const containerSchema = z.looseObject({
   name: dnsLabel(63),
   command: z.array(z.string()).optional(),
@@ -242,7 +248,7 @@ const templateSchema = z.looseObject({
   spec: z.looseObject({ containers: z.array(containerSchema).min(1) }),
 });
 
-const replicaSpecSchema = z.strictObject({
+const replicaSpecSchema = strict({
   name: dnsLabel(63),
   replicas: defaultInt(0, 0),
   spares: defaultInt(0, 0),
@@ -250,7 +256,7 @@ const replicaSpecSchema = z.strictObject({
   template: templateSchema,
 });
 
-const logRuleSchema = z.strictObject({
+const logRuleSchema = strict({
   name: z
     .string()
     .min(1)
@@ -271,7 +277,7 @@ const logRuleSchema = z.strictObject({
   scope: z.enum(['job', 'stream']).default('job'),
 });
 
-const restartPolicySchema = z.strictObject({
+const restartPolicySchema = strict({
   numRestartBeforeFullJobRestart: optionalInt(0),
   evalPeriodSeconds: int(1),
   maxFullJobRestarts: optionalInt(0),
@@ -279,7 +285,7 @@ const restartPolicySchema = z.strictObject({
   scaleUpSnoozeTimeInSeconds: defaultInt(0, 0),
 });
 
-const runPolicySchema = z.strictObject({
+const runPolicySchema = strict({
   jobMaxRetryCount: optionalInt(0),
   restartPolicy: restartPolicySchema.optional(),
   cleanPodPolicy: z.enum(['All', 'OnlyComplete', 'None']).default('All'),
@@ -292,14 +298,14 @@ const runPolicySchema = z.strictObject({
   logMonitoringConfiguration: z.array(logRuleSchema).default([]),
 });
 
-const restartBackoffSchema = z.strictObject({
+const restartBackoffSchema = strict({
   freeRestarts: defaultInt(0, 2),
   initialSeconds: defaultInt(1, 10),
   maxSeconds: defaultInt(1, 300),
   multiplier: z.preprocess(numberString, z.number().min(1).default(2)),
 });
 
-const trainkeeperSchema = z.strictObject({
+const trainkeeperSchema = strict({
   presets: z.array(z.enum(PRESET_NAMES)).default([...PRESET_NAMES]),
   restartBackoff: restartBackoffSchema.optional(),
   maxRestartsWithoutProgress: optionalInt(1),
@@ -315,16 +321,16 @@ const nprocSchema = z.preprocess(
   }),
 );
 
-const manifestSchema = z.strictObject({
+const manifestSchema = strict({
   apiVersion: z.literal(JOB_API_VERSION),
   kind: z.literal(JOB_KIND),
-  metadata: z.strictObject({
+  metadata: strict({
     name: dnsLabel(MAX_JOB_NAME_LENGTH),
     namespace: dnsLabel(63).default('default'),
     labels: stringMap.default({}),
     annotations: stringMap.default({}),
   }),
-  spec: z.strictObject({
+  spec: strict({
     nprocPerNode: nprocSchema.default('auto'),
     replicaSpecs: z.array(replicaSpecSchema).min(1),
     runPolicy: runPolicySchema.default(() => runPolicySchema.parse({})),
@@ -643,7 +649,12 @@ function readDocument(text: string): { ok: true; value: unknown } | { ok: false;
       errors: [{ path: '', message: `holds ${nonEmpty.length} YAML documents; submit one job per manifest` }],
     };
   }
-  return { ok: true, value: nonEmpty[0]?.toJS() };
+  try {
+    return { ok: true, value: nonEmpty[0]?.toJS() };
+  } catch (err) {
+    // Alias problems (an alias before its anchor, alias expansion beyond the limit) surface only here.
+    return { ok: false, errors: [{ path: '', message: `not valid YAML: ${(err as Error).message}` }] };
+  }
 }
 
 /**
