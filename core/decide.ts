@@ -187,7 +187,7 @@ export const decide = (
   now: number,
 ): { job: JobRecord; actions: Action[]; changed: boolean } => {
   const draft = structuredClone(job);
-  const ctx: FoldContext = { faults: [], commands: [], strays: [], actions: [] };
+  const ctx: FoldContext = { faults: [], commands: [], strays: [] };
   for (const obs of observations) foldObservation(draft, obs, ctx);
   const actions: Action[] = [];
   for (const command of ctx.commands) applyCommand(draft, command, now, ctx, actions);

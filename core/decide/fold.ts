@@ -11,7 +11,6 @@
  * - rule findings count only for the current generation;
  * - a command at or before the last applied command's time is a replay.
  */
-import type { Action } from '../actions.ts';
 import type { AgentState, StatusBody } from '../agent-protocol.ts';
 import { AGENT_STATES } from '../agent-protocol.ts';
 import type { JobRecord, PodSlot } from '../job.ts';
@@ -47,7 +46,6 @@ export interface FoldContext {
   commands: Extract<Observation, { type: 'Command' }>[];
   /** Pods listed by the cluster that hold no slot and are not being deleted: delete them. */
   strays: string[];
-  actions: Action[];
 }
 
 /** A node is unhealthy when its HyperPod health label says anything but `Schedulable`, or it is NotReady. */
@@ -87,7 +85,6 @@ export const applyProgress = (job: JobRecord, step: number, at: number): boolean
 };
 
 const faultFromAgent = (
-  job: JobRecord,
   slot: PodSlot,
   reason: string | undefined,
   message: string | undefined,
@@ -103,7 +100,6 @@ const faultFromAgent = (
   };
   if (slot.nodeName) fault.node = slot.nodeName;
   if (slot.groupRank !== null) fault.rank = slot.groupRank;
-  void job;
   return fault;
 };
 
@@ -123,7 +119,7 @@ const applyAgentState = (
   if (slot.lastSeenAt === undefined || report.at > slot.lastSeenAt) slot.lastSeenAt = report.at;
   if (slot.unreachable) delete slot.unreachable;
   if (report.state === 'FAULTED' && slot.groupRank !== null && isStarted(job)) {
-    ctx.faults.push(faultFromAgent(job, slot, report.reason, report.message, report.at));
+    ctx.faults.push(faultFromAgent(slot, report.reason, report.message, report.at));
   }
   return true;
 };
@@ -283,7 +279,6 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
         const how = record.signal ? `signal ${record.signal}` : `exit code ${record.exitCode}`;
         ctx.faults.push(
           faultFromAgent(
-            job,
             slot,
             Reason.WorkerCrash,
             `Worker local rank ${record.localRank} of pod ${slot.name} exited with ${how}`,

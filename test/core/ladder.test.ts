@@ -438,3 +438,71 @@ describe('restart backoff', () => {
     expect(s.job.backoffUntil).toBeUndefined();
   });
 });
+
+describe('pod news from the sweep', () => {
+  it.each<[string, (s: Scenario) => void, string]>([
+    ['deleted by someone else (deletionTimestamp we did not ask for)', () => {}, 'PodMissing'],
+    ['gone from the pod list', (s) => s.world.pods.delete(s.slot(1).name), 'PodMissing'],
+    ['Failed', (s) => (s.world.pods.get(s.slot(1).name)!.phase = 'Failed'), 'PodFailed'],
+    ['Unknown (node lost)', (s) => (s.world.pods.get(s.slot(1).name)!.phase = 'Unknown'), 'PodFailed'],
+  ])('a rank pod %s triggers a pod replacement with reason %s', (name, mutate, reason) => {
+    const s = running({ replicas: 2 });
+    mutate(s);
+    const obs = s.world.observedPods(s.now + 1000);
+    if (name.startsWith('deleted') && obs.type === 'PodsObserved') {
+      obs.pods = obs.pods.map((p) =>
+        p.name === s.slot(1).name ? { ...p, deletionTimestamp: s.now + 500 } : p,
+      );
+    }
+    s.after(1000).decideOnly(obs);
+    expect(s.job.remediations.at(-1)).toMatchObject({ reason, level: 'pod', ranks: [1] });
+    expect(s.slot(1).name).toBe('llama-pods-1-g1');
+  });
+
+  it('does not call a pod missing that the cluster has never listed yet (it may still be being created)', () => {
+    const s = given(makeSpec({ replicas: 2 }));
+    s.world.pods.delete('llama-pods-1-g0');
+    const r = s.after(1000).decideOnly(s.world.observedPods(s.now));
+    expect(r.job.remediations).toEqual([]);
+    expect(r.job.phase).toBe('Pending');
+  });
+
+  it('deletes stray pods of the job that hold no slot', () => {
+    const s = running({ replicas: 1 });
+    const obs = s.world.observedPods(s.now + 1);
+    if (obs.type === 'PodsObserved') obs.pods.push({ ...obs.pods[0]!, name: 'llama-pods-0-g7' });
+    s.after(1).decideOnly(obs);
+    expect(s.actions).toEqual([{ type: 'DeletePods', pods: ['llama-pods-0-g7'] }]);
+    expect(s.lastChanged).toBe(false);
+  });
+
+  it('replaces a failed spare pod without restarting the job', () => {
+    const s = running({ replicas: 1, spares: 1 });
+    const spare = s.job.pods[1]!;
+    s.world.pods.get(spare.name)!.phase = 'Failed';
+    s.after(1000).observe(s.world.observedPods(s.now));
+    expect(s.job.phase).toBe('Running');
+    expect(s.job.generation).toBe(0);
+    expect(s.job.pods[1]!.name).toBe('llama-pods-1-g1');
+    expect(s.actionsOf('DeletePods')[0]?.pods).toEqual([spare.name]);
+    expect(s.actionsOf('CreatePods')[0]?.pods.map((p) => p.name)).toEqual(['llama-pods-1-g1']);
+  });
+});
+
+describe('manual restarts', () => {
+  it('restarts the whole job on Restart level job: all pods recreated at the new generation, not counted in the budget', () => {
+    const s = running({ replicas: 2, restartPolicy: { maxFullJobRestarts: 0, evalPeriodSeconds: 60 } });
+    s.after(1000).observe(s.command({ kind: 'Restart', level: 'job', by: 'bob' }));
+    expect(s.job.generation).toBe(1);
+    expect(s.job.latestFaultyPodInstanceList?.restartType).toBe('JLR');
+    expect(s.actionsOf('DeletePods')[0]?.pods).toEqual(['llama-pods-0-g0', 'llama-pods-1-g0']);
+    expect(s.job.restartStatus.fullJobRestartCount).toBe(0);
+    s.after(1000).sweep();
+    expect(s.job.phase).toBe('Running');
+    expect(s.job.remediations.at(-1)).toMatchObject({
+      reason: 'ManualRestart',
+      level: 'job',
+      recoveredAt: s.now,
+    });
+  });
+});
