@@ -1,0 +1,267 @@
+/**
+ * The handlers together on real components: a job submitted through the API, brought up by the sweep on
+ * the local Kubernetes API with real agents, then faulted through CloudWatch Logs batches, SageMaker
+ * HyperPod events and concurrent triggers. Assertions are on the stored job and the cluster.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentRecord } from '../../core/agent-protocol.ts';
+import { TransientError } from '../../core/errors.ts';
+import type { JobRecord } from '../../core/job.ts';
+import { Metric } from '../../core/metrics.ts';
+import type { Cluster, JobRef, JobStore } from '../../core/ports.ts';
+import { makeHandler as makeApi } from '../../functions/api.ts';
+import { makeHandler as makeEvents } from '../../functions/events.ts';
+import { makeHandler as makeLogs } from '../../functions/logs.ts';
+import { type Deps, reconcile } from '../../functions/reconcile.ts';
+import { makeHandler as makeSweep } from '../../functions/sweep.ts';
+import { apiEvent, fixtureJson, logsEvent, manifest } from './fixtures.ts';
+import { type Harness, NAMESPACE, startHarness } from './harness.ts';
+
+let h: Harness;
+
+beforeAll(async () => {
+  h = await startHarness({
+    TRAINKEEPER_CLUSTER_KIND: 'hyperpod',
+    TRAINKEEPER_CLUSTER_NAME: 'sample-cluster',
+  });
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+const ref = (name: string): JobRef => ({ namespace: NAMESPACE, name });
+const load = async (name: string): Promise<JobRecord> => {
+  const job = await h.store.getJob(ref(name));
+  if (!job) throw new Error(`job ${name} is missing`);
+  return job;
+};
+
+/** Submits a 2-pod job (one worker per pod, an out-of-memory rule with faultOnMatch) through the API. */
+async function submit(name: string): Promise<void> {
+  const text = manifest(name, NAMESPACE, (m) => {
+    (m.spec as Record<string, unknown>).nprocPerNode = 1;
+    (m.spec as Record<string, unknown>).trainkeeper = { presets: [] };
+  });
+  const res = await makeApi(h.deps)(
+    apiEvent('POST', '/jobs', { body: text, headers: { 'content-type': 'application/json' } }),
+  );
+  expect(res.statusCode).toBe(201);
+}
+
+/** Plays kubelet + sweep until `done(job)` holds (bounded). */
+async function converge(
+  name: string,
+  done: (job: JobRecord) => boolean,
+  deps: Deps = h.deps,
+): Promise<JobRecord> {
+  const sweep = makeSweep(deps);
+  let job = await load(name);
+  for (let i = 0; i < 80 && !done(job); i++) {
+    await h.kubelet();
+    await sweep({}).catch(() => undefined);
+    job = await load(name);
+    if (!done(job)) await sleep(100);
+  }
+  if (!done(job))
+    throw new Error(`job ${name} did not converge: phase ${job.phase}, generation ${job.generation}`);
+  return job;
+}
+
+const running = (generation: number) => (job: JobRecord) =>
+  job.phase === 'Running' && job.generation === generation;
+
+/** The OOM line of rank 0, as its worker would print it, time-stamped now. */
+function oomBatch(job: JobRecord) {
+  const pod = job.pods.find((p) => p.groupRank === 0)!;
+  return logsEvent(pod.name, [
+    { text: '[default0]:step 10 loss 2.31', timestamp: Date.now() },
+    {
+      text: '[default0]:RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB',
+      timestamp: Date.now(),
+    },
+  ]);
+}
+
+describe('a job through its triggers', () => {
+  it('comes up Running through the API and the sweep, with every agent started for generation 0', async () => {
+    await submit('flow-a');
+    const job = await converge('flow-a', running(0));
+    expect(job.pods.every((p) => p.agent?.state === 'RUNNING')).toBe(true);
+    expect(job.masterAddr).toBeDefined();
+  });
+
+  it('restarts once for a CloudWatch batch delivered twice', async () => {
+    const logs = makeLogs(h.deps);
+    const before = await load('flow-a');
+    const batch = oomBatch(before);
+    const first = await logs(batch);
+    expect(first.jobs).toEqual([expect.objectContaining({ status: 'reconciled' })]);
+    const second = await logs(batch);
+    expect(second.jobs).toEqual([expect.objectContaining({ status: 'duplicate' })]);
+    const after = await load('flow-a');
+    expect(after.generation).toBe(before.generation + 1);
+    expect(after.restartCount).toBe(before.restartCount + 1);
+    const recovered = await converge('flow-a', running(before.generation + 1));
+    expect(recovered.restartCount).toBe(before.restartCount + 1);
+    expect(recovered.remediations.at(-1)?.reason).toMatch(/^LogFault_OutOfMemory/);
+  });
+
+  it('keeps the batch going past a 1 MB line, an unknown job and a broken agent record, and counts them', async () => {
+    const logs = makeLogs(h.deps);
+    const before = await load('flow-a');
+    const pod = before.pods.find((p) => p.groupRank === 0)!.name;
+    const counters = async (kind: string) =>
+      (await h.store.readCounters()).find(
+        (c) => c.name === Metric.malformedEventsSkipped && c.labels.kind === kind,
+      )?.value ?? 0;
+    const oversizedBefore = await counters('oversized-line');
+    const unknownBefore = await counters('unknown-job');
+    const recordBefore = await counters('agent-record');
+    const now = Date.now();
+    const batch = logsEvent(pod, [
+      { text: `[default0]:${'x'.repeat(1024 * 1024)}`, timestamp: now },
+      { text: '{"trainkeeper":"agent/v1","kind":"heartbeat"}', timestamp: now },
+      { text: '[default0]:RuntimeError: CUDA out of memory', timestamp: now + 1 },
+    ]);
+    const stranger = logsEvent('ghost-pod-0', [{ text: '[default0]:hello', timestamp: now }], {
+      job: 'no-such-job',
+    });
+    const outcome = await logs(batch);
+    const ghost = await logs(stranger);
+    expect(outcome.skipped).toMatchObject({ 'oversized-line': 1, 'agent-record': 1 });
+    expect(ghost.skipped).toMatchObject({ 'unknown-job': 1 });
+    expect(await counters('oversized-line')).toBe(oversizedBefore + 1);
+    expect(await counters('agent-record')).toBe(recordBefore + 1);
+    expect(await counters('unknown-job')).toBe(unknownBefore + 1);
+    const after = await load('flow-a');
+    expect(after.generation).toBe(before.generation + 1);
+    await converge('flow-a', running(before.generation + 1));
+  });
+
+  it('skips a payload that is not gzip, counting it, without throwing', async () => {
+    const logs = makeLogs(h.deps);
+    const outcome = await logs({ awslogs: { data: Buffer.from('definitely not gzip').toString('base64') } });
+    expect(outcome).toMatchObject({ status: 'malformed', skipped: { 'payload-gzip': 1 } });
+  });
+
+  it('lets one of two concurrent reconciles of the same fault win: the loser re-reads, no double and no lost restart', async () => {
+    const before = await load('flow-a');
+    const pod = before.pods.find((p) => p.groupRank === 1)!;
+    const record: AgentRecord = {
+      trainkeeper: 'agent/v1',
+      kind: 'state',
+      ts: new Date().toISOString(),
+      generation: before.generation,
+      state: 'FAULTED',
+      previous: 'RUNNING',
+      reason: 'WorkerCrash',
+      message: 'local rank 0 exited with code 1',
+      pod: pod.name,
+    };
+    const fault = { type: 'AgentRecord' as const, pod: pod.name, record, at: Date.now() };
+    const progress = { type: 'Progress' as const, step: (before.progress.step ?? 0) + 1000, at: Date.now() };
+    // Both triggers read the same version before either writes.
+    const deps = { ...h.deps, store: barrierStore(h.store, 2) };
+    const [a, b] = await Promise.all([
+      reconcile(deps, ref('flow-a'), [fault]),
+      reconcile(deps, ref('flow-a'), [fault, progress]),
+    ]);
+    expect(a.conflicts + b.conflicts).toBeGreaterThanOrEqual(1);
+    const after = await load('flow-a');
+    expect(after.generation).toBe(before.generation + 1);
+    expect(after.restartCount).toBe(before.restartCount + 1);
+    expect(after.progress.step).toBe(progress.step);
+    const conflicts = (await h.store.readCounters()).find((c) => c.name === Metric.reconcileConflicts);
+    expect(conflicts?.value ?? 0).toBeGreaterThanOrEqual(1);
+    await converge('flow-a', running(before.generation + 1));
+  });
+
+  it('converges on the next sweep when a handler throws after the state write', async () => {
+    const before = await load('flow-a');
+    let failures = 0;
+    const flaky: Cluster = Object.assign(
+      Object.create(Object.getPrototypeOf(h.deps.cluster)),
+      h.deps.cluster,
+      {
+        startAgents: async () => {
+          failures++;
+          throw new TransientError('proxy: 503 from the API server');
+        },
+        stopAgents: async () => {
+          failures++;
+          throw new TransientError('proxy: 503 from the API server');
+        },
+      },
+    );
+    const deps = { ...h.deps, cluster: flaky };
+    await expect(
+      reconcile(deps, ref('flow-a'), [
+        { type: 'Command', command: { kind: 'Restart', level: 'process', by: 'test' }, at: Date.now() },
+      ]),
+    ).rejects.toBeInstanceOf(TransientError);
+    expect(failures).toBeGreaterThan(0);
+    const written = await load('flow-a');
+    expect(written.generation).toBe(before.generation + 1);
+    const recovered = await converge('flow-a', running(before.generation + 1));
+    expect(recovered.restartCount).toBe(before.restartCount + 1);
+  });
+
+  it('moves the pod off a node SageMaker reports as rebooting', async () => {
+    const events = makeEvents(h.deps);
+    const before = await load('flow-a');
+    const victim = before.pods.find((p) => p.groupRank === 0)!;
+    const nodes = await h.deps.cluster.listNodes();
+    const node = nodes.find((n) => n.name === victim.nodeName)!;
+    const event = fixtureJson<{ detail: { EventDetails: Record<string, unknown> } }>(
+      'events/hyperpod-instance-reboot.json',
+    );
+    event.detail.EventDetails.InstanceId = node.instanceId;
+    const outcome = await events(event);
+    expect(outcome.status).toBe('applied');
+    expect(outcome.jobs.map((j) => j.ref.name)).toContain('flow-a');
+    const after = await load('flow-a');
+    expect(after.generation).toBeGreaterThan(before.generation);
+    expect(after.pods.find((p) => p.index === victim.index)?.name).not.toBe(victim.name);
+    const recovered = await converge(
+      'flow-a',
+      (j) => j.phase === 'Running' && j.generation === after.generation,
+    );
+    expect(recovered.pods.every((p) => p.nodeName !== victim.nodeName)).toBe(true);
+  });
+
+  it('applies a Restart command from the TrainKeeper bus', async () => {
+    const events = makeEvents(h.deps);
+    const before = await load('flow-a');
+    const event = fixtureJson<{ time: string; detail: Record<string, unknown> }>(
+      'events/trainkeeper-command-restart.json',
+    );
+    event.detail.name = 'flow-a';
+    // A command at or before the last applied command's time is a replay: this one is put now.
+    event.time = new Date().toISOString();
+    const outcome = await events(event);
+    expect(outcome.jobs).toEqual([{ ref: ref('flow-a'), status: 'written' }]);
+    expect((await load('flow-a')).generation).toBe(before.generation + 1);
+    await converge('flow-a', running(before.generation + 1));
+  });
+});
+
+/** The real store, with the first `n` getJob calls held until all `n` arrived (forces a read-read-write-write race). */
+function barrierStore(store: JobStore, n: number): JobStore {
+  let waiting = 0;
+  let release: () => void = () => {};
+  const all = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  return Object.assign(Object.create(Object.getPrototypeOf(store)), store, {
+    getJob: async (r: JobRef) => {
+      const job = await store.getJob(r);
+      if (waiting < n) {
+        waiting++;
+        if (waiting === n) release();
+        await all;
+      }
+      return job;
+    },
+  });
+}
