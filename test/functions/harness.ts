@@ -110,7 +110,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
         const agent = agents.get(key);
         agents.delete(key);
         kube.targets.delete(key);
-        if (agent) await agent.kill('SIGKILL');
+        if (agent) await stopAgent(agent);
         kube.store.remove('pods', ns, name);
         continue;
       }
@@ -142,11 +142,18 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     kubelet,
     linesOf: (pod) => agents.get(`${NAMESPACE}/${pod}`)?.lines.slice() ?? [],
     async stop() {
-      for (const agent of agents.values()) await agent.kill('SIGKILL');
+      for (const agent of agents.values()) await stopAgent(agent);
       agents.clear();
       await cleanup();
       await kube.stop();
       await dynamo.stop();
     },
   };
+}
+
+/** SIGTERM lets the agent stop its worker process group; SIGKILL after 5 s only if it hangs. */
+async function stopAgent(agent: AgentProc): Promise<void> {
+  const timer = setTimeout(() => agent.proc.kill('SIGKILL'), 5000);
+  await agent.kill('SIGTERM');
+  clearTimeout(timer);
 }
