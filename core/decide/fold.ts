@@ -120,6 +120,23 @@ const applyAgentState = (
   if (slot.unreachable) delete slot.unreachable;
   if (report.state === 'FAULTED' && slot.groupRank !== null && isStarted(job)) {
     ctx.faults.push(faultFromAgent(slot, report.reason, report.message, report.at));
+  } else if (
+    (report.state === 'READY' || report.state === 'INIT') &&
+    job.phase === 'Running' &&
+    slot.groupRank !== null &&
+    isStarted(job) &&
+    job.runningSince !== undefined &&
+    report.at > job.runningSince
+  ) {
+    // An idle agent in a running generation lost its workers (its container restarted): restart all.
+    ctx.faults.push(
+      faultFromAgent(
+        slot,
+        Reason.WorkerFault,
+        `Agent of pod ${slot.name} reported ${report.state} while the job was running (container restarted?)`,
+        report.at,
+      ),
+    );
   }
   return true;
 };

@@ -21,6 +21,16 @@
  * - Manual restarts (the Restart command) are the user's explicit wish: they bypass every budget, count
  *   in neither the window nor the budgets nor backoff, but do count in the total `restartCount`.
  * - Every restart of any level bumps `generation` by exactly one.
+ * - `restartStatus.restartCount` is the window count after the latest restart and `currentEvalPeriod` the
+ *   time of the oldest restart still in the window (the window slides; it is never reset except by a
+ *   full job restart, which clears the kept restart times).
+ *
+ * Backoff (`spec.trainkeeper.restartBackoff`, automatic restarts only): `restartStreak` counts restarts
+ * in a row; a restart is "consecutive" with the previous one unless the job had been Running (all rank
+ * agents RUNNING) without interruption for at least `maxSeconds` when the fault arrived, in which case
+ * the streak starts again at 1. Restart number n of a streak waits 0 while n ≤ freeRestarts, else
+ * min(maxSeconds, initialSeconds × multiplier^(n − freeRestarts − 1)). The wait holds pod creation and
+ * `/start` (stops and deletions go out at once) until `backoffUntil`, which `nextCheckAt` carries.
  */
 import type { Action } from '../actions.ts';
 import type { JobRecord, PodSlot, Remediation, RestartLevel } from '../job.ts';

@@ -506,3 +506,12 @@ describe('manual restarts', () => {
     });
   });
 });
+
+describe('agent lost its workers', () => {
+  it('restarts when a rank agent reports READY while the job is running (its container restarted)', () => {
+    const s = running();
+    s.after(5000).decideOnly(s.agentState(1, 'READY', { generation: -1 }));
+    expect(s.job.phase).toBe('Restarting');
+    expect(s.job.remediations.at(-1)?.reason).toBe('WorkerFault');
+  });
+});
