@@ -4,7 +4,7 @@
  * from the checkpoint. The DDP case runs real PyTorch (gloo, CPU) with /usr/bin/python3.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -58,7 +58,8 @@ async function crashAndRecover(python: string, script: string, args: string[], c
     'training progress',
     60_000,
   );
-  writeFileSync(join(chaos, 'rank-3.json'), JSON.stringify({ fault: 'crash', exitCode: 7 }));
+  writeFileSync(join(chaos, '.rank-3.json.tmp'), JSON.stringify({ fault: 'crash', exitCode: 7 }));
+  renameSync(join(chaos, '.rank-3.json.tmp'), join(chaos, 'rank-3.json'));
   const [sa, sb] = await Promise.all([a!.waitStatus('faulted', 30_000), b!.waitStatus('faulted', 30_000)]);
   expect(sb).toMatchObject({
     reason: 'WorkerCrash',
