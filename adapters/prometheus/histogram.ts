@@ -9,6 +9,7 @@
  * pod or rank label is dropped. Per-job latencies live in the job's remediations, its timeline and its
  * EventBridge events; Prometheus series stay bounded no matter how many jobs run.
  */
+import type { Action } from '../../core/actions.ts';
 import { LATENCY_BUCKETS, Metric } from '../../core/metrics.ts';
 import type { CounterIncrement, CounterTotal } from '../../core/ports.ts';
 
@@ -83,4 +84,29 @@ export function observeLatency(
     increments: latencyToIncrements(series.histogram, kept, seconds),
     gauge: { name: series.gauge, labels: kept, value: clampSeconds(seconds) },
   };
+}
+
+/**
+ * Everything decide's metric actions write to the store, in one call's worth: `IncrementCounter` actions as
+ * they are, `ObserveLatency` actions as histogram increments plus their latest gauge. Handlers call
+ * `store.incrementCounters(increments)` and `store.setGauges?.(gauges, now)` after the job write succeeded.
+ */
+export function metricWritesForActions(actions: readonly Action[]): {
+  increments: CounterIncrement[];
+  gauges: CounterTotal[];
+} {
+  const increments: CounterIncrement[] = [];
+  const gauges = new Map<string, CounterTotal>();
+  for (const a of actions) {
+    if (a.type === 'IncrementCounter') {
+      increments.push({ name: a.name, labels: a.labels, by: a.by });
+    } else if (a.type === 'ObserveLatency') {
+      const observed = observeLatency(a.name, a.labels, a.seconds);
+      increments.push(...observed.increments);
+      // Several observations of one gauge in one batch: the last one is the latest.
+      if (observed.gauge)
+        gauges.set(JSON.stringify([observed.gauge.name, observed.gauge.labels]), observed.gauge);
+    }
+  }
+  return { increments, gauges: [...gauges.values()] };
 }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { formatLe, latencyToIncrements, observeLatency } from '../../adapters/prometheus/histogram.ts';
+import {
+  formatLe,
+  latencyToIncrements,
+  metricWritesForActions,
+  observeLatency,
+} from '../../adapters/prometheus/histogram.ts';
 import { LATENCY_BUCKETS, Metric } from '../../core/metrics.ts';
 
 const bucketsOf = (incs: ReturnType<typeof latencyToIncrements>) =>
@@ -87,5 +92,23 @@ describe('observeLatency', () => {
     const { increments, gauge } = observeLatency('custom_seconds', { a: 'b' }, 1);
     expect(gauge).toBeUndefined();
     expect(increments.at(-1)).toEqual({ name: 'custom_seconds_count', labels: { a: 'b' }, by: 1 });
+  });
+});
+
+describe('metricWritesForActions', () => {
+  it('keeps counter increments, expands latencies into histogram increments and keeps the last gauge value', () => {
+    const { increments, gauges } = metricWritesForActions([
+      { type: 'IncrementCounter', name: Metric.jobsRestarted, labels: {}, by: 1 },
+      { type: 'ObserveLatency', name: Metric.restartLatency, labels: { level: 'pod' }, seconds: 30 },
+      { type: 'ObserveLatency', name: Metric.restartLatency, labels: { level: 'pod' }, seconds: 20 },
+      { type: 'EnsureService' },
+    ]);
+    expect(gauges).toEqual([{ name: Metric.restartLatency, labels: { level: 'pod' }, value: 20 }]);
+    expect(increments[0]).toEqual({ name: Metric.jobsRestarted, labels: {}, by: 1 });
+    const count = increments.filter((i) => i.name === `${Metric.restartLatencySeconds}_count`);
+    expect(count).toEqual([
+      { name: `${Metric.restartLatencySeconds}_count`, labels: { level: 'pod' }, by: 1 },
+      { name: `${Metric.restartLatencySeconds}_count`, labels: { level: 'pod' }, by: 1 },
+    ]);
   });
 });
