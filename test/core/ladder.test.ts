@@ -515,3 +515,77 @@ describe('agent lost its workers', () => {
     expect(s.job.remediations.at(-1)?.reason).toBe('WorkerFault');
   });
 });
+
+describe('node health from the sweep', () => {
+  it.each([
+    ['its health label says UnschedulablePendingReplacement', 'UnschedulablePendingReplacement', true],
+    ['it is NotReady', 'Schedulable', false],
+  ])('replaces the pod on a node when %s', (_name, health, ready) => {
+    const s = running({ replicas: 2 });
+    const node = s.world.nodes.get(s.slot(0).nodeName!)!;
+    node.health = health;
+    node.ready = ready;
+    s.after(1000).decideOnly(s.world.observedPods(s.now));
+    expect(s.job.remediations.at(-1)).toMatchObject({
+      reason: 'NodeFault',
+      nodes: [node.name],
+      level: 'pod',
+    });
+    expect(s.actionsOf('DeletePods')[0]).toMatchObject({ pods: ['llama-pods-0-g0'], force: true });
+  });
+
+  it('ignores node health news for a node that hosts none of the job pods', () => {
+    const s = running({ replicas: 2 });
+    const r = decide(s.job, [s.nodeHealth('node-7', 'UnschedulablePendingReboot')], s.now + 1);
+    expect(r.changed).toBe(false);
+  });
+});
+
+describe('progress', () => {
+  it('takes the training step from agent heartbeats and resets the no-progress count', () => {
+    const s = running({ trainkeeper: { maxRestartsWithoutProgress: 5 } });
+    crashAndRecover(s, s.now + 1000);
+    expect(s.job.progress.restartsWithoutProgress).toBe(1);
+    s.after(1000).observe({
+      type: 'AgentRecord',
+      pod: s.slot(0).name,
+      at: s.now,
+      record: {
+        trainkeeper: 'agent/v1',
+        ts: '',
+        generation: 1,
+        state: 'RUNNING',
+        kind: 'heartbeat',
+        progress: { ckpt: { progressData: 's3://b/ckpt-120', progressCount: 120 } },
+      },
+    });
+    expect(s.job.progress).toEqual({ step: 120, at: s.now, restartsWithoutProgress: 0 });
+  });
+});
+
+describe('suspend and cancel mid-restart', () => {
+  it('clears a pending backoff when suspended during a restart and ignores agent news while suspended', () => {
+    const s = running({
+      trainkeeper: { restartBackoff: { freeRestarts: 0, initialSeconds: 60, maxSeconds: 60, multiplier: 1 } },
+    });
+    s.after(1000).observe(s.crash(0));
+    expect(s.job.backoffUntil).toBeDefined();
+    s.after(1000).observe(s.command({ kind: 'Suspend', by: 'kueue' }));
+    expect(s.job.phase).toBe('Suspended');
+    expect(s.job.backoffUntil).toBeUndefined();
+    expect(s.livePods()).toEqual([]);
+    const r = decide(s.job, [s.crash(0), s.world.observedPods(s.now + 1)], s.now + 1);
+    expect(r.changed).toBe(false);
+    expect(r.actions).toEqual([]);
+  });
+
+  it('with cleanPodPolicy None, a cancel mid-restart shuts the agents down but deletes no pod', () => {
+    const s = running({ runPolicy: { cleanPodPolicy: 'None' } });
+    s.world.unreachable.add(s.slot(1).name);
+    s.after(1000).observe(s.crash(0));
+    s.after(1000).observe(s.command({ kind: 'Cancel', by: 'bob' }));
+    expect(s.job.phase).toBe('Cancelled');
+    expect(s.actionsOf('DeletePods')).toEqual([]);
+    expect(s.actionsOf('ShutdownAgents')[0]?.pods).toEqual(['llama-pods-0-g0', 'llama-pods-1-g0']);
+  });
+});
