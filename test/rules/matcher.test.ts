@@ -15,7 +15,10 @@ function pythonMatch(pairs: [string, string][]): [boolean, string | null][] {
     '    out.append([m is not None, m.group(1) if m is not None and m.re.groups >= 1 else None])',
     'print(json.dumps(out))',
   ].join('\n');
-  const stdout = execFileSync('python3', ['-W', 'ignore', '-c', script], { input: JSON.stringify(pairs), encoding: 'utf8' });
+  const stdout = execFileSync('python3', ['-W', 'ignore', '-c', script], {
+    input: JSON.stringify(pairs),
+    encoding: 'utf8',
+  });
   return JSON.parse(stdout) as [boolean, string | null][];
 }
 

@@ -1,0 +1,83 @@
+/**
+ * Parses `kubectl logs --timestamps` output (what `trainkeeper rules check --log` reads) into `LogLine`s.
+ *
+ * Format: `<RFC 3339 timestamp> <text>` per line. A line without a leading timestamp inherits the previous
+ * line's time (a multi-line message pasted without stamps). Worker lines forwarded torchrun-style carry
+ * `[default<N>]:`; the prefix is removed, N is the local rank, the stream is `<source>/<N>`, and `rank` is
+ * N too (one file is one pod, whose global ranks the file does not tell). Lines
+ * without the prefix (the launcher, the kernel) form the stream `<source>` with no rank. The agent's
+ * structured JSON records (`{"trainkeeper":"agent/v1",...}`) are not rule input and are left out.
+ *
+ * Invariants: pure; one output line per input line that has text (in order), with its 1-based
+ * `lineNumber`; never throws on bad input — a file that starts without a timestamp is an error the caller
+ * reports (`firstTimestamp` is undefined), lines before the first timestamp are dropped and counted.
+ */
+import { AGENT_RECORD_MARKER, WORKER_LINE_PREFIX } from '../core/agent-protocol.ts';
+import type { LogLine } from './types.ts';
+
+/** A parsed line and where it came from. */
+export interface NumberedLogLine extends LogLine {
+  /** 1-based line number in the input. */
+  lineNumber: number;
+  /** The local rank from `[default<N>]:`, when present. */
+  localRank?: number;
+}
+
+/** The parse of one file. */
+export interface ParsedKubectlLog {
+  lines: NumberedLogLine[];
+  /** The first timestamp in the file (the job's start for `rules check`), epoch ms. */
+  firstTimestamp: number | undefined;
+  /** Lines before the first timestamp (no time to give them). */
+  unstamped: number;
+  /** Agent JSON records skipped. */
+  agentRecords: number;
+}
+
+const STAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2}) ?/;
+const AGENT_RECORD = `{"trainkeeper":"${AGENT_RECORD_MARKER}"`;
+
+/** Epoch ms of an RFC 3339 stamp (fractions beyond milliseconds are truncated). */
+function stampToMs(date: string, fraction: string | undefined, zone: string): number {
+  const ms = (fraction ?? '').slice(0, 3).padEnd(3, '0');
+  return Date.parse(`${date}.${ms}${zone}`);
+}
+
+/** Parses `text` (a whole file) read from `source` (the stream name prefix, e.g. the file's base name). */
+export function parseKubectlLog(text: string, source: string): ParsedKubectlLog {
+  const out: ParsedKubectlLog = { lines: [], firstTimestamp: undefined, unstamped: 0, agentRecords: 0 };
+  let time: number | undefined;
+  const raw = text.split(/\r?\n/);
+  if (raw.at(-1) === '') raw.pop();
+  raw.forEach((rawLine, index) => {
+    let body = rawLine;
+    const stamp = STAMP.exec(rawLine);
+    if (stamp) {
+      const t = stampToMs(stamp[1] as string, stamp[2], stamp[3] as string);
+      if (!Number.isNaN(t)) {
+        time = t;
+        out.firstTimestamp ??= t;
+        body = rawLine.slice(stamp[0].length);
+      }
+    }
+    if (time === undefined) {
+      out.unstamped++;
+      return;
+    }
+    if (body.startsWith(AGENT_RECORD)) {
+      out.agentRecords++;
+      return;
+    }
+    const prefix = WORKER_LINE_PREFIX.exec(body);
+    const line: NumberedLogLine = { stream: source, timestamp: time, text: body, lineNumber: index + 1 };
+    if (prefix) {
+      const localRank = Number(prefix[1]);
+      line.text = body.slice(prefix[0].length);
+      line.stream = `${source}/${localRank}`;
+      line.localRank = localRank;
+      line.rank = localRank;
+    }
+    out.lines.push(line);
+  });
+  return out;
+}
