@@ -324,7 +324,8 @@ function onWorkerExited(s: StepBuilder, obs: Extract<Observation, { type: 'Worke
 
 function onAllGone(s: StepBuilder, obs: Extract<Observation, { type: 'AllWorkersGone' }>): Step {
   const g = s.g;
-  if (g.phase !== 'stopping') return s.done();
+  // A second StopWorkers of the same stop (escalation) reports too; only the first one counts.
+  if (g.phase !== 'stopping' || obs.generation !== g.generation) return s.done();
   g.phase = 'idle';
   g.workers = g.workers.map((w) =>
     w.state === 'HEALTHY' || w.state === 'INIT' ? { localRank: w.localRank, state: 'STOPPED' } : w,
