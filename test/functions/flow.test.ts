@@ -15,6 +15,7 @@ import { makeHandler as makeEvents } from '../../functions/events.ts';
 import { makeHandler as makeLogs } from '../../functions/logs.ts';
 import { type Deps, reconcile } from '../../functions/reconcile.ts';
 import { makeHandler as makeSweep } from '../../functions/sweep.ts';
+import { encodeSubscriptionPayload } from '../../local/shipper.ts';
 import { apiEvent, fixtureJson, logsEvent, manifest } from './fixtures.ts';
 import { type Harness, NAMESPACE, startHarness } from './harness.ts';
 
@@ -243,6 +244,51 @@ describe('a job through its triggers', () => {
     expect(outcome.jobs).toEqual([{ ref: ref('flow-a'), status: 'written' }]);
     expect((await load('flow-a')).generation).toBe(before.generation + 1);
     await converge('flow-a', running(before.generation + 1));
+  });
+
+  it('attributes a plain line by its Fluent Bit stream name when the record carries no labels', async () => {
+    const logs = makeLogs(h.deps);
+    const before = await load('flow-a');
+    const pod = before.pods.find((p) => p.groupRank === 1)!.name;
+    const payload = encodeSubscriptionPayload(
+      '/aws/containerinsights/test/application',
+      `${pod}_${NAMESPACE}_trainer-${'c'.repeat(64)}`,
+      [
+        {
+          id: `${Date.now()}000000000001`,
+          timestamp: Date.now(),
+          message: '[default0]:RuntimeError: CUDA out of memory',
+        },
+      ],
+    );
+    const outcome = await logs(payload);
+    expect(outcome.jobs).toEqual([
+      expect.objectContaining({ ref: ref('flow-a'), status: 'reconciled', linesEvaluated: 1 }),
+    ]);
+    expect((await load('flow-a')).generation).toBe(before.generation + 1);
+    await converge('flow-a', running(before.generation + 1));
+  });
+
+  it('sweeps the other jobs when one fails, then throws the retryable error', async () => {
+    await submit('flow-b');
+    const broken: Cluster = Object.assign(
+      Object.create(Object.getPrototypeOf(h.deps.cluster)),
+      h.deps.cluster,
+      {
+        listJobPods: async (r: JobRef) => {
+          if (r.name === 'flow-a') throw new TransientError('kube: 503 listing pods');
+          return h.deps.cluster.listJobPods(r);
+        },
+      },
+    );
+    const sweep = makeSweep({ ...h.deps, cluster: broken });
+    const before = await load('flow-b');
+    await h.kubelet();
+    await expect(sweep({})).rejects.toBeInstanceOf(TransientError);
+    const after = await load('flow-b');
+    expect(after.version).toBeGreaterThan(before.version);
+    expect(after.pods.every((p) => p.podPhase === 'Running')).toBe(true);
+    await converge('flow-b', running(0));
   });
 });
 
