@@ -148,7 +148,11 @@ const foldPods = (job: JobRecord, obs: Extract<Observation, { type: 'PodsObserve
     const pod = listed.get(slot.name);
     if (slot.podPhase === 'Deleting') continue;
     if (!pod) {
-      if (isPodSeen(slot)) {
+      // A list taken before the pod was first seen (or before its agent last spoke) is old news.
+      const newer =
+        obs.at > (slot.podObservedAt ?? Number.NEGATIVE_INFINITY) &&
+        obs.at > (slot.lastSeenAt ?? Number.NEGATIVE_INFINITY);
+      if (isPodSeen(slot) && newer) {
         const fault: Fault = {
           reason: Reason.PodMissing,
           level: 'pod',

@@ -589,3 +589,14 @@ describe('suspend and cancel mid-restart', () => {
     expect(s.actionsOf('ShutdownAgents')[0]?.pods).toEqual(['llama-pods-0-g0', 'llama-pods-1-g0']);
   });
 });
+
+describe('races between triggers', () => {
+  it('does not call a pod missing from a pod list taken before the pod was first seen', () => {
+    const s = running({ replicas: 2 });
+    const old = s.world.observedPods(s.slot(1).podObservedAt! - 1);
+    if (old.type === 'PodsObserved') old.pods = old.pods.filter((p) => p.name !== s.slot(1).name);
+    const r = decide(s.job, [old], s.now + 1000);
+    expect(r.job.remediations).toEqual([]);
+    expect(r.job.phase).toBe('Running');
+  });
+});
