@@ -290,6 +290,33 @@ describe('a job through its triggers', () => {
     expect(after.pods.every((p) => p.podPhase === 'Running')).toBe(true);
     await converge('flow-b', running(0));
   });
+
+  it('evaluates a 5,000-line batch of both ranks with a single job write (O(jobs), not O(lines))', async () => {
+    const logs = makeLogs(h.deps);
+    const before = await load('flow-b');
+    const t0 = Date.now();
+    const perPod = before.pods.map((p) =>
+      logsEvent(
+        p.name,
+        Array.from({ length: 2500 }, (_, i) => ({
+          text: `[default0]:step ${i} loss ${(2 - i / 5000).toFixed(4)}`,
+          timestamp: t0 + i,
+        })),
+      ),
+    );
+    const started = performance.now();
+    const outcomes = [];
+    for (const batch of perPod) outcomes.push(await logs(batch));
+    const ms = performance.now() - started;
+    const evaluated = outcomes.flatMap((o) => o.jobs).reduce((n, j) => n + j.linesEvaluated, 0);
+    expect(evaluated).toBe(5000);
+    const after = await load('flow-b');
+    expect(after.version - before.version).toBeLessThanOrEqual(perPod.length);
+    expect(after.generation).toBe(before.generation);
+    console.log(
+      `logs handler: 5,000 lines in 2 batches in ${ms.toFixed(0)} ms (${((5000 / ms) * 1000).toFixed(0)} lines/s), ${after.version - before.version} job writes`,
+    );
+  });
 });
 
 /** The real store, with the first `n` getJob calls held until all `n` arrived (forces a read-read-write-write race). */
