@@ -216,6 +216,33 @@ describe('agent HTTP API (HyperPod elastic agent contract)', () => {
     expect(a.workerLines()).toEqual(['[default0]:rank 1 step 0', '[default0]:rank 1 step 1']);
   });
 
+  it('refreshes the rendezvous and the rank IP table on /update', async () => {
+    const ipFile = join(tempDir(), 'pod_resourceconfig.json');
+    const a = await agent(1, ['hang'], ['--rank-ip-file', ipFile]);
+    await a.call(
+      '/start',
+      startBody(0, {
+        rank: 0,
+        nnodes: 2,
+        rankIps: [
+          { rank: 0, ip: '10.0.0.1' },
+          { rank: 1, ip: '10.0.0.2' },
+        ],
+      }),
+    );
+    const up = await a.call('/update', {
+      ...startBody(0, { rank: 1, nnodes: 2 }),
+      rankIps: [
+        { rank: 0, ip: '10.0.0.7' },
+        { rank: 1, ip: '10.0.0.1' },
+      ],
+    });
+    expect(up).toMatchObject({ code: 200, body: { status: 'running', assigned_rank: 1 } });
+    expect(JSON.parse(readFileSync(ipFile, 'utf8')).ips).toEqual(['10.0.0.7', '10.0.0.1']);
+    const bad = await a.call('/update', { rank: 0 });
+    expect(bad.code).toBe(422);
+  });
+
   it('faults with PreTrainScriptFailed when the pre-train script fails', async () => {
     const a = await agent(1, ['hang'], ['--pre-train-script', WORKER, '--pre-train-args', 'crash 4']);
     await a.call('/start', startBody(0));

@@ -4,7 +4,7 @@
  * from the checkpoint. The DDP case runs real PyTorch (gloo, CPU) with /usr/bin/python3.
  */
 import { spawnSync } from 'node:child_process';
-import { renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -103,6 +103,39 @@ describe('example trainers under trainkeeper-agent', () => {
     // The survivors' failure is a connection error, as with DDP.
     expect(a.workerLines().some((l) => l.includes('ConnectionResetError'))).toBe(true);
   });
+
+  it.each([
+    [
+      'spike',
+      /Loss: (\d+\.\d+)/,
+      (normal: number, faulty: number) => expect(faulty / normal).toBeGreaterThan(9),
+    ],
+    [
+      'slow',
+      /\| (\d+\.\d+) samples\/s/,
+      (normal: number, faulty: number) => expect(faulty / normal).toBeLessThan(0.06),
+    ],
+  ] as const)(
+    'the simulated trainer applies a %s chaos file for the given number of steps, once',
+    async (fault, metric, check) => {
+      const chaos = tempDir();
+      writeFileSync(join(chaos, 'rank-0.json'), JSON.stringify({ fault, steps: 2 }));
+      const a = await AgentProc.start(
+        ['--standalone', '--heartbeat-interval', '0', SIM, '--steps', '6', '--step-time', '0.01'],
+        { TRAINKEEPER_CHAOS_DIR: chaos },
+      );
+      expect(await a.exited).toEqual({ code: 0, signal: null });
+      const values = a
+        .workerLines()
+        .filter((l) => /step \d+\/6/.test(l))
+        .map((l) => Number(metric.exec(l)![1]));
+      expect(values).toHaveLength(6);
+      check(values[2]!, values[0]!);
+      check(values[2]!, values[1]!);
+      expect(values[2]! / values[3]!).toBeLessThan(1.1); // back to normal after 2 steps
+      expect(readdirSync(chaos)).toEqual([]); // consumed
+    },
+  );
 
   it.skipIf(!hasTorch)(
     'a real DDP job recovers from a crashed rank to the same final parameters as an uninterrupted run',
