@@ -7,6 +7,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerRulesCommands } from './commands/rules.ts';
 import { registerValidate } from './commands/validate.ts';
 import { ExitCode, exitCodeOf, printErr } from './io.ts';
 
@@ -23,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     .showHelpAfterError('(run with --help for usage)');
 
   registerValidate(program);
+  registerRulesCommands(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });
