@@ -39,8 +39,9 @@ export const slotForPodName = (job: Pick<JobRecord, 'name' | 'pods'>, pod: strin
   return job.pods.find((s) => s.replica === parts.replica && s.index === parts.index);
 };
 
-/** Ports handed out for rendezvous: 20000–39999 (clear of the agent's 8080 and of ephemeral ports). */
+/** Lowest rendezvous port handed out: ports are 20000–39999 (clear of the agent's 8080 and of ephemeral ports). */
 export const MASTER_PORT_MIN = 20000;
+/** How many rendezvous ports there are (MASTER_PORT_MIN + SPAN − 1 is the highest). */
 export const MASTER_PORT_SPAN = 20000;
 /** A prime stride coprime with the span: consecutive generations get different ports (period = span). */
 const PORT_STRIDE = 7919;
