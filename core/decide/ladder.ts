@@ -255,6 +255,32 @@ const replaceFaultyPods = (
     });
 };
 
+/** Distinct symptoms reported as FaultDetected events (the primary first), at most this many per restart. */
+const MAX_FAULT_EVENTS = 10;
+
+const faultEvents = (job: JobRecord, faults: Fault[], primary: Fault, now: number): Action[] => {
+  const seen = new Set<string>();
+  const out: Action[] = [];
+  for (const f of [primary, ...faults]) {
+    const key = `${f.reason}\n${f.message}`;
+    if (seen.has(key) || out.length >= MAX_FAULT_EVENTS) continue;
+    seen.add(key);
+    out.push(
+      eventAction(job, now, f.reason, f.message, {
+        type: 'Warning',
+        lifecycle: LifecycleEvent.FaultDetected,
+        details: {
+          level: f.level,
+          ...(f.pod ? { pod: f.pod } : {}),
+          ...(f.node ? { node: f.node } : {}),
+          ...(f.rank !== undefined ? { rank: f.rank } : {}),
+        },
+      }),
+    );
+  }
+  return out;
+};
+
 const primaryFault = (faults: Fault[], level: Fault['level']): Fault =>
   faults.find((f) => f.level === level) ?? faults[0]!;
 
@@ -444,10 +470,7 @@ export const remediate = (job: JobRecord, faults: Fault[], now: number, actions:
   const family = reasonFamily(primary.reason);
   // The story first (events, counters), then the work (deletions); agent calls follow from the lifecycle.
   actions.push(
-    eventAction(job, now, primary.reason, primary.message, {
-      type: 'Warning',
-      lifecycle: LifecycleEvent.FaultDetected,
-    }),
+    ...faultEvents(job, rankFaults, primary, now),
     eventAction(
       job,
       now,

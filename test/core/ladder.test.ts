@@ -600,3 +600,39 @@ describe('races between triggers', () => {
     expect(r.job.phase).toBe('Running');
   });
 });
+
+describe('fault events', () => {
+  it('reports each distinct symptom of one batch as its own FaultDetected event but restarts once', () => {
+    const s = running({ replicas: 3 });
+    const nodes = [s.slot(0).nodeName!, s.slot(2).nodeName!];
+    s.after(1000).decideOnly(...nodes.map((n) => s.nodeHealth(n, 'UnschedulablePendingReboot')));
+    expect(s.job.generation).toBe(1);
+    expect(
+      s
+        .actionsOf('RecordEvent')
+        .filter((a) => a.event.lifecycle === 'FaultDetected')
+        .map((a) => a.event.message),
+    ).toEqual(nodes.map((n) => `Found unhealthy node ${n}`));
+    expect(s.job.latestFaultyPodInstanceList?.faultyRankList).toEqual([0, 2]);
+    expect(s.actionsOf('DeletePods')[0]?.pods).toEqual(['llama-pods-0-g0', 'llama-pods-2-g0']);
+  });
+
+  it('ignores a FAULTED report from an idle spare', () => {
+    const s = running({ replicas: 1, spares: 1 });
+    const r = s
+      .after(10)
+      .decideOnly(s.agentStateOf(s.job.pods[1]!.name, 'FAULTED', { reason: 'WorkerCrash' }));
+    expect(r.job.generation).toBe(0);
+    expect(r.job.phase).toBe('Running');
+  });
+
+  it('reports the window as the restarts still in it and the oldest one as the current evaluation period', () => {
+    const s = running({ restartPolicy: { numRestartBeforeFullJobRestart: 5, evalPeriodSeconds: 10 } });
+    const t1 = s.now + 1000;
+    crashAndRecover(s, t1);
+    crashAndRecover(s, t1 + 4000);
+    expect(s.job.restartStatus).toMatchObject({ restartCount: 2, currentEvalPeriod: t1 });
+    crashAndRecover(s, t1 + 12_000);
+    expect(s.job.restartStatus).toMatchObject({ restartCount: 2, currentEvalPeriod: t1 + 4000 });
+  });
+});
