@@ -2,10 +2,10 @@
  * The local Kubernetes API server: the core/v1 REST dialect that `@kubernetes/client-node` and kubectl
  * speak, for pods, services, nodes, events and namespaces, served from an ObjectStore.
  *
- * Transport: plain HTTP on loopback, on purpose. Node can serve TLS but cannot mint a certificate without
- * hand-written ASN.1 or an openssl binary, and loopback traffic needs no confidentiality; the adapter and
- * kubectl are pointed at an `http://127.0.0.1:<port>` server (kubectl's `--insecure-skip-tls-verify` is
- * harmless there). Authentication is real: every request needs `Authorization: Bearer <token>`.
+ * Transport: HTTPS when given a certificate (startLocalKube always gives one, see tls.ts: kubectl never sends
+ * a bearer token over plain HTTP and client-node refuses `http:` without skipTLSVerify), plain HTTP
+ * otherwise (for tests that build the server by hand and set skipTLSVerify). Authentication is real: every
+ * request needs `Authorization: Bearer <token>`.
  *
  * Semantics kept from Kubernetes: monotonic resourceVersion; list + watch with label/field selectors and
  * replay from a resourceVersion (a compacted one gets a watch ERROR event carrying 410 Expired, as the real
@@ -15,6 +15,7 @@
  * (415), protobuf, Table output, namespace finalization (deleting a namespace removes its objects at once).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { jsonPatch, mergePatch, PatchError, strategicMerge } from './patch.ts';
@@ -85,6 +86,8 @@ export interface ApiServerOptions {
   latencyMs?: number;
   /** Interval of BOOKMARK events on watches that allow them. Default 5000 ms. */
   bookmarkIntervalMs?: number;
+  /** Serve HTTPS with this certificate and key (PEM). Default: plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 const FAULT_REASONS: Record<number, string> = {
@@ -121,7 +124,7 @@ export class LocalApiServer {
   private readonly store: ObjectStore;
   private readonly token: string;
   private readonly faults: FaultSpec[] = [];
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly sockets = new Set<Socket>();
   private readonly watches = new Set<() => void>();
   private address = '';
@@ -130,10 +133,13 @@ export class LocalApiServer {
     this.store = options.store;
     this.token = options.token;
     this.latencyMs = options.latencyMs ?? 0;
-    this.server = http.createServer((req, res) => {
+    const listener = (req: IncomingMessage, res: ServerResponse) => {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
-    });
-    this.server.on('connection', (socket) => {
+    };
+    this.server = options.tls
+      ? https.createServer({ ...options.tls }, listener)
+      : http.createServer(listener);
+    this.server.on('connection', (socket: Socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));
     });
@@ -146,7 +152,7 @@ export class LocalApiServer {
       this.server.listen(port, host, () => resolve());
     });
     const addr = this.server.address() as AddressInfo;
-    this.address = `http://${host}:${addr.port}`;
+    this.address = `${this.options.tls ? 'https' : 'http'}://${host}:${addr.port}`;
     return this.address;
   }
 

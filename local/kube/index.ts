@@ -9,6 +9,7 @@ import { LocalApiServer } from './api-server.ts';
 import { LocalCluster, type NodeSpec } from './cluster.ts';
 import type { PodLogEvent, ProcessKubelet } from './kubelet.ts';
 import type { KubeObject } from './store.ts';
+import { selfSignedCertificate } from './tls.ts';
 
 export type { FaultSpec, LocalApiServer } from './api-server.ts';
 export { HEALTH_LABEL, LocalCluster, type NodeSpec } from './cluster.ts';
@@ -34,13 +35,22 @@ export interface LocalKubeOptions {
   bookmarkIntervalMs?: number;
   /** First restart back-off of crashed containers. Default 1000 ms. */
   restartBackoffMs?: number;
+  /**
+   * Serve HTTPS with a fresh self-signed certificate (default true). Real clients need it: kubectl sends no
+   * bearer token over HTTP and client-node wants skipTLSVerify for `http:`. `false` serves plain HTTP.
+   */
+  tls?: boolean;
 }
 
 /** A running local Kubernetes. */
 export interface LocalKube {
-  /** Base URL of the API server (`http://127.0.0.1:<port>`). */
+  /** Base URL of the API server (`https://127.0.0.1:<port>`, or `http:` with `tls: false`). */
   url: string;
   token: string;
+  /** The server's self-signed certificate (PEM), which is also its CA; undefined with `tls: false`. */
+  ca: string | undefined;
+  /** `ca` base64-encoded, as EKS DescribeCluster's `certificateAuthority.data` and kubeconfig's CA data. */
+  caData: string | undefined;
   /** A kubeconfig for kubectl or `KubeConfig.loadFromString` (context `trainkeeper-local`). */
   kubeconfigYaml(): string;
   server: LocalApiServer;
@@ -59,6 +69,8 @@ export interface LocalKube {
 /** Starts a local Kubernetes on a free loopback port. */
 export async function startLocalKube(opts: LocalKubeOptions = {}): Promise<LocalKube> {
   const token = opts.token ?? randomBytes(16).toString('hex');
+  const tls = opts.tls === false ? undefined : selfSignedCertificate();
+  const caData = tls ? Buffer.from(tls.cert).toString('base64') : undefined;
   const cluster = new LocalCluster({
     nodes: opts.nodes ?? 2,
     ...(opts.podCapacity !== undefined ? { podCapacity: opts.podCapacity } : {}),
@@ -74,6 +86,7 @@ export async function startLocalKube(opts: LocalKubeOptions = {}): Promise<Local
     proxy: cluster.kubelet.proxyTarget,
     ...(opts.latencyMs !== undefined ? { latencyMs: opts.latencyMs } : {}),
     ...(opts.bookmarkIntervalMs !== undefined ? { bookmarkIntervalMs: opts.bookmarkIntervalMs } : {}),
+    ...(tls ? { tls } : {}),
   });
   let url: string;
   try {
@@ -86,11 +99,18 @@ export async function startLocalKube(opts: LocalKubeOptions = {}): Promise<Local
   return {
     url,
     token,
+    ca: tls?.cert,
+    caData,
     kubeconfigYaml: () =>
       stringify({
         apiVersion: 'v1',
         kind: 'Config',
-        clusters: [{ name: 'trainkeeper-local', cluster: { server: url } }],
+        clusters: [
+          {
+            name: 'trainkeeper-local',
+            cluster: caData ? { server: url, 'certificate-authority-data': caData } : { server: url },
+          },
+        ],
         users: [{ name: 'trainkeeper-local', user: { token } }],
         contexts: [
           { name: 'trainkeeper-local', context: { cluster: 'trainkeeper-local', user: 'trainkeeper-local' } },
