@@ -11,7 +11,7 @@ import { type KubeCluster, kubeClusterFromConfig } from '../../adapters/kube/clu
 import { TransientError } from '../../core/errors.ts';
 import { NODE_HEALTH_LABEL, POD_LABELS } from '../../core/observations.ts';
 import { jobSpec, plan } from './fixtures.ts';
-import { startTestKube, type TestKube } from './local-api.ts';
+import { kubeConfigFor, startTestKube, type TestKube } from './local-api.ts';
 
 const NS = 'team-a';
 const fast = { retries: 3, minDelayMs: 5, maxDelayMs: 20, maxRetryAfterMs: 1_500 };
@@ -202,6 +202,40 @@ describe('retries', () => {
     kube.server.injectFaults({ status: 503, count: 10 });
     await expect(c.listNodes()).rejects.toBeInstanceOf(TransientError);
     expect(c.stats.calls().listNodes).toBe(4);
+  });
+});
+
+describe('connection resets', () => {
+  it('retries a request whose connection the network resets', async () => {
+    // A TCP relay in front of the API server that resets the first connection and relays the rest.
+    const target = new URL(kube.server.url);
+    let resets = 1;
+    const relay = net.createServer((socket) => {
+      if (resets-- > 0) {
+        socket.resetAndDestroy();
+        return;
+      }
+      const upstream = net.connect(Number(target.port), target.hostname);
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((r) => relay.listen(0, '127.0.0.1', () => r()));
+    try {
+      const token = kube.kc.getCurrentUser()?.token as string;
+      const c = kubeClusterFromConfig(
+        kubeConfigFor(`http://127.0.0.1:${(relay.address() as AddressInfo).port}`, token),
+        {
+          retryPolicy: fast,
+        },
+      );
+      cluster = c;
+      kube.addNode('n1', { [NODE_HEALTH_LABEL]: 'Schedulable' });
+      expect((await c.listNodes()).map((n) => n.name)).toEqual(['n1']);
+      expect(c.stats.errors()).toEqual([{ operation: 'listNodes', code: 'ECONNRESET', count: 1 }]);
+    } finally {
+      await new Promise<void>((r) => relay.close(() => r()));
+    }
   });
 });
 
