@@ -15,7 +15,7 @@ import {
   Watch,
 } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { eventually, useLocalKube } from '../support/kube.ts';
+import { eventually, kubeRequest, useLocalKube } from '../support/kube.ts';
 
 const env = useLocalKube({ nodes: 1, bookmarkIntervalMs: 100 });
 
@@ -325,21 +325,20 @@ describe('server behaviour', () => {
   it('answers 401 without the bearer token', async () => {
     const kc = new KubeConfig();
     kc.loadFromOptions({
-      clusters: [{ name: 'c', server: env.kube.url, skipTLSVerify: true }],
+      clusters: [{ name: 'c', server: env.kube.url, caData: env.kube.caData }],
       users: [{ name: 'u', token: 'wrong' }],
       contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
       currentContext: 'x',
     });
     const { code } = await apiError(kc.makeApiClient(CoreV1Api).listNamespace());
     expect(code).toBe(401);
-    const raw = await fetch(`${env.kube.url}/api/v1/namespaces`);
+    const raw = await kubeRequest(env.kube, '/api/v1/namespaces', { token: null });
     expect(raw.status).toBe(401);
-    expect(await raw.json()).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+    expect(JSON.parse(raw.body)).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
   });
 
   it('serves the discovery documents kubectl reads', async () => {
-    const get = async (path: string) =>
-      (await fetch(env.kube.url + path, { headers: { authorization: `Bearer ${env.kube.token}` } })).json();
+    const get = async (path: string) => JSON.parse((await kubeRequest(env.kube, path)).body);
     expect(await get('/version')).toMatchObject({ major: '1' });
     expect(await get('/api')).toMatchObject({ kind: 'APIVersions', versions: ['v1'] });
     expect(await get('/apis')).toMatchObject({ kind: 'APIGroupList', groups: [] });
@@ -370,11 +369,9 @@ describe('server behaviour', () => {
     expect(first.status.reason).toBe('TooManyRequests');
     // Other requests are not affected.
     await env.core.listNamespace();
-    const res = await fetch(`${env.kube.url}/api/v1/nodes`, {
-      headers: { authorization: `Bearer ${env.kube.token}` },
-    });
+    const res = await kubeRequest(env.kube, '/api/v1/nodes');
     expect(res.status).toBe(429);
-    expect(res.headers.get('retry-after')).toBe('1');
+    expect(res.headers['retry-after']).toBe('1');
     expect((await env.core.listNode()).items).toHaveLength(1);
     env.kube.server.injectFaults({ status: 500, count: 1 });
     expect((await apiError(env.core.listNamespace())).code).toBe(500);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PodLogEvent } from '../../local/kube/index.ts';
-import { eventually, useLocalKube } from '../support/kube.ts';
+import { eventually, kubeRequest, useLocalKube } from '../support/kube.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'tk-kubelet-'));
 const binDir = join(workDir, 'bin');
@@ -318,36 +318,30 @@ describe('pods/proxy', () => {
     });
     const parsed = JSON.parse(typeof viaClient === 'string' ? viaClient : JSON.stringify(viaClient));
     expect(parsed).toMatchObject({ method: 'GET', url: '/status', local: pod.status!.podIP });
-    const auth = { authorization: `Bearer ${env.kube.token}` };
-    const res = await fetch(`${env.kube.url}/api/v1/namespaces/${ns}/pods/agent:8080/proxy/start?x=1`, {
+    const res = await kubeRequest(env.kube, `/api/v1/namespaces/${ns}/pods/agent:8080/proxy/start?x=1`, {
       method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json', 'x-test': 'yes' },
+      headers: { 'content-type': 'application/json', 'x-test': 'yes' },
       body: JSON.stringify({ rank: 0 }),
     });
     expect(res.status).toBe(200);
-    expect(res.headers.get('x-from-pod')).toBe('agent');
-    expect(await res.json()).toMatchObject({
+    expect(res.headers['x-from-pod']).toBe('agent');
+    expect(JSON.parse(res.body)).toMatchObject({
       method: 'POST',
       url: '/start?x=1',
       body: '{"rank":0}',
       test: 'yes',
     });
-    const plain = await fetch(`${env.kube.url}/api/v1/namespaces/${ns}/pods/agent/proxy/status`, {
-      headers: auth,
-    });
-    expect(await plain.json()).toMatchObject({ url: '/status' });
+    const plain = await kubeRequest(env.kube, `/api/v1/namespaces/${ns}/pods/agent/proxy/status`);
+    expect(JSON.parse(plain.body)).toMatchObject({ url: '/status' });
   });
 
   it('answers 503 ServiceUnavailable when nothing listens in the pod', async () => {
     const pod = await env.core.createNamespacedPod({ namespace: ns, body: shPod('exec sleep 300') });
     const name = pod.metadata!.name!;
     await phaseOf(name, ['Running']);
-    const auth = { authorization: `Bearer ${env.kube.token}` };
-    const res = await fetch(`${env.kube.url}/api/v1/namespaces/${ns}/pods/${name}/proxy/status`, {
-      headers: auth,
-    });
+    const res = await kubeRequest(env.kube, `/api/v1/namespaces/${ns}/pods/${name}/proxy/status`);
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ kind: 'Status', reason: 'ServiceUnavailable' });
+    expect(JSON.parse(res.body)).toMatchObject({ kind: 'Status', reason: 'ServiceUnavailable' });
   });
 });
 

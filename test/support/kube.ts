@@ -3,6 +3,8 @@
  * kills every pod process it started), plus a real `@kubernetes/client-node` KubeConfig and CoreV1Api
  * pointed at it the way the EKS adapter builds them (`loadFromOptions` with server + bearer token).
  */
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll } from 'vitest';
 import { type LocalKube, type LocalKubeOptions, startLocalKube } from '../../local/kube/index.ts';
@@ -14,11 +16,19 @@ export interface LocalKubeHandle {
   readonly core: CoreV1Api;
 }
 
-/** An EKS-style KubeConfig (server + token, no kubeconfig file) for a LocalKube. */
-export function kubeConfigForLocal(kube: Pick<LocalKube, 'url' | 'token'>): KubeConfig {
+/**
+ * An EKS-style KubeConfig for a LocalKube: server + CA data + bearer token, no kubeconfig file, exactly
+ * what the adapter builds from DescribeCluster (plain-HTTP servers get skipTLSVerify, which client-node
+ * demands for `http:`).
+ */
+export function kubeConfigForLocal(kube: Pick<LocalKube, 'url' | 'token' | 'caData'>): KubeConfig {
   const kc = new KubeConfig();
   kc.loadFromOptions({
-    clusters: [{ name: 'local', server: kube.url, skipTLSVerify: true }],
+    clusters: [
+      kube.caData
+        ? { name: 'local', server: kube.url, caData: kube.caData, skipTLSVerify: false }
+        : { name: 'local', server: kube.url, skipTLSVerify: true },
+    ],
     users: [{ name: 'trainkeeper', token: kube.token }],
     contexts: [{ name: 'local', cluster: 'local', user: 'trainkeeper' }],
     currentContext: 'local',
@@ -54,6 +64,34 @@ export function useLocalKube(options: LocalKubeOptions = {}): LocalKubeHandle {
       return need(core);
     },
   };
+}
+
+/** A raw request to the LocalKube (trusting its CA), for what the typed client cannot send. */
+export function kubeRequest(
+  kube: Pick<LocalKube, 'url' | 'token' | 'ca'>,
+  path: string,
+  init: { method?: string; headers?: Record<string, string>; body?: string; token?: string | null } = {},
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
+  const url = new URL(path, kube.url);
+  const token = init.token === undefined ? kube.token : init.token;
+  const headers = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) };
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
+      url,
+      { method: init.method ?? 'GET', headers, ...(kube.ca ? { ca: kube.ca } : {}) },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(init.body);
+  });
 }
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */

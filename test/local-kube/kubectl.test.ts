@@ -1,0 +1,93 @@
+/**
+ * Debian's kubectl against the local API server: discovery, `get pods -o json`, `label node`, and the
+ * generated kubeconfig. Skipped, loudly, only when kubectl is not installed.
+ */
+import { execFile, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { eventually, useLocalKube } from '../support/kube.ts';
+
+const run = promisify(execFile);
+const hasKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+if (!hasKubectl) {
+  console.warn('\n!!! kubectl is not installed: SKIPPING the kubectl tests of the local API server !!!\n');
+}
+
+const env = useLocalKube({ nodes: 2 });
+const home = mkdtempSync(join(tmpdir(), 'tk-kubectl-'));
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+/** kubectl with the flags the brief names; HOME points at a scratch dir so no user config or cache leaks in. */
+async function kubectl(...args: string[]): Promise<string> {
+  const { stdout } = await run(
+    'kubectl',
+    ['--server', env.kube.url, '--token', env.kube.token, '--insecure-skip-tls-verify', ...args],
+    { env: { PATH: process.env.PATH ?? '', HOME: home, KUBECONFIG: join(home, 'none') }, timeout: 30_000 },
+  );
+  return stdout;
+}
+
+describe.skipIf(!hasKubectl)('kubectl against the local API server', () => {
+  it('lists pods as JSON with kubectl get pods -o json', async () => {
+    await env.core.createNamespacedPod({
+      namespace: 'default',
+      body: {
+        metadata: { name: 'from-client', labels: { app: 'k' } },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [{ name: 'main', command: ['sh', '-c', 'exec sleep 300'] }],
+        },
+      },
+    });
+    await eventually(
+      async () =>
+        (await env.core.readNamespacedPod({ namespace: 'default', name: 'from-client' })).status?.phase ===
+        'Running',
+    );
+    const list = JSON.parse(await kubectl('get', 'pods', '-o', 'json'));
+    expect(list.kind).toBe('List');
+    expect(list.items).toHaveLength(1);
+    expect(list.items[0]).toMatchObject({
+      kind: 'Pod',
+      metadata: { name: 'from-client', namespace: 'default' },
+      status: { phase: 'Running' },
+    });
+    const selected = JSON.parse(await kubectl('get', 'pods', '-l', 'app=nope', '-o', 'json'));
+    expect(selected.items).toHaveLength(0);
+  });
+
+  it('relabels a node with kubectl label node, as an operator or HyperPod would', async () => {
+    await kubectl(
+      'label',
+      'node',
+      'node-1',
+      'sagemaker.amazonaws.com/node-health-status=Unschedulable',
+      '--overwrite',
+    );
+    const node = await env.core.readNode({ name: 'node-1' });
+    expect(node.metadata?.labels?.['sagemaker.amazonaws.com/node-health-status']).toBe('Unschedulable');
+    await kubectl('label', 'node', 'node-1', 'example.com/extra=1');
+    await kubectl('label', 'node', 'node-1', 'example.com/extra-');
+    const after = await env.core.readNode({ name: 'node-1' });
+    expect(after.metadata?.labels).not.toHaveProperty('example.com/extra');
+    const nodes = JSON.parse(await kubectl('get', 'nodes', '-o', 'json'));
+    expect(nodes.items.map((n: { metadata: { name: string } }) => n.metadata.name)).toEqual([
+      'node-1',
+      'node-2',
+    ]);
+  });
+
+  it('works from the generated kubeconfig', async () => {
+    const file = join(home, 'kubeconfig.yaml');
+    writeFileSync(file, env.kube.kubeconfigYaml());
+    const { stdout } = await run('kubectl', ['--kubeconfig', file, 'get', 'namespaces', '-o', 'json'], {
+      env: { PATH: process.env.PATH ?? '', HOME: home },
+      timeout: 30_000,
+    });
+    const names = JSON.parse(stdout).items.map((n: { metadata: { name: string } }) => n.metadata.name);
+    expect(names).toEqual(expect.arrayContaining(['default', 'kube-system']));
+  });
+});
