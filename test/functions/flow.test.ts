@@ -317,6 +317,26 @@ describe('a job through its triggers', () => {
       `logs handler: 5,000 lines in 2 batches in ${ms.toFixed(0)} ms (${((5000 / ms) * 1000).toFixed(0)} lines/s), ${after.version - before.version} job writes`,
     );
   });
+
+  it('ignores the events of another cluster and counts a malformed detail without touching any job', async () => {
+    const events = makeEvents(h.deps);
+    const before = await load('flow-a');
+    const other = fixtureJson<{ detail: { EventDetails: Record<string, unknown> } }>(
+      'events/hyperpod-instance-reboot.json',
+    );
+    other.detail.EventDetails.ClusterName = 'someone-elses-cluster';
+    other.detail.EventDetails.ClusterArn = 'arn:aws:sagemaker:us-west-2:111122223333:cluster/zzzz9999zzzz';
+    expect(await events(other)).toMatchObject({ status: 'ignored', jobs: [] });
+    const broken = fixtureJson<{ detail: { EventDetails: Record<string, unknown> } }>(
+      'events/hyperpod-instance-reboot.json',
+    );
+    delete broken.detail.EventDetails.EventId;
+    const outcome = await events(broken);
+    expect(outcome.status).toBe('malformed');
+    expect(outcome.reason).toContain('detail.EventDetails.EventId');
+    expect(await events({ not: 'an event' })).toMatchObject({ status: 'malformed' });
+    expect((await load('flow-a')).version).toBe(before.version);
+  });
 });
 
 /** The real store, with the first `n` getJob calls held until all `n` arrived (forces a read-read-write-write race). */
