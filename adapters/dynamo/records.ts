@@ -91,7 +91,7 @@ export const jobRecordSchema = z.looseObject({
     restartsWithoutProgress: int,
   }),
   remediations: z.array(remediation),
-  ruleState: z.unknown(),
+  ruleState: z.unknown().optional(),
   runningSince: z.number().optional(),
   backoffUntil: z.number().optional(),
   createdAt: z.number(),
