@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AgentRecord } from '../../core/agent-protocol.ts';
-import { TransientError } from '../../core/errors.ts';
+import { PermanentError, TransientError } from '../../core/errors.ts';
 import type { JobRecord } from '../../core/job.ts';
 import { Metric } from '../../core/metrics.ts';
 import type { Cluster, JobRef, JobStore } from '../../core/ports.ts';
@@ -336,6 +336,39 @@ describe('a job through its triggers', () => {
     expect(outcome.reason).toContain('detail.EventDetails.EventId');
     expect(await events({ not: 'an event' })).toMatchObject({ status: 'malformed' });
     expect((await load('flow-a')).version).toBe(before.version);
+  });
+
+  it('records a terminal action failure and failing emitters without failing the trigger', async () => {
+    const before = await load('flow-b');
+    const fail = (what: string) => async () => {
+      throw new Error(`${what} is down`);
+    };
+    const cluster: Cluster = Object.assign(
+      Object.create(Object.getPrototypeOf(h.deps.cluster)),
+      h.deps.cluster,
+      {
+        stopAgents: async () => {
+          throw new PermanentError('proxy: 403 forbidden');
+        },
+        recordKubeEvent: fail('the events API'),
+      },
+    );
+    const deps: Deps = {
+      ...h.deps,
+      cluster,
+      events: { publish: fail('EventBridge') },
+      metrics: { push: fail('AMP') },
+    };
+    const outcome = await reconcile(deps, ref('flow-b'), [
+      { type: 'Command', command: { kind: 'Restart', level: 'process', by: 'test' }, at: Date.now() },
+    ]);
+    expect(outcome.status).toBe('written');
+    expect(outcome.errors.map((e) => e.action)).toContain('StopAgents');
+    const after = await load('flow-b');
+    expect(after.generation).toBe(before.generation + 1);
+    const timeline = await h.store.listEvents(ref('flow-b'), { after: before.updatedAt - 1 });
+    expect(timeline.length).toBeGreaterThan(0);
+    await converge('flow-b', running(before.generation + 1));
   });
 });
 
