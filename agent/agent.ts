@@ -18,7 +18,6 @@ import type { Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { availableParallelism, constants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { ParsedStartBody } from '../core/agent-protocol.ts';
 import { AGENT_ENV } from '../core/agent-protocol.ts';
 import { workerEnv } from './env.ts';
 import type { AgentOptions } from './options.ts';
@@ -433,5 +432,3 @@ export async function freePort(): Promise<number> {
     });
   });
 }
-
-export type { ParsedStartBody };

@@ -8,6 +8,7 @@
  */
 import type { Rendezvous } from './state.ts';
 
+/** Everything one worker's env depends on. */
 export interface WorkerEnvInput {
   base: NodeJS.ProcessEnv;
   localRank: number;

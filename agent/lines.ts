@@ -13,6 +13,7 @@ export const MAX_LINE_BYTES = 64 * 1024;
 
 const NL = 0x0a;
 
+/** One stream's splitter: `push` chunks, `flush` at end of stream. Not shared between streams. */
 export class LineSplitter {
   private readonly prefix: Buffer;
   private pending: Buffer[] = [];

@@ -121,6 +121,7 @@ export type AgentAction =
   | { type: 'StopWorkers'; generation: number; signal: NodeJS.Signals; graceSeconds: number }
   | { type: 'Exit'; code: number };
 
+/** One state change made by a step; the shell prints one `state` record per transition. */
 export interface Transition {
   from: AgentState;
   to: AgentState;
@@ -133,6 +134,7 @@ export interface Transition {
 /** The answer to an HTTP call: accept (answer with the status body) or reject with a reason. */
 export type Answer = { ok: true } | { ok: false; code: 409; detail: string };
 
+/** The result of `nextStep`: new group, transitions to report, actions to run, the HTTP answer. */
 export interface Step {
   group: WorkerGroup;
   transitions: Transition[];

@@ -79,11 +79,23 @@ export class ProcessSet {
       mkdirSync(dirname(plan.errorFile), { recursive: true });
       rmSync(plan.errorFile, { force: true });
     }
-    const child = spawn(plan.command, plan.args, {
-      env: plan.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
+    let child: ChildProcess;
+    try {
+      child = spawn(plan.command, plan.args, {
+        env: plan.env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true,
+      });
+    } catch (err) {
+      // Synchronous spawn failures (bad arguments, EAGAIN) are reported like a failed exec.
+      this.write(
+        Buffer.from(
+          `${plan.prefix}trainkeeper-agent: cannot start ${plan.command}: ${(err as Error).message}\n`,
+        ),
+      );
+      setImmediate(() => onExit({ localRank: plan.localRank, pid: undefined, exitCode: 127, signal: null }));
+      return undefined;
+    }
     const tees: WriteStream[] = [];
     const wire = (stream: NodeJS.ReadableStream | null, tee: string | undefined, toConsole: boolean) => {
       if (!stream) return;

@@ -181,6 +181,16 @@ describe('agent HTTP API (HyperPod elastic agent contract)', () => {
     expect(s.message).toBe('local rank 0 (global rank 0) was killed by SIGSEGV');
   });
 
+  it('reports a training script that cannot be started as a crash with exit code 127', async () => {
+    const a = await AgentProc.start([...hb, join(tempDir(), 'missing-train.sh')]);
+    await a.call('/start', startBody(0));
+    const s = await a.waitStatus('faulted');
+    expect(s.message).toBe('local rank 0 (global rank 0) exited with code 127');
+    expect(a.workerLines()[0]).toMatch(
+      /^\[default0\]:trainkeeper-agent: cannot start .*missing-train\.sh: spawn .* ENOENT$/,
+    );
+  });
+
   it('keeps a spare READY without workers', async () => {
     const a = await agent(1, ['hang']);
     const r = await a.call('/start', startBody(0, { spare: true }));
