@@ -1,0 +1,224 @@
+/**
+ * Per-stage deployment configuration, in one typed, zod-validated place. Pure: no SST globals, no I/O, so
+ * `sst.config.ts`, the stacks and the tests all read the same thing.
+ *
+ * Sources, later wins per field:
+ * 1. `STAGES[stage]` below (commit an entry per long-lived stage);
+ * 2. environment variables (`TRAINKEEPER_DEPLOY_*`, table in docs/deploy.md), for one-off stages and CI.
+ *
+ * | variable | field |
+ * |---|---|
+ * | `TRAINKEEPER_DEPLOY_REGION` (else `AWS_REGION`) | `region` |
+ * | `TRAINKEEPER_DEPLOY_CLUSTER_KIND` | `cluster.kind` (`hyperpod` or `eks`) |
+ * | `TRAINKEEPER_DEPLOY_CLUSTER_NAME` | `cluster.name` (HyperPod or EKS cluster name) |
+ * | `TRAINKEEPER_DEPLOY_HYPERPOD_CLUSTER_ARN` | `cluster.hyperPodArn` (HyperPod only; the ARN carries the cluster id) |
+ * | `TRAINKEEPER_DEPLOY_EKS_CLUSTER_NAME` | `cluster.eksClusterName` (HyperPod only: its EKS orchestrator) |
+ * | `TRAINKEEPER_DEPLOY_LOG_GROUP` | `logGroup` |
+ * | `TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES` | `allowedNamespaces` (comma-separated) |
+ * | `TRAINKEEPER_DEPLOY_POD_SECURITY` | `podSecurity` |
+ * | `TRAINKEEPER_DEPLOY_AMP_WORKSPACE_ID` | `amp` = existing workspace (absent: create one) |
+ * | `TRAINKEEPER_DEPLOY_ALARM_EMAIL` | `alarmEmail` |
+ * | `TRAINKEEPER_DEPLOY_RETAIN` | `retain` (`true`/`false`) |
+ * | `TRAINKEEPER_DEPLOY_LOG_FILTER` | `logFilter` (`trainkeeper` or `all`) |
+ *
+ * Invariants: a parsed `StageConfig` names an existing cluster kind with every field that kind needs; the
+ * region of a HyperPod ARN equals `region`; production stages (`production`, `prod`) retain data unless told
+ * otherwise.
+ */
+import { z } from 'zod';
+
+/** Stages treated as production: their table is retained on `sst remove` and the app is protected. */
+export const PRODUCTION_STAGES: readonly string[] = ['production', 'prod'];
+
+/** True for a production stage (retain the table, protect the stage from `sst remove`). */
+export function isProductionStage(stage: string): boolean {
+  return PRODUCTION_STAGES.includes(stage);
+}
+
+const HYPERPOD_ARN = /^arn:aws[a-z-]*:sagemaker:([a-z0-9-]+):(\d{12}):cluster\/[a-z0-9]+$/;
+const NAMESPACE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+const ClusterSchema = z.discriminatedUnion('kind', [
+  z.strictObject({
+    kind: z.literal('hyperpod'),
+    /** HyperPod cluster name (what the Lambdas resolve through SageMaker DescribeCluster). */
+    name: z.string().min(1),
+    /** HyperPod cluster ARN (`…:cluster/<id>`): scopes IAM and the HyperPod event pattern. */
+    hyperPodArn: z.string().regex(HYPERPOD_ARN, 'expected arn:aws:sagemaker:<region>:<account>:cluster/<id>'),
+    /** The EKS cluster HyperPod orchestrates with (access entry, eks:DescribeCluster). */
+    eksClusterName: z.string().min(1),
+  }),
+  z.strictObject({
+    kind: z.literal('eks'),
+    /** EKS cluster name. */
+    name: z.string().min(1),
+  }),
+]);
+
+/** What `logs` receives from the application log group (see `logFilterPattern`). */
+export const LogFilterSchema = z.enum(['trainkeeper', 'all']);
+
+/** The validated configuration of one stage. */
+export const StageConfigSchema = z
+  .strictObject({
+    stage: z.string().min(1),
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as us-west-2'),
+    cluster: ClusterSchema,
+    /** Log group Container Insights / Fluent Bit writes pod logs to. */
+    logGroup: z.string().min(1).optional(),
+    allowedNamespaces: z
+      .array(z.union([z.literal('*'), z.string().regex(NAMESPACE, 'expected a Kubernetes namespace name')]))
+      .min(1)
+      .default(['default']),
+    podSecurity: z.enum(['privileged', 'baseline', 'restricted']).default('baseline'),
+    /** `{create: true}`: a workspace per stage; `{workspaceId}`: push to an existing one. */
+    amp: z
+      .union([
+        z.strictObject({ create: z.literal(true) }),
+        z.strictObject({ workspaceId: z.string().regex(/^ws-[0-9a-f-]+$/, 'expected ws-…') }),
+      ])
+      .default({ create: true }),
+    alarmEmail: z.email().optional(),
+    retain: z.boolean().optional(),
+    logFilter: LogFilterSchema.default('trainkeeper'),
+    /** Restarts (any level) within 5 minutes that make a storm. */
+    restartStormThreshold: z.number().int().positive().default(10),
+    logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  })
+  .superRefine((c, ctx) => {
+    if (c.cluster.kind === 'hyperpod') {
+      const region = HYPERPOD_ARN.exec(c.cluster.hyperPodArn)?.[1];
+      if (region && region !== c.region) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['cluster', 'hyperPodArn'],
+          message: `the cluster is in ${region}, the stage deploys to ${c.region}`,
+        });
+      }
+    }
+  })
+  .transform((c) => ({
+    ...c,
+    logGroup: c.logGroup ?? `/aws/containerinsights/${eksName(c.cluster)}/application`,
+    retain: c.retain ?? isProductionStage(c.stage),
+  }));
+
+/** The stage configuration the stacks consume (every default applied). */
+export type StageConfig = z.output<typeof StageConfigSchema>;
+/** What a stage entry or the environment may give. */
+export type StageInput = Partial<z.input<typeof StageConfigSchema>>;
+
+/** The EKS cluster behind the configured cluster (HyperPod's orchestrator, or the EKS cluster itself). */
+export function eksName(cluster: {
+  kind: 'hyperpod' | 'eks';
+  name: string;
+  eksClusterName?: string;
+}): string {
+  return cluster.kind === 'hyperpod' ? (cluster.eksClusterName ?? cluster.name) : cluster.name;
+}
+
+/**
+ * Committed stage entries. `ci` is a fictitious stage used by the offline tests and `sst install --stage ci`;
+ * it is never deployed. Add real stages here (or use the environment variables).
+ */
+export const STAGES: Record<string, StageInput> = {
+  ci: {
+    region: 'us-west-2',
+    cluster: {
+      kind: 'hyperpod',
+      name: 'ml-cluster',
+      hyperPodArn: 'arn:aws:sagemaker:us-west-2:123456789012:cluster/abcd1234efgh',
+      eksClusterName: 'ml-eks',
+    },
+    allowedNamespaces: ['team-a', 'team-b'],
+    alarmEmail: 'oncall@example.com',
+  },
+};
+
+/** A stage configuration that failed validation; `issues` carries every field path. */
+export class StageConfigError extends Error {
+  /** Every problem, each with its dotted field path. */
+  readonly issues: { path: string; message: string }[];
+  constructor(stage: string, issues: { path: string; message: string }[]) {
+    super(
+      `invalid TrainKeeper configuration for stage "${stage}": ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`,
+    );
+    this.name = 'StageConfigError';
+    this.issues = issues;
+  }
+}
+
+function fromEnv(env: Record<string, string | undefined>): StageInput {
+  const v = (k: string) => {
+    const s = env[k]?.trim();
+    return s === '' ? undefined : s;
+  };
+  const out: Record<string, unknown> = {};
+  const region = v('TRAINKEEPER_DEPLOY_REGION') ?? v('AWS_REGION');
+  if (region) out.region = region;
+  const kind = v('TRAINKEEPER_DEPLOY_CLUSTER_KIND');
+  const name = v('TRAINKEEPER_DEPLOY_CLUSTER_NAME');
+  const arn = v('TRAINKEEPER_DEPLOY_HYPERPOD_CLUSTER_ARN');
+  const eks = v('TRAINKEEPER_DEPLOY_EKS_CLUSTER_NAME');
+  if (kind || name || arn || eks) {
+    out.cluster = {
+      ...(kind ? { kind } : {}),
+      ...(name ? { name } : {}),
+      ...(arn ? { hyperPodArn: arn } : {}),
+      ...(eks ? { eksClusterName: eks } : {}),
+    };
+  }
+  const map: [string, string, (s: string) => unknown][] = [
+    ['TRAINKEEPER_DEPLOY_LOG_GROUP', 'logGroup', (s) => s],
+    [
+      'TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES',
+      'allowedNamespaces',
+      (s) =>
+        s
+          .split(',')
+          .map((n) => n.trim())
+          .filter((n) => n !== ''),
+    ],
+    ['TRAINKEEPER_DEPLOY_POD_SECURITY', 'podSecurity', (s) => s],
+    ['TRAINKEEPER_DEPLOY_AMP_WORKSPACE_ID', 'amp', (s) => ({ workspaceId: s })],
+    ['TRAINKEEPER_DEPLOY_ALARM_EMAIL', 'alarmEmail', (s) => s],
+    ['TRAINKEEPER_DEPLOY_RETAIN', 'retain', (s) => (s === 'true' ? true : s === 'false' ? false : s)],
+    ['TRAINKEEPER_DEPLOY_LOG_FILTER', 'logFilter', (s) => s],
+  ];
+  for (const [key, field, parse] of map) {
+    const s = v(key);
+    if (s !== undefined) out[field] = parse(s);
+  }
+  return out as StageInput;
+}
+
+/**
+ * The configuration of `stage`: its `STAGES` entry overlaid with the environment, validated. A cluster given
+ * in the environment replaces the entry's cluster field by field (same kind) or whole (another kind).
+ * Throws `StageConfigError` listing every bad field (`cluster.hyperPodArn: …`).
+ */
+export function stageConfig(
+  stage: string,
+  env: Record<string, string | undefined> = {},
+  stages: Record<string, StageInput> = STAGES,
+): StageConfig {
+  const base = stages[stage] ?? {};
+  const over = fromEnv(env);
+  const baseCluster = base.cluster as Record<string, unknown> | undefined;
+  const overCluster = over.cluster as Record<string, unknown> | undefined;
+  const cluster =
+    overCluster && baseCluster && (overCluster.kind === undefined || overCluster.kind === baseCluster.kind)
+      ? { ...baseCluster, ...overCluster }
+      : (overCluster ?? baseCluster);
+  const parsed = StageConfigSchema.safeParse({ ...base, ...over, ...(cluster ? { cluster } : {}), stage });
+  if (!parsed.success) {
+    throw new StageConfigError(
+      stage,
+      parsed.error.issues.map((i: z.core.$ZodIssue) => ({
+        path: i.path.join('.') || '(root)',
+        message: i.message,
+      })),
+    );
+  }
+  return parsed.data;
+}

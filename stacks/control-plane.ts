@@ -1,0 +1,116 @@
+/**
+ * The four Lambdas (nodejs22.x, one role each) and the stage's EventBridge bus. Each function gets the
+ * environment `functions/config.ts` reads and only the IAM statements `lambdaStatements` lists for it; the
+ * asynchronous ones (logs, sweep, events) retry twice and then land in their own SQS DLQ (on-failure
+ * destination of the asynchronous invocation).
+ *
+ * No SST `link`: linking `sst.aws.Dynamo`/`sst.aws.Bus` grants `dynamodb:*`/`events:*`, broader than the
+ * handlers use, and the handlers read plain environment variables, not `Resource`.
+ */
+import type { AccountContext } from './account.ts';
+import { eksName, type StageConfig } from './config.ts';
+import type { MetricsWorkspace } from './metrics.ts';
+import { deadLetterQueue } from './monitoring.ts';
+import {
+  eksClusterArn,
+  LAMBDA_NEEDS,
+  type LambdaName,
+  lambdaEnvironment,
+  lambdaStatements,
+} from './policy.ts';
+
+const TIMEOUTS: Record<LambdaName, `${number} seconds`> = {
+  // API Gateway HTTP APIs give up after 30 s.
+  api: '29 seconds',
+  logs: '60 seconds',
+  sweep: '60 seconds',
+  events: '60 seconds',
+};
+
+/** Component names of the Lambdas (`ApiHandler`, …). */
+export const FUNCTION_NAMES: Record<LambdaName, string> = {
+  api: 'ApiHandler',
+  logs: 'LogsHandler',
+  sweep: 'SweepHandler',
+  events: 'EventsHandler',
+};
+
+/** What `controlPlane` builds. */
+export interface ControlPlane {
+  bus: sst.aws.Bus;
+  functions: Record<LambdaName, sst.aws.Function>;
+  /** DLQs of the asynchronous Lambdas. */
+  queues: Partial<Record<LambdaName, aws.sqs.Queue>>;
+}
+
+/** Creates the bus, the DLQs and the four Lambdas. */
+export function controlPlane(input: {
+  config: StageConfig;
+  account: AccountContext;
+  table: sst.aws.Dynamo;
+  metrics: MetricsWorkspace;
+}): ControlPlane {
+  const { config, account, table, metrics } = input;
+  const bus = new sst.aws.Bus('Bus');
+  const eksArn = $resolve({ partition: account.partition, acct: account.account }).apply(
+    ({ partition, acct }) =>
+      eksClusterArn({
+        partition,
+        region: config.region,
+        account: acct,
+        name: eksName(config.cluster),
+      }),
+  );
+  const environment = $resolve({
+    tableName: table.name,
+    busName: bus.name,
+    url: metrics.remoteWriteUrl,
+  }).apply(({ tableName, busName, url }) =>
+    lambdaEnvironment(config, { tableName, busName, remoteWriteUrl: url }),
+  );
+  const hyperPodClusterArn = config.cluster.kind === 'hyperpod' ? config.cluster.hyperPodArn : undefined;
+
+  const queues: Partial<Record<LambdaName, aws.sqs.Queue>> = {};
+  const functions = {} as Record<LambdaName, sst.aws.Function>;
+  for (const name of Object.keys(FUNCTION_NAMES) as LambdaName[]) {
+    const dlq = LAMBDA_NEEDS[name].dlq ? deadLetterQueue(FUNCTION_NAMES[name], config) : undefined;
+    if (dlq) queues[name] = dlq;
+    const permissions = $resolve({
+      tableArn: table.arn,
+      busArn: bus.arn,
+      workspaceArn: metrics.arn,
+      eksClusterArn: eksArn,
+      dlqArn: dlq?.arn ?? '',
+    }).apply(({ tableArn, busArn, workspaceArn, eksClusterArn, dlqArn }) =>
+      lambdaStatements(name, {
+        tableArn,
+        busArn,
+        workspaceArn,
+        eksClusterArn,
+        ...(hyperPodClusterArn ? { hyperPodClusterArn } : {}),
+        ...(dlqArn ? { dlqArn } : {}),
+      }),
+    );
+    functions[name] = new sst.aws.Function(FUNCTION_NAMES[name], {
+      handler: `functions/${name}.handler`,
+      runtime: 'nodejs22.x',
+      architecture: 'arm64',
+      memory: '512 MB',
+      timeout: TIMEOUTS[name],
+      environment,
+      permissions,
+      logging: { retention: '1 month' },
+      ...(dlq
+        ? {
+            retries: 2,
+            transform: {
+              eventInvokeConfig: (args: aws.lambda.FunctionEventInvokeConfigArgs) => {
+                args.destinationConfig = { onFailure: { destination: dlq.arn } };
+              },
+            },
+          }
+        : {}),
+    });
+  }
+  return { bus, functions, queues };
+}

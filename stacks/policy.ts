@@ -1,0 +1,277 @@
+/**
+ * Pure builders the stacks call: IAM statements per Lambda, EventBridge patterns, the log subscription
+ * filter pattern, the HTTP API route table, ARNs and the Lambda environment. No SST globals and no Pulumi
+ * types, so tests check them directly and the stacks only wire their results into resources.
+ *
+ * Invariants:
+ * - every statement names concrete resources (no `*`);
+ * - each Lambda's statements are exactly what its code path calls (see `LAMBDA_NEEDS`);
+ * - the Lambda environment holds only variables `functions/config.ts` reads.
+ */
+import { EMF_NAMESPACE } from '../adapters/aws/cloudwatch.ts';
+import { TABLE } from '../adapters/dynamo/table.ts';
+import { AGENT_RECORD_MARKER } from '../core/agent-protocol.ts';
+import { POD_LABELS } from '../core/observations.ts';
+import type { StageConfig } from './config.ts';
+
+/** The four Lambdas. */
+export const LAMBDAS = ['api', 'logs', 'sweep', 'events'] as const;
+/** One of the four Lambdas. */
+export type LambdaName = (typeof LAMBDAS)[number];
+
+/** One IAM policy statement (Allow). */
+export interface Statement {
+  actions: string[];
+  resources: string[];
+}
+
+/**
+ * DynamoDB actions `DynamoJobStore` sends on the hot path (Get/Put/Update/Delete, Query on the table and
+ * its indexes, BatchGet for index hits, BatchWrite for timeline pruning). `CreateTable`/`UpdateTimeToLive`
+ * are only used by `ensureTable` in local runs, never by a Lambda.
+ */
+export const DYNAMO_ITEM_ACTIONS = [
+  'dynamodb:BatchGetItem',
+  'dynamodb:BatchWriteItem',
+  'dynamodb:DeleteItem',
+  'dynamodb:GetItem',
+  'dynamodb:PutItem',
+  'dynamodb:Query',
+  'dynamodb:UpdateItem',
+] as const;
+
+/** What a Lambda calls, by port. Every trigger ends in `reconcile`, which uses all four ports. */
+export interface LambdaNeeds {
+  /** Job store (DynamoDB). */
+  store: boolean;
+  /** Lifecycle events (EventBridge PutEvents). */
+  events: boolean;
+  /** Metrics push (AMP remote write). */
+  metrics: boolean;
+  /** Cluster endpoint resolution (eks/sagemaker DescribeCluster). */
+  cluster: boolean;
+  /** HyperPod node listing for instance ↔ node mapping (`adapters/aws/sagemaker-nodes.ts`). */
+  hyperPodNodes: boolean;
+  /** Asynchronous trigger with an on-failure SQS destination. */
+  dlq: boolean;
+}
+
+/**
+ * The needs of each Lambda. All four reconcile (store, events, metrics, cluster); only `events` maps
+ * SageMaker instance ids to nodes; `api` is synchronous (no DLQ: the caller sees the error).
+ */
+export const LAMBDA_NEEDS: Record<LambdaName, LambdaNeeds> = {
+  api: { store: true, events: true, metrics: true, cluster: true, hyperPodNodes: false, dlq: false },
+  logs: { store: true, events: true, metrics: true, cluster: true, hyperPodNodes: false, dlq: true },
+  sweep: { store: true, events: true, metrics: true, cluster: true, hyperPodNodes: false, dlq: true },
+  events: { store: true, events: true, metrics: true, cluster: true, hyperPodNodes: true, dlq: true },
+};
+
+/** The ARNs a Lambda's statements are scoped to. */
+export interface PolicyTargets {
+  tableArn: string;
+  busArn: string;
+  workspaceArn: string;
+  eksClusterArn: string;
+  /** Absent for a plain EKS cluster. */
+  hyperPodClusterArn?: string;
+  /** The Lambda's own DLQ (absent for `api`). */
+  dlqArn?: string;
+}
+
+/**
+ * The IAM statements of one Lambda. No STS statement: the EKS token is a *presigned* `GetCallerIdentity`
+ * URL that the EKS authenticator calls, and `GetCallerIdentity` needs no permission anyway. CloudWatch Logs
+ * permissions (its own log group, EMF lines) come with SST's function role.
+ */
+export function lambdaStatements(name: LambdaName, t: PolicyTargets): Statement[] {
+  const needs = LAMBDA_NEEDS[name];
+  const out: Statement[] = [];
+  if (needs.store) {
+    out.push({
+      actions: [...DYNAMO_ITEM_ACTIONS],
+      resources: [t.tableArn, ...Object.keys(TABLE.globalIndexes).map((i) => `${t.tableArn}/index/${i}`)],
+    });
+  }
+  if (needs.events) out.push({ actions: ['events:PutEvents'], resources: [t.busArn] });
+  if (needs.metrics) out.push({ actions: ['aps:RemoteWrite'], resources: [t.workspaceArn] });
+  if (needs.cluster) {
+    out.push({ actions: ['eks:DescribeCluster'], resources: [t.eksClusterArn] });
+    if (t.hyperPodClusterArn) {
+      out.push({ actions: ['sagemaker:DescribeCluster'], resources: [t.hyperPodClusterArn] });
+    }
+  }
+  if (needs.hyperPodNodes && t.hyperPodClusterArn) {
+    out.push({
+      actions: ['sagemaker:DescribeClusterNode', 'sagemaker:ListClusterNodes'],
+      resources: [t.hyperPodClusterArn],
+    });
+  }
+  if (needs.dlq) {
+    if (!t.dlqArn) throw new RangeError(`the ${name} Lambda needs its DLQ ARN`);
+    out.push({ actions: ['sqs:SendMessage'], resources: [t.dlqArn] });
+  }
+  return out;
+}
+
+/** `arn:<partition>:eks:<region>:<account>:cluster/<name>` (the resource eks:DescribeCluster authorizes). */
+export function eksClusterArn(p: {
+  partition: string;
+  region: string;
+  account: string;
+  name: string;
+}): string {
+  return `arn:${p.partition}:eks:${p.region}:${p.account}:cluster/${p.name}`;
+}
+
+/** The ARN of an existing AMP workspace (`aps:RemoteWrite` is authorized on it). */
+export function ampWorkspaceArn(p: {
+  partition: string;
+  region: string;
+  account: string;
+  id: string;
+}): string {
+  return `arn:${p.partition}:aps:${p.region}:${p.account}:workspace/${p.id}`;
+}
+
+/** Remote-write URL from a workspace's Prometheus endpoint (`https://aps-workspaces…/workspaces/ws-…/`). */
+export function remoteWriteUrl(prometheusEndpoint: string): string {
+  return `${prometheusEndpoint.replace(/\/+$/, '')}/api/v1/remote_write`;
+}
+
+/** The Prometheus endpoint of an existing workspace. */
+export function ampEndpoint(region: string, workspaceId: string): string {
+  return `https://aps-workspaces.${region}.amazonaws.com/workspaces/${workspaceId}/`;
+}
+
+/** `arn:…:logs:<region>:<account>:log-group:<name>:*` — what `logs.amazonaws.com` invokes from. */
+export function logGroupArn(p: { partition: string; region: string; account: string; name: string }): string {
+  return `arn:${p.partition}:logs:${p.region}:${p.account}:log-group:${p.name}:*`;
+}
+
+/**
+ * EventBridge identity of the events the `events` Lambda handles. Equal to `HYPERPOD_EVENT` and
+ * `COMMAND_EVENT` in functions/events.ts (restated so the SST program does not bundle the handler's
+ * dependencies; test/stacks checks they agree).
+ */
+export const HYPERPOD_EVENT = {
+  source: 'aws.sagemaker',
+  detailType: 'SageMaker HyperPod Cluster Event',
+} as const;
+/** See `HYPERPOD_EVENT`. */
+export const COMMAND_EVENT = { source: 'trainkeeper.cli', detailType: 'TrainKeeper Command' } as const;
+
+/** An EventBridge event pattern. */
+export type EventPattern = Record<string, string[]>;
+
+/** HyperPod cluster events of this stage's cluster only (on the account's default bus). */
+export function hyperPodEventPattern(clusterArn: string): EventPattern {
+  return {
+    source: [HYPERPOD_EVENT.source],
+    'detail-type': [HYPERPOD_EVENT.detailType],
+    resources: [clusterArn],
+  };
+}
+
+/** TrainKeeper CLI commands on the stage's bus. */
+export function commandEventPattern(): EventPattern {
+  return { source: [COMMAND_EVENT.source], 'detail-type': [COMMAND_EVENT.detailType] };
+}
+
+/**
+ * The subscription filter pattern on the application log group.
+ *
+ * `trainkeeper` (default): `?"trainkeeper.dev/job" ?"agent/v1"` — an OR of two quoted terms, passing a log
+ * event whose text contains the job label key (Fluent Bit's kubernetes filter with `Labels On` writes every
+ * line of a TrainKeeper pod with `"labels":{"trainkeeper.dev/job":…}`), or the agent record marker
+ * (`"trainkeeper":"agent/v1"`, on every status line of `trainkeeper-agent`, even when labels are off).
+ * Lines of other pods carry neither and never invoke the Lambda.
+ *
+ * `all`: the empty pattern (every event) — for clusters whose log shipper drops labels and whose rules
+ * need the training lines.
+ */
+export function logFilterPattern(mode: StageConfig['logFilter']): string {
+  if (mode === 'all') return '';
+  return `?"${POD_LABELS.job}" ?"${AGENT_RECORD_MARKER}"`;
+}
+
+/** The HTTP API routes `functions/api.ts` serves; `$default` sends anything else to it for its 404/405. */
+export const API_ROUTES = [
+  'POST /jobs',
+  'GET /jobs',
+  'GET /jobs/{namespace}/{name}',
+  'DELETE /jobs/{namespace}/{name}',
+  'GET /jobs/{namespace}/{name}/events',
+  'POST /jobs/{namespace}/{name}/restart',
+  'PUT /jobs/{namespace}/{name}/rules',
+  '$default',
+] as const;
+
+/**
+ * The Lambda environment: exactly the variables `functions/config.ts` reads (in `aws` mode; `AWS_REGION` is
+ * set by Lambda). Resource names are Pulumi outputs in the stacks, plain strings here.
+ */
+export function lambdaEnvironment(
+  config: StageConfig,
+  r: { tableName: string; busName: string; remoteWriteUrl: string },
+): Record<string, string> {
+  return {
+    TRAINKEEPER_MODE: 'aws',
+    TRAINKEEPER_TABLE: r.tableName,
+    TRAINKEEPER_CLUSTER_KIND: config.cluster.kind,
+    TRAINKEEPER_CLUSTER_NAME: config.cluster.name,
+    TRAINKEEPER_ALLOWED_NAMESPACES: config.allowedNamespaces.join(','),
+    TRAINKEEPER_POD_SECURITY: config.podSecurity,
+    TRAINKEEPER_AMP_REMOTE_WRITE_URL: r.remoteWriteUrl,
+    TRAINKEEPER_EVENT_BUS: r.busName,
+    TRAINKEEPER_LOG_LEVEL: config.logLevel,
+    TRAINKEEPER_STAGE: config.stage,
+  };
+}
+
+/** One CloudWatch alarm, plainly. */
+export interface AlarmSpec {
+  name: string;
+  description: string;
+  namespace: string;
+  metricName: string;
+  dimensions: Record<string, string>;
+  statistic: 'Sum' | 'Maximum';
+  periodSeconds: number;
+  threshold: number;
+}
+
+/**
+ * Alarms on the EMF metrics (`TrainKeeper` namespace, `[Stage]` dimension set, see adapters/aws/cloudwatch.ts):
+ * any job failure, and a restart storm (`threshold` restarts of any level within 5 minutes).
+ */
+export function emfAlarms(stage: string, restartStormThreshold: number): AlarmSpec[] {
+  return [
+    {
+      name: 'JobFailed',
+      description: `A TrainKeeper job failed (stage ${stage})`,
+      namespace: EMF_NAMESPACE,
+      metricName: 'JobFailures',
+      dimensions: { Stage: stage },
+      statistic: 'Sum',
+      periodSeconds: 60,
+      threshold: 1,
+    },
+    {
+      name: 'RestartStorm',
+      description: `At least ${restartStormThreshold} restarts within 5 minutes (stage ${stage})`,
+      namespace: EMF_NAMESPACE,
+      metricName: 'Restarts',
+      dimensions: { Stage: stage },
+      statistic: 'Sum',
+      periodSeconds: 300,
+      threshold: restartStormThreshold,
+    },
+  ];
+}
+
+/** The Kubernetes group the Lambdas' roles map to (subjects of deploy/kubernetes/rbac.yaml). */
+export const KUBERNETES_GROUP = 'trainkeeper-control-plane';
+
+/** The sweep's schedule: once a minute (the finest EventBridge rate). */
+export const SWEEP_SCHEDULE = 'rate(1 minute)';
