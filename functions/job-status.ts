@@ -5,6 +5,7 @@
  * documented in functions/README.md — the CLI depends on it, so change it only additively.
  */
 import type { JobEvent, JobRecord } from '../core/job.ts';
+import { toManifest } from '../core/spec/manifest.ts';
 
 const iso = (ms: number | undefined): string | undefined =>
   ms === undefined ? undefined : new Date(ms).toISOString();
@@ -45,6 +46,8 @@ export function jobDocument(job: JobRecord) {
       annotations: job.spec.annotations,
       submittedBy: job.submittedBy,
     },
+    // The normalized spec as a manifest's `spec` (defaults applied), like `kubectl get -o yaml` shows it.
+    spec: toManifest(job.spec).spec,
     status: {
       phase: job.phase,
       generation: job.generation,
