@@ -29,6 +29,9 @@ export const Reason = {
   FaultDeadlineExceeded: 'FaultDeadlineExceeded',
   ActiveDeadlineExceeded: 'ActiveDeadlineExceeded',
   InvalidSpec: 'InvalidSpec',
+  // shell
+  /** An action failed with a terminal (non-retryable) error; recorded in the timeline, then skipped. */
+  ActionFailed: 'ActionFailed',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -41,6 +41,7 @@ import type {
   JobStore,
   MetricsSink,
 } from '../core/ports.ts';
+import { Reason } from '../core/reasons.ts';
 import type { Config } from './config.ts';
 import { describeError, type Logger } from './logger.ts';
 
@@ -248,6 +249,13 @@ async function act(
       } catch (err) {
         if (isRetryable(err) || !(err instanceof TrainKeeperError)) throw err;
         outcome.errors.push({ action: action.type, error: err.message });
+        emissions.events.push({
+          at: deps.clock.now(),
+          type: 'Warning',
+          reason: Reason.ActionFailed,
+          message: `${action.type} failed: ${err.message}`.slice(0, 1000),
+          generation: job.generation,
+        });
         deps.log.error('reconcile: action failed permanently; skipped', {
           job: `${ref.namespace}/${ref.name}`,
           action: action.type,
