@@ -24,6 +24,9 @@
  * Claiming first instead (`claimOnce` before the reconcile) would lose the batch on a crash: the retry sees
  * the claim and skips lines nobody evaluated. The mark is therefore written only after success; the crash
  * window above can re-count healthy data points of that one batch (e.g. a SLOW streak), never re-restart.
+ * Two deliveries of one batch *in flight at the same time* both see no mark; their writes race on the
+ * version check and the loser re-evaluates from the winner's rule state (observations are a function of
+ * the re-read job), so again only healthy data points can be counted twice — a fault still restarts once.
  * The mark uses the store's idempotency record (`getIdempotencyKey`/`putIdempotencyKey`) because it can be
  * read without being taken; `claimOnce` cannot.
  *
