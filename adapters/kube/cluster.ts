@@ -81,6 +81,8 @@ export interface KubeClusterOptions {
   stats?: KubeApiStats;
   /** Page size of pod lists (default 500). */
   listPageSize?: number;
+  /** `getNodes` for more names than this lists all nodes once instead of reading each (default 16). */
+  nodeListThreshold?: number;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json' };
@@ -195,6 +197,7 @@ export class KubeCluster implements Cluster {
   private readonly stopMarginMs: number;
   private readonly agentPort: number;
   private readonly listPageSize: number;
+  private readonly nodeListThreshold: number;
   private proxyAgent: http.Agent | undefined;
 
   constructor(
@@ -211,6 +214,7 @@ export class KubeCluster implements Cluster {
     this.stopMarginMs = options.stopMarginMs ?? 10_000;
     this.agentPort = options.agentPort ?? AGENT_PORT;
     this.listPageSize = options.listPageSize ?? 500;
+    this.nodeListThreshold = options.nodeListThreshold ?? 16;
   }
 
   private call<T>(
@@ -318,7 +322,20 @@ export class KubeCluster implements Cluster {
   }
 
   async getNodes(names: string[]): Promise<ObservedNode[]> {
-    const results = await mapBounded([...new Set(names)], this.apiConcurrency, async (name) => {
+    const wanted = [...new Set(names)];
+    if (wanted.length > this.nodeListThreshold) {
+      // One list beats thousands of reads for a large job (one node per pod).
+      const set = new Set(wanted);
+      const list = await this.call('listNodes', () => this.core.listNode({}));
+      const byName = new Map(
+        list.items.filter((n) => set.has(n.metadata?.name ?? '')).map((n) => [n.metadata?.name, n]),
+      );
+      return wanted.flatMap((name) => {
+        const node = byName.get(name);
+        return node ? [observeNode(node)] : [];
+      });
+    }
+    const results = await mapBounded(wanted, this.apiConcurrency, async (name) => {
       try {
         return observeNode(await this.call('getNode', () => this.core.readNode({ name })));
       } catch (err) {

@@ -140,6 +140,20 @@ describe('nodes', () => {
     const listed = await c.listNodes();
     expect(listed.map((n) => n.name).sort()).toEqual(['hyperpod-i-0123456789abcdef0', 'node-b']);
   });
+
+  it('reads many nodes with one list call instead of one read each, same answer', async () => {
+    for (let i = 0; i < 20; i++) kube.addNode(`n${i}`, { [NODE_HEALTH_LABEL]: 'Schedulable' }, i !== 3);
+    const names = ['n3', 'gone', ...Array.from({ length: 18 }, (_, i) => `n${i + 2}`)];
+    const few = fresh({ nodeListThreshold: 100 });
+    const byReads = await few.getNodes(names);
+    const many = fresh({ nodeListThreshold: 4 });
+    const byList = await many.getNodes(names);
+    expect(byList).toEqual(byReads);
+    expect(byList.map((n) => n.name).slice(0, 2)).toEqual(['n3', 'n2']);
+    expect(byList[0]?.ready).toBe(false);
+    expect(many.stats.calls()).toEqual({ listNodes: 1 });
+    expect(few.stats.calls().getNode).toBe(19); // n3 named twice, read once
+  });
 });
 
 describe('events', () => {
