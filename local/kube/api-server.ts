@@ -271,6 +271,13 @@ export class LocalApiServer {
         throw new ApiError(400, 'BadRequest', `invalid port in "${rawName}"`);
     }
     if (sub === undefined) {
+      if (method === 'GET' && watch) {
+        // Legacy single-object watch (`/api/v1/watch/.../pods/{name}`): a watch narrowed to that name.
+        const narrowed = new URLSearchParams(query);
+        const fields = narrowed.get('fieldSelector');
+        narrowed.set('fieldSelector', `${fields ? `${fields},` : ''}metadata.name=${name}`);
+        return this.watch(res, resource, namespace, narrowed);
+      }
       if (method === 'GET') return this.json(res, 200, this.store.mustGet(resource, namespace, name));
       if (method === 'PUT') return this.replace(req, res, resource, namespace, name, 'main');
       if (method === 'PATCH') return this.patch(req, res, resource, namespace, name, 'main');

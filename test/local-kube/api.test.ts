@@ -242,6 +242,25 @@ describe('watches and informers', () => {
     await eventually(() => env.kube.server.openWatches === 0, 5000, 'the watch to be released');
   });
 
+  it('watches one object through the legacy /watch/ path', async () => {
+    const ns = 'legacy';
+    await env.core.createNamespacedPod({ namespace: ns, body: pendingPod('one') });
+    await env.core.createNamespacedPod({ namespace: ns, body: pendingPod('two') });
+    const seen: string[] = [];
+    const req = await new Watch(env.kc).watch(
+      `/api/v1/watch/namespaces/${ns}/pods/two`,
+      {},
+      (type, obj: V1Pod) => seen.push(`${type}:${obj.metadata?.name}`),
+      () => {},
+    );
+    await eventually(() => seen.includes('ADDED:two'));
+    await env.core.deleteNamespacedPod({ namespace: ns, name: 'one' });
+    await env.core.deleteNamespacedPod({ namespace: ns, name: 'two' });
+    await eventually(() => seen.includes('DELETED:two'));
+    expect(seen.filter((s) => s.endsWith(':one'))).toEqual([]);
+    req.abort();
+  });
+
   it('answers a compacted resourceVersion with an ERROR event carrying 410 Expired', async () => {
     const { ObjectStore } = await import('../../local/kube/store.ts');
     const { LocalApiServer } = await import('../../local/kube/api-server.ts');

@@ -194,6 +194,19 @@ describe('pod lifecycle', () => {
     expect(vars.HOME).toBeTruthy();
   });
 
+  it("follows a running container's log until the container ends", async () => {
+    const pod = await env.core.createNamespacedPod({
+      namespace: ns,
+      body: shPod('echo first; sleep 0.5; echo second; sleep 0.2'),
+    });
+    const name = pod.metadata!.name!;
+    await eventually(async () =>
+      (await env.core.readNamespacedPodLog({ namespace: ns, name }).catch(() => '')).includes('first'),
+    );
+    const followed = await kubeRequest(env.kube, `/api/v1/namespaces/${ns}/pods/${name}/log?follow=true`);
+    expect(followed.body).toBe('first\nsecond\n');
+  });
+
   it('hands every output line to onLog listeners with pod, node, labels and stream', async () => {
     const events: PodLogEvent[] = [];
     const off = env.kube.onLog((e) => events.push(e));
@@ -243,6 +256,23 @@ describe('deletion', () => {
     );
     await gone(name);
     await eventually(() => !isAlive(child), 5000, 'the grandchild to die');
+  });
+
+  it('takes the grace period from a DeleteOptions body', async () => {
+    const pod = await env.core.createNamespacedPod({
+      namespace: ns,
+      body: shPod("trap '' TERM; exec sleep 300"),
+    });
+    const name = pod.metadata!.name!;
+    await phaseOf(name, ['Running']);
+    const res = await kubeRequest(env.kube, `/api/v1/namespaces/${ns}/pods/${name}`, {
+      method: 'DELETE',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'DeleteOptions', apiVersion: 'v1', gracePeriodSeconds: 1 }),
+    });
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body).metadata.deletionGracePeriodSeconds).toBe(1);
+    await gone(name);
   });
 
   it('removes a pod whose process exits on SIGTERM without waiting for the grace period', async () => {

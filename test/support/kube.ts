@@ -74,7 +74,12 @@ export function kubeRequest(
 ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   const url = new URL(path, kube.url);
   const token = init.token === undefined ? kube.token : init.token;
-  const headers = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers ?? {}) };
+  const headers: Record<string, string> = {
+    ...(token ? { authorization: `Bearer ${token}` } : {}),
+    // Node sends DELETE bodies unframed unless told their length.
+    ...(init.body !== undefined ? { 'content-length': String(Buffer.byteLength(init.body)) } : {}),
+    ...(init.headers ?? {}),
+  };
   return new Promise((resolve, reject) => {
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(
       url,
