@@ -173,7 +173,7 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
       }
       const existing = await deps.store.getJob(seen.ref);
       if (existing) return json(200, jobDocument(existing));
-      // The key was recorded but the create did not happen (crash in between): carry on creating.
+      // The job was deleted since (finished and past its TTL): submit it again.
     }
   }
 
@@ -209,11 +209,6 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
   }
 
   const ref: JobRef = { namespace: spec.namespace, name: spec.name };
-  if (key !== undefined) {
-    // Recorded before the create: a crash in between leaves a key whose job is missing, which a retry
-    // with the same key and body completes (above); never a job whose key is missing.
-    await deps.store.putIdempotencyKey(idempotencyKey(key), { ref, bodyHash }, IDEMPOTENCY_TTL_SECONDS);
-  }
   const { job, actions } = newJobRecord(spec, {
     uid: deps.ids.uid(),
     submittedBy: req.principal,
@@ -222,12 +217,25 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
   try {
     await deps.store.createJob(job);
   } catch (err) {
-    if (err instanceof AlreadyExistsError) {
-      return problem(409, 'job-exists', 'Job exists', `job ${ref.namespace}/${ref.name} already exists`, [
-        { path: 'metadata.name', message: 'a job with this name exists in this namespace' },
-      ]);
+    if (!(err instanceof AlreadyExistsError)) throw err;
+    // A retry whose first attempt created the job but crashed before recording the key: same principal,
+    // same spec ⇒ the same submission. Anything else is a name clash.
+    const existing = key !== undefined ? await deps.store.getJob(ref) : undefined;
+    if (existing && existing.submittedBy === req.principal && sameJson(existing.spec, spec)) {
+      await deps.store.putIdempotencyKey(
+        idempotencyKey(key as string),
+        { ref, bodyHash },
+        IDEMPOTENCY_TTL_SECONDS,
+      );
+      return json(200, jobDocument(existing));
     }
-    throw err;
+    return problem(409, 'job-exists', 'Job exists', `job ${ref.namespace}/${ref.name} already exists`, [
+      { path: 'metadata.name', message: 'a job with this name exists in this namespace' },
+    ]);
+  }
+  if (key !== undefined) {
+    // Recorded after the create, so a key never points at a job another submission owns.
+    await deps.store.putIdempotencyKey(idempotencyKey(key), { ref, bodyHash }, IDEMPOTENCY_TTL_SECONDS);
   }
   let current = job;
   try {
@@ -286,6 +294,8 @@ async function command(deps: Deps, ref: JobRef, cmd: Command, status: number): P
 }
 
 const idempotencyKey = (key: string) => `api#${key}`;
+
+const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** The body as a value: JSON when asked for (or when the content type says so), else YAML (a superset). */
 function parseBody(req: Request, kind: 'json' | 'yaml'): unknown {

@@ -63,6 +63,21 @@ spec:
     expect(await h.store.getJob({ namespace: NAMESPACE, name: 'idem-b' })).toBeUndefined();
   });
 
+  it('completes a retry whose first attempt created the job but did not record the key', async () => {
+    expect((await post('idem-crash')).statusCode).toBe(201);
+    const retry = await post('idem-crash', { 'idempotency-key': 'k-crash' });
+    expect(retry.statusCode).toBe(200);
+    expect(await h.store.getIdempotencyKey('api#k-crash')).toMatchObject({ ref: { name: 'idem-crash' } });
+    const someoneElse = await api(
+      apiEvent('POST', '/jobs', {
+        body: manifest('idem-crash', NAMESPACE),
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'k-other' },
+        principal: 'arn:aws:sts::111122223333:assumed-role/ml-engineer/bob',
+      }),
+    );
+    expect(someoneElse.statusCode).toBe(409);
+  });
+
   it('refuses a second job with an existing name with a 409 problem document', async () => {
     expect((await post('dup-a')).statusCode).toBe(201);
     const res = await post('dup-a');
