@@ -119,8 +119,9 @@ export async function reconcile(
     }
     outcome.rounds++;
     outcome.job = decided.job;
-    if (deps.config.mode === 'aws') {
-      // CloudWatch metrics for alarms (EMF on stdout, picked up by Lambda's log capture).
+    if (decided.changed && deps.config.mode === 'aws') {
+      // CloudWatch metrics for alarms (EMF on stdout, picked up by Lambda's log capture); only for a
+      // written decision, so a replayed one is not counted twice.
       writeEmf(emfRecordsForActions(decided.actions, { at: deps.clock.now(), stage: deps.config.stage }));
     }
     if (decided.changed) outcome.status = 'written';
