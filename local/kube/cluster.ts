@@ -59,7 +59,13 @@ export class LocalCluster {
       }
     }
     this.scheduler = new Scheduler({ store: this.store, podCapacity: this.podCapacity });
-    this.kubelet = new ProcessKubelet({ ...options, store: this.store });
+    // The kubelet runs only pods bound to nodes that exist (a pod naming an unknown node stays Pending).
+    const store = this.store;
+    this.kubelet = new ProcessKubelet({
+      ownsNode: (node) => store.get('nodes', undefined, node) !== undefined,
+      ...options,
+      store,
+    });
     const nodes = options.nodes ?? 2;
     const specs =
       typeof nodes === 'number'
