@@ -1,6 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../core/errors.ts';
 import { isNamespaceAllowed, loadConfig } from '../../functions/config.ts';
+import { lambdaHandler } from '../../functions/deps.ts';
 
 describe('loadConfig', () => {
   it('reads a HyperPod deployment with defaults for the optional settings', () => {
@@ -48,5 +49,27 @@ describe('loadConfig', () => {
     [['*'], 'anything', true],
   ])('with allowed namespaces %j, namespace %s is allowed: %s', (allowed, ns, expected) => {
     expect(isNamespaceAllowed({ allowedNamespaces: allowed }, ns)).toBe(expected);
+  });
+});
+
+describe('lambdaHandler', () => {
+  it('fails the first invocation with every bad variable named, and tries again on the next', async () => {
+    vi.stubEnv('TRAINKEEPER_TABLE', '');
+    vi.stubEnv('TRAINKEEPER_MODE', 'aws');
+    vi.stubEnv('TRAINKEEPER_POD_SECURITY', 'lax');
+    try {
+      let built = 0;
+      const handler = lambdaHandler(() => {
+        built++;
+        return async () => 'ok';
+      });
+      await expect(handler({})).rejects.toThrow(
+        /TRAINKEEPER_TABLE.*TRAINKEEPER_POD_SECURITY|TRAINKEEPER_POD_SECURITY.*TRAINKEEPER_TABLE/,
+      );
+      await expect(handler({})).rejects.toBeInstanceOf(ValidationError);
+      expect(built).toBe(0);
+    } finally {
+      vi.unstubAllEnvs();
+    }
   });
 });
