@@ -7,6 +7,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerDemoCommand } from './commands/demo.ts';
+import { registerJobCommands } from './commands/jobs.ts';
+import { registerLocalCommands } from './commands/local.ts';
 import { registerRulesCommands } from './commands/rules.ts';
 import { registerValidate } from './commands/validate.ts';
 import { ExitCode, exitCodeOf, printErr } from './io.ts';
@@ -25,6 +28,9 @@ export async function main(argv: string[]): Promise<number> {
 
   registerValidate(program);
   registerRulesCommands(program);
+  registerJobCommands(program);
+  registerLocalCommands(program);
+  registerDemoCommand(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -1,0 +1,22 @@
+/**
+ * `trainkeeper demo [--torch] [--keep]`: runs the embedded control plane with an example job and four
+ * injected faults (local/demo.ts). `npm run demo` is this command.
+ */
+import type { Command } from 'commander';
+import { runDemo } from '../../local/demo.ts';
+import { action } from '../io.ts';
+
+/** Registers `demo`. */
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description('run the whole control plane locally: a job, four injected faults, four recoveries')
+    .option('--torch', 'use the real PyTorch DDP trainer (needs torch for /usr/bin/python3)')
+    .option('--keep', 'keep the data directory (logs, checkpoints) afterwards')
+    .addHelpText('after', '\nExample:\n  $ trainkeeper demo\n  $ trainkeeper demo --torch')
+    .action(
+      action(async (opts: { torch?: boolean; keep?: boolean }) =>
+        runDemo({ torch: Boolean(opts.torch), keep: Boolean(opts.keep) }),
+      ),
+    );
+}

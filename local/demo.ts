@@ -1,0 +1,230 @@
+/**
+ * `npm run demo` (`trainkeeper demo`): the whole product on one machine. It starts the embedded control
+ * plane, submits examples/jobs/demo.yaml (2 nodes × 2 workers + 1 spare), injects four faults one after
+ * another — a worker crash, a hang, a loss spike, a node marked unhealthy — shows each detection and
+ * recovery as it happens, waits for the job to succeed and prints a summary table.
+ *
+ * Exits 0 only if every fault was detected and recovered and the job succeeded. `--torch` runs the same
+ * with the real PyTorch DDP trainer (needs torch for /usr/bin/python3).
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pc from 'picocolors';
+import { type ChaosFault, type ChaosOptions, injectChaos } from './chaos.ts';
+import { type LocalControlPlane, REPO_ROOT, startLocalControlPlane } from './control-plane.ts';
+
+interface Remediation {
+  reason: string;
+  level: string;
+  detectionLatencyMs: number;
+  restartLatencyMs: number | null;
+  generation: number;
+}
+interface JobDoc {
+  status: {
+    phase: string;
+    generation: number;
+    pods: { name: string; rank: number | null; node?: string; spare: boolean; agentState?: string }[];
+    remediations: Remediation[];
+    progress: { step?: number };
+  };
+}
+interface EventDoc {
+  at: number;
+  type: string;
+  reason: string;
+  message: string;
+  lifecycle?: string;
+}
+
+export interface DemoOptions {
+  torch?: boolean;
+  /** Where the demo writes (default stdout). */
+  write?: (text: string) => void;
+  isTTY?: boolean;
+  /** Keep the data directory (logs, checkpoints) instead of removing it. */
+  keep?: boolean;
+}
+
+interface FaultStep {
+  fault: ChaosFault;
+  options: ChaosOptions;
+  label: string;
+}
+
+/** The faults the demo injects, in order. */
+export const DEMO_FAULTS: FaultStep[] = [
+  { fault: 'crash', options: { rank: 1, exitCode: 1 }, label: 'worker crash (rank 1 exits 1)' },
+  { fault: 'hang', options: { rank: 2 }, label: 'hang (rank 2 stops in a collective)' },
+  { fault: 'spike', options: { rank: 0, steps: 6 }, label: 'loss spike (rank 0, ×10 for 6 steps)' },
+  {
+    fault: 'node-fault',
+    options: { rank: 2 },
+    label: 'node fault (rank 2’s node → UnschedulablePendingReplacement)',
+  },
+];
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Substitutes `${NAME}` placeholders, as `envsubst` does for HyperPod manifests. */
+export const substitute = (text: string, values: Record<string, string>): string =>
+  text.replace(/\$\{([A-Z_]+)\}/g, (m, name: string) => values[name] ?? m);
+
+/** The demo manifest, ready to submit. */
+export function demoManifest(checkpointDir: string, torch: boolean): string {
+  const text = readFileSync(
+    join(REPO_ROOT, 'examples/jobs', torch ? 'demo-torch.yaml' : 'demo.yaml'),
+    'utf8',
+  );
+  return substitute(text, { CHECKPOINT_DIR: checkpointDir });
+}
+
+export const hasTorch = (): boolean =>
+  spawnSync('/usr/bin/python3', ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+
+export async function runDemo(options: DemoOptions = {}): Promise<number> {
+  const write = options.write ?? ((t: string) => void process.stdout.write(t));
+  const tty = options.isTTY ?? Boolean(process.stdout.isTTY);
+  const say = (line: string) => write(`${tty ? '\r\x1b[2K' : ''}${line}\n`);
+  if (options.torch && !hasTorch()) {
+    say(pc.red('--torch needs PyTorch for /usr/bin/python3 (Debian: apt-get install python3-torch)'));
+    return 1;
+  }
+  const t0 = Date.now();
+  const since = () => `${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s`;
+  say(pc.bold('TrainKeeper demo: the serverless control plane, run locally'));
+  const dataDir = await mkdtemp(join(tmpdir(), 'trainkeeper-demo-'));
+  const plane: LocalControlPlane = await startLocalControlPlane({ nodes: 4, dataDir });
+  let ok = false;
+  try {
+    say(
+      `${since()}  control plane up: API ${plane.apiUrl}, 4 fake HyperPod nodes, dynalite, log shipper, sweep 1 s`,
+    );
+    say(`${since()}  data (logs, checkpoints): ${plane.dataDir}`);
+    const api = plane.apiUrl;
+    const jobUrl = `${api}/jobs/default/demo-llama`;
+    const getJob = async (): Promise<JobDoc> => (await (await fetch(jobUrl)).json()) as JobDoc;
+
+    const submitted = await fetch(`${api}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml' },
+      body: demoManifest(join(plane.dataDir, 'checkpoints'), Boolean(options.torch)),
+    });
+    if (submitted.status !== 201)
+      throw new Error(`submit failed: ${submitted.status} ${await submitted.text()}`);
+    say(`${since()}  submitted default/demo-llama (2 nodes × 2 workers, 1 spare)`);
+
+    // Follow the job's timeline as it happens.
+    let after = 0;
+    let following = true;
+    let job = await getJob();
+    const follow = (async () => {
+      while (following) {
+        const res = await fetch(`${jobUrl}/events?after=${after}`).catch(() => undefined);
+        if (res?.ok) {
+          const { items } = (await res.json()) as { items: EventDoc[] };
+          for (const e of items) {
+            after = Math.max(after, e.at);
+            const colour =
+              e.type === 'Warning' ? pc.yellow : e.lifecycle === 'RestartCompleted' ? pc.green : pc.dim;
+            say(`${since()}  ${colour(`${e.reason.padEnd(22)} ${e.message}`)}`);
+          }
+        }
+        job = await getJob().catch(() => job);
+        if (tty) {
+          const s = job.status;
+          write(
+            `\r\x1b[2K${pc.cyan(`${since()}  ${s.phase} · generation ${s.generation} · step ${s.progress.step ?? '–'}`)}`,
+          );
+        }
+        await sleep(200);
+      }
+    })();
+
+    const waitFor = async (what: string, predicate: (j: JobDoc) => boolean, timeoutMs: number) => {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        const j = await getJob();
+        if (predicate(j)) return j;
+        if (['Failed', 'Cancelled'].includes(j.status.phase))
+          throw new Error(`job ${j.status.phase} while waiting: ${what}`);
+        await sleep(150);
+      }
+      throw new Error(`timed out waiting: ${what}`);
+    };
+
+    await waitFor('job running', (j) => j.status.phase === 'Running', 60_000);
+    const results: { label: string; remediation?: Remediation }[] = [];
+    for (const step of DEMO_FAULTS) {
+      // Let training make progress past a checkpoint before the next fault.
+      const before = await waitFor(
+        'training progress',
+        (j) => j.status.phase === 'Running' && (j.status.progress.step ?? 0) >= 0,
+        60_000,
+      );
+      const startStep = before.status.progress.step ?? 0;
+      await waitFor('a few training steps', (j) => (j.status.progress.step ?? 0) >= startStep + 12, 60_000);
+      const count = (await getJob()).status.remediations.length;
+      const injected = await injectChaos(
+        {
+          apiUrl: api,
+          kubeconfigYaml: plane.kube.kubeconfigYaml(),
+          chaosDir: plane.chaosDir,
+          namespace: 'default',
+          name: 'demo-llama',
+        },
+        step.fault,
+        step.options,
+      );
+      say(`${since()}  ${pc.magenta(`inject: ${step.label} → ${injected.target}`)}`);
+      const recovered = await waitFor(
+        `recovery from ${step.label}`,
+        (j) =>
+          j.status.remediations.length > count &&
+          j.status.remediations.at(-1)?.restartLatencyMs !== null &&
+          j.status.phase === 'Running',
+        90_000,
+      );
+      results.push({ label: step.label, remediation: recovered.status.remediations.at(-1) });
+    }
+    const done = await waitFor('job completion', (j) => j.status.phase === 'Succeeded', 180_000);
+    following = false;
+    await follow;
+
+    say('');
+    say(pc.bold('Summary'));
+    const rows = results.map((r) => [
+      r.label,
+      r.remediation?.reason ?? '—',
+      r.remediation?.level ?? '—',
+      r.remediation ? `${r.remediation.detectionLatencyMs} ms` : '—',
+      r.remediation?.restartLatencyMs != null ? `${r.remediation.restartLatencyMs} ms` : '—',
+    ]);
+    const header = ['fault', 'detected as', 'recovery', 'detection', 'restart'];
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
+    say(pc.bold(line(header)));
+    for (const r of rows) say(line(r));
+    const allRecovered = results.every((r) => r.remediation && r.remediation.restartLatencyMs !== null);
+    ok = allRecovered && done.status.phase === 'Succeeded';
+    say('');
+    say(
+      ok
+        ? pc.green(
+            `job Succeeded after ${results.length} faults, all detected and recovered (${since().trim()} in all)`,
+          )
+        : pc.red('demo failed: not every fault was detected and recovered'),
+    );
+  } catch (err) {
+    say(pc.red(`demo failed: ${err instanceof Error ? err.message : String(err)}`));
+    say(`control-plane log: ${join(plane.dataDir, 'control-plane.log')}`);
+  } finally {
+    await plane.stop();
+    if (!ok || options.keep) say(pc.dim(`kept ${dataDir} for inspection`));
+    else await rm(dataDir, { recursive: true, force: true });
+  }
+  return ok ? 0 : 1;
+}
