@@ -105,7 +105,14 @@ describe('a job through its triggers', () => {
     expect(after.restartCount).toBe(before.restartCount + 1);
     const recovered = await converge('flow-a', running(before.generation + 1));
     expect(recovered.restartCount).toBe(before.restartCount + 1);
-    expect(recovered.remediations.at(-1)?.reason).toMatch(/^LogFault_OutOfMemory/);
+    const remediation = recovered.remediations.at(-1);
+    expect(remediation?.reason).toMatch(/^LogFault_OutOfMemory/);
+    if (remediation?.recoveredAt !== undefined) {
+      console.log(
+        `OOM line → restart: detection ${remediation.detectedAt - remediation.faultAt} ms, ` +
+          `restart (stop + start of 2 real agents, driven by sweep passes) ${remediation.recoveredAt - remediation.detectedAt} ms`,
+      );
+    }
   });
 
   it('keeps the batch going past a 1 MB line, an unknown job and a broken agent record, and counts them', async () => {
