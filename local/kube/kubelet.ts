@@ -187,8 +187,25 @@ export class ProcessKubelet implements PodLogSource {
     this.store = options.store;
   }
 
+  /**
+   * Last-resort cleanup when the host process exits without `stop()` (a crashed test file, `process.exit`):
+   * SIGKILL every process group still running, synchronously, so no pod process outlives its cluster.
+   */
+  private readonly killAllOnExit = () => {
+    for (const runtime of this.runtimes.values()) {
+      const pid = runtime.child?.pid;
+      if (pid === undefined) continue;
+      try {
+        process.kill(-pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  };
+
   /** Starts following the store: pods bound to owned nodes start, deleted ones stop. */
   start(): void {
+    if (!this.unsubscribe) process.once('exit', this.killAllOnExit);
     this.unsubscribe ??= this.store.subscribe((event) => this.onEvent(event));
     for (const pod of this.store.list('pods')) {
       this.onEvent({
@@ -310,6 +327,7 @@ export class ProcessKubelet implements PodLogSource {
   /** Kills every process group this kubelet started and waits for them to exit. */
   async stop(): Promise<void> {
     this.stopped = true;
+    process.off('exit', this.killAllOnExit);
     this.unsubscribe?.();
     this.unsubscribe = undefined;
     const waits: Promise<void>[] = [];
