@@ -82,9 +82,17 @@ export interface CompiledRule {
   readonly cutoffMs: number | undefined;
   readonly recurringMs: number | undefined;
   readonly perStream: boolean;
-  /** Index into `CompiledRules.literals` of the match/stop prefilter literal, or -1. */
-  readonly matchLiteral: number;
-  readonly stopLiteral: number;
+  /**
+   * An event rule (faultOnMatch, no time checks) matches rarely by nature: its prefilter literals go into
+   * the shared gate (one regex scan per line for all of them). Other rules (progress, metrics) match
+   * often; they test their own few literals with `includes`.
+   */
+  readonly event: boolean;
+  /** Prefilters of the match/stop patterns: gate literal ids (event rules) or strings; undefined = none. */
+  readonly matchGate: readonly number[] | undefined;
+  readonly stopGate: readonly number[] | undefined;
+  readonly matchAnyOf: readonly string[] | undefined;
+  readonly stopAnyOf: readonly string[] | undefined;
 }
 
 /**
@@ -93,12 +101,14 @@ export interface CompiledRule {
  */
 export interface CompiledRules {
   readonly rules: readonly CompiledRule[];
-  /** Every distinct prefilter literal. */
+  /** Every distinct prefilter literal of event rules (the gate's alternatives). */
   readonly literals: readonly string[];
   /** One global regex finding any literal (longest first), or undefined when no rule has one. */
   readonly gate: RegExp | undefined;
   /** For literal i: the literals implied present when i is found (i and its substrings). */
   readonly implied: readonly (readonly number[])[];
+  /** Indexes of the rules a line without any gate literal can still concern (all but gated event rules). */
+  readonly ungated: readonly number[];
 }
 
 const COMPARE: Record<MetricOperator, (threshold: number) => (value: number) => boolean> = {
@@ -117,13 +127,13 @@ const escapeLiteral = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '
  */
 export function compileRules(rules: readonly LogRule[]): CompiledRules {
   const literals: string[] = [];
-  const literalId = (m: PatternMatcher | undefined): number => {
-    if (m?.literal === undefined) return -1;
-    const at = literals.indexOf(m.literal);
-    if (at >= 0) return at;
-    literals.push(m.literal);
-    return literals.length - 1;
-  };
+  const gateIds = (m: PatternMatcher | undefined): number[] | undefined =>
+    m?.prefilter?.map((lit) => {
+      const at = literals.indexOf(lit);
+      if (at >= 0) return at;
+      literals.push(lit);
+      return literals.length - 1;
+    });
   const compileField = (rule: LogRule, field: 'logPattern' | 'stopPattern', pattern: string) => {
     try {
       return compilePattern(pattern);
@@ -143,6 +153,10 @@ export function compileRules(rules: readonly LogRule[]): CompiledRules {
     const stop =
       rule.stopPattern === undefined ? undefined : compileField(rule, 'stopPattern', rule.stopPattern);
     const hasMetric = rule.metricThreshold !== undefined && rule.operator !== undefined;
+    const event =
+      rule.faultOnMatch &&
+      rule.expectedStartCutOffInSeconds === undefined &&
+      rule.expectedRecurringFrequencyInSeconds === undefined;
     return {
       rule,
       name: rule.name,
@@ -163,8 +177,11 @@ export function compileRules(rules: readonly LogRule[]): CompiledRules {
           ? undefined
           : rule.expectedRecurringFrequencyInSeconds * 1000,
       perStream: rule.scope === 'stream',
-      matchLiteral: literalId(match),
-      stopLiteral: literalId(stop),
+      event,
+      matchGate: event ? gateIds(match) : undefined,
+      stopGate: event ? gateIds(stop) : undefined,
+      matchAnyOf: event ? undefined : match.prefilter,
+      stopAnyOf: event ? undefined : stop?.prefilter,
     };
   });
   const order = literals
@@ -175,7 +192,8 @@ export function compileRules(rules: readonly LogRule[]): CompiledRules {
       ? undefined
       : new RegExp(order.map((i) => escapeLiteral(literals[i] as string)).join('|'), 'g');
   const implied = literals.map((lit) => literals.flatMap((other, j) => (lit.includes(other) ? [j] : [])));
-  return { rules: compiled, literals, gate, implied };
+  const ungated = compiled.flatMap((r, i) => (r.matchGate !== undefined && r.stop === undefined ? [] : [i]));
+  return { rules: compiled, literals, gate, implied, ungated };
 }
 
 const freshTimer = (): TimerSlot => ({ verdict: 'WAITING' });
@@ -234,11 +252,13 @@ export interface RuleValue {
   rank?: number;
 }
 
+const SIMPLE_FLOAT = /^\d+(?:\.\d*)?(?:[eE][+-]?\d+)?$/;
 const PY_FLOAT =
   /^[+-]?(?:(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:[eE][+-]?\d(?:_?\d)*)?|\d(?:_?\d)*\.|(?:inf|infinity|nan))$/i;
 
 /** Python `float(text)`, or undefined where Python would raise. */
 export function parsePythonFloat(text: string): number | undefined {
+  if (SIMPLE_FLOAT.test(text)) return Number(text);
   const s = text.trim();
   if (!PY_FLOAT.test(s)) return undefined;
   const lower = s.toLowerCase().replace(/^[+]/, '');
@@ -391,9 +411,25 @@ class LiteralScan {
     }
     return any;
   }
-  has(id: number): boolean {
-    return this.present[id] === this.stamp;
+  /** Whether any of the literals `ids` is in the scanned line. */
+  hasAny(ids: readonly number[]): boolean {
+    for (const id of ids) if (this.present[id] === this.stamp) return true;
+    return false;
   }
+}
+
+/** Whether a line passes a pattern's prefilter (gate literals, or its own any-of literals). */
+function passes(
+  text: string,
+  gate: readonly number[] | undefined,
+  anyOf: readonly string[] | undefined,
+  anyLiteral: boolean,
+  literals: LiteralScan,
+): boolean {
+  if (gate !== undefined) return anyLiteral && literals.hasAny(gate);
+  if (anyOf === undefined) return true;
+  for (const lit of anyOf) if (text.includes(lit)) return true;
+  return false;
 }
 
 /**
@@ -419,7 +455,11 @@ export function evaluateLines(
     if (t > latest) latest = t;
     const text = line.text;
     const anyLiteral = literals.scan(text);
-    for (let i = 0; i < c.rules.length; i++) {
+    // a line without any gate literal skips the gated event rules (most lines: faults are rare)
+    const all = anyLiteral || c.ungated.length === c.rules.length;
+    const count = all ? c.rules.length : c.ungated.length;
+    for (let k = 0; k < count; k++) {
+      const i = all ? k : (c.ungated[k] as number);
       const r = c.rules[i] as CompiledRule;
       const slot = slots[i] as RuleSlot;
       if (slot.stopped) continue;
@@ -429,12 +469,9 @@ export function evaluateLines(
         stream = streamSlot(slot, line);
         if (stream.stopped) continue;
       }
-      const group =
-        r.matchLiteral >= 0
-          ? anyLiteral && literals.has(r.matchLiteral)
-            ? r.match.matchUnchecked(text)
-            : null
-          : r.match.matchUnchecked(text);
+      const group = passes(text, r.matchGate, r.matchAnyOf, anyLiteral, literals)
+        ? r.match.matchUnchecked(text)
+        : null;
       const matched = group !== null;
       if (matched) {
         const timer: TimerSlot = stream ?? slot.job;
@@ -457,9 +494,11 @@ export function evaluateLines(
         if (r.match.groups > 0 && typeof group === 'string') {
           const value = parsePythonFloat(group);
           if (value !== undefined) {
-            const v: RuleValue = { rule: r.name, value, at: t };
-            if (line.rank !== undefined) v.rank = line.rank;
-            values.push(v);
+            values.push(
+              line.rank === undefined
+                ? { rule: r.name, value, at: t }
+                : { rule: r.name, value, at: t, rank: line.rank },
+            );
           }
         }
         if (r.rule.faultOnMatch) {
@@ -470,9 +509,7 @@ export function evaluateLines(
       }
       if (r.stop) {
         const stopped =
-          r.stopLiteral >= 0
-            ? anyLiteral && literals.has(r.stopLiteral) && r.stop.matchUnchecked(text) !== null
-            : r.stop.matchUnchecked(text) !== null;
+          passes(text, r.stopGate, r.stopAnyOf, anyLiteral, literals) && r.stop.matchUnchecked(text) !== null;
         if (stopped) {
           if (r.perStream && stream) {
             stream.stopped = true;

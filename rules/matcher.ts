@@ -14,8 +14,9 @@
  *     occurrence of `L` from the last one backwards; the first success is Python's match.
  *   - `anchored`: anything else runs as `^(?:pattern)`.
  *   A trailing top-level `.*` is dropped too (it only extends group 0, which rules never read).
- * - Literal prefilter: `literal` is a substring every match must contain; a line without it is not
- *   matched at all (the engine checks all rules' literals in one pass).
+ * - Literal prefilter: `prefilter` is a set of substrings of which every match contains at least one
+ *   (the longest required literal run, or one literal per branch of a required alternation such as
+ *   `(?:NCCL error|ncclSystemError)`); a line containing none of them is not matched at all.
  * - Engine: V8 when its linear engine can run the pattern (rules/linear-regex.ts makes V8 fall back to it
  *   on excessive backtracking); otherwise (case-insensitive `(?i)`, counted repetition over V8's
  *   replication limit, RE2-only syntax) the pure-JS RE2 port `re2js`, which is always linear.
@@ -40,13 +41,15 @@ export interface PatternMatcher {
   readonly pattern: string;
   readonly engine: 'v8' | 're2';
   readonly strategy: 'anchored' | 'search' | 'last-occurrence';
-  /** A substring every match contains (prefilter), if one could be extracted. */
+  /** Substrings of which every match contains at least one; undefined when none could be extracted. */
+  readonly prefilter: readonly string[] | undefined;
+  /** The prefilter when it is a single literal. */
   readonly literal: string | undefined;
   /** Number of capture groups in the pattern. */
   readonly groups: number;
   /** `re.match` of the whole pattern, prefilter included. */
   match(text: string): MatchGroup;
-  /** As `match`, for a caller that has already checked that `text` contains `literal`. */
+  /** As `match`, for a caller that has already checked `prefilter`. */
   matchUnchecked(text: string): MatchGroup;
 }
 
@@ -68,6 +71,8 @@ interface Item {
   re2: string;
   /** The character, for `lit`. */
   ch?: string;
+  /** For a plain or non-capturing group: its content, as written. */
+  inner?: string;
   min: number;
   max: number;
   lazy: boolean;
@@ -162,6 +167,7 @@ function scanPattern(pattern: string): Scan {
 
   /** Reads one atom (without quantifier); returns undefined at `|`, `)` or the end. */
   const readAtom = (depth: number): Omit<Item, 'min' | 'max' | 'lazy' | 'quant'> | undefined => {
+    let plainGroup = true;
     const c = pattern[i];
     if (c === undefined || c === ')' || c === '|') return undefined;
     if (c === '\\') {
@@ -205,6 +211,7 @@ function scanPattern(pattern: string): Scan {
           const flags = /^\?([a-zA-Z-]*)[:)]/.exec(pattern.slice(i));
           if (flags?.[1]?.includes('i')) scan.caseless = true;
           scan.needsRe2 = true;
+          plainGroup = false;
           openJs = '(?';
           openRe2 = '(?';
           i++;
@@ -214,6 +221,7 @@ function scanPattern(pattern: string): Scan {
       }
       let js = openJs;
       let re2 = openRe2;
+      const innerStart = i;
       for (;;) {
         const inner = readItem(depth + 1);
         if (inner) {
@@ -229,8 +237,15 @@ function scanPattern(pattern: string): Scan {
         }
         break;
       }
+      const inner = pattern.slice(innerStart, i);
       i++; // )
-      return { kind: 'other', js: `${js})`, re2: `${re2})` };
+      const group: Omit<Item, 'min' | 'max' | 'lazy' | 'quant'> = {
+        kind: 'other',
+        js: `${js})`,
+        re2: `${re2})`,
+      };
+      if (plainGroup) group.inner = inner;
+      return group;
     }
     i++;
     return { kind: 'lit', ch: c, js: c, re2: c };
@@ -285,6 +300,51 @@ function requiredLiteral(items: Item[], prefixOnly: boolean): string | undefined
   return best === '' ? undefined : best;
 }
 
+/** Sets of literals compared: the one whose shortest literal is longest wins (fewer literals on a tie). */
+const better = (a: string[] | undefined, b: string[] | undefined): string[] | undefined => {
+  if (!a) return b;
+  if (!b) return a;
+  const min = (x: string[]) => Math.min(...x.map((l) => l.length));
+  if (min(a) !== min(b)) return min(a) > min(b) ? a : b;
+  return a.length <= b.length ? a : b;
+};
+
+/** Drops literals that contain another literal of the set (the shorter one is present whenever they are). */
+const minimal = (set: string[]): string[] =>
+  [...new Set(set)].filter((l, _, all) => !all.some((o) => o !== l && l.includes(o)));
+
+/**
+ * A set of literals of which every match of `items` contains one: the longest required literal run, or
+ * the union over a required group's alternatives, or, for an alternation, the union over its branches.
+ */
+function prefilterOf(items: Item[], topAlternation: boolean, depth = 0): string[] | undefined {
+  if (depth > 4) return undefined;
+  if (topAlternation) {
+    const union: string[] = [];
+    let branch: Item[] = [];
+    for (const it of [...items, undefined]) {
+      if (it !== undefined && !(it.kind === 'other' && it.js === '|' && it.quant === '')) {
+        branch.push(it);
+        continue;
+      }
+      const set = prefilterOf(branch, false, depth + 1);
+      if (!set) return undefined;
+      union.push(...set);
+      branch = [];
+    }
+    return minimal(union);
+  }
+  const run = requiredLiteral(items, false);
+  let best: string[] | undefined = run === undefined ? undefined : [run];
+  for (const it of items) {
+    if (it.inner === undefined || it.min < 1) continue;
+    const inner = scanPattern(it.inner);
+    if (inner.caseless || inner.leadingFlags !== '') continue;
+    best = better(best, prefilterOf(inner.items, inner.topAlternation, depth + 1));
+  }
+  return best;
+}
+
 /**
  * Compiles `pattern` with Python `re.match` semantics (see the module comment).
  * @throws PatternSyntaxError when the pattern is outside the RE2 dialect or invalid.
@@ -313,12 +373,12 @@ export function compilePattern(pattern: string): PatternMatcher {
       }
     }
   }
-  const literal = scan.topAlternation || scan.caseless ? undefined : requiredLiteral(scan.items, false);
+  const prefilter = scan.caseless ? undefined : prefilterOf(scan.items, scan.topAlternation);
   const js = render(items, 'js');
   const flags = strategy === 'last-occurrence' ? 'sy' : 's';
   const source = strategy === 'anchored' ? `^(?:${js})` : js;
   if (!scan.needsRe2 && !scan.caseless && isLinearCapable(source, flags)) {
-    return new V8Matcher(pattern, new RegExp(source, flags), strategy, literal, prefix, scan.captures);
+    return new V8Matcher(pattern, new RegExp(source, flags), strategy, prefilter, prefix, scan.captures);
   }
   const re2Source = scan.leadingFlags + render(scan.items, 're2');
   let re2: RE2JS;
@@ -327,7 +387,7 @@ export function compilePattern(pattern: string): PatternMatcher {
   } catch (err) {
     throw new PatternSyntaxError(pattern, err instanceof Error ? err.message : String(err));
   }
-  return new Re2Matcher(pattern, re2, literal, scan.captures);
+  return new Re2Matcher(pattern, re2, prefilter, scan.captures);
 }
 
 class V8Matcher implements PatternMatcher {
@@ -336,13 +396,17 @@ class V8Matcher implements PatternMatcher {
     readonly pattern: string,
     private readonly re: RegExp,
     readonly strategy: PatternMatcher['strategy'],
-    readonly literal: string | undefined,
+    readonly prefilter: readonly string[] | undefined,
     private readonly prefix: string | undefined,
     readonly groups: number,
   ) {}
 
+  get literal(): string | undefined {
+    return this.prefilter?.length === 1 ? this.prefilter[0] : undefined;
+  }
+
   match(text: string): MatchGroup {
-    if (this.literal !== undefined && !text.includes(this.literal)) return null;
+    if (this.prefilter !== undefined && !this.prefilter.some((l) => text.includes(l))) return null;
     return this.matchUnchecked(text);
   }
 
@@ -371,12 +435,16 @@ class Re2Matcher implements PatternMatcher {
   constructor(
     readonly pattern: string,
     private readonly re: RE2JS,
-    readonly literal: string | undefined,
+    readonly prefilter: readonly string[] | undefined,
     readonly groups: number,
   ) {}
 
+  get literal(): string | undefined {
+    return this.prefilter?.length === 1 ? this.prefilter[0] : undefined;
+  }
+
   match(text: string): MatchGroup {
-    if (this.literal !== undefined && !text.includes(this.literal)) return null;
+    if (this.prefilter !== undefined && !this.prefilter.some((l) => text.includes(l))) return null;
     return this.matchUnchecked(text);
   }
 
