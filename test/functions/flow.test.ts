@@ -377,6 +377,31 @@ describe('a job through its triggers', () => {
     expect(timeline.some((e) => e.reason === 'ActionFailed' && e.message.includes('StopAgents'))).toBe(true);
     await converge('flow-b', running(before.generation + 1));
   });
+
+  it('takes training progress from the captured step of the progress rule, highest of the batch', async () => {
+    const text = manifest('flow-c', NAMESPACE, (m) => {
+      const spec = m.spec as Record<string, unknown> & { runPolicy: Record<string, unknown> };
+      spec.nprocPerNode = 1;
+      spec.trainkeeper = { presets: [], progressRule: 'Step' };
+      spec.runPolicy.logMonitoringConfiguration = [{ name: 'Step', logPattern: '.*step (\\d+) .*' }];
+    });
+    const res = await makeApi(h.deps)(
+      apiEvent('POST', '/jobs', { body: text, headers: { 'content-type': 'application/json' } }),
+    );
+    expect(res.statusCode).toBe(201);
+    const job = await converge('flow-c', running(0));
+    const pod = job.pods.find((p) => p.groupRank === 0)!.name;
+    const t = Date.now();
+    const outcome = await makeLogs(h.deps)(
+      logsEvent(pod, [
+        { text: '[default0]:step 120 loss 2.0', timestamp: t },
+        { text: '[default0]:step 130 loss 1.9', timestamp: t + 1 },
+        { text: '[default0]:checkpoint saved', timestamp: t + 2 },
+      ]),
+    );
+    expect(outcome.jobs).toEqual([expect.objectContaining({ linesEvaluated: 3 })]);
+    expect((await load('flow-c')).progress.step).toBe(130);
+  });
 });
 
 /** The real store, with the first `n` getJob calls held until all `n` arrived (forces a read-read-write-write race). */
