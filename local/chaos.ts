@@ -11,11 +11,11 @@
  * | `kill-pod`   | Kubernetes API: delete the rank's pod with grace period 0                        | a pod killed / evicted    |
  * | `node-fault` | Kubernetes API: label the rank's node `UnschedulablePendingReplacement`          | HyperPod health agent     |
  *
- * Chaos files are read by the example trainers (examples/trainers/README.md) from `TRAINKEEPER_CHAOS_DIR`,
- * which the local kubelet sets for every pod. `kill-pod` and `node-fault` go through the Kubernetes API
+ * Chaos files (`<TRAINKEEPER_CHAOS_DIR>/<namespace>/<job>/rank-<R>.json`) are read by the example trainers
+ * (examples/trainers/README.md); the local kubelet sets `TRAINKEEPER_CHAOS_DIR` for every pod. `kill-pod` and `node-fault` go through the Kubernetes API
  * only, so they work against any cluster the kubeconfig points at.
  */
-import { rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { NODE_HEALTH_LABEL } from '../core/observations.ts';
@@ -70,7 +70,9 @@ async function jobPods(target: ChaosTarget): Promise<JobPods> {
 }
 
 /** Writes a chaos file atomically (temp + rename), so a trainer never reads half of it. */
-async function writeChaosFile(dir: string, rank: number, body: Record<string, unknown>): Promise<void> {
+async function writeChaosFile(target: ChaosTarget, rank: number, body: Record<string, unknown>): Promise<void> {
+  const dir = join(target.chaosDir, target.namespace, target.name);
+  await mkdir(dir, { recursive: true });
   const path = join(dir, `rank-${rank}.json`);
   const tmp = `${path}.${process.pid}.tmp`;
   await writeFile(tmp, JSON.stringify(body));
@@ -86,14 +88,14 @@ export async function injectChaos(
   const rank = options.rank ?? 0;
   switch (fault) {
     case 'crash':
-      await writeChaosFile(target.chaosDir, rank, { fault, exitCode: options.exitCode ?? 1 });
+      await writeChaosFile(target, rank, { fault, exitCode: options.exitCode ?? 1 });
       return { fault, at: Date.now(), target: `rank ${rank}` };
     case 'hang':
-      await writeChaosFile(target.chaosDir, rank, { fault });
+      await writeChaosFile(target, rank, { fault });
       return { fault, at: Date.now(), target: `rank ${rank}` };
     case 'spike':
     case 'slow':
-      await writeChaosFile(target.chaosDir, rank, { fault, steps: options.steps ?? 5 });
+      await writeChaosFile(target, rank, { fault, steps: options.steps ?? 5 });
       return { fault, at: Date.now(), target: `rank ${rank}` };
     case 'kill-pod':
     case 'node-fault': {

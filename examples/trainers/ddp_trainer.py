@@ -37,6 +37,9 @@ def log(msg, level="INFO", stream=None):
 
 def consume_chaos():
     d = os.environ.get("TRAINKEEPER_CHAOS_DIR")
+    # Under a TrainKeeper pod the files are per job: <dir>/<namespace>/<job>/rank-<RANK>.json.
+    if d and os.environ.get("TRAINKEEPER_JOB_NAME"):
+        d = os.path.join(d, os.environ.get("TRAINKEEPER_NAMESPACE", "default"), os.environ["TRAINKEEPER_JOB_NAME"])
     if not d:
         return None
     path = os.path.join(d, "rank-%d.json" % RANK)

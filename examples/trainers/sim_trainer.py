@@ -50,6 +50,9 @@ class Chaos:
 
     def __init__(self):
         self.dir = os.environ.get("TRAINKEEPER_CHAOS_DIR")
+        # Under a TrainKeeper pod the files are per job: <dir>/<namespace>/<job>/rank-<RANK>.json.
+        if self.dir and os.environ.get("TRAINKEEPER_JOB_NAME"):
+            self.dir = os.path.join(self.dir, os.environ.get("TRAINKEEPER_NAMESPACE", "default"), os.environ["TRAINKEEPER_JOB_NAME"])
         self.spike_left = 0
         self.slow_left = 0
 
