@@ -147,8 +147,9 @@ async function startRpcStub(
       body += c;
     });
     req.on('end', async () => {
-      const { method, params } = JSON.parse(body) as { method: string; params: unknown[] };
-      calls.push({ method, args: params[0] });
+      const { method, params } = JSON.parse(body) as { method: string; params: Props[] };
+      const args = params[0] ?? {};
+      calls.push({ method, args });
       pending.count += 1;
       res.on('close', () => {
         pending.count -= 1;
@@ -160,7 +161,7 @@ async function startRpcStub(
         return;
       }
       try {
-        res.end(JSON.stringify({ result: await fn(params[0]) }));
+        res.end(JSON.stringify({ result: await fn(args) }));
       } catch (err) {
         res.end(JSON.stringify({ error: String(err) }));
       }
