@@ -1,0 +1,159 @@
+import { describe, expect, it } from 'vitest';
+import { isProductionStage, StageConfigError, type StageInput, stageConfig } from '../../stacks/config.ts';
+
+const EKS_ENV = {
+  TRAINKEEPER_DEPLOY_REGION: 'eu-west-1',
+  TRAINKEEPER_DEPLOY_CLUSTER_KIND: 'eks',
+  TRAINKEEPER_DEPLOY_CLUSTER_NAME: 'train-eks',
+};
+
+function issuesOf(f: () => unknown): { path: string; message: string }[] {
+  try {
+    f();
+  } catch (err) {
+    if (err instanceof StageConfigError) return err.issues;
+    throw err;
+  }
+  throw new Error('expected a StageConfigError');
+}
+
+describe('stageConfig', () => {
+  it('applies the defaults to the committed ci entry: Container Insights log group of the EKS cluster, no retention, a new AMP workspace', () => {
+    expect(stageConfig('ci')).toMatchObject({
+      stage: 'ci',
+      region: 'us-west-2',
+      logGroup: '/aws/containerinsights/ml-eks/application',
+      retain: false,
+      amp: { create: true },
+      podSecurity: 'baseline',
+      logFilter: 'trainkeeper',
+      allowedNamespaces: ['team-a', 'team-b'],
+      restartStormThreshold: 10,
+    });
+  });
+
+  it.each([
+    ['production', true],
+    ['prod', true],
+    ['staging', false],
+    ['ci', false],
+  ])('treats stage %s as production: %s', (stage, production) => {
+    expect(isProductionStage(stage)).toBe(production);
+    expect(stageConfig(stage, EKS_ENV, {}).retain).toBe(production);
+  });
+
+  it('builds a whole stage from environment variables alone', () => {
+    const c = stageConfig(
+      'team',
+      {
+        ...EKS_ENV,
+        TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES: ' a, b ,',
+        TRAINKEEPER_DEPLOY_AMP_WORKSPACE_ID: 'ws-0123abcd-4567',
+        TRAINKEEPER_DEPLOY_POD_SECURITY: 'restricted',
+        TRAINKEEPER_DEPLOY_ALARM_EMAIL: 'ml@example.com',
+        TRAINKEEPER_DEPLOY_RETAIN: 'true',
+        TRAINKEEPER_DEPLOY_LOG_FILTER: 'all',
+        TRAINKEEPER_DEPLOY_LOG_GROUP: '/custom/pods',
+      },
+      {},
+    );
+    expect(c).toEqual({
+      stage: 'team',
+      region: 'eu-west-1',
+      cluster: { kind: 'eks', name: 'train-eks' },
+      logGroup: '/custom/pods',
+      allowedNamespaces: ['a', 'b'],
+      podSecurity: 'restricted',
+      amp: { workspaceId: 'ws-0123abcd-4567' },
+      alarmEmail: 'ml@example.com',
+      retain: true,
+      logFilter: 'all',
+      restartStormThreshold: 10,
+      logLevel: 'info',
+    });
+  });
+
+  it('takes the region from AWS_REGION when no deploy region is set', () => {
+    const { TRAINKEEPER_DEPLOY_REGION: _, ...env } = EKS_ENV;
+    expect(stageConfig('x', { ...env, AWS_REGION: 'ap-south-1' }, {}).region).toBe('ap-south-1');
+  });
+
+  it('overlays an environment cluster field on a stage entry of the same kind', () => {
+    const c = stageConfig('ci', { TRAINKEEPER_DEPLOY_CLUSTER_NAME: 'other-hp' });
+    expect(c.cluster).toMatchObject({ kind: 'hyperpod', name: 'other-hp', eksClusterName: 'ml-eks' });
+  });
+
+  it('replaces the stage entry cluster when the environment names another kind', () => {
+    const c = stageConfig('ci', {
+      TRAINKEEPER_DEPLOY_CLUSTER_KIND: 'eks',
+      TRAINKEEPER_DEPLOY_CLUSTER_NAME: 'e',
+    });
+    expect(c.cluster).toEqual({ kind: 'eks', name: 'e' });
+    expect(c.logGroup).toBe('/aws/containerinsights/e/application');
+  });
+
+  const hp = (over: Record<string, unknown>): Record<string, StageInput> => ({
+    s: {
+      region: 'us-west-2',
+      cluster: {
+        kind: 'hyperpod',
+        name: 'hp',
+        hyperPodArn: 'arn:aws:sagemaker:us-west-2:123456789012:cluster/abc123',
+        eksClusterName: 'e',
+        ...over,
+      } as StageInput['cluster'],
+    },
+  });
+
+  it.each<[string, () => unknown, string[]]>([
+    ['an unknown stage with no environment', () => stageConfig('nowhere', {}, {}), ['region', 'cluster']],
+    [
+      'a HyperPod ARN that is not a cluster ARN',
+      () => stageConfig('s', {}, hp({ hyperPodArn: 'arn:aws:eks:us-west-2:1:cluster/x' })),
+      ['cluster.hyperPodArn'],
+    ],
+    [
+      'a HyperPod cluster in another region than the stage',
+      () =>
+        stageConfig('s', {}, hp({ hyperPodArn: 'arn:aws:sagemaker:eu-west-1:123456789012:cluster/abc123' })),
+      ['cluster.hyperPodArn'],
+    ],
+    [
+      'a HyperPod cluster without its EKS cluster',
+      () => stageConfig('s', {}, hp({ eksClusterName: undefined })),
+      ['cluster.eksClusterName'],
+    ],
+    [
+      'a bad namespace and a bad e-mail at once',
+      () =>
+        stageConfig(
+          's',
+          { TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES: 'ok,Not_OK', TRAINKEEPER_DEPLOY_ALARM_EMAIL: 'nope' },
+          hp({}),
+        ),
+      ['allowedNamespaces.1', 'alarmEmail'],
+    ],
+    [
+      'a retain flag that is not true/false',
+      () => stageConfig('s', { TRAINKEEPER_DEPLOY_RETAIN: 'yes' }, hp({})),
+      ['retain'],
+    ],
+    [
+      'an AMP id that is not a workspace id',
+      () => stageConfig('s', { TRAINKEEPER_DEPLOY_AMP_WORKSPACE_ID: 'x' }, hp({})),
+      ['amp.workspaceId'],
+    ],
+    [
+      'an unknown cluster kind',
+      () => stageConfig('s', { ...EKS_ENV, TRAINKEEPER_DEPLOY_CLUSTER_KIND: 'gke' }, {}),
+      ['cluster.kind'],
+    ],
+  ])('rejects %s with every bad field path', (_, f, paths) => {
+    const issues = issuesOf(f);
+    expect(issues.map((i) => i.path)).toEqual(paths);
+  });
+
+  it('names the stage and each field in the error message', () => {
+    expect(() => stageConfig('nowhere', {}, {})).toThrow(/stage "nowhere": region: .*; cluster: /);
+  });
+});
