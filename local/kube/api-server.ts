@@ -12,7 +12,7 @@
  * server does); merge, strategic merge and JSON patches; graceful deletion through deletionTimestamp;
  * `pods/{name}/status`, `/log` and `/proxy`; errors as `Status` objects.
  * Not kept: list pagination (`limit` is ignored and everything is returned in one page), server-side apply
- * (415), protobuf, Table output, namespace finalization (deleting a namespace removes its objects at once).
+ * (415), protobuf, namespace finalization (deleting a namespace removes its objects at once).
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
@@ -36,6 +36,7 @@ import {
   type Resource,
   type StoreEvent,
 } from './store.ts';
+import { toTable, wantsTable } from './table.ts';
 
 /** One captured output line of a container, as `pods/{name}/log` serves it. */
 export interface LogLine {
@@ -255,7 +256,7 @@ export class LocalApiServer {
     }
     if (rawName === undefined) {
       if (method === 'GET' && watch) return this.watch(res, resource, namespace, query);
-      if (method === 'GET') return this.list(res, resource, namespace, query);
+      if (method === 'GET') return this.list(res, resource, namespace, query, wantsTable(req.headers.accept));
       if (method === 'POST') return this.create(req, res, resource, namespace);
       throw methodNotAllowed(method, path);
     }
@@ -278,7 +279,17 @@ export class LocalApiServer {
         narrowed.set('fieldSelector', `${fields ? `${fields},` : ''}metadata.name=${name}`);
         return this.watch(res, resource, namespace, narrowed);
       }
-      if (method === 'GET') return this.json(res, 200, this.store.mustGet(resource, namespace, name));
+      if (method === 'GET') {
+        const obj = this.store.mustGet(resource, namespace, name);
+        if (wantsTable(req.headers.accept)) {
+          return this.json(
+            res,
+            200,
+            toTable(resource, [obj], obj.metadata.resourceVersion, this.store.now()),
+          );
+        }
+        return this.json(res, 200, obj);
+      }
       if (method === 'PUT') return this.replace(req, res, resource, namespace, name, 'main');
       if (method === 'PATCH') return this.patch(req, res, resource, namespace, name, 'main');
       if (method === 'DELETE') return this.delete(req, res, resource, namespace, name, query);
@@ -299,8 +310,22 @@ export class LocalApiServer {
     throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
   }
 
-  private list(res: ServerResponse, resource: Resource, namespace: string | undefined, query: Query): void {
+  private list(
+    res: ServerResponse,
+    resource: Resource,
+    namespace: string | undefined,
+    query: Query,
+    table = false,
+  ): void {
     const matches = this.matcher(namespace, query);
+    if (table) {
+      const objects = this.store.list(resource, namespace).filter(matches);
+      return this.json(
+        res,
+        200,
+        toTable(resource, objects, String(this.store.resourceVersion), this.store.now()),
+      );
+    }
     const items = this.store
       .list(resource, namespace)
       .filter(matches)

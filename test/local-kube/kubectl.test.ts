@@ -59,6 +59,15 @@ describe.skipIf(!hasKubectl)('kubectl against the local API server', () => {
     expect(selected.items).toHaveLength(0);
   });
 
+  it('prints the server-side Table kubectl asks for in human output', async () => {
+    const wide = await kubectl('get', 'pods', '-o', 'wide', '-l', 'app=k');
+    const [header, row] = wide.trim().split('\n');
+    expect(header!.split(/\s+/)).toEqual(['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE', 'IP', 'NODE']);
+    expect(row).toMatch(/^from-client\s+1\/1\s+Running\s+0\s+\d+s\s+127\.\d+\.\d+\.\d+\s+node-\d$/);
+    const nodes = await kubectl('get', 'nodes');
+    expect(nodes).toMatch(/node-1\s+Ready/);
+  });
+
   it('relabels a node with kubectl label node, as an operator or HyperPod would', async () => {
     await kubectl(
       'label',
