@@ -1,0 +1,277 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { AGENT_RECORD_MARKER, AgentRecord } from '../../core/agent-protocol.ts';
+import { POD_LABELS } from '../../core/observations.ts';
+import { loadConfig } from '../../functions/config.ts';
+import * as handlerEvents from '../../functions/events.ts';
+import { type CapturedLine, type CloudWatchLogsEvent, LogShipper } from '../../local/shipper.ts';
+import { stageConfig } from '../../stacks/config.ts';
+import {
+  COMMAND_EVENT,
+  commandEventPattern,
+  type EventPattern,
+  HYPERPOD_EVENT,
+  hyperPodEventPattern,
+  KUBERNETES_GROUP,
+  LAMBDAS,
+  type LambdaName,
+  lambdaEnvironment,
+  lambdaStatements,
+  logFilterPattern,
+  logGroupArn,
+  remoteWriteUrl,
+} from '../../stacks/policy.ts';
+import { ROOT } from './sst-harness.ts';
+
+/**
+ * CloudWatch Logs' matching of an unstructured filter pattern made of `?"term"` alternatives: an event
+ * passes when any quoted term occurs in its message (case-sensitive); the empty pattern passes everything.
+ * Only this subset is interpreted; anything else is a test error.
+ */
+function cloudWatchTermsMatch(pattern: string, message: string): boolean {
+  if (pattern === '') return true;
+  const terms = [...pattern.matchAll(/\?"([^"]*)"/g)].map((m) => m[1] as string);
+  if (pattern.replace(/\?"[^"]*"/g, '').trim() !== '') throw new Error(`unsupported pattern ${pattern}`);
+  return terms.some((t) => message.includes(t));
+}
+
+/** EventBridge matching for patterns of exact-value arrays on top-level fields. */
+function eventBridgeMatches(pattern: EventPattern, event: Record<string, unknown>): boolean {
+  return Object.entries(pattern).every(([field, allowed]) => {
+    const value = event[field];
+    const values = Array.isArray(value) ? value : [value];
+    return values.some((v) => allowed.includes(v as string));
+  });
+}
+
+/** Container Insights messages for captured lines, as the local log shipper builds them. */
+async function shippedMessages(lines: CapturedLine[]): Promise<string[]> {
+  const payloads: CloudWatchLogsEvent[] = [];
+  const shipper = new LogShipper({
+    logGroup: '/aws/containerinsights/c/application',
+    deliver: async (e) => {
+      payloads.push(e);
+    },
+  });
+  for (const l of lines) shipper.accept(l);
+  await shipper.stop();
+  return payloads.flatMap((p) =>
+    (
+      JSON.parse(gunzipSync(Buffer.from(p.awslogs.data, 'base64')).toString()) as {
+        logEvents: { message: string }[];
+      }
+    ).logEvents.map((e) => e.message),
+  );
+}
+
+const agentLine = JSON.stringify({
+  trainkeeper: AGENT_RECORD_MARKER,
+  ts: '2026-06-01T17:20:25.000Z',
+  namespace: 'team-a',
+  pod: 'llama-pods-0-g1',
+  job: 'llama',
+  generation: 1,
+  state: 'RUNNING',
+  kind: 'heartbeat',
+});
+
+describe('log subscription filter pattern', () => {
+  const line = (over: Partial<CapturedLine>): CapturedLine => ({
+    namespace: 'team-a',
+    pod: 'llama-pods-0-g1',
+    container: 'pytorch',
+    node: 'ip-10-1-2-3',
+    stream: 'stdout',
+    line: '[default0]: iteration 10 loss 2.31',
+    timestamp: 1_780_334_425_000,
+    ...over,
+  });
+
+  it.each<[string, Partial<CapturedLine>, boolean]>([
+    ['a training line of a labelled TrainKeeper pod', { labels: { [POD_LABELS.job]: 'llama' } }, true],
+    ['an agent status line of a pod shipped without labels', { line: agentLine }, true],
+    [
+      'an agent status line of a labelled pod',
+      { line: agentLine, labels: { [POD_LABELS.job]: 'llama' } },
+      true,
+    ],
+    ['a training line of a pod shipped without labels', {}, false],
+    ['a line of another workload with its own labels', { pod: 'web-1', labels: { app: 'web' } }, false],
+    ['a line that merely says trainkeeper', { pod: 'x', line: 'trainkeeper is great' }, false],
+  ])('passes %s: %s', async (_, over, passes) => {
+    const [message] = await shippedMessages([line(over)]);
+    expect(cloudWatchTermsMatch(logFilterPattern('trainkeeper'), message as string)).toBe(passes);
+    expect(cloudWatchTermsMatch(logFilterPattern('all'), message as string)).toBe(true);
+  });
+
+  it('is the OR of the job label key and the agent record marker', () => {
+    expect(logFilterPattern('trainkeeper')).toBe('?"trainkeeper.dev/job" ?"agent/v1"');
+    expect(logFilterPattern('all')).toBe('');
+  });
+
+  it('uses a sample agent line the agent record schema accepts', () => {
+    expect(AgentRecord.safeParse(JSON.parse(agentLine)).success).toBe(true);
+  });
+});
+
+describe('EventBridge patterns', () => {
+  const fixture = (name: string) =>
+    JSON.parse(fs.readFileSync(path.join(ROOT, 'test/fixtures/events', name), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+  const reboot = fixture('hyperpod-instance-reboot.json');
+  const command = fixture('trainkeeper-command-restart.json');
+  const arn = (reboot.resources as string[])[0] as string;
+
+  it('agree with the identities functions/events.ts handles', () => {
+    expect(HYPERPOD_EVENT).toEqual(handlerEvents.HYPERPOD_EVENT);
+    expect(COMMAND_EVENT).toEqual(handlerEvents.COMMAND_EVENT);
+  });
+
+  it.each<[string, EventPattern, Record<string, unknown>, boolean]>([
+    ['the cluster HyperPod event', hyperPodEventPattern(arn), reboot, true],
+    [
+      'another cluster HyperPod event',
+      hyperPodEventPattern('arn:aws:sagemaker:us-west-2:111122223333:cluster/other'),
+      reboot,
+      false,
+    ],
+    ['a CLI command, for the HyperPod rule', hyperPodEventPattern(arn), command, false],
+    ['a CLI command', commandEventPattern(), command, true],
+    ['a HyperPod event, for the command rule', commandEventPattern(), reboot, false],
+  ])('matches %s: %s', (_, pattern, event, matches) => {
+    expect(eventBridgeMatches(pattern, event)).toBe(matches);
+  });
+});
+
+const TARGETS = {
+  tableArn: 'arn:aws:dynamodb:us-west-2:1:table/t',
+  busArn: 'arn:aws:events:us-west-2:1:event-bus/b',
+  workspaceArn: 'arn:aws:aps:us-west-2:1:workspace/ws-1',
+  eksClusterArn: 'arn:aws:eks:us-west-2:1:cluster/e',
+  hyperPodClusterArn: 'arn:aws:sagemaker:us-west-2:1:cluster/abc',
+  dlqArn: 'arn:aws:sqs:us-west-2:1:q',
+};
+
+describe('lambdaStatements', () => {
+  const reconcile = [
+    {
+      actions: [
+        'dynamodb:BatchGetItem',
+        'dynamodb:BatchWriteItem',
+        'dynamodb:DeleteItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+      ],
+      resources: [
+        TARGETS.tableArn,
+        `${TARGETS.tableArn}/index/byNamespace`,
+        `${TARGETS.tableArn}/index/byPhase`,
+        `${TARGETS.tableArn}/index/active`,
+        `${TARGETS.tableArn}/index/due`,
+      ],
+    },
+    { actions: ['events:PutEvents'], resources: [TARGETS.busArn] },
+    { actions: ['aps:RemoteWrite'], resources: [TARGETS.workspaceArn] },
+    { actions: ['eks:DescribeCluster'], resources: [TARGETS.eksClusterArn] },
+    { actions: ['sagemaker:DescribeCluster'], resources: [TARGETS.hyperPodClusterArn] },
+  ];
+  const dlq = { actions: ['sqs:SendMessage'], resources: [TARGETS.dlqArn] };
+  const nodes = {
+    actions: ['sagemaker:DescribeClusterNode', 'sagemaker:ListClusterNodes'],
+    resources: [TARGETS.hyperPodClusterArn],
+  };
+
+  it.each<[LambdaName, object[]]>([
+    ['api', reconcile],
+    ['logs', [...reconcile, dlq]],
+    ['sweep', [...reconcile, dlq]],
+    ['events', [...reconcile, nodes, dlq]],
+  ])('grants the %s Lambda reconcile access plus its own extras', (name, expected) => {
+    expect(lambdaStatements(name, TARGETS)).toEqual(expected);
+  });
+
+  it.each(LAMBDAS)('names no SageMaker action for the %s Lambda on a plain EKS cluster', (name) => {
+    const { hyperPodClusterArn: _, ...eks } = TARGETS;
+    const actions = lambdaStatements(name, eks).flatMap((s) => s.actions);
+    expect(actions.filter((a) => a.startsWith('sagemaker:'))).toEqual([]);
+  });
+
+  it.each(['logs', 'sweep', 'events'] as const)(
+    'refuses to build the %s Lambda policy without its DLQ',
+    (name) => {
+      const { dlqArn: _, ...noDlq } = TARGETS;
+      expect(() => lambdaStatements(name, noDlq)).toThrow(`the ${name} Lambda needs its DLQ ARN`);
+    },
+  );
+});
+
+describe('resource names', () => {
+  it('maps the Lambda roles to the group deploy/kubernetes/rbac.yaml binds', () => {
+    const docs = parseAllDocuments(
+      fs.readFileSync(path.join(ROOT, 'deploy/kubernetes/rbac.yaml'), 'utf8'),
+    ).map((d) => d.toJS() as { kind: string; subjects?: { kind: string; name: string }[] });
+    const bindings = docs.filter((d) => d.kind.endsWith('Binding'));
+    expect(bindings.length).toBeGreaterThan(0);
+    for (const b of bindings)
+      expect(b.subjects).toEqual([expect.objectContaining({ kind: 'Group', name: KUBERNETES_GROUP })]);
+  });
+
+  it.each([
+    [
+      'https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1/',
+      'https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1/api/v1/remote_write',
+    ],
+    [
+      'https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1',
+      'https://aps-workspaces.us-west-2.amazonaws.com/workspaces/ws-1/api/v1/remote_write',
+    ],
+  ])('derives the remote-write URL from the endpoint %s', (endpoint, url) => {
+    expect(remoteWriteUrl(endpoint)).toBe(url);
+  });
+
+  it('scopes the log group ARN to every stream of that group', () => {
+    expect(logGroupArn({ partition: 'aws', region: 'us-west-2', account: '1', name: '/a/b' })).toBe(
+      'arn:aws:logs:us-west-2:1:log-group:/a/b:*',
+    );
+  });
+});
+
+describe('lambdaEnvironment', () => {
+  it('is a configuration functions/config.ts loads back to the stage settings', () => {
+    const stage = stageConfig(
+      'team',
+      {
+        TRAINKEEPER_DEPLOY_REGION: 'eu-west-1',
+        TRAINKEEPER_DEPLOY_CLUSTER_KIND: 'eks',
+        TRAINKEEPER_DEPLOY_CLUSTER_NAME: 'train-eks',
+        TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES: 'a,b',
+        TRAINKEEPER_DEPLOY_POD_SECURITY: 'restricted',
+      },
+      {},
+    );
+    const env = lambdaEnvironment(stage, {
+      tableName: 't',
+      busName: 'b',
+      remoteWriteUrl: 'https://x/api/v1/remote_write',
+    });
+    expect(loadConfig({ ...env, AWS_REGION: 'eu-west-1' })).toEqual({
+      mode: 'aws',
+      tableName: 't',
+      region: 'eu-west-1',
+      cluster: { kind: 'eks', name: 'train-eks' },
+      allowedNamespaces: ['a', 'b'],
+      podSecurityLevel: 'restricted',
+      ampRemoteWriteUrl: 'https://x/api/v1/remote_write',
+      eventBusName: 'b',
+      logLevel: 'info',
+      stage: 'team',
+    });
+  });
+});
