@@ -93,7 +93,8 @@ export function corpus(n: number): LogLine[] {
       text,
     });
   }
-  return lines;
+  // as the logs Lambda gets them: flat strings out of JSON.parse (not concatenation ropes)
+  return JSON.parse(JSON.stringify(lines)) as LogLine[];
 }
 
 /** HyperPod's way: each rule's regex anchored-matched on each line, group 1 parsed for metric rules. */

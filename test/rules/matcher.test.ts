@@ -139,6 +139,17 @@ describe('compilePattern: Python re.match parity', () => {
   });
 
   it.each([
+    ['.*(?:NCCL error|ncclSystemError)', ['NCCL error', 'ncclSystemError']],
+    ['(?:.*[^A-Za-z_])?(?:MemoryError|_ArrayMemoryError)(?::|$)', ['MemoryError']],
+    ['.*abc|x(?:def|ghij)', ['abc', 'def', 'ghij']],
+    ['.*loss (\\d+)', ['loss ']],
+    ['.*abc|.*', undefined],
+    ['(?i).*error', undefined],
+  ] as const)('%s is prefiltered by any of %j', (pattern, prefilter) => {
+    expect(compilePattern(pattern).prefilter).toEqual(prefilter);
+  });
+
+  it.each([
     ['(a)\\1', /backreferences/],
     ['(?=x)', /lookahead/],
     ['\\Z', /invalid escape/],
