@@ -320,11 +320,8 @@ export class LocalApiServer {
     const matches = this.matcher(namespace, query);
     if (table) {
       const objects = this.store.list(resource, namespace).filter(matches);
-      return this.json(
-        res,
-        200,
-        toTable(resource, objects, String(this.store.resourceVersion), this.store.now()),
-      );
+      this.json(res, 200, toTable(resource, objects, String(this.store.resourceVersion), this.store.now()));
+      return;
     }
     const items = this.store
       .list(resource, namespace)
