@@ -378,7 +378,10 @@ export class ProcessKubelet implements PodLogSource {
     const spec = pod.spec as unknown as PodSpec;
     const node = spec.nodeName!;
     const container = spec.containers[0]!;
-    const agentPort = await freePort();
+    // Two pods never share an agent port, even if the OS hands a just-released port out twice.
+    let agentPort = await freePort();
+    const inUse = () => [...this.runtimes.values()].some((r) => !r.done && r.agentPort === agentPort);
+    for (let tries = 0; inUse() && tries < 20; tries++) agentPort = await freePort();
     const current = this.store.get('pods', pod.metadata.namespace, pod.metadata.name);
     if (this.stopped || !current || current.metadata.uid !== pod.metadata.uid) return;
     let exitedResolve: () => void = () => {};
