@@ -125,8 +125,11 @@ export async function startLocalKube(opts: LocalKubeOptions = {}): Promise<Local
     setNodeLabels: (name, labels) => cluster.setNodeLabels(name, labels),
     stop: () => {
       stopping ??= (async () => {
-        await cluster.stop();
-        await server.close();
+        try {
+          await cluster.stop();
+        } finally {
+          await server.close();
+        }
       })();
       return stopping;
     },
