@@ -14,6 +14,7 @@ import { deadLetterQueue } from './monitoring.ts';
 import {
   eksClusterArn,
   LAMBDA_NEEDS,
+  LAMBDA_TRUST_POLICY,
   type LambdaName,
   lambdaEnvironment,
   lambdaStatements,
@@ -100,16 +101,21 @@ export function controlPlane(input: {
       environment,
       permissions,
       logging: { retention: '1 month' },
-      ...(dlq
-        ? {
-            retries: 2,
-            transform: {
+      ...(dlq ? { retries: 2 } : {}),
+      transform: {
+        // SST 4.17.1 also trusts the account root (for `sst dev`'s live mode, which we do not use): only
+        // Lambda may assume a control-plane role.
+        role: (args: aws.iam.RoleArgs) => {
+          args.assumeRolePolicy = JSON.stringify(LAMBDA_TRUST_POLICY);
+        },
+        ...(dlq
+          ? {
               eventInvokeConfig: (args: aws.lambda.FunctionEventInvokeConfigArgs) => {
                 args.destinationConfig = { onFailure: { destination: dlq.arn } };
               },
-            },
-          }
-        : {}),
+            }
+          : {}),
+      },
     });
   }
   return { bus, functions, queues };

@@ -114,6 +114,12 @@ export function lambdaStatements(name: LambdaName, t: PolicyTargets): Statement[
   return out;
 }
 
+/** Trust policy of every Lambda role: assumable by the Lambda service only. */
+export const LAMBDA_TRUST_POLICY = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+} as const;
+
 /** `arn:<partition>:eks:<region>:<account>:cluster/<name>` (the resource eks:DescribeCluster authorizes). */
 export function eksClusterArn(p: {
   partition: string;

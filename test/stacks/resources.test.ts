@@ -299,3 +299,18 @@ describe('outputs and SST', () => {
     );
   });
 });
+
+describe('lambda roles', () => {
+  it.each(LAMBDAS)(
+    'lets only Lambda assume the %s role and attaches only the basic execution policy',
+    (n) => {
+      const r = role(n);
+      expect(r.inputs.managedPolicyArns).toEqual([
+        'arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
+      ]);
+      expect(JSON.parse(r.inputs.assumeRolePolicy).Statement).toEqual([
+        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+      ]);
+    },
+  );
+});

@@ -172,16 +172,26 @@ async function startRpcStub(
 }
 
 /**
- * What `aws.iam.getPolicyDocument` renders for the statements SST passes (effect, actions, resources,
- * conditions): the provider does this locally, so the mock does the same translation.
+ * What `aws.iam.getPolicyDocument` renders for the statements SST passes (effect, principals, actions,
+ * resources, conditions; lists kept as lists): the provider does this locally, so the mock does the same translation.
  */
 function policyJson(inputs: { statements?: Props[] }): string {
   return JSON.stringify({
     Version: '2012-10-17',
     Statement: (inputs.statements ?? []).map((st) => ({
       Effect: st.effect ?? 'Allow',
+      ...(st.principals
+        ? {
+            Principal: Object.fromEntries(
+              (st.principals as Props[]).map((p) => [
+                p.type,
+                p.identifiers.length === 1 ? p.identifiers[0] : p.identifiers,
+              ]),
+            ),
+          }
+        : {}),
       Action: st.actions,
-      Resource: st.resources,
+      ...(st.resources ? { Resource: st.resources } : {}),
       ...(st.conditions ? { Condition: st.conditions } : {}),
     })),
   });
