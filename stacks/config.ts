@@ -8,7 +8,7 @@
  *
  * | variable | field |
  * |---|---|
- * | `TRAINKEEPER_DEPLOY_REGION` (else `AWS_REGION`) | `region` |
+ * | `TRAINKEEPER_DEPLOY_REGION` | `region` (else the entry's, else `AWS_REGION`) |
  * | `TRAINKEEPER_DEPLOY_CLUSTER_KIND` | `cluster.kind` (`hyperpod` or `eks`) |
  * | `TRAINKEEPER_DEPLOY_CLUSTER_NAME` | `cluster.name` (HyperPod or EKS cluster name) |
  * | `TRAINKEEPER_DEPLOY_HYPERPOD_CLUSTER_ARN` | `cluster.hyperPodArn` (HyperPod only; the ARN carries the cluster id) |
@@ -154,7 +154,7 @@ function fromEnv(env: Record<string, string | undefined>): StageInput {
     return s === '' ? undefined : s;
   };
   const out: Record<string, unknown> = {};
-  const region = v('TRAINKEEPER_DEPLOY_REGION') ?? v('AWS_REGION');
+  const region = v('TRAINKEEPER_DEPLOY_REGION');
   if (region) out.region = region;
   const kind = v('TRAINKEEPER_DEPLOY_CLUSTER_KIND');
   const name = v('TRAINKEEPER_DEPLOY_CLUSTER_NAME');
@@ -210,7 +210,15 @@ export function stageConfig(
     overCluster && baseCluster && (overCluster.kind === undefined || overCluster.kind === baseCluster.kind)
       ? { ...baseCluster, ...overCluster }
       : (overCluster ?? baseCluster);
-  const parsed = StageConfigSchema.safeParse({ ...base, ...over, ...(cluster ? { cluster } : {}), stage });
+  // AWS_REGION (the shell's default) only fills a region nothing else gives: it must not move a stage.
+  const region = over.region ?? base.region ?? (env.AWS_REGION?.trim() || undefined);
+  const parsed = StageConfigSchema.safeParse({
+    ...base,
+    ...over,
+    ...(region ? { region } : {}),
+    ...(cluster ? { cluster } : {}),
+    stage,
+  });
   if (!parsed.success) {
     throw new StageConfigError(
       stage,

@@ -73,7 +73,20 @@ describe('stageConfig', () => {
     });
   });
 
-  it('takes the region from AWS_REGION when no deploy region is set', () => {
+  it('keeps a committed stage region when the shell sets AWS_REGION', () => {
+    expect(stageConfig('ci', { AWS_REGION: 'eu-central-1' }).region).toBe('us-west-2');
+    expect(
+      stageConfig(
+        'ci',
+        { AWS_REGION: 'eu-central-1', TRAINKEEPER_DEPLOY_REGION: 'us-east-2' },
+        {
+          ci: { cluster: { kind: 'eks', name: 'e' } },
+        },
+      ).region,
+    ).toBe('us-east-2');
+  });
+
+  it('takes the region from AWS_REGION when neither the entry nor the deploy variable gives one', () => {
     const { TRAINKEEPER_DEPLOY_REGION: _, ...env } = EKS_ENV;
     expect(stageConfig('x', { ...env, AWS_REGION: 'ap-south-1' }, {}).region).toBe('ap-south-1');
   });

@@ -1,5 +1,5 @@
 /**
- * The whole `ci` stage (stacks/app.ts) run under Pulumi mocks with SST's real components: every resource is
+ * The whole `ci` stage, through sst.config.ts, run under Pulumi mocks with SST's real components: every resource is
  * registered with the inputs a deploy would send, and the assertions read those inputs.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +32,7 @@ let config: StageConfig;
 
 beforeAll(async () => {
   config = stageConfig('ci');
-  run = await runStacks(config);
+  run = await runStacks(config, 'sst.config');
 }, 180_000);
 
 function one(type: string, name: string): MockResource {
@@ -313,4 +313,16 @@ describe('lambda roles', () => {
       ]);
     },
   );
+});
+
+describe('sst.config.ts', () => {
+  it('names the app, removes non-production stages and pins the AWS provider to the stage region', () => {
+    expect(run.app).toEqual({
+      name: 'trainkeeper',
+      home: 'aws',
+      removal: 'remove',
+      protect: false,
+      providers: { aws: { region: 'us-west-2' } },
+    });
+  });
 });

@@ -44,6 +44,8 @@ export interface StackRun {
   resources: MockResource[];
   outputs: Record<string, unknown>;
   rpcCalls: { method: string; args: Props }[];
+  /** What `sst.config.ts`'s `app()` returned (runs through `sst.config.ts` only). */
+  app?: Props;
   /** Handler bundles esbuild wrote for `Runtime.Build`, by function id. */
   bundles: Record<string, { out: string; handler: string; bytes: number }>;
 }
@@ -205,10 +207,12 @@ async function settled<T>(value: unknown): Promise<T> {
 const platformRequire = createRequire(path.join(PLATFORM, 'package.json'));
 
 /**
- * Runs `trainkeeper(config)` under Pulumi mocks in this process (call once per test file: Pulumi's runtime
- * and SST's globals are process-wide) and returns every resource with its inputs once all have settled.
+ * Runs the stage under Pulumi mocks in this process (call once per test file: Pulumi's runtime and SST's
+ * globals are process-wide) and returns every resource with its inputs once all have settled. `via:
+ * 'sst.config'` goes through `sst.config.ts` (`app()` then `run()`, which reads the stage configuration from
+ * `config.stage` and `process.env` itself); `via: 'app'` calls `trainkeeper(config)` directly.
  */
-export async function runStacks(config: StageConfig): Promise<StackRun> {
+export async function runStacks(config: StageConfig, via: 'app' | 'sst.config' = 'app'): Promise<StackRun> {
   ensureSstPlatform();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'trainkeeper-sst-'));
   const run: StackRun = { resources: [], outputs: {}, rpcCalls: [], bundles: {} };
@@ -276,8 +280,18 @@ export async function runStacks(config: StageConfig): Promise<StackRun> {
         aws: await import(pathToFileURL(path.join(PLATFORM, 'src', 'components', 'aws', 'index.ts')).href),
       },
     });
-    const { trainkeeper } = await import('../../stacks/app.ts');
-    run.outputs = await settled<Record<string, unknown>>(trainkeeper(config));
+    if (via === 'sst.config') {
+      g.$config = (c: Props) => c;
+      const sstConfig = (await import('../../sst.config.ts')).default as unknown as {
+        app(input: { stage: string }): Promise<Props>;
+        run(): Promise<Props>;
+      };
+      run.app = await sstConfig.app({ stage: config.stage });
+      run.outputs = await settled<Props>(await sstConfig.run());
+    } else {
+      const { trainkeeper } = await import('../../stacks/app.ts');
+      run.outputs = await settled<Props>(trainkeeper(config));
+    }
     // Components create children inside `apply` callbacks, some after an RPC (bundling) or a zip: wait
     // until Pulumi has no RPC outstanding, no stub call is in flight, every `sst.aws.Function` has its
     // Lambda, and registrations stop arriving.
