@@ -6,15 +6,18 @@
  */
 export default $config({
   async app(input) {
-    const { isProductionStage, stageConfig } = await import('./stacks/config.ts');
+    const { isProductionStage, stageRegion } = await import('./stacks/config.ts');
     const stage = input.stage ?? 'dev';
     const production = isProductionStage(stage);
+    // A stage without a valid configuration still evaluates here; `run()` then fails with every bad field
+    // (SST shows errors thrown by `run()`, but hides those thrown by `app()`).
+    const region = stageRegion(stage, process.env);
     return {
       name: 'trainkeeper',
       home: 'aws',
       removal: production ? 'retain' : 'remove',
       protect: production,
-      providers: { aws: { region: stageConfig(stage, process.env).region as aws.Region } },
+      providers: { aws: region ? { region: region as aws.Region } : {} },
     };
   },
   async run() {

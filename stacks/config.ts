@@ -55,6 +55,12 @@ const ClusterSchema = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/** zod error callback: a missing value names where to set it. */
+function missing(variable: string) {
+  return (issue: { input?: unknown }) =>
+    issue.input === undefined ? `required: set ${variable} or a STAGES entry` : undefined;
+}
+
 /** What `logs` receives from the application log group (see `logFilterPattern`). */
 export const LogFilterSchema = z.enum(['trainkeeper', 'all']);
 
@@ -62,8 +68,21 @@ export const LogFilterSchema = z.enum(['trainkeeper', 'all']);
 export const StageConfigSchema = z
   .strictObject({
     stage: z.string().min(1),
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as us-west-2'),
-    cluster: ClusterSchema,
+    region: z
+      .string({ error: missing('TRAINKEEPER_DEPLOY_REGION') })
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'expected an AWS region such as us-west-2'),
+    cluster: z
+      .unknown()
+      .superRefine((v, ctx) => {
+        if (v === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            message:
+              'required: set TRAINKEEPER_DEPLOY_CLUSTER_KIND and TRAINKEEPER_DEPLOY_CLUSTER_NAME, or a STAGES entry',
+          });
+        }
+      })
+      .pipe(ClusterSchema),
     /** Log group Container Insights / Fluent Bit writes pod logs to. */
     logGroup: z.string().min(1).optional(),
     allowedNamespaces: z
@@ -229,4 +248,21 @@ export function stageConfig(
     );
   }
   return parsed.data;
+}
+
+/**
+ * The stage's region when its configuration is valid, else `undefined` (for `sst.config.ts`'s `app()`,
+ * which must not throw: the full `StageConfigError` comes from `run()`).
+ */
+export function stageRegion(
+  stage: string,
+  env: Record<string, string | undefined> = {},
+  stages: Record<string, StageInput> = STAGES,
+): string | undefined {
+  try {
+    return stageConfig(stage, env, stages).region;
+  } catch (err) {
+    if (err instanceof StageConfigError) return undefined;
+    throw err;
+  }
 }

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { isProductionStage, StageConfigError, type StageInput, stageConfig } from '../../stacks/config.ts';
+import {
+  isProductionStage,
+  StageConfigError,
+  type StageInput,
+  stageConfig,
+  stageRegion,
+} from '../../stacks/config.ts';
 
 const EKS_ENV = {
   TRAINKEEPER_DEPLOY_REGION: 'eu-west-1',
@@ -168,5 +174,15 @@ describe('stageConfig', () => {
 
   it('names the stage and each field in the error message', () => {
     expect(() => stageConfig('nowhere', {}, {})).toThrow(/stage "nowhere": region: .*; cluster: /);
+  });
+});
+
+describe('stageRegion', () => {
+  it.each<[string, Record<string, string>, string | undefined]>([
+    ['ci', {}, 'us-west-2'],
+    ['nowhere', {}, undefined],
+    ['nowhere', EKS_ENV, 'eu-west-1'],
+  ])('gives stage %s with %j the region %s, never throwing for a bad configuration', (stage, env, region) => {
+    expect(stageRegion(stage, env)).toBe(region);
   });
 });
