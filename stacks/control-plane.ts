@@ -1,5 +1,5 @@
 /**
- * The four Lambdas (nodejs22.x, one role each) and the stage's EventBridge bus. Each function gets the
+ * The four Lambdas (nodejs22.x, one role and one log group each) and the stage's EventBridge bus. Each function gets the
  * environment `functions/config.ts` reads and only the IAM statements `lambdaStatements` lists for it; the
  * asynchronous ones (logs, sweep, events) retry twice and then land in their own SQS DLQ (on-failure
  * destination of the asynchronous invocation).
@@ -76,14 +76,20 @@ export function controlPlane(input: {
   for (const name of Object.keys(FUNCTION_NAMES) as LambdaName[]) {
     const dlq = LAMBDA_NEEDS[name].dlq ? deadLetterQueue(FUNCTION_NAMES[name], config) : undefined;
     if (dlq) queues[name] = dlq;
+    const logGroup = new aws.cloudwatch.LogGroup(`${FUNCTION_NAMES[name]}Logs`, {
+      name: `/aws/lambda/trainkeeper-${config.stage}-${name}`,
+      retentionInDays: 30,
+    });
     const permissions = $resolve({
+      logGroupArn: logGroup.arn,
       tableArn: table.arn,
       busArn: bus.arn,
       workspaceArn: metrics.arn,
       eksClusterArn: eksArn,
       dlqArn: dlq?.arn ?? '',
-    }).apply(({ tableArn, busArn, workspaceArn, eksClusterArn, dlqArn }) =>
+    }).apply(({ logGroupArn, tableArn, busArn, workspaceArn, eksClusterArn, dlqArn }) =>
       lambdaStatements(name, {
+        logGroupArn,
         tableArn,
         busArn,
         workspaceArn,
@@ -100,13 +106,15 @@ export function controlPlane(input: {
       timeout: TIMEOUTS[name],
       environment,
       permissions,
-      logging: { retention: '1 month' },
+      logging: { logGroup: logGroup.name },
       ...(dlq ? { retries: 2 } : {}),
       transform: {
         // SST 4.17.1 also trusts the account root (for `sst dev`'s live mode, which we do not use): only
         // Lambda may assume a control-plane role.
+        // Logging is granted on the Lambda's own log group (see `lambdaStatements`), so no managed policy.
         role: (args: aws.iam.RoleArgs) => {
           args.assumeRolePolicy = JSON.stringify(LAMBDA_TRUST_POLICY);
+          args.managedPolicyArns = [];
         },
         ...(dlq
           ? {

@@ -4,7 +4,7 @@
  * types, so tests check them directly and the stacks only wire their results into resources.
  *
  * Invariants:
- * - every statement names concrete resources (no `*`);
+ * - every statement names concrete resources: the only wildcard is `<own log group>:*` (its log streams);
  * - each Lambda's statements are exactly what its code path calls (see `LAMBDA_NEEDS`);
  * - the Lambda environment holds only variables `functions/config.ts` reads.
  */
@@ -69,6 +69,8 @@ export const LAMBDA_NEEDS: Record<LambdaName, LambdaNeeds> = {
 
 /** The ARNs a Lambda's statements are scoped to. */
 export interface PolicyTargets {
+  /** The Lambda's own log group (`arn:…:log-group:<name>`, without `:*`). */
+  logGroupArn: string;
   tableArn: string;
   busArn: string;
   workspaceArn: string;
@@ -81,12 +83,15 @@ export interface PolicyTargets {
 
 /**
  * The IAM statements of one Lambda. No STS statement: the EKS token is a *presigned* `GetCallerIdentity`
- * URL that the EKS authenticator calls, and `GetCallerIdentity` needs no permission anyway. CloudWatch Logs
- * permissions (its own log group, EMF lines) come with SST's function role.
+ * URL that the EKS authenticator calls, and `GetCallerIdentity` needs no permission anyway. Logging (and the
+ * EMF lines CloudWatch turns into metrics) needs only stream creation and writes in the Lambda's own log
+ * group, which the stack creates — instead of AWSLambdaBasicExecutionRole's `logs:*` actions on `*`.
  */
 export function lambdaStatements(name: LambdaName, t: PolicyTargets): Statement[] {
   const needs = LAMBDA_NEEDS[name];
-  const out: Statement[] = [];
+  const out: Statement[] = [
+    { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${t.logGroupArn}:*`] },
+  ];
   if (needs.store) {
     out.push({
       actions: [...DYNAMO_ITEM_ACTIONS],

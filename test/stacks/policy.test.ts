@@ -149,6 +149,7 @@ describe('EventBridge patterns', () => {
 });
 
 const TARGETS = {
+  logGroupArn: 'arn:aws:logs:us-west-2:1:log-group:/aws/lambda/x',
   tableArn: 'arn:aws:dynamodb:us-west-2:1:table/t',
   busArn: 'arn:aws:events:us-west-2:1:event-bus/b',
   workspaceArn: 'arn:aws:aps:us-west-2:1:workspace/ws-1',
@@ -159,6 +160,7 @@ const TARGETS = {
 
 describe('lambdaStatements', () => {
   const reconcile = [
+    { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${TARGETS.logGroupArn}:*`] },
     {
       actions: [
         'dynamodb:BatchGetItem',

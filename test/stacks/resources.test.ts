@@ -97,6 +97,12 @@ describe('lambdas', () => {
     expect(run.bundles[FN[n]]?.bytes).toBeGreaterThan(0);
   });
 
+  it.each(LAMBDAS)('logs the %s Lambda to its own log group, kept 30 days', (n) => {
+    const group = one('aws:cloudwatch/logGroup:LogGroup', `${FN[n]}Logs`);
+    expect(group.inputs).toMatchObject({ name: `/aws/lambda/trainkeeper-ci-${n}`, retentionInDays: 30 });
+    expect(lambda(n).inputs.loggingConfig.logGroup).toBe(group.state.name);
+  });
+
   it.each(LAMBDAS)('gives the %s Lambda an environment functions/config.ts accepts as this stage', (n) => {
     const env: Record<string, string> = fn_env(n);
     const tk = Object.keys(env).filter((k) => k.startsWith('TRAINKEEPER_'));
@@ -127,27 +133,33 @@ describe('lambdas', () => {
     });
   });
 
-  it.each(LAMBDAS)('grants the %s Lambda exactly its statements, none on "*"', (n) => {
-    const inline = role(n).inputs.inlinePolicies as { name: string; policy: string }[];
-    expect(inline).toHaveLength(1);
-    const doc = JSON.parse(inline[0]?.policy ?? '{}');
-    const table = ofType(run, 'aws:dynamodb/table:Table')[0]?.state.arn;
-    const expected = lambdaStatements(n, {
-      tableArn: table,
-      busArn: ofType(run, 'aws:cloudwatch/eventBus:EventBus')[0]?.state.arn,
-      workspaceArn: ofType(run, 'aws:amp/workspace:Workspace')[0]?.state.arn,
-      eksClusterArn: `arn:aws:eks:us-west-2:${ACCOUNT}:cluster/ml-eks`,
-      hyperPodClusterArn: 'arn:aws:sagemaker:us-west-2:123456789012:cluster/abcd1234efgh',
-      ...(n === 'api' ? {} : { dlqArn: queue(n).state.arn }),
-    });
-    expect(doc.Statement).toEqual(
-      expected.map((s) => ({ Effect: 'Allow', Action: s.actions, Resource: s.resources })),
-    );
-    for (const st of doc.Statement) {
-      for (const r of st.Resource) expect(r).not.toContain('*');
-    }
-    expect(doc.Statement.flatMap((s: Props) => s.Action)).not.toContain('sts:GetCallerIdentity');
-  });
+  it.each(LAMBDAS)(
+    'grants the %s Lambda exactly its statements, no wildcard but its own log streams',
+    (n) => {
+      const inline = role(n).inputs.inlinePolicies as { name: string; policy: string }[];
+      expect(inline).toHaveLength(1);
+      const doc = JSON.parse(inline[0]?.policy ?? '{}');
+      const table = ofType(run, 'aws:dynamodb/table:Table')[0]?.state.arn;
+      const expected = lambdaStatements(n, {
+        logGroupArn: one('aws:cloudwatch/logGroup:LogGroup', `${FN[n]}Logs`).state.arn,
+        tableArn: table,
+        busArn: ofType(run, 'aws:cloudwatch/eventBus:EventBus')[0]?.state.arn,
+        workspaceArn: ofType(run, 'aws:amp/workspace:Workspace')[0]?.state.arn,
+        eksClusterArn: `arn:aws:eks:us-west-2:${ACCOUNT}:cluster/ml-eks`,
+        hyperPodClusterArn: 'arn:aws:sagemaker:us-west-2:123456789012:cluster/abcd1234efgh',
+        ...(n === 'api' ? {} : { dlqArn: queue(n).state.arn }),
+      });
+      expect(doc.Statement).toEqual(
+        expected.map((s) => ({ Effect: 'Allow', Action: s.actions, Resource: s.resources })),
+      );
+      // The only wildcard: the log streams (`:*`) of the Lambda's own log group.
+      const ownStreams = `${one('aws:cloudwatch/logGroup:LogGroup', `${FN[n]}Logs`).state.arn}:*`;
+      for (const st of doc.Statement) {
+        for (const r of st.Resource) if (r !== ownStreams) expect(r).not.toContain('*');
+      }
+      expect(doc.Statement.flatMap((s: Props) => s.Action)).not.toContain('sts:GetCallerIdentity');
+    },
+  );
 
   it.each(['logs', 'sweep', 'events'] as const)(
     'sends the %s Lambda failed asynchronous invocations to its own DLQ after two retries',
@@ -301,18 +313,13 @@ describe('outputs and SST', () => {
 });
 
 describe('lambda roles', () => {
-  it.each(LAMBDAS)(
-    'lets only Lambda assume the %s role and attaches only the basic execution policy',
-    (n) => {
-      const r = role(n);
-      expect(r.inputs.managedPolicyArns).toEqual([
-        'arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole',
-      ]);
-      expect(JSON.parse(r.inputs.assumeRolePolicy).Statement).toEqual([
-        { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
-      ]);
-    },
-  );
+  it.each(LAMBDAS)('lets only Lambda assume the %s role and attaches no managed policy', (n) => {
+    const r = role(n);
+    expect(r.inputs.managedPolicyArns).toEqual([]);
+    expect(JSON.parse(r.inputs.assumeRolePolicy).Statement).toEqual([
+      { Effect: 'Allow', Principal: { Service: 'lambda.amazonaws.com' }, Action: 'sts:AssumeRole' },
+    ]);
+  });
 });
 
 describe('sst.config.ts', () => {

@@ -15,7 +15,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { build } from 'esbuild';
+import { build, stop as stopEsbuild } from 'esbuild';
 import type { StageConfig } from '../../stacks/config.ts';
 
 /** Repository root. */
@@ -50,10 +50,34 @@ export interface StackRun {
   bundles: Record<string, { out: string; handler: string; bytes: number }>;
 }
 
-/** Runs `sst install --stage ci` offline unless `.sst/platform` already holds SST 4.17.1. */
-export function ensureSstPlatform(): void {
+/**
+ * Runs `sst install --stage ci` offline unless `.sst/platform` already holds SST 4.17.1. Test files run in
+ * parallel: a lock directory (atomic `mkdir`) lets one install while the others wait for it.
+ */
+export async function ensureSstPlatform(): Promise<void> {
   const version = path.join(PLATFORM, 'version');
-  if (fs.existsSync(version) && fs.readFileSync(version, 'utf8').trim() === '4.17.1') return;
+  const ready = () => fs.existsSync(version) && fs.readFileSync(version, 'utf8').trim() === '4.17.1';
+  if (ready()) return;
+  // Inside .sst/ (git-ignored), so a lock left by a killed run never shows up in the tree.
+  fs.mkdirSync(path.join(ROOT, '.sst'), { recursive: true });
+  const lock = path.join(ROOT, '.sst', 'trainkeeper-install.lock');
+  for (;;) {
+    try {
+      fs.mkdirSync(lock);
+      break;
+    } catch {
+      if (ready()) return;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+  try {
+    if (!ready()) installSst();
+  } finally {
+    fs.rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function installSst(): void {
   execFileSync(path.join(ROOT, 'node_modules', '.bin', 'sst'), ['install', '--stage', 'ci'], {
     cwd: ROOT,
     stdio: 'inherit',
@@ -213,7 +237,7 @@ const platformRequire = createRequire(path.join(PLATFORM, 'package.json'));
  * `config.stage` and `process.env` itself); `via: 'app'` calls `trainkeeper(config)` directly.
  */
 export async function runStacks(config: StageConfig, via: 'app' | 'sst.config' = 'app'): Promise<StackRun> {
-  ensureSstPlatform();
+  await ensureSstPlatform();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'trainkeeper-sst-'));
   const run: StackRun = { resources: [], outputs: {}, rpcCalls: [], bundles: {} };
   const pending = { count: 0 };
@@ -309,6 +333,7 @@ export async function runStacks(config: StageConfig, via: 'app' | 'sst.config' =
     }
     return run;
   } finally {
+    await stopEsbuild();
     server.close();
     fs.rmSync(work, { recursive: true, force: true });
   }
