@@ -85,7 +85,7 @@ describe('SigV4 signing of API Gateway requests', () => {
         ['phase', 'Running'],
         ['namespace', 'team-a'],
       ] as [string, string][],
-      headers: { accept: 'application/json' },
+      headers: { accept: 'application/json' } as Record<string, string>,
       body: '',
     },
     {
@@ -97,7 +97,7 @@ describe('SigV4 signing of API Gateway requests', () => {
         accept: 'application/json',
         'content-type': 'application/yaml',
         'idempotency-key': 'sha256-abc',
-      },
+      } as Record<string, string>,
       body: 'apiVersion: sagemaker.amazonaws.com/v1\nkind: HyperPodPyTorchJob\n',
     },
     {
@@ -105,7 +105,7 @@ describe('SigV4 signing of API Gateway requests', () => {
       method: 'PUT',
       path: '/jobs/team-a/llama.v2/rules',
       query: [] as [string, string][],
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json' } as Record<string, string>,
       body: '[{"name":"X","logPattern":".*x.*"}]',
     },
   ])('signs $name exactly as the SigV4 specification computes it', async (c) => {

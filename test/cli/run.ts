@@ -2,7 +2,7 @@
  * Helpers for the CLI suites: run the real `trainkeeper` executable as a child process (async, so a file
  * can run several at once), a closed loopback port, and a job manifest derived from the demo job.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -56,6 +56,35 @@ export function trainkeeper(
   });
 }
 
+/** Every process below `pid` (children, grandchildren, …), from `ps`. */
+export function descendants(pid: number): number[] {
+  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
+  const out: number[] = [];
+  const walk = (parent: number) => {
+    for (const [child, ppid] of table) {
+      if (ppid === parent && !out.includes(child)) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+/** True while a process with this id exists (and is not a zombie). */
+export function isAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^\d+ \(.*\) Z/.test(stat);
+  } catch {
+    return false;
+  }
+}
+
 /** A loopback port nobody listens on (bound, read, closed). */
 export function closedPort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -83,6 +112,7 @@ export function demoManifest(options: {
   nprocPerNode?: number;
 }): string {
   const text = readFileSync(`${ROOT}examples/jobs/demo.yaml`, 'utf8').replaceAll(
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: the manifest's envsubst placeholder, not JS
     '${CHECKPOINT_DIR}',
     options.checkpointDir,
   );
