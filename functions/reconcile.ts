@@ -83,13 +83,17 @@ export interface ReconcileOutcome {
 
 /** decide → act rounds per trigger (agent answers feed the next round). */
 export const MAX_ROUNDS = 6;
-/** Write attempts per round before the ConcurrencyError propagates. */
-export const MAX_WRITE_ATTEMPTS = 5;
+/**
+ * Write attempts per round before the ConcurrencyError propagates. Log batches of one job's pods arrive
+ * concurrently (one subscription batch per pod stream), so several writers contend for the job item; with
+ * full-jitter backoff up to 400 ms, ten attempts ride out a handful of concurrent writers.
+ */
+export const MAX_WRITE_ATTEMPTS = 10;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Full-jitter backoff: uniform in [0, base·2^attempt), capped at 200 ms. */
-const backoffMs = (attempt: number): number => Math.random() * Math.min(200, 10 * 2 ** attempt);
+/** Full-jitter backoff: uniform in [0, base·2^attempt), capped at 400 ms. */
+const backoffMs = (attempt: number): number => Math.random() * Math.min(400, 10 * 2 ** attempt);
 
 /**
  * Reconciles one job with the given observations and executes what `decide` asks for.
