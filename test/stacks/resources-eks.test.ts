@@ -2,7 +2,7 @@
  * A production stage on a plain EKS cluster, pushing to an existing AMP workspace, with every log line
  * subscribed: the same stacks under Pulumi mocks (own process: Pulumi's runtime is process-wide).
  */
-import { beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { stageConfig } from '../../stacks/config.ts';
 import { ACCOUNT, ofType, type Props, runStacks, type StackRun } from './sst-harness.ts';
 
@@ -22,6 +22,8 @@ beforeAll(async () => {
   );
   run = await runStacks(config);
 }, 180_000);
+
+afterAll(() => run?.dispose());
 
 const statements = (r: { inputs: Props }): Props[] =>
   JSON.parse((r.inputs.inlinePolicies as { policy: string }[])[0]?.policy ?? '{}').Statement;

@@ -2,7 +2,8 @@
  * The whole `ci` stage, through sst.config.ts, run under Pulumi mocks with SST's real components: every resource is
  * registered with the inputs a deploy would send, and the assertions read those inputs.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLE } from '../../adapters/dynamo/table.ts';
 import { loadConfig } from '../../functions/config.ts';
 import { type StageConfig, stageConfig } from '../../stacks/config.ts';
@@ -34,6 +35,8 @@ beforeAll(async () => {
   config = stageConfig('ci');
   run = await runStacks(config, 'sst.config');
 }, 180_000);
+
+afterAll(() => run?.dispose());
 
 function one(type: string, name: string): MockResource {
   const found = run.resources.filter((r) => r.type === type && r.name === name);
@@ -95,6 +98,21 @@ describe('lambdas', () => {
     expect(fn.inputs.handler).toBe(`functions/${n}.handler`);
     expect(fn.inputs.role).toBe(role(n).state.arn);
     expect(run.bundles[FN[n]]?.bytes).toBeGreaterThan(0);
+  });
+
+  it('bundles the api handler into an ES module whose cold start names the missing table variable', async () => {
+    const bundle = run.bundles[FN.api];
+    const mod = (await import(pathToFileURL(bundle?.file ?? '').href)) as {
+      handler: (event: unknown) => Promise<unknown>;
+    };
+    const saved = { ...process.env };
+    for (const k of Object.keys(process.env)) if (k.startsWith('TRAINKEEPER_')) delete process.env[k];
+    delete process.env.AWS_REGION;
+    try {
+      await expect(mod.handler({})).rejects.toThrow(/invalid TrainKeeper configuration: TRAINKEEPER_TABLE: /);
+    } finally {
+      process.env = saved;
+    }
   });
 
   it.each(LAMBDAS)('logs the %s Lambda to its own log group, kept 30 days', (n) => {

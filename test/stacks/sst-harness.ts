@@ -46,8 +46,10 @@ export interface StackRun {
   rpcCalls: { method: string; args: Props }[];
   /** What `sst.config.ts`'s `app()` returned (runs through `sst.config.ts` only). */
   app?: Props;
-  /** Handler bundles esbuild wrote for `Runtime.Build`, by function id. */
-  bundles: Record<string, { out: string; handler: string; bytes: number }>;
+  /** Handler bundles esbuild wrote for `Runtime.Build`, by function id (`file` = the bundled module). */
+  bundles: Record<string, { out: string; file: string; handler: string; bytes: number }>;
+  /** Removes the work directory (bundles, zips); call in `afterAll`. */
+  dispose(): void;
 }
 
 /**
@@ -163,7 +165,7 @@ async function startRpcStub(
         },
       });
       const bytes = fs.statSync(path.join(out, `${file}.mjs`)).size;
-      bundles[args.functionID] = { out, handler, bytes };
+      bundles[args.functionID] = { out, file: path.join(out, `${file}.mjs`), handler, bytes };
       return { handler, out, errors: result.errors.map((e) => e.text), sourcemaps: [] };
     },
   };
@@ -239,7 +241,13 @@ const platformRequire = createRequire(path.join(PLATFORM, 'package.json'));
 export async function runStacks(config: StageConfig, via: 'app' | 'sst.config' = 'app'): Promise<StackRun> {
   await ensureSstPlatform();
   const work = fs.mkdtempSync(path.join(os.tmpdir(), 'trainkeeper-sst-'));
-  const run: StackRun = { resources: [], outputs: {}, rpcCalls: [], bundles: {} };
+  const run: StackRun = {
+    resources: [],
+    outputs: {},
+    rpcCalls: [],
+    bundles: {},
+    dispose: () => fs.rmSync(work, { recursive: true, force: true }),
+  };
   const pending = { count: 0 };
   const server = await startRpcStub(work, run.rpcCalls, run.bundles, pending);
   try {
@@ -332,10 +340,12 @@ export async function runStacks(config: StageConfig, via: 'app' | 'sst.config' =
       await new Promise((r) => setTimeout(r, 250));
     }
     return run;
+  } catch (err) {
+    run.dispose();
+    throw err;
   } finally {
     await stopEsbuild();
     server.close();
-    fs.rmSync(work, { recursive: true, force: true });
   }
 }
 
