@@ -11,7 +11,7 @@
  * | `TRAINKEEPER_DEPLOY_REGION` | `region` (else the entry's, else `AWS_REGION`) |
  * | `TRAINKEEPER_DEPLOY_CLUSTER_KIND` | `cluster.kind` (`hyperpod` or `eks`) |
  * | `TRAINKEEPER_DEPLOY_CLUSTER_NAME` | `cluster.name` (HyperPod or EKS cluster name) |
- * | `TRAINKEEPER_DEPLOY_HYPERPOD_CLUSTER_ARN` | `cluster.hyperPodArn` (HyperPod only; the ARN carries the cluster id) |
+ * | `TRAINKEEPER_DEPLOY_HYPERPOD_CLUSTER_ARN` | `cluster.hyperPodArn` (HyperPod only; carries the cluster id) |
  * | `TRAINKEEPER_DEPLOY_EKS_CLUSTER_NAME` | `cluster.eksClusterName` (HyperPod only: its EKS orchestrator) |
  * | `TRAINKEEPER_DEPLOY_LOG_GROUP` | `logGroup` |
  * | `TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES` | `allowedNamespaces` (comma-separated) |

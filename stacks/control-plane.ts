@@ -1,8 +1,8 @@
 /**
- * The four Lambdas (nodejs22.x, one role and one log group each) and the stage's EventBridge bus. Each function gets the
- * environment `functions/config.ts` reads and only the IAM statements `lambdaStatements` lists for it; the
- * asynchronous ones (logs, sweep, events) retry twice and then land in their own SQS DLQ (on-failure
- * destination of the asynchronous invocation).
+ * The four Lambdas (nodejs22.x, one role and one log group each) and the stage's EventBridge bus. Each
+ * function gets the environment `functions/config.ts` reads and only the IAM statements `lambdaStatements`
+ * lists for it; the asynchronous ones (logs, sweep, events) retry twice and then land in their own SQS DLQ
+ * (on-failure destination of the asynchronous invocation).
  *
  * No SST `link`: linking `sst.aws.Dynamo`/`sst.aws.Bus` grants `dynamodb:*`/`events:*`, broader than the
  * handlers use, and the handlers read plain environment variables, not `Resource`.

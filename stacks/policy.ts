@@ -145,7 +145,7 @@ export function ampWorkspaceArn(p: {
   return `arn:${p.partition}:aps:${p.region}:${p.account}:workspace/${p.id}`;
 }
 
-/** Remote-write URL from a workspace's Prometheus endpoint (`https://aps-workspaces…/workspaces/ws-…/`). */
+/** Remote-write URL from a workspace's Prometheus endpoint (`https://aps-workspaces…/workspaces/ws-…`). */
 export function remoteWriteUrl(prometheusEndpoint: string): string {
   return `${prometheusEndpoint.replace(/\/+$/, '')}/api/v1/remote_write`;
 }
@@ -253,7 +253,7 @@ export interface AlarmSpec {
 }
 
 /**
- * Alarms on the EMF metrics (`TrainKeeper` namespace, `[Stage]` dimension set, see adapters/aws/cloudwatch.ts):
+ * Alarms on the EMF metrics (`TrainKeeper` namespace, `[Stage]` dimension set, adapters/aws/cloudwatch.ts):
  * any job failure, and a restart storm (`threshold` restarts of any level within 5 minutes).
  */
 export function emfAlarms(stage: string, restartStormThreshold: number): AlarmSpec[] {

@@ -1,6 +1,6 @@
 /**
- * The whole `ci` stage, through sst.config.ts, run under Pulumi mocks with SST's real components: every resource is
- * registered with the inputs a deploy would send, and the assertions read those inputs.
+ * The whole `ci` stage, through sst.config.ts, run under Pulumi mocks with SST's real components: every
+ * resource is registered with the inputs a deploy would send, and the assertions read those inputs.
  */
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
