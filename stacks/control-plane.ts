@@ -67,6 +67,7 @@ export function controlPlane(input: {
     busName: bus.name,
     url: metrics.remoteWriteUrl,
   }).apply(({ tableName, busName, url }) =>
+    // A fresh object per read: SST's Function adds its own keys to the environment object it is given.
     lambdaEnvironment(config, { tableName, busName, remoteWriteUrl: url }),
   );
   const hyperPodClusterArn = config.cluster.kind === 'hyperpod' ? config.cluster.hyperPodArn : undefined;
@@ -109,6 +110,11 @@ export function controlPlane(input: {
       logging: { logGroup: logGroup.name },
       ...(dlq ? { retries: 2 } : {}),
       transform: {
+        // Exactly the variables functions/config.ts reads: drop SST's `SST_RESOURCE_App`/`SST_KEY*` (they
+        // serve `Resource` from the `sst` package, which the handlers do not use).
+        function: (args: aws.lambda.FunctionArgs) => {
+          args.environment = { variables: environment.apply((e) => ({ ...e })) };
+        },
         // SST 4.17.1 also trusts the account root (for `sst dev`'s live mode, which we do not use): only
         // Lambda may assume a control-plane role.
         // Logging is granted on the Lambda's own log group (see `lambdaStatements`), so no managed policy.

@@ -121,35 +121,38 @@ describe('lambdas', () => {
     expect(lambda(n).inputs.loggingConfig.logGroup).toBe(group.state.name);
   });
 
-  it.each(LAMBDAS)('gives the %s Lambda an environment functions/config.ts accepts as this stage', (n) => {
-    const env: Record<string, string> = fn_env(n);
-    const tk = Object.keys(env).filter((k) => k.startsWith('TRAINKEEPER_'));
-    expect(tk.sort()).toEqual(
-      [
-        'TRAINKEEPER_MODE',
-        'TRAINKEEPER_TABLE',
-        'TRAINKEEPER_CLUSTER_KIND',
-        'TRAINKEEPER_CLUSTER_NAME',
-        'TRAINKEEPER_ALLOWED_NAMESPACES',
-        'TRAINKEEPER_POD_SECURITY',
-        'TRAINKEEPER_AMP_REMOTE_WRITE_URL',
-        'TRAINKEEPER_EVENT_BUS',
-        'TRAINKEEPER_LOG_LEVEL',
-        'TRAINKEEPER_STAGE',
-      ].sort(),
-    );
-    // Lambda sets AWS_REGION itself.
-    const parsed = loadConfig({ ...env, AWS_REGION: config.region });
-    expect(parsed).toMatchObject({
-      mode: 'aws',
-      tableName: run.outputs.TableName,
-      cluster: { kind: 'hyperpod', name: 'ml-cluster' },
-      allowedNamespaces: ['team-a', 'team-b'],
-      eventBusName: run.outputs.BusName,
-      ampRemoteWriteUrl: run.outputs.RemoteWriteUrl,
-      stage: 'ci',
-    });
-  });
+  it.each(LAMBDAS)(
+    'gives the %s Lambda exactly the variables functions/config.ts reads, with the stage values',
+    (n) => {
+      const env: Record<string, string> = fn_env(n);
+      const tk = Object.keys(env);
+      expect(tk.sort()).toEqual(
+        [
+          'TRAINKEEPER_MODE',
+          'TRAINKEEPER_TABLE',
+          'TRAINKEEPER_CLUSTER_KIND',
+          'TRAINKEEPER_CLUSTER_NAME',
+          'TRAINKEEPER_ALLOWED_NAMESPACES',
+          'TRAINKEEPER_POD_SECURITY',
+          'TRAINKEEPER_AMP_REMOTE_WRITE_URL',
+          'TRAINKEEPER_EVENT_BUS',
+          'TRAINKEEPER_LOG_LEVEL',
+          'TRAINKEEPER_STAGE',
+        ].sort(),
+      );
+      // Lambda sets AWS_REGION itself.
+      const parsed = loadConfig({ ...env, AWS_REGION: config.region });
+      expect(parsed).toMatchObject({
+        mode: 'aws',
+        tableName: run.outputs.TableName,
+        cluster: { kind: 'hyperpod', name: 'ml-cluster' },
+        allowedNamespaces: ['team-a', 'team-b'],
+        eventBusName: run.outputs.BusName,
+        ampRemoteWriteUrl: run.outputs.RemoteWriteUrl,
+        stage: 'ci',
+      });
+    },
+  );
 
   it.each(LAMBDAS)(
     'grants the %s Lambda exactly its statements, no wildcard but its own log streams',
