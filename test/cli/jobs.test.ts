@@ -157,7 +157,13 @@ describe('trainkeeper job commands: a job that really runs', () => {
     shortFile = join(work, 'cli-short.yaml');
     writeFileSync(
       longFile,
-      demoManifest({ name: 'cli-long', checkpointDir: join(work, 'ckpt-long'), steps: 100_000, spares: 1 }),
+      demoManifest({
+        name: 'cli-long',
+        checkpointDir: join(work, 'ckpt-long'),
+        steps: 100_000,
+        stepTime: 0.5,
+        spares: 1,
+      }),
     );
     writeFileSync(
       shortFile,
@@ -213,7 +219,7 @@ describe('trainkeeper job commands: a job that really runs', () => {
     ]);
     expect(get.code).toBe(0);
     expect(lines(get)[0]).toBe('NAME      STATUS   PHASE    GEN  RESTARTS  STEP  AGE');
-    expect(lines(get)[1]).toMatch(/^cli-long {2}Running {2}Running {2}0 {4}0 +\d+ +\d+s$/);
+    expect(lines(get)[1]).toMatch(/^cli-long {2}Running {2}Running {2}0 {4}0 +\d+ +\d+[smh]\S*$/);
     expect(list.stdout).toMatch(/^NAMESPACE +NAME +STATUS/);
     expect(list.stdout).toMatch(/\ndefault +cli-long +Running +Running /);
     expect(describe.code).toBe(0);

@@ -99,7 +99,7 @@ export function closedPort(): Promise<number> {
 
 /**
  * The demo job (examples/jobs/demo.yaml) renamed and resized for tests: `steps` training steps of
- * `stepTime` s, checkpoints under `checkpointDir`, and without the 3-second hang rule (a busy 2-core CI
+ * `stepTime` s (a 65,536-sample batch), checkpoints under `checkpointDir`, and without the 3-second hang rule (a busy 2-core CI
  * machine can stall log delivery that long, which would restart the job under the test).
  */
 export function demoManifest(options: {
@@ -136,5 +136,8 @@ export function demoManifest(options: {
           ? `--nproc-per-node=${nproc}`
           : arg,
   );
+  // Throughput is beside the point here; a big batch keeps the LowThroughput rule quiet when a loaded
+  // machine stretches the steps.
+  container.command.push('--global-batch=65536');
   return stringify(doc);
 }
