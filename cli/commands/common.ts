@@ -150,7 +150,9 @@ export async function watchJob(client: ApiClient, ref: JobRef, options: WatchOpt
       if (options.status) {
         const line = statusLine(job);
         if (tty) {
-          out.write(`\r\x1b[2K${done ? '' : `${SPINNER[frame++ % SPINNER.length]} `}${line}`);
+          // Cut to the terminal's width: a wrapped line could not be redrawn in place.
+          const text = `${done ? '' : `${SPINNER[frame++ % SPINNER.length]} `}${line}`;
+          out.write(`\r\x1b[2K${out.columns && !done ? text.slice(0, out.columns - 1) : text}`);
           drawn = true;
           if (done) {
             out.write('\n');
