@@ -118,6 +118,22 @@ describe.concurrent('trainkeeper job commands: errors a user meets', () => {
     );
   });
 
+  it('prints the version in-process', async () => {
+    const { main } = await import('../../cli/main.ts');
+    let out = '';
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string) => {
+      out += chunk;
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      expect(await main(['--version'])).toBe(0);
+    } finally {
+      process.stdout.write = write;
+    }
+    expect(out).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+
   it.each([
     'submit',
     'list',
@@ -151,6 +167,7 @@ describe('trainkeeper job commands: a job that really runs', () => {
   let longFile: string;
   let shortFile: string;
   let watchLong: Promise<Run>;
+  let followLong: Promise<Run>;
 
   beforeAll(() => {
     longFile = join(work, 'cli-long.yaml');
@@ -185,6 +202,7 @@ describe('trainkeeper job commands: a job that really runs', () => {
     // A resubmit of the same file is the same job (idempotency key = content hash); it also watches the
     // job, so it must end with exit 1 once the job is cancelled at the end of this file.
     watchLong = cli(['submit', longFile, '--watch'], { timeoutMs: 240_000 });
+    followLong = cli(['events', 'cli-long', '--follow', '-o', 'json'], { timeoutMs: 240_000 });
   });
 
   it('follows a short job with submit --watch as appended lines and exits 0 when it Succeeded', async () => {
@@ -272,6 +290,15 @@ describe('trainkeeper job commands: a job that really runs', () => {
     expect(events.stdout).toMatch(/Normal +Restarting +1 +Restarting at process level/);
   }, 120_000);
 
+  it('requests a process-level restart and says so', async () => {
+    const run = await cli(['restart', 'cli-long']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(
+      /^job default\/cli-long: process-level restart requested \(phase \w+, generation [2-9]\d*\)\n$/,
+    );
+  });
+
   it('replaces the rules of the job from a manifest, and rejects bad rules with their field paths', async () => {
     const bad = join(work, 'bad-rules.yaml');
     writeFileSync(bad, '- name: Loss\n  logPattern: ".*Loss: (\\\\d+).*"\n  operator: bogus\n');
@@ -302,5 +329,16 @@ describe('trainkeeper job commands: a job that really runs', () => {
       expect.stringMatching(/^default\/cli-long: Cancelled, phase Cancelled, /),
     );
     expect(lines(watched).at(-2)).toBe('job default/cli-long Cancelled');
+    // events --follow -o json: one event document per line, in order, ending when the job ended.
+    const followed = await followLong;
+    expect(followed.code).toBe(0);
+    const events = followed.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { at: number; reason: string });
+    expect(events[0]?.reason).toBe('Created');
+    expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['WorkerCrash', 'Restarting']));
+    expect(events.at(-1)?.reason).toBe('Cancelled');
+    expect(events.map((e) => e.at)).toEqual([...events.map((e) => e.at)].sort((a, b) => a - b));
   }, 120_000);
 });
