@@ -9,9 +9,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Sha256 } from '@aws-crypto/sha256-js';
-import { HttpRequest } from '@smithy/protocol-http';
-import { SignatureV4 } from '@smithy/signature-v4';
 import pRetry from 'p-retry';
 import { TrainKeeperError, ValidationError } from '../core/errors.ts';
 import type { eventDocument, JobDocument } from '../functions/job-status.ts';
@@ -144,6 +141,12 @@ export async function signRequest(
   req: SignableRequest,
   options: { credentials: Credentials; region: string; date?: Date },
 ): Promise<Record<string, string>> {
+  // Loaded on first use: local endpoints never sign, and every command start pays for what it imports.
+  const [{ Sha256 }, { HttpRequest }, { SignatureV4 }] = await Promise.all([
+    import('@aws-crypto/sha256-js'),
+    import('@smithy/protocol-http'),
+    import('@smithy/signature-v4'),
+  ]);
   const url = new URL(req.url);
   const query: Record<string, string | string[]> = {};
   for (const [key, value] of url.searchParams) {
