@@ -1,9 +1,12 @@
 import { createHash, createHmac } from 'node:crypto';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  ApiClient,
   EndpointError,
   isAwsEndpoint,
   NO_ENDPOINT_MESSAGE,
@@ -139,6 +142,66 @@ describe('SigV4 signing of API Gateway requests', () => {
     );
     expect(signed['x-amz-security-token']).toBe('TOKEN123');
     expect(signed.authorization).toContain('x-amz-security-token');
+  });
+});
+
+describe('ApiClient signing', () => {
+  const credentials = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'secret/KEY' };
+
+  it('signs every request to an API Gateway endpoint with the region of its host', async () => {
+    // API Gateway cannot be reached from here: fetch is replaced for this one test and records what it got.
+    const sent: { url: string; init: RequestInit }[] = [];
+    const realFetch = globalThis.fetch;
+    globalThis.fetch = (async (url: URL | string, init: RequestInit) => {
+      sent.push({ url: String(url), init });
+      return new Response(JSON.stringify({ items: [] }), { status: 200 });
+    }) as typeof fetch;
+    try {
+      const client = new ApiClient({
+        endpoint: 'https://abc123.execute-api.ap-south-1.amazonaws.com/',
+        credentials: async () => credentials,
+      });
+      expect(await client.list({ namespace: 'team-a' })).toEqual({ items: [] });
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+    expect(sent).toHaveLength(1);
+    const headers = sent[0]?.init.headers as Record<string, string>;
+    const expected = sigv4Reference({
+      method: 'GET',
+      host: 'abc123.execute-api.ap-south-1.amazonaws.com',
+      path: '/jobs',
+      query: [['namespace', 'team-a']],
+      headers: { accept: 'application/json' },
+      body: '',
+      ...credentials,
+      region: 'ap-south-1',
+      service: 'execute-api',
+      amzDate: headers['x-amz-date'] as string,
+    });
+    expect(headers.authorization).toBe(expected.authorization);
+    expect(headers.host).toBeUndefined();
+  });
+
+  it('sends no signature to a loopback endpoint', async () => {
+    let seen: IncomingHttpHeaders = {};
+    const server = createServer((req, res) => {
+      seen = req.headers;
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"items":[]}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const client = new ApiClient({
+        endpoint: `http://127.0.0.1:${port}`,
+        credentials: () => Promise.reject(new Error('must not be asked for credentials')),
+      });
+      expect(await client.list({})).toEqual({ items: [] });
+    } finally {
+      server.close();
+    }
+    expect(seen.authorization).toBeUndefined();
+    expect(seen['x-amz-date']).toBeUndefined();
   });
 });
 
