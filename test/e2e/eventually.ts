@@ -1,0 +1,29 @@
+/**
+ * Polling for what the control plane emits after its state write: events, counters and processes follow
+ * the write by a few milliseconds (reconcile flushes emissions after the cluster actions), so a scenario
+ * that has just seen a new phase re-reads them until they agree instead of racing the flush.
+ */
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Calls `read` until `check` accepts its value (returns it) or `timeoutMs` passes; then runs `check` once
+ * more so the failure is the assertion's own message. `check` asserts (throws) when the value is not there yet.
+ */
+export async function eventually<T>(
+  read: () => Promise<T>,
+  check: (value: T) => void,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await read();
+    try {
+      check(value);
+      return value;
+    } catch (err) {
+      if (Date.now() >= deadline) throw err;
+    }
+    await sleep(200);
+  }
+}
