@@ -3,14 +3,15 @@
  *
  * Not pure: this module reads `rules/presets/<name>.yaml` with `node:fs` ONCE, when it is first imported,
  * and validates them (a bad preset file fails the import loudly, not a job later). Everything it returns
- * is plain data. The files are found next to this module (`import.meta.url`), so a bundle (Lambdas,
- * esbuild) must copy `rules/presets/*.yaml` beside its output file.
+ * is plain data. The files are found next to this module in the source tree, or — in a Lambda bundle whose
+ * handler is `functions/<name>.mjs` — at `rules/presets/*.yaml` of the bundle root (the stacks copy them
+ * there with `copyFiles`).
  *
  * Invariants: preset rules are named `preset.<preset>.<rule>` (a user rule with the same name makes
  * `compileRules` throw a duplicate-name error), carry `source: {kind: 'preset', preset}`, use
  * HyperPod's field names and defaults, and every pattern compiles (checked at load).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { z } from 'zod';
 import type { JobSpec, LogRule } from '../../core/spec/types.ts';
@@ -32,8 +33,20 @@ const PresetRule = z.strictObject({
 
 const PresetFile = z.strictObject({ rules: z.array(PresetRule).min(1) });
 
+/** Where a preset file is: beside this module (source), or under the bundle root (functions/*.mjs). */
+function presetFile(preset: PresetName): URL {
+  const candidates = [
+    new URL(`./${preset}.yaml`, import.meta.url),
+    new URL(`../rules/presets/${preset}.yaml`, import.meta.url),
+  ];
+  const found = candidates.find((url) => existsSync(url));
+  if (!found)
+    throw new Error(`rule preset ${preset}: no ${preset}.yaml beside the module or under rules/presets/`);
+  return found;
+}
+
 function loadPreset(preset: PresetName): LogRule[] {
-  const file = new URL(`./${preset}.yaml`, import.meta.url);
+  const file = presetFile(preset);
   const parsed = PresetFile.safeParse(parse(readFileSync(file, 'utf8')));
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
