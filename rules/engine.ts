@@ -82,6 +82,10 @@ export interface CompiledRule {
   readonly cutoffMs: number | undefined;
   readonly recurringMs: number | undefined;
   readonly perStream: boolean;
+  /** The rule has a time check (start cutoff or recurring frequency). */
+  readonly timed: boolean;
+  /** `rule.faultOnMatch`, read once per line and rule. */
+  readonly faultOnMatch: boolean;
   /**
    * An event rule (faultOnMatch, no time checks) matches rarely by nature: its prefilter literals go into
    * the shared gate (one regex scan per line for all of them). Other rules (progress, metrics) match
@@ -177,6 +181,10 @@ export function compileRules(rules: readonly LogRule[]): CompiledRules {
           ? undefined
           : rule.expectedRecurringFrequencyInSeconds * 1000,
       perStream: rule.scope === 'stream',
+      timed:
+        rule.expectedStartCutOffInSeconds !== undefined ||
+        rule.expectedRecurringFrequencyInSeconds !== undefined,
+      faultOnMatch: rule.faultOnMatch,
       event,
       matchGate: event ? gateIds(match) : undefined,
       stopGate: event ? gateIds(stop) : undefined,
@@ -253,12 +261,32 @@ export interface RuleValue {
 }
 
 const SIMPLE_FLOAT = /^\d+(?:\.\d*)?(?:[eE][+-]?\d+)?$/;
+/**
+ * The common case of `SIMPLE_FLOAT` without a regex call: digits, optionally `.` and digits (`12`, `3.5`,
+ * `7.`). A `true` here implies `SIMPLE_FLOAT` matches; `false` defers to the regex (exponents etc.).
+ */
+function isSimpleFloat(text: string): boolean {
+  const n = text.length;
+  if (n === 0) return false;
+  let i = 0;
+  let c = text.charCodeAt(0);
+  while (c >= 48 && c <= 57) c = ++i < n ? text.charCodeAt(i) : -1;
+  if (i === 0) return false;
+  if (i === n) return true;
+  if (c !== 46) return false; // '.'
+  for (i++; i < n; i++) {
+    c = text.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
 const PY_FLOAT =
   /^[+-]?(?:(?:\d(?:_?\d)*)?\.?\d(?:_?\d)*(?:[eE][+-]?\d(?:_?\d)*)?|\d(?:_?\d)*\.|(?:inf|infinity|nan))$/i;
 
 /** Python `float(text)`, or undefined where Python would raise. */
 export function parsePythonFloat(text: string): number | undefined {
-  if (SIMPLE_FLOAT.test(text)) return Number(text);
+  if (isSimpleFloat(text) || SIMPLE_FLOAT.test(text)) return Number(text);
   const s = text.trim();
   if (!PY_FLOAT.test(s)) return undefined;
   const lower = s.toLowerCase().replace(/^[+]/, '');
@@ -270,12 +298,34 @@ export function parsePythonFloat(text: string): number | undefined {
 
 const clip = (text: string): string => (text.length > MAX_TEXT ? text.slice(0, MAX_TEXT) : text);
 
+/**
+ * A deep copy of one rule slot. The stored shape is flat objects two levels deep (slot → job/streams →
+ * timer fields), so spreads copy it exactly — the same own keys in the same order, absent optional fields
+ * stay absent — at a fraction of `structuredClone`'s cost (it ran once per rule per batch).
+ */
+function copySlot(slot: RuleSlot): RuleSlot {
+  const streams: Record<string, StreamSlot> = {};
+  for (const key of Object.keys(slot.streams)) {
+    const copy = { ...(slot.streams[key] as StreamSlot) };
+    // a stream named `__proto__` must stay an own key (plain assignment would set the prototype)
+    if (key === '__proto__')
+      Object.defineProperty(streams, key, {
+        value: copy,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    else streams[key] = copy;
+  }
+  return { ...slot, job: { ...slot.job }, streams };
+}
+
 /** Copies the state (the functions are pure) keeping only slots of rules that still exist. */
 function cloneFor(c: CompiledRules, state: RuleState): RuleState {
   const rules: Record<string, RuleSlot> = {};
   for (const r of c.rules) {
     const slot = state.rules[r.name];
-    rules[r.name] = slot ? structuredClone(slot) : freshSlot();
+    rules[r.name] = slot ? copySlot(slot) : freshSlot();
   }
   return { ...state, rules };
 }
@@ -445,27 +495,33 @@ export function evaluateLines(
 ): { state: RuleState; findings: RuleFinding[]; values: RuleValue[] } {
   const run: Run = { state: cloneFor(c, state), findings: [] };
   const values: RuleValue[] = [];
-  const slots = c.rules.map((r) => run.state.rules[r.name] as RuleSlot);
+  const rules = c.rules;
+  const slots = rules.map((r) => run.state.rules[r.name] as RuleSlot);
   const literals = new LiteralScan(c);
   const startedAt = run.state.startedAt;
+  const ruleCount = rules.length;
+  const ungated = c.ungated;
+  const noneGated = ungated.length === ruleCount;
   let latest = run.state.clock;
   for (const line of sortedByTime(lines)) {
     const t = line.timestamp;
     if (t < startedAt) continue;
     if (t > latest) latest = t;
     const text = line.text;
+    const rank = line.rank;
     const anyLiteral = literals.scan(text);
     // a line without any gate literal skips the gated event rules (most lines: faults are rare)
-    const all = anyLiteral || c.ungated.length === c.rules.length;
-    const count = all ? c.rules.length : c.ungated.length;
+    const all = anyLiteral || noneGated;
+    const count = all ? ruleCount : ungated.length;
     for (let k = 0; k < count; k++) {
-      const i = all ? k : (c.ungated[k] as number);
-      const r = c.rules[i] as CompiledRule;
+      const i = all ? k : (ungated[k] as number);
       const slot = slots[i] as RuleSlot;
       if (slot.stopped) continue;
-      if (r.ranks !== undefined && (line.rank === undefined || !r.ranks.has(line.rank))) continue;
+      const r = rules[i] as CompiledRule;
+      if (r.ranks !== undefined && (rank === undefined || !r.ranks.has(rank))) continue;
+      const perStream = r.perStream;
       let stream: StreamSlot | undefined;
-      if (r.perStream) {
+      if (perStream) {
         stream = streamSlot(slot, line);
         if (stream.stopped) continue;
       }
@@ -473,37 +529,29 @@ export function evaluateLines(
         ? r.match.matchUnchecked(text)
         : null;
       const matched = group !== null;
+      // group 1 as Python's float(), parsed once per match (undefined: no group 1, or float() raises)
+      let value: number | undefined;
       if (matched) {
         const timer: TimerSlot = stream ?? slot.job;
-        if (r.cutoffMs !== undefined || r.recurringMs !== undefined) {
-          checkTimer(
-            run,
-            r,
-            timer,
-            t,
-            r.perStream ? line.stream : 'job',
-            r.perStream ? line.rank : undefined,
-          );
-        }
+        if (r.timed)
+          checkTimer(run, r, timer, t, perStream ? line.stream : 'job', perStream ? rank : undefined);
         timer.lastMatchAt = timer.lastMatchAt === undefined ? t : Math.max(timer.lastMatchAt, t);
         timer.lastText = clip(text);
-        if (!r.perStream && (slot.job.verdict === 'WAITING' || slot.job.verdict === 'HANGING')) {
+        if (!perStream && (slot.job.verdict === 'WAITING' || slot.job.verdict === 'HANGING')) {
           slot.job.verdict = 'HEALTHY';
         }
-        if (r.perStream && stream && stream.verdict === 'HANGING') stream.verdict = 'HEALTHY';
-        if (r.match.groups > 0 && typeof group === 'string') {
-          const value = parsePythonFloat(group);
+        if (perStream && stream && stream.verdict === 'HANGING') stream.verdict = 'HEALTHY';
+        if (typeof group === 'string' && r.match.groups > 0) {
+          value = parsePythonFloat(group);
           if (value !== undefined) {
             values.push(
-              line.rank === undefined
-                ? { rule: r.name, value, at: t }
-                : { rule: r.name, value, at: t, rank: line.rank },
+              rank === undefined ? { rule: r.name, value, at: t } : { rule: r.name, value, at: t, rank },
             );
           }
         }
-        if (r.rule.faultOnMatch) {
+        if (r.faultOnMatch) {
           stream ??= streamSlot(slot, line);
-          transition(run, r, stream, 'FAULTED', line.stream, t, line.rank, clip(text));
+          transition(run, r, stream, 'FAULTED', line.stream, t, rank, clip(text));
           continue;
         }
       }
@@ -511,7 +559,7 @@ export function evaluateLines(
         const stopped =
           passes(text, r.stopGate, r.stopAnyOf, anyLiteral, literals) && r.stop.matchUnchecked(text) !== null;
         if (stopped) {
-          if (r.perStream && stream) {
+          if (perStream && stream) {
             stream.stopped = true;
             stream.verdict = 'HEALTHY';
           } else {
@@ -524,12 +572,14 @@ export function evaluateLines(
       if (!matched) continue;
       if (r.isSlowPoint === undefined || r.match.groups === 0) {
         if (stream) stream.verdict = 'HEALTHY';
-        else if (slot.streams[line.stream]) (slot.streams[line.stream] as StreamSlot).verdict = 'HEALTHY';
+        else {
+          const existing = slot.streams[line.stream];
+          if (existing) existing.verdict = 'HEALTHY';
+        }
         continue;
       }
-      if (typeof group !== 'string') continue; // group 1 did not take part: Python's float(None) raises
-      const value = parsePythonFloat(group);
-      if (value === undefined) continue; // Python's float() raises: the line is skipped
+      // group 1 did not take part (Python's float(None) raises) or float() raises: the line is skipped
+      if (value === undefined) continue;
       stream ??= streamSlot(slot, line);
       if (r.isSlowPoint(value)) {
         if (stream.slow < r.dataPoints) stream.slow++;
@@ -543,7 +593,7 @@ export function evaluateLines(
         stream.slow >= r.dataPoints ? 'SLOW' : 'HEALTHY',
         line.stream,
         t,
-        line.rank,
+        rank,
         clip(text),
         value,
       );
