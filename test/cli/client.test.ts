@@ -1,10 +1,10 @@
 import { createHash, createHmac } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   ApiClient,
   EndpointError,
@@ -206,7 +206,9 @@ describe('ApiClient signing', () => {
 });
 
 describe('endpoint resolution', () => {
-  const emptyDir = () => mkdtempSync(join(tmpdir(), 'tk-cli-'));
+  const root = mkdtempSync(join(tmpdir(), 'tk-cli-endpoint-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const emptyDir = () => mkdtempSync(join(root, 'cwd-'));
 
   it('prefers --endpoint over TRAINKEEPER_ENDPOINT and strips a trailing slash', () => {
     expect(
