@@ -3,7 +3,6 @@
  * injected faults (local/demo.ts). `npm run demo` is this command.
  */
 import type { Command } from 'commander';
-import { runDemo } from '../../local/demo.ts';
 import { action } from '../io.ts';
 
 /** Registers `demo`. */
@@ -15,8 +14,10 @@ export function registerDemoCommand(program: Command): void {
     .option('--keep', 'keep the data directory (logs, checkpoints) afterwards')
     .addHelpText('after', '\nExample:\n  $ trainkeeper demo\n  $ trainkeeper demo --torch')
     .action(
-      action(async (opts: { torch?: boolean; keep?: boolean }) =>
-        runDemo({ torch: Boolean(opts.torch), keep: Boolean(opts.keep) }),
-      ),
+      action(async (opts: { torch?: boolean; keep?: boolean }) => {
+        // Loaded on use: the control plane pulls in every handler and SDK, which other commands do not need.
+        const { runDemo } = await import('../../local/demo.ts');
+        return runDemo({ torch: Boolean(opts.torch), keep: Boolean(opts.keep) });
+      }),
     );
 }
