@@ -19,12 +19,12 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'tk-cli-jobs-'));
   plane = await startLocalControlPlane({ nodes: 4, dataDir: join(work, 'plane') });
   env = cleanEnv({ TRAINKEEPER_ENDPOINT: plane.apiUrl });
-}, 60_000);
+}, 120_000);
 
 afterAll(async () => {
   await plane?.stop();
   rmSync(work, { recursive: true, force: true });
-}, 60_000);
+}, 120_000);
 
 const cli = (args: string[], options: Parameters<typeof trainkeeper>[1] = {}) =>
   trainkeeper(args, { env, ...options });
@@ -49,7 +49,8 @@ async function waitForJob(name: string, ready: (job: JobDocument) => boolean, ti
 
 const lines = (run: Run) => run.stdout.split('\n');
 
-describe.concurrent('trainkeeper job commands: errors a user meets', () => {
+// Generous timeouts: on a shared 2-core machine one CLI start can take many seconds of wall time.
+describe.concurrent('trainkeeper job commands: errors a user meets', { timeout: 120_000 }, () => {
   it.each([
     ['a malformed JOB argument', ['describe', 'a/b/c']],
     ['an unknown chaos fault', ['local', 'chaos', 'meteor', '--job', 'x']],
@@ -163,7 +164,7 @@ describe.concurrent('trainkeeper job commands: errors a user meets', () => {
   });
 });
 
-describe('trainkeeper job commands: a job that really runs', () => {
+describe('trainkeeper job commands: a job that really runs', { timeout: 180_000 }, () => {
   let longFile: string;
   let shortFile: string;
   let watchLong: Promise<Run>;
@@ -222,7 +223,7 @@ describe('trainkeeper job commands: a job that really runs', () => {
     expect(out.at(-2)).toBe('job default/cli-short Succeeded');
     // Plain appended lines, never a carriage return or an escape sequence, when stdout is not a TTY.
     expect(run.stdout).not.toMatch(/[\r\x1b]/);
-  }, 120_000);
+  });
 
   it('shows the running job in get, list and describe', async () => {
     await waitForJob(
@@ -288,7 +289,7 @@ describe('trainkeeper job commands: a job that really runs', () => {
     expect(lines(events)[0]).toMatch(/^TIME +TYPE +REASON +GEN +MESSAGE$/);
     expect(events.stdout).toMatch(/Warning +WorkerCrash +1 +.*exited with (exit )?code 1/);
     expect(events.stdout).toMatch(/Normal +Restarting +1 +Restarting at process level/);
-  }, 120_000);
+  });
 
   it('requests a process-level restart and says so', async () => {
     const run = await cli(['restart', 'cli-long']);
@@ -340,5 +341,5 @@ describe('trainkeeper job commands: a job that really runs', () => {
     expect(events.map((e) => e.reason)).toEqual(expect.arrayContaining(['WorkerCrash', 'Restarting']));
     expect(events.at(-1)?.reason).toBe('Cancelled');
     expect(events.map((e) => e.at)).toEqual([...events.map((e) => e.at)].sort((a, b) => a - b));
-  }, 120_000);
+  });
 });

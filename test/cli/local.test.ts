@@ -55,7 +55,7 @@ describe('trainkeeper local up', () => {
       stderr += d;
     });
     const exited = new Promise<number | null>((resolve) => up?.once('exit', (code) => resolve(code)));
-    const banner = await waitForLine(up, /^export TRAINKEEPER_ENDPOINT=(\S+)$/m, 60_000);
+    const banner = await waitForLine(up, /^export TRAINKEEPER_ENDPOINT=(\S+)$/m, 120_000);
     const endpoint = banner.match(/^export TRAINKEEPER_ENDPOINT=(\S+)$/m)?.[1] as string;
     expect(banner).toContain(`  endpoint:   ${endpoint}\n`);
     expect(banner).toContain(`  data dir:   ${dataDir}\n`);
@@ -106,5 +106,5 @@ describe('trainkeeper local up', () => {
     const gone = Date.now() + 5_000;
     while (children.some(isAlive) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
     expect(children.filter(isAlive)).toEqual([]);
-  }, 150_000);
+  }, 240_000);
 });

@@ -27,7 +27,7 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   return env;
 }
 
-/** Runs `trainkeeper args…` to its end (killed after `timeoutMs`) and returns exit code and output. */
+/** Runs `trainkeeper args…` to its end (killed after `timeoutMs`, default 120 s) and returns exit code and output. */
 export function trainkeeper(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string; timeoutMs?: number } = {},
@@ -46,7 +46,7 @@ export function trainkeeper(
     child.stderr.setEncoding('utf8').on('data', (d: string) => {
       stderr += d;
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 120_000);
     child.on('error', reject);
     child.on('close', (code) => {
       clearTimeout(timer);
