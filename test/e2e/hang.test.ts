@@ -6,6 +6,7 @@ import {
   metricValue,
   podLog,
   rankPods,
+  waitNoPods,
   waitNoProcessesWith,
 } from './scenario-helpers.ts';
 
@@ -61,7 +62,7 @@ describe('a hung rank (it stops logging; its peers block in the all-reduce)', ()
     ]);
     expect(done.status.processRestartCount).toBe(1);
     expect(done.status.restartStatus.fullJobRestartCount).toBe(0);
-    expect(done.status.progress.step).toBe(60);
+    expect(done.status.progress.step).toBeGreaterThan(after.status.progress.step ?? 0);
 
     const timeline = await lifecycleUntil(t, name, 'JobSucceeded');
     expect(timeline).toEqual(
@@ -75,15 +76,12 @@ describe('a hung rank (it stops logging; its peers block in the all-reduce)', ()
     );
     expect(timeline.indexOf('FaultDetected')).toBeLessThan(timeline.indexOf('RestartCompleted'));
     const metrics = await t.metrics();
-    expect(
-      metricValue(metrics, 'trainkeeper_restarts_total', { level: 'process', reason: 'LogHang' }),
-    ).toBe(1);
+    expect(metricValue(metrics, 'trainkeeper_restarts_total', { level: 'process', reason: 'LogHang' })).toBe(
+      1,
+    );
 
     // Succeeded with cleanPodPolicy All: pods gone, no process of the job survives (the hung rank included).
     expect(await waitNoProcessesWith(checkpointDir(t, name))).toEqual([]);
-    const deadline = Date.now() + 20_000;
-    while ((await t.kubePods(name)).length > 0 && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 250));
-    expect(await t.kubePods(name)).toEqual([]);
+    expect(await waitNoPods(t, name)).toEqual([]);
   }, 120_000);
 });

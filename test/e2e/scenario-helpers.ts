@@ -107,3 +107,19 @@ export async function lifecycleUntil(
   }
   return names;
 }
+
+/** Polls until the local Kubernetes holds no pod of the job; returns what is left (empty on success). */
+export async function waitNoPods(
+  t: E2E,
+  name: string,
+  timeoutMs = 20_000,
+  namespace = 'default',
+): Promise<{ name: string; node?: string; phase: string }[]> {
+  const deadline = Date.now() + timeoutMs;
+  let left = await t.kubePods(name, namespace);
+  while (left.length > 0 && Date.now() < deadline) {
+    await sleep(250);
+    left = await t.kubePods(name, namespace);
+  }
+  return left;
+}
