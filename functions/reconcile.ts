@@ -181,8 +181,10 @@ interface Emissions {
 
 /**
  * Executes actions in order. Returns the agent answers as `AgentPolled` observations for the next round.
- * Emissions (events, counters, gauges) are flushed even when an action throws, because a retry would not
- * produce them again: the state that caused them is already written.
+ * Emissions (events, counters, gauges) are collected from the whole list BEFORE any cluster action runs and
+ * flushed even when an action throws: a retry would not produce them again, because the state that caused
+ * them is already written (a failing ShutdownAgents must not swallow the JobSucceeded event and counter
+ * that follow it in the list).
  */
 async function act(
   deps: Deps,
@@ -201,6 +203,17 @@ async function act(
       else deps.log.warn('reconcile: agent refused a call', { job: `${ref.namespace}/${ref.name}`, ...r });
     }
   };
+  for (const action of actions) {
+    if (action.type === 'RecordEvent') emissions.events.push(action.event);
+    else if (action.type === 'IncrementCounter')
+      emissions.increments.push({ name: action.name, labels: action.labels, by: action.by });
+    else if (action.type === 'ObserveLatency') {
+      // Histogram increments + the HyperPod latest-value gauge, with bounded labels only.
+      const observed = observeLatency(action.name, action.labels, action.seconds);
+      emissions.increments.push(...observed.increments);
+      if (observed.gauge) emissions.gauges.push(observed.gauge);
+    }
+  }
   try {
     for (const action of actions) {
       outcome.actions++;
@@ -233,18 +246,9 @@ async function act(
             agentAnswers(await deps.cluster.agentStatus(job.namespace, action.pods));
             break;
           case 'RecordEvent':
-            emissions.events.push(action.event);
-            break;
           case 'IncrementCounter':
-            emissions.increments.push({ name: action.name, labels: action.labels, by: action.by });
-            break;
-          case 'ObserveLatency': {
-            // Histogram increments + the HyperPod latest-value gauge, with bounded labels only.
-            const observed = observeLatency(action.name, action.labels, action.seconds);
-            emissions.increments.push(...observed.increments);
-            if (observed.gauge) emissions.gauges.push(observed.gauge);
-            break;
-          }
+          case 'ObserveLatency':
+            break; // collected above
           case 'DeleteJob':
             await flush(deps, ref, emissions);
             await deps.store.deleteJob(ref);
