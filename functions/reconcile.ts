@@ -181,10 +181,10 @@ interface Emissions {
 
 /**
  * Executes actions in order. Returns the agent answers as `AgentPolled` observations for the next round.
- * Emissions (events, counters, gauges) are collected from the whole list BEFORE any cluster action runs and
- * flushed even when an action throws: a retry would not produce them again, because the state that caused
- * them is already written (a failing ShutdownAgents must not swallow the JobSucceeded event and counter
- * that follow it in the list).
+ * Emissions (events, counters, gauges) are collected from the whole list and flushed BEFORE any cluster
+ * action runs: a retry would not produce them again, because the state that caused them is already written
+ * (a failing ShutdownAgents must not swallow the JobSucceeded event and counter that follow it in the
+ * list), and readers of the record should find its timeline with it. Action failures are flushed last.
  */
 async function act(
   deps: Deps,
@@ -214,6 +214,9 @@ async function act(
       if (observed.gauge) emissions.gauges.push(observed.gauge);
     }
   }
+  // Emitted first: the record is already written, so the timeline and counters should not lag it by the
+  // duration of the cluster actions (a /stop waits for workers to exit).
+  await flush(deps, ref, emissions);
   try {
     for (const action of actions) {
       outcome.actions++;
