@@ -38,6 +38,7 @@
 import { ValidationError } from '../core/errors.ts';
 import { logRuleReason } from '../core/reasons.ts';
 import type { LogRule, MetricOperator } from '../core/spec/types.ts';
+import { LiteralSet } from './literal-set.ts';
 import { compilePattern, type PatternMatcher, PatternSyntaxError } from './matcher.ts';
 import {
   MAX_TEXT,
@@ -88,13 +89,16 @@ export interface CompiledRule {
   readonly faultOnMatch: boolean;
   /**
    * An event rule (faultOnMatch, no time checks) matches rarely by nature: its prefilter literals go into
-   * the shared gate (one regex scan per line for all of them). Other rules (progress, metrics) match
-   * often; they test their own few literals with `includes`.
+   * the shared literal set (one regex scan per line for all of them), and a line without any of them
+   * skips all gated event rules. Other rules (progress, metrics) match often; they test their own few
+   * literals with `includes` (V8's is a fast substring search) — or not at all when the matcher's first
+   * step is that very search (`PatternMatcher.scansPrefilter`).
    */
   readonly event: boolean;
-  /** Prefilters of the match/stop patterns: gate literal ids (event rules) or strings; undefined = none. */
-  readonly matchGate: readonly number[] | undefined;
-  readonly stopGate: readonly number[] | undefined;
+  /** Prefilters of event rules' match/stop patterns as ids in `CompiledRules.literals`. */
+  readonly matchGate: Int32Array | undefined;
+  readonly stopGate: Int32Array | undefined;
+  /** Prefilters of other rules' match/stop patterns (undefined = none). */
   readonly matchAnyOf: readonly string[] | undefined;
   readonly stopAnyOf: readonly string[] | undefined;
 }
@@ -105,13 +109,12 @@ export interface CompiledRule {
  */
 export interface CompiledRules {
   readonly rules: readonly CompiledRule[];
-  /** Every distinct prefilter literal of event rules (the gate's alternatives). */
-  readonly literals: readonly string[];
-  /** One global regex finding any literal (longest first), or undefined when no rule has one. */
-  readonly gate: RegExp | undefined;
-  /** For literal i: the literals implied present when i is found (i and its substrings). */
-  readonly implied: readonly (readonly number[])[];
-  /** Indexes of the rules a line without any gate literal can still concern (all but gated event rules). */
+  /**
+   * Every distinct prefilter literal of event rules, found with one scan per line (a line without any
+   * skips the gated event rules).
+   */
+  readonly literals: LiteralSet;
+  /** Indexes of the rules a line without any event literal can still concern (all but gated event rules). */
   readonly ungated: readonly number[];
 }
 
@@ -123,21 +126,20 @@ const COMPARE: Record<MetricOperator, (threshold: number) => (value: number) => 
   eq: (t) => (v) => v === t,
 };
 
-const escapeLiteral = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-
 /**
  * Compiles rules for `evaluateLines`/`tickRules`. Rule names must be unique (they key the state).
  * @throws RuleCompileError naming the rule and field of the first bad pattern.
  */
 export function compileRules(rules: readonly LogRule[]): CompiledRules {
   const literals: string[] = [];
-  const gateIds = (m: PatternMatcher | undefined): number[] | undefined =>
-    m?.prefilter?.map((lit) => {
+  const gateIds = (m: PatternMatcher | undefined): Int32Array | undefined => {
+    if (m?.prefilter === undefined) return undefined;
+    const ids = m.prefilter.map((lit) => {
       const at = literals.indexOf(lit);
-      if (at >= 0) return at;
-      literals.push(lit);
-      return literals.length - 1;
+      return at >= 0 ? at : literals.push(lit) - 1;
     });
+    return new Int32Array(ids);
+  };
   const compileField = (rule: LogRule, field: 'logPattern' | 'stopPattern', pattern: string) => {
     try {
       return compilePattern(pattern);
@@ -188,20 +190,12 @@ export function compileRules(rules: readonly LogRule[]): CompiledRules {
       event,
       matchGate: event ? gateIds(match) : undefined,
       stopGate: event ? gateIds(stop) : undefined,
-      matchAnyOf: event ? undefined : match.prefilter,
-      stopAnyOf: event ? undefined : stop?.prefilter,
+      matchAnyOf: event || match.scansPrefilter ? undefined : match.prefilter,
+      stopAnyOf: event || stop?.scansPrefilter ? undefined : stop?.prefilter,
     };
   });
-  const order = literals
-    .map((_, i) => i)
-    .sort((a, b) => (literals[b]?.length ?? 0) - (literals[a]?.length ?? 0));
-  const gate =
-    literals.length === 0
-      ? undefined
-      : new RegExp(order.map((i) => escapeLiteral(literals[i] as string)).join('|'), 'g');
-  const implied = literals.map((lit) => literals.flatMap((other, j) => (lit.includes(other) ? [j] : [])));
   const ungated = compiled.flatMap((r, i) => (r.matchGate !== undefined && r.stop === undefined ? [] : [i]));
-  return { rules: compiled, literals, gate, implied, ungated };
+  return { rules: compiled, literals: new LiteralSet(literals), ungated };
 }
 
 const freshTimer = (): TimerSlot => ({ verdict: 'WAITING' });
@@ -438,47 +432,16 @@ const sortedByTime = (lines: readonly LogLine[]): readonly LogLine[] => {
   return lines;
 };
 
-/** Per-call scratch for the literal gate: `present[i] === stamp` ⇔ literal i is in the current line. */
-class LiteralScan {
-  private readonly present: Int32Array;
-  private readonly ids: Map<string, number>;
-  private stamp = 0;
-  constructor(private readonly c: CompiledRules) {
-    this.present = new Int32Array(c.literals.length);
-    this.ids = new Map(c.literals.map((lit, i) => [lit, i]));
-  }
-  /** Scans one line; returns false when it contains no literal at all. */
-  scan(text: string): boolean {
-    const gate = this.c.gate;
-    if (!gate) return false;
-    this.stamp++;
-    gate.lastIndex = 0;
-    let any = false;
-    for (let m = gate.exec(text); m !== null; m = gate.exec(text)) {
-      any = true;
-      for (const j of this.c.implied[this.ids.get(m[0]) as number] as number[]) this.present[j] = this.stamp;
-      gate.lastIndex = m.index + 1;
-    }
-    return any;
-  }
-  /** Whether any of the literals `ids` is in the scanned line. */
-  hasAny(ids: readonly number[]): boolean {
-    for (const id of ids) if (this.present[id] === this.stamp) return true;
-    return false;
-  }
-}
-
-/** Whether a line passes a pattern's prefilter (gate literals, or its own any-of literals). */
+/** Whether a line passes a pattern's prefilter (event-rule literal ids found by the last scan, or its own literals). */
 function passes(
   text: string,
-  gate: readonly number[] | undefined,
+  gate: Int32Array | undefined,
   anyOf: readonly string[] | undefined,
-  anyLiteral: boolean,
-  literals: LiteralScan,
+  literals: LiteralSet,
 ): boolean {
-  if (gate !== undefined) return anyLiteral && literals.hasAny(gate);
+  if (gate !== undefined) return literals.hasAny(gate);
   if (anyOf === undefined) return true;
-  for (const lit of anyOf) if (text.includes(lit)) return true;
+  for (let k = 0; k < anyOf.length; k++) if (text.includes(anyOf[k] as string)) return true;
   return false;
 }
 
@@ -497,7 +460,7 @@ export function evaluateLines(
   const values: RuleValue[] = [];
   const rules = c.rules;
   const slots = rules.map((r) => run.state.rules[r.name] as RuleSlot);
-  const literals = new LiteralScan(c);
+  const literals = c.literals;
   const startedAt = run.state.startedAt;
   const ruleCount = rules.length;
   const ungated = c.ungated;
@@ -509,7 +472,7 @@ export function evaluateLines(
     if (t > latest) latest = t;
     const text = line.text;
     const rank = line.rank;
-    const anyLiteral = literals.scan(text);
+    const anyLiteral = literals.scan(text); // any event-rule literal
     // a line without any gate literal skips the gated event rules (most lines: faults are rare)
     const all = anyLiteral || noneGated;
     const count = all ? ruleCount : ungated.length;
@@ -525,9 +488,7 @@ export function evaluateLines(
         stream = streamSlot(slot, line);
         if (stream.stopped) continue;
       }
-      const group = passes(text, r.matchGate, r.matchAnyOf, anyLiteral, literals)
-        ? r.match.matchUnchecked(text)
-        : null;
+      const group = passes(text, r.matchGate, r.matchAnyOf, literals) ? r.match.matchUnchecked(text) : null;
       const matched = group !== null;
       // group 1 as Python's float(), parsed once per match (undefined: no group 1, or float() raises)
       let value: number | undefined;
@@ -557,7 +518,7 @@ export function evaluateLines(
       }
       if (r.stop) {
         const stopped =
-          passes(text, r.stopGate, r.stopAnyOf, anyLiteral, literals) && r.stop.matchUnchecked(text) !== null;
+          passes(text, r.stopGate, r.stopAnyOf, literals) && r.stop.matchUnchecked(text) !== null;
         if (stopped) {
           if (perStream && stream) {
             stream.stopped = true;

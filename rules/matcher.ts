@@ -47,6 +47,12 @@ export interface PatternMatcher {
   readonly literal: string | undefined;
   /** Number of capture groups in the pattern. */
   readonly groups: number;
+  /**
+   * `matchUnchecked` itself starts with a forward search for the prefilter's single literal (the
+   * `last-occurrence` strategy whose prefix is that literal), so a caller gains nothing by testing the
+   * prefilter first: a line without the literal is rejected by that one search.
+   */
+  readonly scansPrefilter: boolean;
   /** `re.match` of the whole pattern, prefilter included. */
   match(text: string): MatchGroup;
   /** As `match`, for a caller that has already checked `prefilter`. */
@@ -405,6 +411,10 @@ class V8Matcher implements PatternMatcher {
     return this.prefilter?.length === 1 ? this.prefilter[0] : undefined;
   }
 
+  get scansPrefilter(): boolean {
+    return this.strategy === 'last-occurrence' && this.prefix !== undefined && this.literal === this.prefix;
+  }
+
   match(text: string): MatchGroup {
     if (this.prefilter !== undefined && !this.prefilter.some((l) => text.includes(l))) return null;
     return this.matchUnchecked(text);
@@ -414,7 +424,12 @@ class V8Matcher implements PatternMatcher {
     const re = this.re;
     if (this.strategy === 'last-occurrence') {
       const prefix = this.prefix as string;
-      let at = text.lastIndexOf(prefix);
+      // the last occurrence, found forwards: V8's `indexOf` is a fast substring search, `lastIndexOf` a
+      // naive backward scan (measured 2-3x slower on a 200-byte line); earlier ones only when it fails
+      let at = text.indexOf(prefix);
+      if (at < 0) return null;
+      for (let next = text.indexOf(prefix, at + 1); next >= 0; next = text.indexOf(prefix, next + 1))
+        at = next;
       while (at >= 0) {
         re.lastIndex = at;
         const m = re.exec(text);
@@ -432,6 +447,7 @@ class V8Matcher implements PatternMatcher {
 class Re2Matcher implements PatternMatcher {
   readonly engine = 're2';
   readonly strategy = 'anchored';
+  readonly scansPrefilter = false;
   constructor(
     readonly pattern: string,
     private readonly re: RE2JS,
