@@ -483,8 +483,9 @@ export const remediate = (job: JobRecord, faults: Fault[], now: number, actions:
     ),
     counterAction(Metric.jobsRestarted),
     counterAction(Metric.restarts, { level, reason: family }),
+    // One action per observation: the metrics adapters record both the HyperPod gauge and the histogram
+    // from it (adapters/prometheus/histogram.ts), so a second action would count the restart twice.
     latencyAction(Metric.faultDetectionLatency, { reason: family }, now - remediation.faultAt),
-    latencyAction(Metric.detectionLatencySeconds, {}, now - remediation.faultAt),
     ...work,
   );
 };

@@ -114,8 +114,8 @@ const enterRunning = (job: JobRecord, now: number, actions: Action[]): void => {
         lifecycle: LifecycleEvent.RestartCompleted,
         details: { level: open.level, reason: open.reason, milliseconds: ms },
       }),
+      // One action: the adapters derive the gauge and the histogram from it (see ladder.ts).
       latencyAction(Metric.restartLatency, { level: open.level }, ms),
-      latencyAction(Metric.restartLatencySeconds, { level: open.level }, ms),
     );
   } else {
     const message = `All ${rankSlots(job).length} ranks running (generation ${job.generation})`;
