@@ -1,0 +1,151 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../../local/control-plane.ts';
+import { jobManifest, useControlPlane } from './harness.ts';
+import {
+  checkpointDir,
+  lifecycleUntil,
+  podLog,
+  rankPods,
+  waitNoPods,
+  waitNoProcessesWith,
+} from './scenario-helpers.ts';
+
+const TORCH_PY = '/usr/bin/python3';
+const hasTorch = spawnSync(TORCH_PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+if (!hasTorch) {
+  console.warn(
+    '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' +
+      `!!! SKIPPING the end-to-end PyTorch DDP scenario: ${TORCH_PY} cannot import torch.\n` +
+      '!!! Install it with: apt-get install -y --no-install-recommends python3-torch\n' +
+      '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n',
+  );
+}
+
+const e2e = useControlPlane();
+const STEPS = 30;
+const TRAINER_ARGS = [`--steps=${STEPS}`, '--checkpoint-every=5', '--step-time=0.3'];
+const refDir = mkdtempSync(join(tmpdir(), 'trainkeeper-ddp-ref-'));
+afterAll(() => rmSync(refDir, { recursive: true, force: true }));
+
+/** The `final step=… params_sha256=…` lines of some output, de-duplicated. */
+const finals = (text: string): Set<string> =>
+  new Set([...text.matchAll(/final step=\d+ params_sha256=[0-9a-f]+/g)].map((m) => m[0]));
+
+/**
+ * The uninterrupted reference: one standalone agent with 4 workers (the job's world size, 2 pods × 2), the
+ * same trainer and flags. Resolves with its whole output.
+ */
+function runReference(): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [
+        'bin/trainkeeper-agent.js',
+        '--standalone',
+        '--nproc-per-node',
+        '4',
+        '--heartbeat-interval',
+        '0',
+        '--python',
+        TORCH_PY,
+        'examples/trainers/ddp_trainer.py',
+        ...TRAINER_ARGS,
+        `--checkpoint-dir=${refDir}`,
+      ],
+      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.stderr.on('data', (d) => {
+      out += d;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+describe.skipIf(!hasTorch)('real PyTorch DDP (gloo, CPU) under the control plane', () => {
+  it('recovers a crashed rank from its checkpoint to exactly the parameters of an uninterrupted run', async () => {
+    const t = e2e();
+    const name = 'ddp';
+    const reference = runReference();
+    const manifest = jobManifest(t.plane, {
+      name,
+      // Pods stay after success (cleanPodPolicy None) so their logs can be read through the Kubernetes API.
+      runPolicy: { cleanPodPolicy: 'None' },
+      command: [
+        'hyperpodrun',
+        '--nproc-per-node=2',
+        '--shutdown-signal=SIGTERM',
+        '--shutdown-timeout=5',
+        '--python',
+        TORCH_PY,
+        'examples/trainers/ddp_trainer.py',
+        ...TRAINER_ARGS,
+        `--checkpoint-dir=${checkpointDir(t, name)}`,
+      ],
+    });
+    expect((await t.submit(manifest)).status).toBe(201);
+    const before = await t.waitFor(
+      name,
+      'DDP training past its first checkpoint',
+      (j) => j.status.phase === 'Running' && (j.status.progress.step ?? 0) >= 6,
+      90_000,
+    );
+    const pods = rankPods(before).map((p) => p.name);
+
+    await t.chaos(name, 'crash', { rank: 1, exitCode: 3 });
+    const after = await t.waitFor(
+      name,
+      'a recovered process-level restart',
+      (j) => j.status.phase === 'Running' && j.status.remediations.some((r) => r.restartLatencyMs !== null),
+      90_000,
+    );
+    expect(after.status.remediations[0]!.level).toBe('process');
+    expect(after.status.remediations[0]!.reason).toMatch(/^(WorkerCrash|WorkerFault)$/);
+    expect(after.status.generation).toBe(before.status.generation + 1);
+    expect(rankPods(after).map((p) => p.name)).toEqual(pods);
+
+    const done = await t.waitFor(name, 'success', (j) => j.status.phase === 'Succeeded', 120_000);
+    expect(
+      done.status.remediations.map((r) => `${r.generation} ${r.reason} ${r.level}: ${r.message}`),
+    ).toHaveLength(1);
+    expect(await lifecycleUntil(t, name, 'JobSucceeded')).toEqual(
+      expect.arrayContaining([
+        'JobSubmitted',
+        'FaultDetected',
+        'RestartStarted',
+        'RestartCompleted',
+        'JobSucceeded',
+      ]),
+    );
+
+    // Every rank of the recovered run printed the same final line, and it is the reference's.
+    const logs = await Promise.all(pods.map((p) => podLog(t, p)));
+    expect(logs[0]).toMatch(/Resuming from checkpoint step (5|10|15|20|25)\b/);
+    const recovered = finals(logs.join('\n'));
+    const ref = await reference;
+    expect(ref.code).toBe(0);
+    const expected = finals(ref.out);
+    expect(expected.size).toBe(1);
+    expect([...expected][0]).toMatch(new RegExp(`^final step=${STEPS} params_sha256=[0-9a-f]{64}$`));
+    expect(recovered).toEqual(expected);
+
+    // cleanPodPolicy None left the pods: delete them, then nothing of the job may survive.
+    const kc = new KubeConfig();
+    kc.loadFromString(t.plane.kube.kubeconfigYaml());
+    const core = kc.makeApiClient(CoreV1Api);
+    for (const p of await t.kubePods(name)) {
+      await core.deleteNamespacedPod({ namespace: 'default', name: p.name, gracePeriodSeconds: 0 });
+    }
+    expect(await waitNoPods(t, name)).toEqual([]);
+    expect(await waitNoProcessesWith(checkpointDir(t, name))).toEqual([]);
+  }, 240_000);
+});
