@@ -72,7 +72,9 @@ describe('rung 1: process-level restart', () => {
       'The fault of reason WorkerCrash was remediated in 2000 milliseconds.',
     );
     expect(s.events()).toEqual(['RestartCompleted']);
-    expect(s.actionsOf('ObserveLatency').map((a) => [a.name, a.seconds])).toEqual([[Metric.restartLatency, 2]]);
+    expect(s.actionsOf('ObserveLatency').map((a) => [a.name, a.seconds])).toEqual([
+      [Metric.restartLatency, 2],
+    ]);
     expect(s.job.remediations.at(-1)?.recoveredAt).toBe(s.now);
     expect(s.job.restartCount).toBe(1);
     expect(s.job.processRestartCount).toBe(1);
