@@ -184,6 +184,8 @@ export interface ClientOptions {
   credentials?: () => Promise<Credentials>;
   /** Retries of a 503/429 answer. Default 5. */
   retries?: number;
+  /** How long one request may take before it fails with `EndpointError`. Default 60 s. */
+  timeoutMs?: number;
 }
 
 /** A response whose status was 2xx: status code and the parsed JSON body. */
@@ -356,12 +358,25 @@ export class ApiClient {
       delete headers.host;
     }
     let res: Response;
+    const timeoutMs = this.options.timeoutMs ?? 60_000;
+    const signal = AbortSignal.timeout(timeoutMs);
+    let text: string;
     try {
-      res = await fetch(url, { method, headers, ...(init.body !== undefined ? { body: init.body } : {}) });
+      res = await fetch(url, {
+        method,
+        headers,
+        signal,
+        ...(init.body !== undefined ? { body: init.body } : {}),
+      });
+      text = await res.text();
     } catch (err) {
+      if ((err as Error)?.name === 'TimeoutError') {
+        throw new EndpointError(`${this.endpoint} did not answer within ${timeoutMs / 1000} s`, {
+          cause: err,
+        });
+      }
       throw new EndpointError(`cannot reach ${this.endpoint}: ${networkReason(err)}`, { cause: err });
     }
-    const text = await res.text();
     if (!res.ok) throw apiError(res, text);
     let body: T;
     try {
