@@ -9,6 +9,7 @@
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AgentProc, cleanup, startBody } from '../test/agent/harness.ts';
+import { loadLine, printTable } from './support.ts';
 
 const CLK_TCK = 100; // Linux USER_HZ
 
@@ -92,9 +93,6 @@ export default async function bench(): Promise<void> {
     'target',
     'torchrun default',
   ];
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (r: string[]) => `| ${r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  console.log(line(head));
-  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`);
-  for (const r of rows) console.log(line(r));
+  printTable(head, rows);
+  console.log(loadLine());
 }

@@ -10,7 +10,6 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { cpus, loadavg } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { kubeClusterFromConfig } from '../adapters/kube/cluster.ts';
 import { buildPod } from '../adapters/kube/pod-builder.ts';
@@ -18,6 +17,7 @@ import { LocalApiServer } from '../local/kube/api-server.ts';
 import { type KubeObject, ObjectStore } from '../local/kube/store.ts';
 import { jobSpec } from '../test/kube/fixtures.ts';
 import { kubeConfigFor } from '../test/kube/local-api.ts';
+import { loadLine, printTable } from './support.ts';
 
 const PODS = 2_000;
 const LATENCY_MS = Number(process.env.KUBE_BENCH_LATENCY_MS ?? 20);
@@ -107,9 +107,12 @@ export default async function bench(): Promise<void> {
           (t2 - t0) / 1000 < 10 && cluster.stats.totalCalls() / PODS <= 2 ? 'met' : 'MISSED',
       });
     }
-    console.table(rows);
+    printTable(
+      Object.keys(rows[0] ?? {}),
+      rows.map((r) => Object.values(r).map(String)),
+    );
     // Client, API server and stub agent share this process; on a shared machine the load explains spread.
-    console.log(`load average during the run: ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores`);
+    console.log(loadLine());
   } finally {
     await server.close();
     await new Promise<void>((r) => agent.close(() => r()));
