@@ -254,25 +254,33 @@ export interface RuleValue {
   rank?: number;
 }
 
-const SIMPLE_FLOAT = /^\d+(?:\.\d*)?(?:[eE][+-]?\d+)?$/;
+/** The strings `Number()` and Python's `float()` read alike (see `isSimpleFloat`). */
+export const SIMPLE_FLOAT = /^\d+(?:\.\d*)?(?:[eE][+-]?\d+)?$/;
 /**
- * The common case of `SIMPLE_FLOAT` without a regex call: digits, optionally `.` and digits (`12`, `3.5`,
- * `7.`). A `true` here implies `SIMPLE_FLOAT` matches; `false` defers to the regex (exponents etc.).
+ * `SIMPLE_FLOAT` without a regex call (it ran on every captured metric): digits, optionally `.` and
+ * digits, optionally `e`/`E`, a sign and digits (`12`, `3.5`, `7.`, `2.5E+00`). Accepts exactly the
+ * strings `SIMPLE_FLOAT` accepts.
  */
-function isSimpleFloat(text: string): boolean {
+export function isSimpleFloat(text: string): boolean {
   const n = text.length;
-  if (n === 0) return false;
   let i = 0;
-  let c = text.charCodeAt(0);
+  let c = n > 0 ? text.charCodeAt(0) : -1;
   while (c >= 48 && c <= 57) c = ++i < n ? text.charCodeAt(i) : -1;
   if (i === 0) return false;
-  if (i === n) return true;
-  if (c !== 46) return false; // '.'
-  for (i++; i < n; i++) {
-    c = text.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
+  if (c === 46) {
+    // '.' and optional digits
+    c = ++i < n ? text.charCodeAt(i) : -1;
+    while (c >= 48 && c <= 57) c = ++i < n ? text.charCodeAt(i) : -1;
   }
-  return true;
+  if (c === 101 || c === 69) {
+    // 'e' / 'E', an optional sign, then at least one digit
+    c = ++i < n ? text.charCodeAt(i) : -1;
+    if (c === 43 || c === 45) c = ++i < n ? text.charCodeAt(i) : -1;
+    const digits = i;
+    while (c >= 48 && c <= 57) c = ++i < n ? text.charCodeAt(i) : -1;
+    if (i === digits) return false;
+  }
+  return i === n;
 }
 
 const PY_FLOAT =
@@ -280,7 +288,7 @@ const PY_FLOAT =
 
 /** Python `float(text)`, or undefined where Python would raise. */
 export function parsePythonFloat(text: string): number | undefined {
-  if (isSimpleFloat(text) || SIMPLE_FLOAT.test(text)) return Number(text);
+  if (isSimpleFloat(text)) return Number(text);
   const s = text.trim();
   if (!PY_FLOAT.test(s)) return undefined;
   const lower = s.toLowerCase().replace(/^[+]/, '');
