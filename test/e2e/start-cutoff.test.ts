@@ -61,6 +61,9 @@ describe('a job whose start pattern never appears', () => {
         expect(metrics).toMatch(/hyperpod_training_operator_jobs_failed_total(\{[^}]*\})? 1\b/);
         expect(metrics).toMatch(/hyperpod_training_operator_jobs_restarted_total(\{[^}]*\})? 2\b/);
         expect(metrics).toMatch(/trainkeeper_restarts_total\{level="process",reason="LogHang"\} 2\b/);
+        // Each recovered restart is one latency observation (not one per metric name).
+        expect(metrics).toMatch(/trainkeeper_restart_latency_seconds_count\{level="process"\} 2\b/);
+        expect(metrics).toMatch(/trainkeeper_fault_detection_latency_seconds_count 2\b/);
       },
     );
   });
