@@ -126,15 +126,19 @@ class Runtime {
       update: (body, progress) =>
         this.call({ type: 'UpdateRequested', body, ...(progress ? { progress } : {}), at: this.now() }),
       stop: (body) =>
-        this.call(
-          {
-            type: 'StopRequested',
-            graceful: body.is_graceful ?? false,
-            ...(body.timeout !== undefined ? { timeout: body.timeout } : {}),
-            at: this.now(),
-          },
-          (g) => g.state === 'READY' || g.state === 'SHUTDOWN',
-        ),
+        body.below_generation !== undefined &&
+        this.group.generation >= body.below_generation &&
+        this.group.state !== 'READY'
+          ? Promise.resolve({ code: 200, body: statusBody(this.group) })
+          : this.call(
+              {
+                type: 'StopRequested',
+                graceful: body.is_graceful ?? false,
+                ...(body.timeout !== undefined ? { timeout: body.timeout } : {}),
+                at: this.now(),
+              },
+              (g) => g.state === 'READY' || g.state === 'SHUTDOWN',
+            ),
       shutdown: () => this.call({ type: 'ShutdownRequested', at: this.now() }, () => this.exiting),
     });
   }

@@ -70,6 +70,13 @@ export const StopBody = z
     restart_mode: z.string().optional(),
     is_graceful: z.boolean().optional(),
     timeout: z.number().nonnegative().optional(),
+    /**
+     * TrainKeeper extension: stop only a run of a generation (`faultCount`) below this one; an agent already
+     * started at this generation or later answers with its status and keeps running. A StopAgents decided
+     * on a stale view (before another reconcile started generation g) may be acted on after that start:
+     * without the guard it would stop the fresh run (seen as WorkerCrash SIGTERM + READY-while-running).
+     */
+    below_generation: z.number().int().optional(),
   })
   .default({});
 export type StopBody = z.input<typeof StopBody>;

@@ -237,7 +237,13 @@ async function act(
             });
             break;
           case 'StopAgents':
-            agentAnswers(await deps.cluster.stopAgents(job.namespace, action.pods));
+            // Guarded by generation: a stop decided on a stale view never stops a run already started
+            // at this generation by a later reconcile whose actions finished first.
+            agentAnswers(
+              await deps.cluster.stopAgents(job.namespace, action.pods, {
+                below_generation: action.generation,
+              }),
+            );
             break;
           case 'StartAgents':
             agentAnswers(await deps.cluster.startAgents(job.namespace, action.starts));
