@@ -114,9 +114,7 @@ describe.skipIf(!hasTorch)('real PyTorch DDP (gloo, CPU) under the control plane
     expect(rankPods(after).map((p) => p.name)).toEqual(pods);
 
     const done = await t.waitFor(name, 'success', (j) => j.status.phase === 'Succeeded', 120_000);
-    expect(
-      done.status.remediations.map((r) => `${r.generation} ${r.reason} ${r.level}: ${r.message}`),
-    ).toHaveLength(1);
+    expect(done.status.remediations.map((r) => `${r.generation} ${r.reason} ${r.level}`)).toHaveLength(1);
     expect(await lifecycleUntil(t, name, 'JobSucceeded')).toEqual(
       expect.arrayContaining([
         'JobSubmitted',
