@@ -4,12 +4,15 @@
  * as Fluent Bit names them), and delivers each batch to the `logs` handler as the real subscription payload
  * (`{"awslogs":{"data": base64(gzip(DATA_MESSAGE))}}`, each message a Container Insights JSON record).
  *
- * Delivery mirrors Lambda's asynchronous invocation: batches of different streams go in parallel, a batch
- * that fails is retried twice with a delay, then dropped with an error report (the sweep converges anyway).
+ * Delivery mirrors Lambda's asynchronous invocation: a batch that fails is retried twice with a delay, then
+ * dropped with an error report (the sweep converges anyway). Unlike CloudWatch, which hands each stream's
+ * batches over independently, the local shipper queues per job (see `LogShipper`): it flushes far more often
+ * than CloudWatch does, and parallel writers on one job record would only fight over its version.
  * A line is handed to the handler at most `flushMs` (default 150 ms) after it was written, inside the 200 ms
  * budget; fewer, larger batches also mean fewer concurrent writers on a job's record.
  */
 import { gzipSync } from 'node:zlib';
+import { POD_LABELS } from '../core/observations.ts';
 
 /** What the kubelet reports for one captured line. */
 export interface CapturedLine {
@@ -69,9 +72,16 @@ export function encodeSubscriptionPayload(
   return { awslogs: { data: gzipSync(JSON.stringify(body)).toString('base64') } };
 }
 
+/**
+ * One queue per job: a job's batches are delivered one at a time (streams in turn), different jobs in
+ * parallel. While a job's delivery is in flight its new lines keep accumulating, so under load batches grow
+ * instead of multiplying — the local stand-in never turns one job's record into a retry storm of writers.
+ */
 export class LogShipper {
-  private readonly pending = new Map<string, LogEvent[]>();
-  private readonly inFlight = new Set<Promise<void>>();
+  /** job key → log stream → events not yet handed over. */
+  private readonly pending = new Map<string, Map<string, LogEvent[]>>();
+  /** Jobs whose delivery is in flight, with the promise that ends it. */
+  private readonly busy = new Map<string, Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
   private stopped = false;
@@ -101,42 +111,70 @@ export class LogShipper {
         labels: line.labels ?? {},
       },
     });
-    const events = this.pending.get(stream) ?? [];
+    const job = `${line.namespace}/${line.labels?.[POD_LABELS.job] ?? line.pod}`;
+    const streams = this.pending.get(job) ?? new Map<string, LogEvent[]>();
+    const events = streams.get(stream) ?? [];
     // CloudWatch event ids are opaque numeric strings, unique per event.
     events.push({
       id: `${line.timestamp}${String(this.seq++).padStart(12, '0')}`,
       timestamp: line.timestamp,
       message,
     });
-    this.pending.set(stream, events);
-    this.timer ??= setTimeout(() => void this.flush(), this.flushMs);
+    streams.set(stream, events);
+    this.pending.set(job, streams);
+    this.schedule();
   }
 
   /** Ships everything queued so far and waits until every delivery (incl. retries) has ended. */
   async flush(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
-    const batches = [...this.pending.entries()];
-    this.pending.clear();
-    for (const [stream, events] of batches) {
-      for (let i = 0; i < events.length; i += this.maxEvents) {
-        const payload = encodeSubscriptionPayload(
-          this.options.logGroup,
-          stream,
-          events.slice(i, i + this.maxEvents),
-          this.options.accountId,
-        );
-        const delivery = this.deliverWithRetries(payload).finally(() => this.inFlight.delete(delivery));
-        this.inFlight.add(delivery);
-      }
+    for (;;) {
+      this.startIdleJobs();
+      if (this.busy.size === 0) return;
+      await Promise.all([...this.busy.values()]);
     }
-    await Promise.all([...this.inFlight]);
   }
 
   /** Ships what is queued, then refuses new lines. */
   async stop(): Promise<void> {
     await this.flush();
     this.stopped = true;
+  }
+
+  private schedule(): void {
+    this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      this.startIdleJobs();
+    }, this.flushMs);
+  }
+
+  /** Starts a delivery for every job that has lines queued and none in flight. */
+  private startIdleJobs(): void {
+    for (const [job, streams] of this.pending) {
+      if (this.busy.has(job)) continue;
+      this.pending.delete(job);
+      const delivery = this.deliverJob([...streams]).finally(() => {
+        this.busy.delete(job);
+        if (this.pending.has(job)) this.schedule();
+      });
+      this.busy.set(job, delivery);
+    }
+  }
+
+  private async deliverJob(streams: [string, LogEvent[]][]): Promise<void> {
+    for (const [stream, events] of streams) {
+      for (let i = 0; i < events.length; i += this.maxEvents) {
+        await this.deliverWithRetries(
+          encodeSubscriptionPayload(
+            this.options.logGroup,
+            stream,
+            events.slice(i, i + this.maxEvents),
+            this.options.accountId,
+          ),
+        );
+      }
+    }
   }
 
   private async deliverWithRetries(payload: CloudWatchLogsEvent): Promise<void> {

@@ -98,4 +98,29 @@ describe('LogShipper', () => {
     await shipper.flush();
     expect(sizes.sort((a, b) => a - b)).toEqual([5, 10, 10]);
   });
+
+  it('never delivers two batches of one job at once, and lets lines accumulate while a delivery is in flight', async () => {
+    let inFlight = 0;
+    let maxInFlight = 0;
+    const sizes: number[] = [];
+    const shipper = new LogShipper({
+      logGroup: 'g',
+      flushMs: 5,
+      deliver: async (e) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        sizes.push(decode(e).logEvents.length);
+        await new Promise((r) => setTimeout(r, 50));
+        inFlight--;
+      },
+    });
+    for (let i = 0; i < 20; i++) {
+      shipper.accept(line(`llama-pods-${i % 3}-0`, `line ${i}`, i));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    await shipper.flush();
+    expect(maxInFlight).toBe(1);
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(20);
+    expect(sizes.length).toBeLessThan(20);
+  });
 });
