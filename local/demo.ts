@@ -20,6 +20,7 @@ interface Remediation {
   reason: string;
   level: string;
   detectionLatencyMs: number;
+  detectionTime: string;
   restartLatencyMs: number | null;
   generation: number;
 }
@@ -170,7 +171,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     };
 
     await waitFor('job running', (j) => j.status.phase === 'Running', 60_000);
-    const results: { label: string; remediation?: Remediation; unexpected: Remediation[] }[] = [];
+    const results: {
+      label: string;
+      injectedAt: number;
+      remediation?: Remediation;
+      unexpected: Remediation[];
+    }[] = [];
     for (const step of DEMO_FAULTS) {
       // Let training make progress past a checkpoint before the next fault.
       const before = await waitFor(
@@ -205,6 +211,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       const fresh = recovered.status.remediations.slice(count);
       results.push({
         label: step.label,
+        injectedAt: injected.at,
         remediation: fresh.find((r) => step.expect.test(r.reason)),
         unexpected: fresh.filter((r) => !step.expect.test(r.reason)),
       });
@@ -219,10 +226,12 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       r.label,
       r.remediation?.reason ?? '—',
       r.remediation?.level ?? '—',
-      r.remediation ? `${r.remediation.detectionLatencyMs} ms` : '—',
+      r.remediation ? `${Date.parse(r.remediation.detectionTime) - r.injectedAt} ms` : '—',
       r.remediation?.restartLatencyMs != null ? `${r.remediation.restartLatencyMs} ms` : '—',
     ]);
-    const header = ['fault', 'detected as', 'recovery', 'detection', 'restart'];
+    // Detection is measured from the injection (the trainer acts on a chaos file at its next step, up to one
+    // step later); restart is the record's own figure: detection → every agent RUNNING again.
+    const header = ['fault', 'detected as', 'recovery', 'detected after', 'restart'];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
     say(pc.bold(line(header)));
