@@ -29,7 +29,9 @@ async function putRules(api: string, name: string, rules: unknown[]): Promise<Re
 }
 
 describe('a running job', () => {
-  it('takes up rules replaced through PUT …/rules: a new faultOnMatch rule on a periodic line restarts the job', async () => {
+  it('takes up rules replaced through PUT …/rules: a new faultOnMatch rule on a periodic line restarts the job', {
+    timeout: 120_000,
+  }, async () => {
     const t = e2e();
     expect(
       (
@@ -70,7 +72,9 @@ describe('a running job', () => {
     );
   });
 
-  it('cancelled in the middle of a restart ends Cancelled with no pod in the API server and no trainer or agent process left', async () => {
+  it('cancelled in the middle of a restart ends Cancelled with no pod in the API server and no trainer or agent process left', {
+    timeout: 120_000,
+  }, async () => {
     const t = e2e();
     const checkpointDir = `${t.plane.dataDir}/checkpoints/default/cancel-me`;
     const manifest = jobManifest(t.plane, {

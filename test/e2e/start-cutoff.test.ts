@@ -8,11 +8,14 @@ const e2e = useControlPlane();
 const NEVER_STARTS = { name: 'ModelReady', logPattern: '.*MODEL READY.*', expectedStartCutOffInSeconds: 3 };
 
 describe('a job whose start pattern never appears', () => {
-  it('is restarted at process level for LogHang_<rule> after the cutoff, again after each restart, and fails when the retry budget is spent', async () => {
+  it('is restarted at process level for LogHang_<rule> after the cutoff, again after each restart, and fails when the retry budget is spent', {
+    timeout: 120_000,
+  }, async () => {
     const t = e2e();
     const manifest = jobManifest(t.plane, {
       name: 'cutoff',
       steps: 2000,
+      stepTime: 0.25,
       rules: [NEVER_STARTS],
       runPolicy: { jobMaxRetryCount: 2 },
     });
