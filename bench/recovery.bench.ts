@@ -52,8 +52,14 @@ type Shape = (typeof ALL_SHAPES)[number];
 const SHAPES = ALL_SHAPES.filter(
   (s) => process.env.RECOVERY_BENCH_PODS === undefined || String(s.pods) === process.env.RECOVERY_BENCH_PODS,
 );
-const LEVELS = ['process', 'pod', 'job'] as const;
-type Level = (typeof LEVELS)[number];
+const ALL_LEVELS = ['process', 'pod', 'job'] as const;
+type Level = (typeof ALL_LEVELS)[number];
+/** `RECOVERY_BENCH_LEVELS=process,job` runs only those levels. */
+const LEVELS = ALL_LEVELS.filter(
+  (l) =>
+    process.env.RECOVERY_BENCH_LEVELS === undefined ||
+    process.env.RECOVERY_BENCH_LEVELS.split(',').includes(l),
+);
 
 const FAULT_OF: Record<Level, ChaosFault> = { process: 'crash', pod: 'kill-pod', job: 'crash' };
 const RUN_POLICY: Record<Level, Record<string, unknown>> = {
