@@ -217,6 +217,7 @@ async function act(
   // Emitted first: the record is already written, so the timeline and counters should not lag it by the
   // duration of the cluster actions (a /stop waits for workers to exit).
   await flush(deps, ref, emissions);
+  let retryable: unknown;
   try {
     for (const action of actions) {
       outcome.actions++;
@@ -265,7 +266,17 @@ async function act(
             break;
         }
       } catch (err) {
-        if (isRetryable(err) || !(err instanceof TrainKeeperError)) throw err;
+        if (isRetryable(err) || !(err instanceof TrainKeeperError)) {
+          // Keep going: the record is written, so a retry of this trigger would not emit the later actions
+          // again (a failed /shutdown must not leave the pods undeleted). The trigger still fails at the end.
+          retryable ??= err;
+          deps.log.warn('reconcile: action failed; the trigger will be retried', {
+            job: `${ref.namespace}/${ref.name}`,
+            action: action.type,
+            error: describeError(err),
+          });
+          continue;
+        }
         outcome.errors.push({ action: action.type, error: err.message });
         emissions.events.push({
           at: deps.clock.now(),
@@ -284,6 +295,7 @@ async function act(
   } finally {
     await flush(deps, ref, emissions);
   }
+  if (retryable !== undefined) throw retryable;
   return followUps;
 }
 

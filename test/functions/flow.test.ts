@@ -378,6 +378,31 @@ describe('a job through its triggers', () => {
     await converge('flow-b', running(before.generation + 1));
   });
 
+  it('runs the later actions when one fails with a retryable error, then fails the trigger so it is retried', async () => {
+    await submit('flow-d');
+    await converge('flow-d', running(0));
+    const cluster: Cluster = Object.assign(
+      Object.create(Object.getPrototypeOf(h.deps.cluster)),
+      h.deps.cluster,
+      {
+        shutdownAgents: async () => {
+          throw new TransientError('proxy: 503 after retries');
+        },
+      },
+    );
+    await expect(
+      reconcile({ ...h.deps, cluster }, ref('flow-d'), [
+        { type: 'Command', command: { kind: 'Cancel', by: 'test' }, at: Date.now() },
+      ]),
+    ).rejects.toBeInstanceOf(TransientError);
+    expect((await load('flow-d')).phase).toBe('Cancelled');
+    // The pods were still deleted (cleanPodPolicy All) and the cancel is in the timeline.
+    const pods = await h.deps.cluster.listJobPods(ref('flow-d'));
+    expect(pods.every((p) => p.deletionTimestamp !== undefined)).toBe(true);
+    const timeline = await h.store.listEvents(ref('flow-d'));
+    expect(timeline.some((e) => e.lifecycle === 'JobCancelled')).toBe(true);
+  });
+
   it('takes training progress from the captured step of the progress rule, highest of the batch', async () => {
     const text = manifest('flow-c', NAMESPACE, (m) => {
       const spec = m.spec as Record<string, unknown> & { runPolicy: Record<string, unknown> };
