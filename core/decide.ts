@@ -187,9 +187,12 @@ export const decide = (
   now: number,
 ): { job: JobRecord; actions: Action[]; changed: boolean } => {
   const draft = structuredClone(job);
-  const ctx: FoldContext = { faults: [], commands: [], strays: [] };
+  const ctx: FoldContext = { faults: [], commands: [], strays: [], findings: [] };
   for (const obs of observations) foldObservation(draft, obs, ctx);
   const actions: Action[] = [];
+  for (const f of ctx.findings) {
+    actions.push(counterAction(Metric.ruleFindings, { rule: f.rule, verdict: f.verdict }));
+  }
   for (const command of ctx.commands) applyCommand(draft, command, now, ctx, actions);
   remediate(draft, ctx.faults, now, actions);
   deriveActions(draft, now, ctx.strays, actions);

@@ -46,6 +46,8 @@ export interface FoldContext {
   commands: Extract<Observation, { type: 'Command' }>[];
   /** Pods listed by the cluster that hold no slot and are not being deleted: delete them. */
   strays: string[];
+  /** Rule findings of the current generation, counted in `trainkeeper_rule_findings_total`. */
+  findings: { rule: string; verdict: string }[];
 }
 
 /** A node is unhealthy when its HyperPod health label says anything but `Schedulable`, or it is NotReady. */
@@ -244,6 +246,7 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
       if (!isStarted(job)) return;
       for (const finding of obs.findings) {
         if (finding.generation !== job.generation) continue;
+        ctx.findings.push({ rule: finding.rule, verdict: finding.verdict });
         const podOfStream = finding.stream.includes('/')
           ? finding.stream.slice(0, finding.stream.lastIndexOf('/'))
           : finding.stream;

@@ -92,6 +92,15 @@ describe('rung 1: process-level restart', () => {
     expect(s.actionsOf('ObserveLatency').find((a) => a.name === Metric.faultDetectionLatency)?.seconds).toBe(
       5,
     );
+    expect(s.actionsOf('IncrementCounter').filter((a) => a.name === Metric.ruleFindings)).toEqual([
+      expect.objectContaining({ labels: { rule: 'JobHang', verdict: 'HANGING' }, by: 1 }),
+    ]);
+  });
+
+  it('counts no rule finding of an older generation', () => {
+    const s = running();
+    s.after(10_000).observe(finding(s, 0, s.job.generation - 1));
+    expect(s.actionsOf('IncrementCounter').filter((a) => a.name === Metric.ruleFindings)).toEqual([]);
   });
 
   it('turns a worker-exit record with a non-zero code into one WorkerCrash restart carrying the local rank and code', () => {
