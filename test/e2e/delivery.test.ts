@@ -4,7 +4,7 @@ import { POD_LABELS } from '../../core/observations.ts';
 import type { Cluster } from '../../core/ports.ts';
 import { type LogsOutcome, makeHandler } from '../../functions/logs.ts';
 import { type CloudWatchLogsEvent, LogShipper } from '../../local/shipper.ts';
-import { eventually } from './eventually.ts';
+import { eventually, requestRetrying } from './eventually.ts';
 import { type E2E, type JobDoc, jobManifest, useControlPlane } from './harness.ts';
 
 const e2e = useControlPlane();
@@ -138,7 +138,7 @@ describe('log delivery at least once', () => {
       (m) => expect(m).toMatch(/hyperpod_training_operator_jobs_restarted_total(\{[^}]*\})? 1\b/),
     );
     // Free the nodes and the shared cores for the next scenario.
-    expect((await fetch(`${t.api}/jobs/default/dup`, { method: 'DELETE' })).status).toBe(202);
+    expect((await requestRetrying(`${t.api}/jobs/default/dup`, { method: 'DELETE' })).status).toBe(202);
     await eventually(
       () => t.kubePods('dup'),
       (pods) => expect(pods).toEqual([]),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { eventually } from './eventually.ts';
+import { eventually, requestRetrying } from './eventually.ts';
 import { type E2E, type JobDoc, jobManifest, useControlPlane } from './harness.ts';
 
 // Five nodes: a 2-pod job can be recreated while avoiding a repeat-offender node, and two 2-pod jobs fit at once.
@@ -107,7 +107,9 @@ describe('repeated worker crashes', () => {
       );
 
       // Free the nodes for the next jobs.
-      expect((await fetch(`${t.api}/jobs/default/escalate`, { method: 'DELETE' })).status).toBe(202);
+      expect((await requestRetrying(`${t.api}/jobs/default/escalate`, { method: 'DELETE' })).status).toBe(
+        202,
+      );
       await eventually(
         () => t.kubePods('escalate'),
         (pods) => expect(pods).toEqual([]),

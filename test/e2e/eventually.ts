@@ -27,3 +27,16 @@ export async function eventually<T>(
     await sleep(200);
   }
 }
+
+/**
+ * A request as a client (the CLI) makes it: a 503 means the job's record was being written by another
+ * trigger at that moment (the API's bounded write retries lost), so it is retried after `retry-after`.
+ */
+export async function requestRetrying(url: string, init: RequestInit = {}, attempts = 10): Promise<Response> {
+  for (let attempt = 1; ; attempt++) {
+    const res = await fetch(url, init);
+    if (res.status !== 503 || attempt >= attempts) return res;
+    const seconds = Number(res.headers.get('retry-after') ?? '1');
+    await sleep(Math.min(Number.isFinite(seconds) ? seconds : 1, 2) * 1000);
+  }
+}

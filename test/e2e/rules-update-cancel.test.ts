@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { eventually } from './eventually.ts';
+import { eventually, requestRetrying } from './eventually.ts';
 import { jobManifest, STEP_RULE, useControlPlane } from './harness.ts';
 
 const e2e = useControlPlane();
@@ -10,23 +10,6 @@ const processesMentioning = (needle: string): string[] =>
   execFileSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
     .split('\n')
     .filter((line) => line.includes(needle));
-
-/**
- * `PUT …/rules` as a client does it: a 503 (the job's record was being written by a log batch at that
- * moment) is retried after its `retry-after`, as the CLI does.
- */
-async function putRules(api: string, name: string, rules: unknown[]): Promise<Response> {
-  for (let attempt = 1; ; attempt++) {
-    const res = await fetch(`${api}/jobs/default/${name}/rules`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify(rules),
-    });
-    if (res.status !== 503 || attempt >= 10) return res;
-    const seconds = Number(res.headers.get('retry-after') ?? '1');
-    await new Promise((r) => setTimeout(r, Math.min(seconds, 2) * 1000));
-  }
-}
 
 describe('a running job', () => {
   it('takes up rules replaced through PUT …/rules: a new faultOnMatch rule on a periodic line restarts the job', {
@@ -45,7 +28,11 @@ describe('a running job', () => {
     expect((await t.job('rules')).status.remediations).toEqual([]);
 
     const rule = { name: 'CheckpointSaved', logPattern: '.*Saved checkpoint.*', faultOnMatch: true };
-    const res = await putRules(t.api, 'rules', [rule, STEP_RULE]);
+    const res = await requestRetrying(`${t.api}/jobs/default/rules/rules`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([rule, STEP_RULE]),
+    });
     expect(res.status).toBe(200);
 
     const restarted = await t.waitFor(
@@ -63,7 +50,7 @@ describe('a running job', () => {
     expect(faults[0]?.reason).toBe('LogFault_CheckpointSaved');
 
     // The rule keeps firing at every checkpoint; cancelling ends it.
-    expect((await fetch(`${t.api}/jobs/default/rules`, { method: 'DELETE' })).status).toBe(202);
+    expect((await requestRetrying(`${t.api}/jobs/default/rules`, { method: 'DELETE' })).status).toBe(202);
     await t.waitFor('rules', 'Cancelled', (j) => j.status.phase === 'Cancelled');
     await eventually(
       () => t.kubePods('rules'),
@@ -92,7 +79,7 @@ describe('a running job', () => {
     const restarting = await t.waitFor('cancel-me', 'Restarting', (j) => j.status.phase === 'Restarting');
     expect(restarting.status.generation).toBe(before.status.generation + 1);
 
-    const res = await fetch(`${t.api}/jobs/default/cancel-me`, { method: 'DELETE' });
+    const res = await requestRetrying(`${t.api}/jobs/default/cancel-me`, { method: 'DELETE' });
     expect(res.status).toBe(202);
     expect(((await res.json()) as { status: { phase: string } }).status.phase).toBe('Cancelled');
 
