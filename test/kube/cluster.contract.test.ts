@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type KubeCluster, kubeClusterFromConfig } from '../../adapters/kube/cluster.ts';
 import { TransientError } from '../../core/errors.ts';
 import { NODE_HEALTH_LABEL, POD_LABELS } from '../../core/observations.ts';
+import { freePort } from '../../local/net.ts';
 import { jobSpec, plan } from './fixtures.ts';
 import { kubeConfigFor, startTestKube, type TestKube } from './local-api.ts';
 
@@ -252,15 +253,6 @@ describe('connection resets', () => {
     }
   });
 });
-
-/** A free loopback port (listen on 0, close). */
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', () => r()));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 async function waitForAgent(port: number): Promise<void> {
   for (let i = 0; i < 200; i++) {

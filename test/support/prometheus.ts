@@ -4,9 +4,9 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../local/net.ts';
 
 /** A running Prometheus. */
 export interface LocalPrometheus {
@@ -30,17 +30,6 @@ export interface PromQueryResponse {
 /** True when the `prometheus` binary is on PATH. */
 export const hasPrometheus = (): boolean =>
   spawnSync('prometheus', ['--version'], { stdio: 'ignore' }).status === 0;
-
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const a = srv.address();
-      const port = a && typeof a !== 'string' ? a.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 
 /** Starts Prometheus and waits until `/-/ready` answers 200. Throws if the binary is missing. */
 export async function startPrometheus(): Promise<LocalPrometheus> {
