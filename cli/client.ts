@@ -18,26 +18,11 @@ export type { JobDocument };
 /** One timeline event as the API returns it (functions/README.md "Event"). */
 export type EventDocument = ReturnType<typeof eventDocument>;
 
-/** `namespace/name` of a job. */
-export interface JobRef {
-  namespace: string;
-  name: string;
-}
+// The API's own shapes: the CLI reads exactly what functions/ serves.
+import type { JobRef } from '../core/ports.ts';
+import type { Problem, ProblemIssue } from '../functions/http.ts';
 
-/** A `{path, message}` entry of a problem document. */
-export interface ProblemIssue {
-  path: string;
-  message: string;
-}
-
-/** An RFC 9457 problem document as the API sends it. */
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  errors: ProblemIssue[];
-}
+export type { JobRef, Problem, ProblemIssue };
 
 /** The message when no endpoint can be found (tests and docs quote it). */
 export const NO_ENDPOINT_MESSAGE =
