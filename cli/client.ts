@@ -11,6 +11,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import { TrainKeeperError, ValidationError } from '../core/errors.ts';
+import type { JobRef } from '../core/ports.ts';
+import type { Problem, ProblemIssue } from '../functions/http.ts';
 import type { eventDocument, JobDocument } from '../functions/job-status.ts';
 
 /** The job document the API returns (functions/README.md "Job document"). */
@@ -19,9 +21,6 @@ export type { JobDocument };
 export type EventDocument = ReturnType<typeof eventDocument>;
 
 // The API's own shapes: the CLI reads exactly what functions/ serves.
-import type { JobRef } from '../core/ports.ts';
-import type { Problem, ProblemIssue } from '../functions/http.ts';
-
 export type { JobRef, Problem, ProblemIssue };
 
 /** The message when no endpoint can be found (tests and docs quote it). */
