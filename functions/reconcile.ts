@@ -195,12 +195,24 @@ async function act(
   const ref: JobRef = { namespace: job.namespace, name: job.name };
   const emissions: Emissions = { events: [], increments: [], gauges: [] };
   const followUps: Observation[] = [];
-  const agentAnswers = (results: AgentCallResult[]) => {
+  const agentAnswers = async (results: AgentCallResult[]) => {
     const at = deps.clock.now();
+    const refused: string[] = [];
     for (const r of results) {
       if (r.ok) followUps.push({ type: 'AgentPolled', pod: r.pod, status: r.status, at });
       else if (r.unreachable) followUps.push({ type: 'AgentPolled', pod: r.pod, status: null, at });
-      else deps.log.warn('reconcile: agent refused a call', { job: `${ref.namespace}/${ref.name}`, ...r });
+      else {
+        refused.push(r.pod);
+        deps.log.warn('reconcile: agent refused a call', { job: `${ref.namespace}/${ref.name}`, ...r });
+      }
+    }
+    // A refusal (e.g. /start while the agent still runs an older generation) says nothing about the agent's
+    // state: ask for it, so the next round decides on what the agent is doing rather than waiting for the
+    // sweep's liveness poll.
+    if (refused.length > 0) {
+      for (const r of await deps.cluster.agentStatus(job.namespace, refused)) {
+        if (r.ok) followUps.push({ type: 'AgentPolled', pod: r.pod, status: r.status, at: deps.clock.now() });
+      }
     }
   };
   for (const action of actions) {
@@ -240,20 +252,20 @@ async function act(
           case 'StopAgents':
             // Guarded by generation: a stop decided on a stale view never stops a run already started
             // at this generation by a later reconcile whose actions finished first.
-            agentAnswers(
+            await agentAnswers(
               await deps.cluster.stopAgents(job.namespace, action.pods, {
                 below_generation: action.generation,
               }),
             );
             break;
           case 'StartAgents':
-            agentAnswers(await deps.cluster.startAgents(job.namespace, action.starts));
+            await agentAnswers(await deps.cluster.startAgents(job.namespace, action.starts));
             break;
           case 'ShutdownAgents':
-            agentAnswers(await deps.cluster.shutdownAgents(job.namespace, action.pods));
+            await agentAnswers(await deps.cluster.shutdownAgents(job.namespace, action.pods));
             break;
           case 'PollAgents':
-            agentAnswers(await deps.cluster.agentStatus(job.namespace, action.pods));
+            await agentAnswers(await deps.cluster.agentStatus(job.namespace, action.pods));
             break;
           case 'RecordEvent':
           case 'IncrementCounter':
