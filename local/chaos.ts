@@ -70,7 +70,11 @@ async function jobPods(target: ChaosTarget): Promise<JobPods> {
 }
 
 /** Writes a chaos file atomically (temp + rename), so a trainer never reads half of it. */
-async function writeChaosFile(target: ChaosTarget, rank: number, body: Record<string, unknown>): Promise<void> {
+async function writeChaosFile(
+  target: ChaosTarget,
+  rank: number,
+  body: Record<string, unknown>,
+): Promise<void> {
   const dir = join(target.chaosDir, target.namespace, target.name);
   await mkdir(dir, { recursive: true });
   const path = join(dir, `rank-${rank}.json`);
