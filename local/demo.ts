@@ -112,6 +112,13 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
   say(pc.bold('TrainKeeper demo: the serverless control plane, run locally'));
   const dataDir = await mkdtemp(join(tmpdir(), 'trainkeeper-demo-'));
   const plane: LocalControlPlane = await startLocalControlPlane({ nodes: 4, dataDir });
+  // Ctrl-C stops the plane (every pod process with it) before exiting, as `local up` does.
+  const interrupt = (signal: NodeJS.Signals) => {
+    say(pc.yellow(`${signal}: stopping the control plane…`));
+    void plane.stop().finally(() => process.exit(130));
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
   let ok = false;
   try {
     say(
@@ -252,6 +259,8 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     say(pc.red(`demo failed: ${err instanceof Error ? err.message : String(err)}`));
     say(`control-plane log: ${join(plane.dataDir, 'control-plane.log')}`);
   } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
     await plane.stop();
     if (!ok || options.keep) say(pc.dim(`kept ${dataDir} for inspection`));
     else await rm(dataDir, { recursive: true, force: true });

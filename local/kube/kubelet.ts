@@ -17,6 +17,7 @@
  * killer looks like from outside); anything else → Error; exit code 128 + signal for a signal.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { homedir, constants as osConstants } from 'node:os';
 import { delimiter } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -181,10 +182,12 @@ export class ProcessKubelet implements PodLogSource {
     for (const runtime of this.runtimes.values()) {
       const pid = runtime.child?.pid;
       if (pid === undefined) continue;
-      try {
-        process.kill(-pid, 'SIGKILL');
-      } catch {
-        // Already gone.
+      for (const target of [-pid, ...descendantsOf(pid)]) {
+        try {
+          process.kill(target, 'SIGKILL');
+        } catch {
+          // Already gone.
+        }
       }
     }
   };
@@ -653,10 +656,17 @@ export class ProcessKubelet implements PodLogSource {
       return;
     }
     if (signal === 'SIGKILL') runtime.killedByKubelet = true;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // Already gone.
+    // A container's processes die with it, whatever process group they moved to (the agent starts each
+    // worker in its own group): SIGKILL reaches every descendant, listed before anything dies so that
+    // orphans re-parented to init are not missed. A SIGTERM goes to the pod's group only, so the agent can
+    // stop its workers gracefully.
+    const targets = signal === 'SIGKILL' ? [pid, ...descendantsOf(pid)] : [];
+    for (const target of [-pid, ...targets]) {
+      try {
+        process.kill(target, signal);
+      } catch {
+        // Already gone.
+      }
     }
   }
 
@@ -716,4 +726,37 @@ export class ProcessKubelet implements PodLogSource {
       edit(p.status);
     });
   }
+}
+
+/** Every descendant pid of `root` (Linux `/proc`); empty where `/proc` cannot be read. */
+export function descendantsOf(root: number): number[] {
+  const children = new Map<number, number[]>();
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return [];
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // `pid (comm) state ppid …`: comm may hold spaces and parentheses, so read after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(ppid) ?? [];
+      list.push(Number(entry));
+      children.set(ppid, list);
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  const out: number[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    for (const child of children.get(stack.pop() as number) ?? []) {
+      out.push(child);
+      stack.push(child);
+    }
+  }
+  return out;
 }

@@ -258,6 +258,23 @@ describe('deletion', () => {
     await eventually(() => !isAlive(child), 5000, 'the grandchild to die');
   });
 
+  it('kills a descendant that moved to its own process group (as the agent’s workers do) with the pod', async () => {
+    const pod = await env.core.createNamespacedPod({
+      namespace: ns,
+      body: shPod('setsid sleep 300 & echo child=$!; echo ready; while true; do sleep 0.1; done'),
+    });
+    const name = pod.metadata!.name!;
+    const log = await eventually(async () => {
+      const text = await env.core.readNamespacedPodLog({ namespace: ns, name }).catch(() => '');
+      return text.includes('ready') ? text : undefined;
+    });
+    const child = Number(/child=(\d+)/.exec(log)![1]);
+    expect(isAlive(child)).toBe(true);
+    await env.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
+    await gone(name);
+    await eventually(() => !isAlive(child), 5000, 'the detached descendant to die');
+  });
+
   it('takes the grace period from a DeleteOptions body', async () => {
     const pod = await env.core.createNamespacedPod({
       namespace: ns,
