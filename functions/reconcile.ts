@@ -173,6 +173,14 @@ async function decideAndPersist(
 }
 
 /** Buffered emissions of one round, flushed after the cluster actions (and before DeleteJob). */
+/** The job's pods as the cluster lists them, with the nodes they run on: one `PodsObserved`. */
+export async function observePods(deps: Pick<Deps, 'cluster' | 'clock'>, ref: JobRef): Promise<Observation> {
+  const pods = await deps.cluster.listJobPods(ref);
+  const nodeNames = [...new Set(pods.map((p) => p.nodeName).filter((n): n is string => n !== undefined))];
+  const nodes = nodeNames.length > 0 ? await deps.cluster.getNodes(nodeNames) : [];
+  return { type: 'PodsObserved', pods, nodes, at: deps.clock.now() };
+}
+
 interface Emissions {
   events: JobEvent[];
   increments: CounterIncrement[];
@@ -214,6 +222,9 @@ async function act(
         if (r.ok) followUps.push({ type: 'AgentPolled', pod: r.pod, status: r.status, at: deps.clock.now() });
       }
     }
+    // An unreachable agent often means its pod is gone (killed, evicted, node lost): look at the pods now,
+    // so the next round replaces the pod instead of waiting for the sweep.
+    if (results.some((r) => !r.ok && r.unreachable)) followUps.push(await observePods(deps, ref));
   };
   for (const action of actions) {
     if (action.type === 'RecordEvent') emissions.events.push(action.event);

@@ -19,7 +19,7 @@ import { tickRules } from '../rules/engine.ts';
 import { lambdaHandler } from './deps.ts';
 import { compiledRulesFor, ruleObservation, ruleStateFor } from './job-rules.ts';
 import { describeError } from './logger.ts';
-import { type Deps, pushMetrics, type ReconcileOutcome, reconcile } from './reconcile.ts';
+import { type Deps, observePods, pushMetrics, type ReconcileOutcome, reconcile } from './reconcile.ts';
 
 /** Jobs swept in parallel (each is a few DynamoDB and Kubernetes calls). */
 export const SWEEP_CONCURRENCY = 8;
@@ -70,14 +70,8 @@ export function makeHandler(deps: Deps): (event?: unknown) => Promise<SweepOutco
 
 /** One job: observe its pods and nodes, tick its rules, reconcile. */
 export async function sweepJob(deps: Deps, ref: JobRef): Promise<ReconcileOutcome> {
-  const pods = await deps.cluster.listJobPods(ref);
-  const nodeNames = [...new Set(pods.map((p) => p.nodeName).filter((n): n is string => n !== undefined))];
-  const nodes = nodeNames.length > 0 ? await deps.cluster.getNodes(nodeNames) : [];
-  const podsAt = deps.clock.now();
-  return reconcile(deps, ref, (job, now) => [
-    ...tickObservations(job, now),
-    { type: 'PodsObserved', pods, nodes, at: podsAt },
-  ]);
+  const observed = await observePods(deps, ref);
+  return reconcile(deps, ref, (job, now) => [...tickObservations(job, now), observed]);
 }
 
 /** Time-based rule checks for a Running job (hang deadlines, start cut-offs). */

@@ -1,12 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type E2E, jobManifest, useControlPlane } from './harness.ts';
-import {
-  checkpointDir,
-  lifecycleUntil,
-  rankPods,
-  waitNoPods,
-  waitNoProcessesWith,
-} from './scenario-helpers.ts';
+import { expectNothingLeft, lifecycleUntil, RECOVERED_AND_SUCCEEDED, rankPods } from './scenario-helpers.ts';
 
 // Five nodes: the first scenario leaves one node labelled unhealthy, the second still needs two pods, a
 // replacement and room to spare.
@@ -57,16 +51,9 @@ async function succeedsAwayFrom(t: E2E, name: string, node: string): Promise<voi
   expect(done.status.remediations.map((r) => [r.reason, r.level])).toEqual([['NodeFault', 'pod']]);
   expect(done.status.pods.filter((p) => p.node === node && p.rank !== null)).toEqual([]);
   expect(await lifecycleUntil(t, name, 'JobSucceeded')).toEqual(
-    expect.arrayContaining([
-      'JobSubmitted',
-      'FaultDetected',
-      'RestartStarted',
-      'RestartCompleted',
-      'JobSucceeded',
-    ]),
+    expect.arrayContaining([...RECOVERED_AND_SUCCEEDED]),
   );
-  expect(await waitNoPods(t, name)).toEqual([]);
-  expect(await waitNoProcessesWith(checkpointDir(t, name))).toEqual([]);
+  await expectNothingLeft(t, name);
 }
 
 describe('a node marked UnschedulablePendingReplacement by HyperPod health checks', () => {

@@ -6,6 +6,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { expect } from 'vitest';
 import type { E2E, EventDoc, JobDoc } from './harness.ts';
 
 const run = promisify(execFile);
@@ -122,4 +123,19 @@ export async function waitNoPods(
     left = await t.kubePods(name, namespace);
   }
   return left;
+}
+
+/** The lifecycle events of a job that recovered from one fault and then succeeded (in any order). */
+export const RECOVERED_AND_SUCCEEDED = [
+  'JobSubmitted',
+  'FaultDetected',
+  'RestartStarted',
+  'RestartCompleted',
+  'JobSucceeded',
+] as const;
+
+/** Asserts a finished job left no pod in the API server and no trainer/agent process on the machine. */
+export async function expectNothingLeft(t: E2E, name: string): Promise<void> {
+  expect(await waitNoPods(t, name)).toEqual([]);
+  expect(await waitNoProcessesWith(checkpointDir(t, name))).toEqual([]);
 }

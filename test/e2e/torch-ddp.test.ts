@@ -10,6 +10,7 @@ import {
   checkpointDir,
   lifecycleUntil,
   podLog,
+  RECOVERED_AND_SUCCEEDED,
   rankPods,
   waitNoPods,
   waitNoProcessesWith,
@@ -116,13 +117,7 @@ describe.skipIf(!hasTorch)('real PyTorch DDP (gloo, CPU) under the control plane
     const done = await t.waitFor(name, 'success', (j) => j.status.phase === 'Succeeded', 120_000);
     expect(done.status.remediations.map((r) => `${r.generation} ${r.reason} ${r.level}`)).toHaveLength(1);
     expect(await lifecycleUntil(t, name, 'JobSucceeded')).toEqual(
-      expect.arrayContaining([
-        'JobSubmitted',
-        'FaultDetected',
-        'RestartStarted',
-        'RestartCompleted',
-        'JobSucceeded',
-      ]),
+      expect.arrayContaining([...RECOVERED_AND_SUCCEEDED]),
     );
 
     // Every rank of the recovered run printed the same final line, and it is the reference's.

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jobManifest, useControlPlane } from './harness.ts';
+import { RECOVERED_AND_SUCCEEDED } from './scenario-helpers.ts';
 
 const e2e = useControlPlane();
 
@@ -31,15 +32,7 @@ describe('a worker crash', () => {
     expect(done.status.remediations).toHaveLength(1);
     expect(done.status.processRestartCount).toBe(1);
     const reasons = (await t.events('crash')).map((e) => e.lifecycle).filter(Boolean);
-    expect(reasons).toEqual(
-      expect.arrayContaining([
-        'JobSubmitted',
-        'FaultDetected',
-        'RestartStarted',
-        'RestartCompleted',
-        'JobSucceeded',
-      ]),
-    );
+    expect(reasons).toEqual(expect.arrayContaining([...RECOVERED_AND_SUCCEEDED]));
     expect(await t.metrics()).toMatch(/hyperpod_training_operator_jobs_restarted_total(\{[^}]*\})? 1\b/);
   });
 });
