@@ -8,6 +8,7 @@
  *
  * Nothing here forks the control plane's logic: it only chooses endpoints and starts the stand-ins.
  */
+import { createWriteStream } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -77,6 +78,13 @@ export interface LocalStateFile {
 
 export const STATE_FILE = 'local.json';
 
+/** A JSON logger appending to `file`; its stream is closed by one of the `cleanups`. */
+function fileLogger(file: string, cleanups: (() => Promise<void>)[]): Logger {
+  const out = createWriteStream(file, { flags: 'a' });
+  cleanups.push(() => new Promise<void>((resolve) => out.end(resolve)));
+  return jsonLogger({ level: 'info', write: (line) => out.write(`${line}\n`) });
+}
+
 /** Starts the whole control plane on this machine. */
 export async function startLocalControlPlane(
   options: LocalControlPlaneOptions = {},
@@ -85,15 +93,8 @@ export async function startLocalControlPlane(
   const dataDir = resolve(options.dataDir ?? (await mkdtemp(join(tmpdir(), 'trainkeeper-'))));
   const chaosDir = join(dataDir, 'chaos');
   await mkdir(chaosDir, { recursive: true });
-  const log =
-    options.log ??
-    (await (async () => {
-      const { createWriteStream } = await import('node:fs');
-      const out = createWriteStream(join(dataDir, 'control-plane.log'), { flags: 'a' });
-      return jsonLogger({ level: 'info', write: (line) => out.write(`${line}\n`) });
-    })());
-
   const cleanups: (() => Promise<void>)[] = [];
+  const log: Logger = options.log ?? fileLogger(join(dataDir, 'control-plane.log'), cleanups);
   const stop = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) {
       await cleanup().catch((err) => log.warn('local: cleanup failed', { error: String(err) }));
