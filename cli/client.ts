@@ -23,6 +23,13 @@ export type EventDocument = ReturnType<typeof eventDocument>;
 // The API's own shapes: the CLI reads exactly what functions/ serves.
 export type { JobRef, Problem, ProblemIssue };
 
+/** What one API request carries besides its method and path. */
+interface RequestOptions {
+  body?: string;
+  headers?: Record<string, string>;
+  query?: Record<string, string | number | undefined>;
+}
+
 /** The message when no endpoint can be found (tests and docs quote it). */
 export const NO_ENDPOINT_MESSAGE =
   'no endpoint configured: pass --endpoint, set TRAINKEEPER_ENDPOINT or deploy with sst';
@@ -299,15 +306,7 @@ export class ApiClient {
    * (the API's answer to a lost write race or throttling: nothing was applied) is retried up to
    * `retries` times with jittered backoff from 250 ms, so a retried command is safe.
    */
-  request<T>(
-    method: string,
-    path: string,
-    init: {
-      body?: string;
-      headers?: Record<string, string>;
-      query?: Record<string, string | number | undefined>;
-    } = {},
-  ): Promise<ApiResponse<T>> {
+  request<T>(method: string, path: string, init: RequestOptions = {}): Promise<ApiResponse<T>> {
     return pRetry(() => this.requestOnce<T>(method, path, init), {
       retries: this.options.retries ?? 5,
       minTimeout: 250,
@@ -320,11 +319,7 @@ export class ApiClient {
   private async requestOnce<T>(
     method: string,
     path: string,
-    init: {
-      body?: string;
-      headers?: Record<string, string>;
-      query?: Record<string, string | number | undefined>;
-    } = {},
+    init: RequestOptions = {},
   ): Promise<ApiResponse<T>> {
     const url = new URL(`${this.endpoint}${path}`);
     for (const [key, value] of Object.entries(init.query ?? {})) {
