@@ -8,10 +8,11 @@
  * show time per line growing linearly. Prints figures; asserts nothing (targets: ≥ 1,000,000 lines/s and
  * ≥ 5× the baseline).
  */
+
+import { PRESET_NAMES } from '../core/spec/preset-names.ts';
 import type { LogRule } from '../core/spec/types.ts';
 import { compileRules, evaluateLines, initialRuleState } from '../rules/engine.ts';
 import { compilePattern } from '../rules/matcher.ts';
-import { PRESET_NAMES } from '../rules/preset-names.ts';
 import { loadPresetRules } from '../rules/presets/index.ts';
 import type { LogLine } from '../rules/types.ts';
 

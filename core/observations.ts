@@ -3,10 +3,33 @@
  * record, then derives the next actions from the resulting state, whatever woke it.
  */
 
-import type { RuleFinding } from '../rules/types.ts';
 import type { AgentRecord, StatusBody } from './agent-protocol.ts';
 import type { RestartLevel } from './job.ts';
 import type { LogRule } from './spec/types.ts';
+
+/** Rule verdicts that are faults, in precedence order (FAULTED > HANGING > SLOW). */
+export type FaultVerdict = 'FAULTED' | 'HANGING' | 'SLOW';
+
+/**
+ * A log rule that left HEALTHY/WAITING, as the rule engine (rules/engine.ts) reports it. `reason` is
+ * `LogHang_<rule>`, `LogSlow_<rule>` or `LogFault_<rule>`.
+ */
+export interface RuleFinding {
+  rule: string;
+  verdict: FaultVerdict;
+  reason: string;
+  /** The stream that caused it; for a job-wide hang, the rule's scope (`job`). */
+  stream: string;
+  rank?: number;
+  /** When the condition was detected (epoch ms): the line's time, or the deadline that passed. */
+  at: number;
+  /** The matched line (or, for a hang, the last matched line if any). */
+  text?: string;
+  /** The captured metric, for SLOW. */
+  value?: number;
+  /** The restart generation the rule state belonged to. */
+  generation: number;
+}
 
 /** A pod as the cluster reports it (adapters translate from V1Pod). */
 export interface ObservedPod {

@@ -36,6 +36,7 @@
  * - A finding's `at` is the line's time for FAULTED/SLOW, and the deadline that passed for HANGING.
  */
 import { ValidationError } from '../core/errors.ts';
+import type { FaultVerdict, RuleFinding } from '../core/observations.ts';
 import { logRuleReason } from '../core/reasons.ts';
 import type { LogRule, MetricOperator } from '../core/spec/types.ts';
 import { LiteralSet } from './literal-set.ts';
@@ -49,7 +50,7 @@ import {
   type StreamSlot,
   type TimerSlot,
 } from './state.ts';
-import type { FaultVerdict, LogLine, RuleFinding, Verdict } from './types.ts';
+import type { LogLine, Verdict } from './types.ts';
 
 export type { RuleState } from './state.ts';
 export { RuleStateSchema } from './state.ts';

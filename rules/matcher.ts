@@ -26,8 +26,8 @@
  * difference: `\d`, `\w`, `\s`, `\b` are ASCII here and Unicode in Python.
  */
 import { RE2JS } from 're2js';
+import { patternError } from '../core/spec/pattern.ts';
 import { isLinearCapable } from './linear-regex.ts';
-import { patternError } from './pattern.ts';
 
 /**
  * The result of one match: `null` = no match; `undefined` = matched without a group 1 (or group 1 did

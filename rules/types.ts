@@ -8,13 +8,13 @@
  *   state = restartRuleState(compiled, state, generation, now)           // a new restart generation
  *
  * `RuleState` is plain JSON (stored in DynamoDB with the job) and bounded in size by rules × streams.
- * Times are epoch milliseconds.
+ * Times are epoch milliseconds. What the engine reports (`RuleFinding`, `FaultVerdict`) is an observation
+ * of the job and lives with the others in core/observations.ts.
  */
 
-export type Verdict = 'WAITING' | 'HEALTHY' | 'SLOW' | 'HANGING' | 'FAULTED';
+import type { FaultVerdict } from '../core/observations.ts';
 
-/** Verdicts that are faults, in precedence order (FAULTED > HANGING > SLOW). */
-export type FaultVerdict = 'FAULTED' | 'HANGING' | 'SLOW';
+export type Verdict = 'WAITING' | 'HEALTHY' | FaultVerdict;
 
 /** One line of training output, already split by the agent/log pipeline. */
 export interface LogLine {
@@ -26,22 +26,4 @@ export interface LogLine {
   timestamp: number;
   /** The line without the `[default<N>]:` prefix. */
   text: string;
-}
-
-/** A rule that left HEALTHY/WAITING. `reason` is `LogHang_<rule>`, `LogSlow_<rule>` or `LogFault_<rule>`. */
-export interface RuleFinding {
-  rule: string;
-  verdict: FaultVerdict;
-  reason: string;
-  /** The stream that caused it; for a job-wide hang, the rule's scope (`job`). */
-  stream: string;
-  rank?: number;
-  /** When the condition was detected (epoch ms): the line's time, or the deadline that passed. */
-  at: number;
-  /** The matched line (or, for a hang, the last matched line if any). */
-  text?: string;
-  /** The captured metric, for SLOW. */
-  value?: number;
-  /** The restart generation the rule state belonged to. */
-  generation: number;
 }

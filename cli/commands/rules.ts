@@ -15,11 +15,11 @@
  */
 import { basename } from 'node:path';
 import type { Command } from 'commander';
+import type { RuleFinding } from '../../core/observations.ts';
 import { parseJobManifest } from '../../core/spec/parse.ts';
 import { compileRules, evaluateLines, initialRuleState } from '../../rules/engine.ts';
 import { type NumberedLogLine, parseKubectlLog } from '../../rules/kubectl-log.ts';
 import { effectiveRules } from '../../rules/presets/index.ts';
-import type { RuleFinding } from '../../rules/types.ts';
 import {
   action,
   ExitCode,

@@ -18,8 +18,8 @@
 import { RE2JS } from 're2js';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { patternError } from '../../rules/pattern.ts';
-import { PRESET_NAMES } from '../../rules/preset-names.ts';
+import { patternError } from './pattern.ts';
+import { PRESET_NAMES } from './preset-names.ts';
 import type {
   FieldIssue,
   JobSpec,

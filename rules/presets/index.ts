@@ -16,7 +16,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import type { JobSpec, LogRule } from '../../core/spec/types.ts';
 import { compilePattern } from '../matcher.ts';
-import { PRESET_NAMES, type PresetName } from '../preset-names.ts';
+import { PRESET_NAMES, type PresetName } from '../../core/spec/preset-names.ts';
 
 const PresetRule = z.strictObject({
   name: z.string().regex(/^[a-z][a-z0-9-]*$/),

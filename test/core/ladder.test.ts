@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../core/decide.ts';
 import { Metric } from '../../core/metrics.ts';
-import type { Observation } from '../../core/observations.ts';
-import type { RuleFinding } from '../../rules/types.ts';
+import type { Observation, RuleFinding } from '../../core/observations.ts';
 import { given, makeSpec, type Scenario, type SpecOptions } from './dsl.ts';
 
 const running = (o: SpecOptions = {}): Scenario => given(makeSpec(o)).after(1000).bringUp();

@@ -2,8 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../core/decide.ts';
 import { isTerminal } from '../../core/job.ts';
-import type { Observation } from '../../core/observations.ts';
-import type { RuleFinding } from '../../rules/types.ts';
+import type { Observation, RuleFinding } from '../../core/observations.ts';
 import { given, makeSpec, type Scenario, type SpecOptions } from './dsl.ts';
 
 /** One step of a random history: something the world or a user does, at a time. */

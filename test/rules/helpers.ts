@@ -2,6 +2,8 @@
  * Test helpers for the rule engine: a `LogRule` with the parser's defaults, and a scenario runner that
  * feeds batches and ticks and returns findings as compact strings (`VERDICT rule stream @seconds`).
  */
+
+import type { RuleFinding } from '../../core/observations.ts';
 import type { LogRule } from '../../core/spec/types.ts';
 import {
   compileRules,
@@ -11,7 +13,7 @@ import {
   type RuleValue,
   tickRules,
 } from '../../rules/engine.ts';
-import type { LogLine, RuleFinding } from '../../rules/types.ts';
+import type { LogLine } from '../../rules/types.ts';
 
 /** A rule with the manifest parser's defaults applied. */
 export const rule = (partial: Partial<LogRule> & { name?: string; logPattern: string }): LogRule => ({

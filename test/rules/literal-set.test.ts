@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { PRESET_NAMES } from '../../core/spec/preset-names.ts';
 import { compileRules, evaluateLines, initialRuleState } from '../../rules/engine.ts';
 import { LiteralSet } from '../../rules/literal-set.ts';
 import { compilePattern } from '../../rules/matcher.ts';
-import { PRESET_NAMES } from '../../rules/preset-names.ts';
 import { loadPresetRules } from '../../rules/presets/index.ts';
 import type { LogLine } from '../../rules/types.ts';
 import { rule } from './helpers.ts';

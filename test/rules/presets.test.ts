@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { PRESET_NAMES } from '../../core/spec/preset-names.ts';
 import type { JobSpec } from '../../core/spec/types.ts';
 import { compileRules, evaluateLines, initialRuleState } from '../../rules/engine.ts';
 import { parseKubectlLog } from '../../rules/kubectl-log.ts';
-import { PRESET_NAMES } from '../../rules/preset-names.ts';
 import { effectiveRules, loadPresetRules } from '../../rules/presets/index.ts';
 import { rule } from './helpers.ts';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { patternError } from '../../rules/pattern.ts';
+import { patternError } from '../../core/spec/pattern.ts';
 
 describe('patternError', () => {
   it.each([
