@@ -26,14 +26,19 @@
  * the end so EventBridge retries the event (reconcile is idempotent, so the retry is safe).
  */
 import { z } from 'zod';
-import { isRetryable, TrainKeeperError, TransientError } from '../core/errors.ts';
 import { jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Command, NodeHealthStatus } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
 import { lambdaHandler } from './deps.ts';
-import { describeError } from './logger.ts';
-import { countSafely, type Deps, type ReconcileOutcome, reconcile } from './reconcile.ts';
+import {
+  countSafely,
+  type Deps,
+  forEachJob,
+  type ReconcileOutcome,
+  reconcile,
+  throwIfAnyRetryable,
+} from './reconcile.ts';
 import { validateRules } from './rule-input.ts';
 
 /** The EventBridge envelope (fields every event carries). */
@@ -212,30 +217,18 @@ async function onCommand(
   return reconcileEach(deps, [ref], () => [{ type: 'Command', command, at }]);
 }
 
+/** One reconcile per job, one after another; a retryable failure of any fails the event after all ran. */
 async function reconcileEach(
   deps: Deps,
   refs: JobRef[],
   observations: () => Parameters<typeof reconcile>[2],
 ): Promise<EventsOutcome> {
-  const outcome: EventsOutcome = { status: 'applied', jobs: [] };
-  const failures: unknown[] = [];
-  for (const ref of refs) {
-    try {
-      const result = await reconcile(deps, ref, observations());
-      outcome.jobs.push({ ref, status: result.status });
-    } catch (err) {
-      outcome.jobs.push({ ref, status: 'failed' });
-      deps.log.error('events: reconcile failed', { job: jobKey(ref), error: describeError(err) });
-      failures.push(err);
-    }
-  }
-  const retryable = failures.filter((e) => isRetryable(e) || !(e instanceof TrainKeeperError));
-  if (retryable.length > 0) {
-    throw new TransientError(`events: ${retryable.length} job(s) failed with retryable errors`, {
-      cause: retryable.length === 1 ? retryable[0] : new AggregateError(retryable),
-    });
-  }
-  return outcome;
+  const runs = await forEachJob(deps, 'events', refs, (ref) => reconcile(deps, ref, observations()));
+  throwIfAnyRetryable('events', runs);
+  return {
+    status: 'applied',
+    jobs: runs.map((run) => ({ ref: run.ref, status: run.ok ? run.value.status : 'failed' })),
+  };
 }
 
 async function malformed(deps: Deps, kind: string, detail: string): Promise<EventsOutcome> {

@@ -34,7 +34,6 @@
  * record are counted (`trainkeeper_malformed_events_skipped_total{kind}`) and skipped.
  */
 import type { AgentRecord } from '../core/agent-protocol.ts';
-import { TrainKeeperError, TransientError } from '../core/errors.ts';
 import { type JobRecord, jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import { type Observation, POD_LABELS } from '../core/observations.ts';
@@ -52,8 +51,7 @@ import {
   type SourcedLine,
   sourceLogEvent,
 } from './log-payload.ts';
-import { describeError } from './logger.ts';
-import { countSafely, type Deps, reconcile } from './reconcile.ts';
+import { countSafely, type Deps, forEachJob, reconcile, throwIfAnyRetryable } from './reconcile.ts';
 
 /** How long a processed (batch, job) mark is kept: longer than Lambda's 6 h async retry window. */
 export const BATCH_MARK_TTL_SECONDS = 24 * 3600;
@@ -151,29 +149,29 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
       }
 
       // one reconcile per job
-      const retryable: unknown[] = [];
-      for (const batch of batches.values()) {
-        try {
-          const result = await processJob(deps, batch, `${batchKey}#${jobKey(batch.ref)}`);
-          outcome.jobs.push(result);
-          if (result.status === 'missing') {
-            skip(
-              'unknown-job',
-              `job ${jobKey(batch.ref)} does not exist`,
-              batch.agent.length + batch.worker.length,
-            );
-          }
-        } catch (err) {
-          outcome.jobs.push({ ref: batch.ref, status: 'failed', linesEvaluated: 0 });
-          deps.log.error('logs: reconcile failed', { job: jobKey(batch.ref), error: describeError(err) });
-          if (!(err instanceof TrainKeeperError) || err.retryable) retryable.push(err);
+      const jobBatches = [...batches.values()];
+      const runs = await forEachJob(
+        deps,
+        'logs',
+        jobBatches.map((b) => b.ref),
+        (ref, i) => processJob(deps, jobBatches[i] as JobBatch, `${batchKey}#${jobKey(ref)}`),
+      );
+      for (const [i, run] of runs.entries()) {
+        if (!run.ok) {
+          outcome.jobs.push({ ref: run.ref, status: 'failed', linesEvaluated: 0 });
+          continue;
+        }
+        outcome.jobs.push(run.value);
+        if (run.value.status === 'missing') {
+          const batch = jobBatches[i] as JobBatch;
+          skip(
+            'unknown-job',
+            `job ${jobKey(run.ref)} does not exist`,
+            batch.agent.length + batch.worker.length,
+          );
         }
       }
-      if (retryable.length > 0) {
-        throw new TransientError(`logs: ${retryable.length} job(s) of the batch failed; retry the batch`, {
-          cause: retryable.length === 1 ? retryable[0] : new AggregateError(retryable),
-        });
-      }
+      throwIfAnyRetryable('logs', runs);
       return outcome;
     } finally {
       const increments: CounterIncrement[] = Object.entries(outcome.skipped).map(([kind, by]) => ({

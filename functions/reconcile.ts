@@ -22,11 +22,12 @@
  */
 
 import { emfRecordsForActions, writeEmf } from '../adapters/aws/cloudwatch.ts';
+import { mapBounded } from '../adapters/kube/concurrency.ts';
 import { observeLatency } from '../adapters/prometheus/histogram.ts';
 import type { Action } from '../core/actions.ts';
 import { decide } from '../core/decide.ts';
-import { ConcurrencyError, isRetryable, TrainKeeperError } from '../core/errors.ts';
-import type { JobEvent, JobRecord } from '../core/job.ts';
+import { ConcurrencyError, isRetryable, TrainKeeperError, TransientError } from '../core/errors.ts';
+import { type JobEvent, type JobRecord, jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
 import type {
@@ -289,7 +290,7 @@ async function act(
             break;
         }
       } catch (err) {
-        if (isRetryable(err) || !(err instanceof TrainKeeperError)) {
+        if (!isTerminalFailure(err)) {
           // Keep going: the record is written, so a retry of this trigger would not emit the later actions
           // again (a failed /shutdown must not leave the pods undeleted). The trigger still fails at the end.
           retryable ??= err;
@@ -396,6 +397,59 @@ export async function pushMetrics(
       error: describeError(err),
     });
   }
+}
+
+/**
+ * Whether a failure is terminal: a non-retryable taxonomy error, recorded and skipped. Anything else fails
+ * the trigger so the platform retries it: a retryable taxonomy error (TransientError, an exhausted
+ * ConcurrencyError) or anything outside the taxonomy (a bug, an untranslated vendor error: retrying is the
+ * safe side).
+ */
+export const isTerminalFailure = (err: unknown): err is TrainKeeperError =>
+  err instanceof TrainKeeperError && !isRetryable(err);
+
+/** One job's run inside a trigger that touches several jobs: its result, or what it failed with. */
+export type JobRun<R> = { ref: JobRef; ok: true; value: R } | { ref: JobRef; ok: false; error: unknown };
+
+/**
+ * Runs `run` for each job (the sweep's, a log batch's, a node event's jobs), at most `concurrency` at a time
+ * (default: one after another). Jobs are independent: a failure is logged as `<trigger>: job failed` and
+ * recorded, and the other jobs still run. Results in input order. The trigger then does whatever must happen
+ * in any case (the sweep's metric push) and calls `throwIfAnyRetryable`.
+ */
+export async function forEachJob<R>(
+  deps: Pick<Deps, 'log'>,
+  trigger: string,
+  refs: readonly JobRef[],
+  run: (ref: JobRef, index: number) => Promise<R>,
+  concurrency = 1,
+): Promise<JobRun<R>[]> {
+  const settled = await mapBounded(refs, concurrency, async (ref, index) => {
+    try {
+      return await run(ref, index);
+    } catch (err) {
+      deps.log.error(`${trigger}: job failed`, { job: jobKey(ref), error: describeError(err) });
+      throw err;
+    }
+  });
+  return settled.map((s, i): JobRun<R> => {
+    const ref = refs[i] as JobRef;
+    return s.status === 'fulfilled' ? { ref, ok: true, value: s.value } : { ref, ok: false, error: s.reason };
+  });
+}
+
+/**
+ * Fails the trigger with a TransientError (cause: the one failure, or an AggregateError of them) when any
+ * job failed other than terminally (`isTerminalFailure`), so the platform retries the whole trigger. Safe because
+ * reconcile is level-triggered and idempotent: the jobs that succeeded converge to no change on the retry.
+ */
+export function throwIfAnyRetryable(trigger: string, runs: readonly JobRun<unknown>[]): void {
+  const retryable = runs.flatMap((r) => (!r.ok && !isTerminalFailure(r.error) ? [r.error] : []));
+  if (retryable.length === 0) return;
+  throw new TransientError(
+    `${trigger}: ${retryable.length} of ${runs.length} job(s) failed with retryable errors`,
+    { cause: retryable.length === 1 ? retryable[0] : new AggregateError(retryable) },
+  );
 }
 
 /**

@@ -9,8 +9,6 @@
  * the metric totals (with the per-phase job gauge) and throws if any job failed with a retryable error, so
  * the schedule's retry/alarm sees it.
  */
-import { mapBounded } from '../adapters/kube/concurrency.ts';
-import { isRetryable, TrainKeeperError, TransientError } from '../core/errors.ts';
 import { type JobRecord, jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
@@ -18,8 +16,15 @@ import type { CounterTotal, JobRef } from '../core/ports.ts';
 import { tickRules } from '../rules/engine.ts';
 import { lambdaHandler } from './deps.ts';
 import { compiledRulesFor, ruleObservation, ruleStateFor } from './job-rules.ts';
-import { describeError } from './logger.ts';
-import { type Deps, observePods, pushMetrics, type ReconcileOutcome, reconcile } from './reconcile.ts';
+import {
+  type Deps,
+  forEachJob,
+  observePods,
+  pushMetrics,
+  type ReconcileOutcome,
+  reconcile,
+  throwIfAnyRetryable,
+} from './reconcile.ts';
 
 /** Jobs swept in parallel (each is a few DynamoDB and Kubernetes calls). */
 export const SWEEP_CONCURRENCY = 8;
@@ -37,33 +42,30 @@ export function makeHandler(deps: Deps): (event?: unknown) => Promise<SweepOutco
     const refs = new Map<string, JobRef>();
     for (const ref of [...active, ...due]) refs.set(jobKey(ref), ref);
 
-    const outcome: SweepOutcome = { jobs: [] };
-    const failures: unknown[] = [];
-    await mapBounded([...refs.values()], SWEEP_CONCURRENCY, async (ref) => {
-      try {
-        const result = await sweepJob(deps, ref);
-        outcome.jobs.push({
-          ref,
-          status: result.status,
-          ...(result.job ? { phase: result.job.phase } : {}),
-        });
-      } catch (err) {
-        outcome.jobs.push({ ref, status: 'failed', error: err instanceof Error ? err.message : String(err) });
-        deps.log.error('sweep: job failed', { job: jobKey(ref), error: describeError(err) });
-        failures.push(err);
-      }
-    });
-
+    const runs = await forEachJob(
+      deps,
+      'sweep',
+      [...refs.values()],
+      (ref) => sweepJob(deps, ref),
+      SWEEP_CONCURRENCY,
+    );
+    const outcome: SweepOutcome = {
+      jobs: runs.map((run) =>
+        run.ok
+          ? {
+              ref: run.ref,
+              status: run.value.status,
+              ...(run.value.job ? { phase: run.value.job.phase } : {}),
+            }
+          : {
+              ref: run.ref,
+              status: 'failed',
+              error: run.error instanceof Error ? run.error.message : String(run.error),
+            },
+      ),
+    };
     await pushMetrics(deps, phaseGauges(outcome));
-    const retryable = failures.filter((e) => isRetryable(e) || !(e instanceof TrainKeeperError));
-    if (retryable.length > 0) {
-      throw new TransientError(
-        `sweep: ${retryable.length} of ${refs.size} job(s) failed with retryable errors`,
-        {
-          cause: retryable.length === 1 ? retryable[0] : new AggregateError(retryable),
-        },
-      );
-    }
+    throwIfAnyRetryable('sweep', runs);
     return outcome;
   };
 }
