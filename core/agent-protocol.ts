@@ -157,3 +157,21 @@ export const WORKER_LINE_PREFIX = /^\[default(\d+)\]:/;
 
 /** Converts a rule to the snake/camel mix HyperPod's `/start` carries (`log_monitoring_configuration`). */
 export type WireLogRule = Omit<LogRule, 'source'>;
+
+/**
+ * The training step in an agent's `progress` (a heartbeat record's, or `/status`'s): `{step: n}`, or
+ * HyperPod's `{<prefix>: {progressCount: n, progressData}}` where the largest count wins (a count may come
+ * as a numeric string). Undefined when neither carries a finite number. The one parser of agent progress.
+ */
+export const progressStep = (progress: Record<string, unknown> | undefined): number | undefined => {
+  if (!progress) return undefined;
+  if (typeof progress.step === 'number' && Number.isFinite(progress.step)) return progress.step;
+  let best: number | undefined;
+  for (const value of Object.values(progress)) {
+    if (typeof value !== 'object' || value === null) continue;
+    const count = (value as { progressCount?: unknown }).progressCount;
+    const n = typeof count === 'string' ? Number(count) : count;
+    if (typeof n === 'number' && Number.isFinite(n) && (best === undefined || n > best)) best = n;
+  }
+  return best;
+};

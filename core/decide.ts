@@ -9,51 +9,27 @@
  *   decide ─► StopAgents(all, g+1) ─► READY ─► decide ─► StartAgents(all, g+1) ─► RUNNING ─► decide ─► Running
  *
  * Deterministic: no I/O, no clock, no randomness; the same inputs give the same outputs.
- * Parts: fold (observations → record + fault candidates), ladder (faults → restart level, budgets),
- * lifecycle (level-triggered transitions and actions, nextCheckAt).
+ * Parts: fold (observations → record + fault candidates), ladder (faults → rung by ordered rules, budgets),
+ * terminal (fail, succeed, cancel, suspend, resume), lifecycle (level-triggered transitions and actions,
+ * nextCheckAt).
+ *
+ * Invariants: an unchanged record comes back as the same object with `changed` false and the same
+ * `version`; any change bumps `version` by exactly one and stamps `updatedAt = now`. Every observation
+ * type and every command is handled (the switches below fail to compile when one is added).
  */
 import type { Action } from './actions.ts';
+import { newFault } from './decide/fault.ts';
 import { type FoldContext, foldObservation } from './decide/fold.ts';
-import { cancelJob, remediate, resumeJob, suspendJob } from './decide/ladder.ts';
+import { remediate } from './decide/ladder.ts';
 import { computeNextCheckAt, deriveActions } from './decide/lifecycle.ts';
 import { counterAction, eventAction, setCondition } from './decide/record.ts';
 import { freshSlots } from './decide/slots.ts';
-import type { JobRecord } from './job.ts';
+import { cancelJob, resumeJob, suspendJob } from './decide/terminal.ts';
+import { type JobRecord, sameJson } from './job.ts';
 import { Metric } from './metrics.ts';
 import type { Observation } from './observations.ts';
 import { LifecycleEvent, Reason } from './reasons.ts';
 import type { JobSpec } from './spec/types.ts';
-
-export { isNodeUnhealthy } from './decide/fold.ts';
-export { backoffDelayMs, podsToClean, repeatOffenders, restartsInWindow } from './decide/ladder.ts';
-export { LIVENESS_MS, ttlDeleteAt } from './decide/lifecycle.ts';
-export {
-  MASTER_PORT_MIN,
-  MASTER_PORT_SPAN,
-  masterPortFor,
-  parsePodName,
-  podName,
-  slotForPod,
-  slotForPodName,
-} from './decide/naming.ts';
-export { reasonFamily } from './decide/record.ts';
-
-/** Order-independent structural equality of plain JSON values (what "changed" means for a record). */
-const sameJson = (a: unknown, b: unknown): boolean => {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a) !== Array.isArray(b)) return false;
-  if (Array.isArray(a)) {
-    const bb = b as unknown[];
-    return a.length === bb.length && a.every((x, i) => sameJson(x, bb[i]));
-  }
-  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-  return (
-    ka.length === kb.length &&
-    ka.every((k) => sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
-  );
-};
 
 /**
  * A new job's first record and the actions that bring it up: version 1; phase Pending (Suspended when
@@ -164,14 +140,21 @@ const applyCommand = (
       );
       return;
     case 'Restart':
-      ctx.faults.push({
-        reason: Reason.ManualRestart,
-        level: c.level,
-        manual: true,
-        faultAt: obs.at,
-        message: `Restart at ${c.level} level requested by ${c.by}`,
-      });
+      ctx.faults.push(
+        newFault({
+          reason: Reason.ManualRestart,
+          level: c.level,
+          manual: true,
+          faultAt: obs.at,
+          message: `Restart at ${c.level} level requested by ${c.by}`,
+        }),
+      );
       return;
+    default: {
+      // Exhaustive: a new command kind fails to compile here until it is applied.
+      const unhandled: never = c;
+      throw new Error(`applyCommand: unknown command ${JSON.stringify(unhandled)}`);
+    }
   }
 };
 

@@ -7,15 +7,22 @@
 import type { AgentState } from './agent-protocol.ts';
 import type { JobSpec } from './spec/types.ts';
 
-export type JobPhase =
-  | 'Pending' // accepted, pods being created / agents not yet started
-  | 'Running'
-  | 'Restarting'
-  | 'Suspended'
-  | 'Succeeded'
-  | 'Failed'
-  | 'Cancelled';
+/**
+ * Every phase a job can be in, in lifecycle order; the one list the API, the CLI and the store validate
+ * against. `Pending`: accepted, pods being created or agents not yet started.
+ */
+export const JOB_PHASES = [
+  'Pending',
+  'Running',
+  'Restarting',
+  'Suspended',
+  'Succeeded',
+  'Failed',
+  'Cancelled',
+] as const;
+export type JobPhase = (typeof JOB_PHASES)[number];
 
+/** Phases a job never leaves (decide folds nothing into them; only a TTL delete follows). */
 export const TERMINAL_PHASES: readonly JobPhase[] = ['Succeeded', 'Failed', 'Cancelled'];
 export const isTerminal = (phase: JobPhase): boolean => TERMINAL_PHASES.includes(phase);
 
@@ -148,6 +155,33 @@ export interface JobRecord {
   /** Time of the last command applied; commands at or before it are replays and ignored. */
   lastCommandAt?: number;
 }
+
+/**
+ * Whether the current generation's agents were sent `/start`. Until then a fault of this generation is
+ * not one: nothing of it runs yet (the ladder replaces pods inside the pending start instead).
+ */
+export const isStarted = (job: Pick<JobRecord, 'generation' | 'startedGeneration'>): boolean =>
+  job.startedGeneration === job.generation;
+
+/**
+ * Structural equality of plain JSON values, independent of key order, with a key whose value is
+ * `undefined` counted as absent (as JSON and DynamoDB drop it). What "changed" means for a record, and what
+ * "the same spec" means for a retried submit: a spec read back from DynamoDB need not keep its key order.
+ */
+export const sameJson = (a: unknown, b: unknown): boolean => {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => sameJson(x, bb[i]));
+  }
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  const ka = Object.keys(ra).filter((k) => ra[k] !== undefined);
+  const kb = Object.keys(rb).filter((k) => rb[k] !== undefined);
+  return ka.length === kb.length && ka.every((k) => sameJson(ra[k], rb[k]));
+};
 
 export const jobKey = (job: { namespace: string; name: string }): string => `${job.namespace}/${job.name}`;
 

@@ -10,34 +10,20 @@
  * - news about a pod that no longer holds a slot (replaced, stray) is ignored;
  * - rule findings count only for the current generation;
  * - a command at or before the last applied command's time is a replay.
+ *
+ * Training progress is a fact about the job, not about a generation or a pod: the step an agent reports
+ * (heartbeat or `/status`, parsed by `progressStep`) counts whichever generation or pod it came from, as
+ * long as the report is attributed to this job; the step only ever moves forward (`applyProgress`).
  */
 import type { AgentState, StatusBody } from '../agent-protocol.ts';
-import { AGENT_STATES } from '../agent-protocol.ts';
+import { AGENT_STATES, progressStep } from '../agent-protocol.ts';
 import type { JobRecord, PodSlot } from '../job.ts';
-import { isTerminal } from '../job.ts';
+import { isStarted, isTerminal } from '../job.ts';
 import type { Observation, ObservedNode } from '../observations.ts';
 import { Reason } from '../reasons.ts';
+import { type Fault, newFault } from './fault.ts';
 import { slotForPod } from './naming.ts';
 import { isPodSeen } from './slots.ts';
-
-/** One symptom that calls for a restart (or a pod replacement). */
-export interface Fault {
-  reason: string;
-  /** The cheapest level that can fix it (the ladder may escalate). */
-  level: 'process' | 'pod' | 'job';
-  /** Asked for by a user (Restart command): not counted against budgets, windows or backoff. */
-  manual: boolean;
-  /** The pod (slot name at detection) it concerns, if any. */
-  pod?: string;
-  node?: string;
-  instanceId?: string;
-  rank?: number;
-  /** Best knowledge of when it happened. */
-  faultAt: number;
-  message: string;
-  /** Delete the faulty pod with grace 0 (its node is gone or unhealthy). */
-  force?: boolean;
-}
 
 /** What a fold pass collects besides the record changes. */
 export interface FoldContext {
@@ -64,24 +50,12 @@ const toAgentState = (status: StatusBody['status']): AgentState | undefined => {
   return (AGENT_STATES as readonly string[]).includes(upper) ? (upper as AgentState) : undefined;
 };
 
-/** Whether the current generation's agents were started (faults before that are someone else's). */
-const isStarted = (job: JobRecord): boolean => job.startedGeneration === job.generation;
-
-const extractProgressStep = (progress: Record<string, unknown> | undefined): number | undefined => {
-  if (!progress) return undefined;
-  let best: number | undefined;
-  for (const value of Object.values(progress)) {
-    if (value && typeof value === 'object' && 'progressCount' in value) {
-      const count = Number((value as { progressCount: unknown }).progressCount);
-      if (Number.isFinite(count) && (best === undefined || count > best)) best = count;
-    }
-  }
-  return best;
-};
-
-/** Records training progress; true when the step advanced (which resets the no-progress count). */
-export const applyProgress = (job: JobRecord, step: number, at: number): boolean => {
-  if (job.progress.step !== undefined && step <= job.progress.step) return false;
+/**
+ * Records training progress (the one place it is applied); true when the step advanced, which resets the
+ * no-progress count. A step at or below the recorded one changes nothing.
+ */
+const applyProgress = (job: JobRecord, step: number | undefined, at: number): boolean => {
+  if (step === undefined || (job.progress.step !== undefined && step <= job.progress.step)) return false;
   job.progress = { step, at, restartsWithoutProgress: 0 };
   return true;
 };
@@ -91,19 +65,16 @@ const faultFromAgent = (
   reason: string | undefined,
   message: string | undefined,
   at: number,
-): Fault => {
-  const fault: Fault = {
-    reason: reason || Reason.WorkerFault,
-    level: 'process',
-    manual: false,
-    pod: slot.name,
-    faultAt: at,
-    message: message || `Agent of pod ${slot.name} reported ${reason || Reason.WorkerFault}`,
-  };
-  if (slot.nodeName) fault.node = slot.nodeName;
-  if (slot.groupRank !== null) fault.rank = slot.groupRank;
-  return fault;
-};
+): Fault =>
+  newFault(
+    {
+      reason: reason || Reason.WorkerFault,
+      level: 'process',
+      faultAt: at,
+      message: message || `Agent of pod ${slot.name} reported ${reason || Reason.WorkerFault}`,
+    },
+    slot,
+  );
 
 /**
  * Applies one agent state report (record or poll). Returns false when it was stale and ignored.
@@ -155,17 +126,17 @@ const foldPods = (job: JobRecord, obs: Extract<Observation, { type: 'PodsObserve
         obs.at > (slot.podObservedAt ?? Number.NEGATIVE_INFINITY) &&
         obs.at > (slot.lastSeenAt ?? Number.NEGATIVE_INFINITY);
       if (isPodSeen(slot) && newer) {
-        const fault: Fault = {
-          reason: Reason.PodMissing,
-          level: 'pod',
-          manual: false,
-          pod: slot.name,
-          faultAt: obs.at,
-          message: `Pod ${slot.name} disappeared`,
-        };
-        if (slot.nodeName) fault.node = slot.nodeName;
-        if (slot.groupRank !== null) fault.rank = slot.groupRank;
-        ctx.faults.push(fault);
+        ctx.faults.push(
+          newFault(
+            {
+              reason: Reason.PodMissing,
+              level: 'pod',
+              faultAt: obs.at,
+              message: `Pod ${slot.name} disappeared`,
+            },
+            slot,
+          ),
+        );
       }
       continue;
     }
@@ -173,27 +144,31 @@ const foldPods = (job: JobRecord, obs: Extract<Observation, { type: 'PodsObserve
     if (pod.phase !== slot.podPhase) slot.podPhase = pod.phase;
     if (pod.nodeName && pod.nodeName !== slot.nodeName) slot.nodeName = pod.nodeName;
     if (pod.podIP && pod.podIP !== slot.ip) slot.ip = pod.podIP;
-    const base = {
-      level: 'pod' as const,
-      manual: false,
-      pod: slot.name,
-      faultAt: pod.deletionTimestamp ?? obs.at,
-      ...(slot.nodeName ? { node: slot.nodeName } : {}),
-      ...(slot.groupRank !== null ? { rank: slot.groupRank } : {}),
-    };
+    const faultAt = pod.deletionTimestamp ?? obs.at;
     if (pod.deletionTimestamp !== undefined) {
-      ctx.faults.push({ ...base, reason: Reason.PodMissing, message: `Pod ${slot.name} was deleted` });
+      ctx.faults.push(
+        newFault(
+          { reason: Reason.PodMissing, level: 'pod', faultAt, message: `Pod ${slot.name} was deleted` },
+          slot,
+        ),
+      );
     } else if (pod.phase === 'Failed' || pod.phase === 'Succeeded' || pod.phase === 'Unknown') {
       const exit = pod.containers.find((c) => c.state === 'terminated');
       const detail = exit
         ? ` (container ${exit.name} exit code ${exit.exitCode ?? '?'}${exit.reason ? `, ${exit.reason}` : ''})`
         : '';
-      ctx.faults.push({
-        ...base,
-        reason: Reason.PodFailed,
-        message: `Pod ${slot.name} is ${pod.phase}${detail}`,
-        force: pod.phase === 'Unknown',
-      });
+      ctx.faults.push(
+        newFault(
+          {
+            reason: Reason.PodFailed,
+            level: 'pod',
+            faultAt,
+            message: `Pod ${slot.name} is ${pod.phase}${detail}`,
+            force: pod.phase === 'Unknown',
+          },
+          slot,
+        ),
+      );
     }
   }
   for (const node of nodes.values()) foldNodeHealth(job, node.name, node, obs.at, ctx);
@@ -212,19 +187,20 @@ const foldNodeHealth = (
   if (!isNodeUnhealthy(node)) return;
   for (const slot of job.pods) {
     if (slot.nodeName !== nodeName || slot.podPhase === 'Deleting') continue;
-    const fault: Fault = {
-      reason: Reason.NodeFault,
-      level: 'pod',
-      manual: false,
-      pod: slot.name,
-      node: nodeName,
-      faultAt: at,
-      message: `Found unhealthy node ${nodeName}`,
-      force: true,
-    };
-    if (node.instanceId) fault.instanceId = node.instanceId;
-    if (slot.groupRank !== null) fault.rank = slot.groupRank;
-    ctx.faults.push(fault);
+    ctx.faults.push(
+      newFault(
+        {
+          reason: Reason.NodeFault,
+          level: 'pod',
+          node: nodeName,
+          faultAt: at,
+          message: `Found unhealthy node ${nodeName}`,
+          force: true,
+          ...(node.instanceId ? { instanceId: node.instanceId } : {}),
+        },
+        slot,
+      ),
+    );
   }
 };
 
@@ -251,19 +227,19 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
           ? finding.stream.slice(0, finding.stream.lastIndexOf('/'))
           : finding.stream;
         const slot = slotForPod(job, podOfStream);
-        const fault: Fault = {
-          reason: finding.reason,
-          level: 'process',
-          manual: false,
-          faultAt: finding.at,
-          message: `Rule ${finding.rule} reported ${finding.verdict}${finding.text !== undefined ? `: ${finding.text}` : ''}`,
-        };
-        if (slot) {
-          fault.pod = slot.name;
-          if (slot.nodeName) fault.node = slot.nodeName;
-        }
-        if (finding.rank !== undefined) fault.rank = finding.rank;
-        ctx.faults.push(fault);
+        // The finding's rank is a global worker rank (not the slot's group rank), so the slot gives
+        // only the pod and node.
+        ctx.faults.push(
+          newFault({
+            reason: finding.reason,
+            level: 'process',
+            faultAt: finding.at,
+            message: `Rule ${finding.rule} reported ${finding.verdict}${finding.text !== undefined ? `: ${finding.text}` : ''}`,
+            pod: slot?.name,
+            node: slot?.nodeName,
+            rank: finding.rank,
+          }),
+        );
       }
       return;
     }
@@ -271,10 +247,11 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
       job.ruleState = obs.ruleState;
       return;
     case 'AgentRecord': {
-      const slot = slotForPod(job, obs.pod);
-      if (!slot || slot.podPhase === 'Deleting') return;
       const record = obs.record;
       const at = obs.at;
+      if (record.kind === 'heartbeat') applyProgress(job, progressStep(record.progress), at);
+      const slot = slotForPod(job, obs.pod);
+      if (!slot || slot.podPhase === 'Deleting') return;
       if (record.kind === 'state') {
         const report: Parameters<typeof applyAgentState>[2] = {
           state: record.state,
@@ -293,8 +270,6 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
         if (!slot.agent || slot.agent.state !== record.state || slot.agent.generation !== record.generation) {
           slot.agent = { state: record.state, generation: record.generation, at };
         }
-        const step = extractProgressStep(record.progress);
-        if (step !== undefined) applyProgress(job, step, at);
         return;
       }
       // worker-exit: a non-zero exit or a signal of the current generation is a crash.
@@ -313,6 +288,7 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
       return;
     }
     case 'AgentPolled': {
+      if (obs.status !== null) applyProgress(job, progressStep(obs.status.progress), obs.at);
       const slot = slotForPod(job, obs.pod);
       if (!slot || slot.podPhase === 'Deleting') return;
       if (obs.status === null) {
@@ -322,17 +298,17 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
         slot.unreachable = { count, lastAt: obs.at };
         // An agent that never answered is still starting (the startup deadline covers it).
         if (count >= 2 && slot.agent !== undefined) {
-          const fault: Fault = {
-            reason: Reason.AgentUnreachable,
-            level: 'pod',
-            manual: false,
-            pod: slot.name,
-            faultAt: slot.unreachable.lastAt,
-            message: `Agent of pod ${slot.name} unreachable on ${count} consecutive polls`,
-          };
-          if (slot.nodeName) fault.node = slot.nodeName;
-          if (slot.groupRank !== null) fault.rank = slot.groupRank;
-          ctx.faults.push(fault);
+          ctx.faults.push(
+            newFault(
+              {
+                reason: Reason.AgentUnreachable,
+                level: 'pod',
+                faultAt: slot.unreachable.lastAt,
+                message: `Agent of pod ${slot.name} unreachable on ${count} consecutive polls`,
+              },
+              slot,
+            ),
+          );
         }
         return;
       }
@@ -346,8 +322,6 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
       if (obs.status.reason) report.reason = obs.status.reason;
       if (obs.status.message) report.message = obs.status.message;
       applyAgentState(job, slot, report, ctx);
-      const step = extractProgressStep(obs.status.progress);
-      if (step !== undefined) applyProgress(job, step, obs.at);
       return;
     }
     case 'PodsObserved':
@@ -365,5 +339,10 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
     case 'Progress':
       applyProgress(job, obs.step, obs.at);
       return;
+    default: {
+      // Exhaustive: a new observation type fails to compile here until it is folded.
+      const unhandled: never = obs;
+      throw new Error(`foldObservation: unknown observation ${JSON.stringify(unhandled)}`);
+    }
   }
 };

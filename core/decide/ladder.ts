@@ -31,14 +31,18 @@
  * the streak starts again at 1. Restart number n of a streak waits 0 while n ≤ freeRestarts, else
  * min(maxSeconds, initialSeconds × multiplier^(n − freeRestarts − 1)). The wait holds pod creation and
  * `/start` (stops and deletions go out at once) until `backoffUntil`, which `nextCheckAt` carries.
+ *
+ * Shape (JobSet's failure policy): `remediate` reduces a batch of faults to a few facts (`Batch`), walks
+ * the ordered `RULES` (first match wins) to pick a rung, and runs that rung's applier from `APPLY`.
+ * Faulty spares are handled before the rules: they only get a new pod. Exactly one rung runs per batch,
+ * so a batch carrying several symptoms of one fault is one restart.
  */
 import type { Action } from '../actions.ts';
-import type { JobRecord, PodSlot, Remediation, RestartLevel } from '../job.ts';
-import { isTerminal } from '../job.ts';
+import type { JobRecord, Remediation, RestartLevel } from '../job.ts';
+import { isStarted, isTerminal } from '../job.ts';
 import { Metric } from '../metrics.ts';
 import { LifecycleEvent, Reason } from '../reasons.ts';
-import type { CleanPodPolicy } from '../spec/types.ts';
-import type { Fault } from './fold.ts';
+import type { Fault } from './fault.ts';
 import {
   clearCondition,
   counterAction,
@@ -51,9 +55,10 @@ import {
   setPhase,
 } from './record.ts';
 import { freshSlots, isReadyToStart, renewSlot } from './slots.ts';
+import { failJob } from './terminal.ts';
 
 /** Restarts within the sliding window ending at `now` (see the module comment for the exact rule). */
-export const restartsInWindow = (job: JobRecord, now: number): number[] => {
+const restartsInWindow = (job: JobRecord, now: number): number[] => {
   const period = job.spec.runPolicy.restartPolicy?.evalPeriodSeconds;
   const times = job.restartTimes ?? [];
   if (period === undefined) return times.filter((t) => t <= now);
@@ -64,121 +69,12 @@ export const restartsInWindow = (job: JobRecord, now: number): number[] => {
  * Backoff before restart number `streak` (1-based, consecutive): none for the first `freeRestarts`, then
  * initial × multiplier^k capped at max, k = streak − freeRestarts − 1. Milliseconds.
  */
-export const backoffDelayMs = (job: JobRecord, streak: number): number => {
+const backoffDelayMs = (job: JobRecord, streak: number): number => {
   const b = job.spec.trainkeeper.restartBackoff;
   if (!b || streak <= b.freeRestarts) return 0;
   const k = streak - b.freeRestarts - 1;
   return Math.min(b.maxSeconds, b.initialSeconds * b.multiplier ** k) * 1000;
 };
-
-/**
- * Which pods to delete when the job ends, per `cleanPodPolicy`: All → every slot's pod; OnlyComplete →
- * pods whose agent reported COMPLETED; None → none.
- */
-export const podsToClean = (slots: PodSlot[], policy: CleanPodPolicy): PodSlot[] => {
-  const live = slots.filter((s) => s.podPhase !== 'Deleting');
-  if (policy === 'All') return live;
-  if (policy === 'OnlyComplete') return live.filter((s) => s.agent?.state === 'COMPLETED');
-  return [];
-};
-
-/** Shuts agents down and deletes pods per policy; marks deleted slots `Deleting`. */
-const stopEverything = (job: JobRecord, policy: CleanPodPolicy, actions: Action[]): void => {
-  const live = job.pods.filter((s) => s.podPhase !== 'Deleting' && s.podPhase === 'Running');
-  if (live.length > 0) actions.push({ type: 'ShutdownAgents', pods: live.map((s) => s.name) });
-  const doomed = podsToClean(job.pods, policy);
-  if (doomed.length > 0) {
-    actions.push({ type: 'DeletePods', pods: doomed.map((s) => s.name) });
-    for (const s of doomed) s.podPhase = 'Deleting';
-  }
-};
-
-const endRun = (job: JobRecord, now: number): void => {
-  job.completionTime = now;
-  delete job.backoffUntil;
-  delete job.runningSince;
-  clearCondition(job, 'Running', 'Stopped', now);
-  clearCondition(job, 'Restarting', 'Stopped', now);
-};
-
-/** → Failed: agents shut down, pods cleaned per policy, JobFailed event, jobsFailed counter. */
-export const failJob = (
-  job: JobRecord,
-  reason: string,
-  message: string,
-  now: number,
-  actions: Action[],
-): void => {
-  if (isTerminal(job.phase)) return;
-  setPhase(job, 'Failed', now);
-  endRun(job, now);
-  setCondition(job, 'Failed', 'True', reason, message, now);
-  stopEverything(job, job.spec.runPolicy.cleanPodPolicy, actions);
-  actions.push(
-    eventAction(job, now, reason, message, { type: 'Warning', lifecycle: LifecycleEvent.JobFailed }),
-    counterAction(Metric.jobsFailed),
-  );
-};
-
-/** → Succeeded: every rank's agent COMPLETED the current generation. */
-export const succeedJob = (job: JobRecord, now: number, actions: Action[]): void => {
-  setPhase(job, 'Succeeded', now);
-  job.startTime ??= now;
-  endRun(job, now);
-  const message = 'All ranks completed';
-  setCondition(job, 'Succeeded', 'True', Reason.Succeeded, message, now);
-  stopEverything(job, job.spec.runPolicy.cleanPodPolicy, actions);
-  actions.push(
-    eventAction(job, now, Reason.Succeeded, message, { lifecycle: LifecycleEvent.JobSucceeded }),
-    counterAction(Metric.jobsSuccessful),
-  );
-};
-
-/**
- * → Cancelled. A cancel mid-restart leaves nothing running: with cleanPodPolicy All every slot's pod is
- * deleted whatever state its agent is in (replacement pods and promoted spares included).
- */
-export const cancelJob = (job: JobRecord, by: string, now: number, actions: Action[]): void => {
-  if (isTerminal(job.phase)) return;
-  setPhase(job, 'Cancelled', now);
-  endRun(job, now);
-  const message = `Cancelled by ${by}`;
-  setCondition(job, 'Cancelled', 'True', Reason.Cancelled, message, now);
-  stopEverything(job, job.spec.runPolicy.cleanPodPolicy, actions);
-  actions.push(
-    eventAction(job, now, Reason.Cancelled, message, { lifecycle: LifecycleEvent.JobCancelled }),
-    counterAction(Metric.jobsDeleted),
-  );
-};
-
-/** → Suspended: agents shut down and every pod deleted (resources go back to the queue). */
-export const suspendJob = (job: JobRecord, by: string, now: number, actions: Action[]): void => {
-  if (isTerminal(job.phase) || job.phase === 'Suspended') return;
-  setPhase(job, 'Suspended', now);
-  delete job.backoffUntil;
-  delete job.runningSince;
-  clearCondition(job, 'Running', Reason.Suspended, now);
-  clearCondition(job, 'Restarting', Reason.Suspended, now);
-  const message = `Suspended by ${by}`;
-  setCondition(job, 'Suspended', 'True', Reason.Suspended, message, now);
-  stopEverything(job, 'All', actions);
-  actions.push(eventAction(job, now, Reason.Suspended, message));
-};
-
-/** Suspended → Pending at a new generation with a fresh pod for every slot. */
-export const resumeJob = (job: JobRecord, by: string, now: number, actions: Action[]): void => {
-  if (job.phase !== 'Suspended') return;
-  job.generation += 1;
-  job.pods = freshSlots(job.spec, job.generation);
-  setPhase(job, 'Pending', now);
-  job.resumedAt = now;
-  const message = `Resumed by ${by}`;
-  setCondition(job, 'Suspended', 'False', Reason.Resumed, message, now);
-  actions.push(eventAction(job, now, Reason.Resumed, message));
-};
-
-/** The generation's agents were started: faults of this generation are real faults. */
-const isStarted = (job: JobRecord): boolean => job.startedGeneration === job.generation;
 
 const LEVEL_ORDER: Record<Fault['level'], number> = { process: 0, pod: 1, job: 2 };
 
@@ -186,7 +82,7 @@ const openRemediation = (job: JobRecord): Remediation | undefined =>
   job.remediations.find((r) => r.generation === job.generation && r.recoveredAt === undefined);
 
 /** Top `k` nodes by fault count (ties broken by name, for determinism). */
-export const repeatOffenders = (job: JobRecord, k: number): string[] =>
+const repeatOffenders = (job: JobRecord, k: number): string[] =>
   Object.entries(job.nodeFaults)
     .filter(([, n]) => n > 0)
     .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
@@ -293,14 +189,295 @@ const faultyList = (faults: Fault[], type: 'PLR' | 'JLR') => ({
   ),
 });
 
+/** What the rules look at: one batch of rank faults reduced to a few facts. */
+interface Batch {
+  /** The faults of rank pods (spares are handled before the rules). */
+  faults: Fault[];
+  /** The highest level any fault asks for. */
+  requested: RestartLevel;
+  /** `requested`, after the sliding window escalated an automatic process restart to a job restart. */
+  level: RestartLevel;
+  /** Every fault is a user's Restart command: budgets, window and backoff do not apply. */
+  manual: boolean;
+  /** The fault that names the restart (the first of the requested level). */
+  primary: Fault;
+  /** Nodes reported unhealthy in this batch: replacements avoid them, their pods are deleted with grace 0. */
+  badNodes: Set<string>;
+}
+
+/** What a batch of rank faults does to the job, cheapest first; failing rungs name their reason. */
+type Rung =
+  | 'ignore'
+  | 'replaceBeforeStart'
+  | 'failNoProgress'
+  | 'failFullJobRestartsSpent'
+  | 'failRetriesSpent'
+  | 'process'
+  | 'pod'
+  | 'job';
+
+interface Rule {
+  /** Why the rule exists, in a sentence (for readers). */
+  name: string;
+  when: (job: JobRecord, b: Batch) => boolean;
+  rung: Rung;
+}
+
+const hasPodFault = (b: Batch): boolean => b.faults.some((f) => f.level === 'pod');
+
 /**
- * Applies one batch of faults. Rules, in order:
- * - A faulty spare (no rank) only gets a new pod: nothing to restart.
- * - Before the current generation's agents were started (a restart is under way, or the job is starting),
- *   rank pod faults replace those pods inside the pending start (no new generation, no budget); process
- *   faults there have nothing to restart; a manual job restart still applies.
- * - Otherwise the level is the highest asked for; automatic faults pass the no-progress guard, the window
- *   escalation and the budgets (each may fail the job instead), then generation += 1 and the rung runs.
+ * The ladder's rules, in order; the first that matches picks the rung. The last rule always matches.
+ * Before the generation's agents were started nothing runs yet, so only pod replacements (inside the
+ * pending start, no new generation, no budget) and a job restart apply. Automatic restarts then pass the
+ * no-progress guard and the budget of their level; manual ones skip straight to their rung.
+ */
+const RULES: readonly Rule[] = [
+  {
+    name: 'a process fault before the agents were started has nothing to restart',
+    when: (job, b) => !isStarted(job) && b.requested !== 'job' && !hasPodFault(b),
+    rung: 'ignore',
+  },
+  {
+    name: 'a pod fault before the agents were started replaces the pod inside the pending start',
+    when: (job, b) => !isStarted(job) && b.requested !== 'job',
+    rung: 'replaceBeforeStart',
+  },
+  {
+    name: 'restarts that stopped making training progress fail the job',
+    when: (job, b) => {
+      const max = job.spec.trainkeeper.maxRestartsWithoutProgress;
+      return !b.manual && max !== undefined && job.progress.restartsWithoutProgress >= max;
+    },
+    rung: 'failNoProgress',
+  },
+  {
+    name: 'a full job restart past maxFullJobRestarts fails the job',
+    when: (job, b) => {
+      const max = job.spec.runPolicy.restartPolicy?.maxFullJobRestarts;
+      return (
+        !b.manual && b.level === 'job' && max !== undefined && job.restartStatus.fullJobRestartCount >= max
+      );
+    },
+    rung: 'failFullJobRestartsSpent',
+  },
+  {
+    name: 'a process restart or pod replacement past jobMaxRetryCount fails the job',
+    when: (job, b) => {
+      const max = job.spec.runPolicy.jobMaxRetryCount;
+      return !b.manual && b.level !== 'job' && max !== undefined && job.processRestartCount >= max;
+    },
+    rung: 'failRetriesSpent',
+  },
+  {
+    name: 'a job-level fault (or an escalated one) restarts the whole job',
+    when: (_, b) => b.level === 'job',
+    rung: 'job',
+  },
+  {
+    name: 'a pod-level fault replaces the pod, then restarts every rank',
+    when: (_, b) => b.level === 'pod',
+    rung: 'pod',
+  },
+  { name: 'anything else restarts the worker processes', when: () => true, rung: 'process' },
+];
+
+type Applier = (job: JobRecord, b: Batch, now: number, actions: Action[]) => void;
+
+/** Before the start: the faulty rank pods are replaced and the open remediation (if any) takes them in. */
+const replaceBeforeStart: Applier = (job, b, now, actions) => {
+  const podFaults = b.faults.filter((f) => f.level === 'pod');
+  countNodeFaults(job, podFaults);
+  const open = openRemediation(job);
+  if (open) {
+    open.level = open.level === 'job' ? 'job' : 'pod';
+    open.pods = [...new Set([...open.pods, ...podFaults.map((f) => f.pod!)])].sort();
+    open.nodes = [...new Set([...open.nodes, ...podFaults.flatMap((f) => (f.node ? [f.node] : []))])].sort();
+    open.ranks = [
+      ...new Set([...open.ranks, ...podFaults.flatMap((f) => (f.rank !== undefined ? [f.rank] : []))]),
+    ].sort((x, y) => x - y);
+  }
+  for (const f of podFaults) {
+    actions.push(
+      eventAction(job, now, f.reason, f.message, {
+        type: 'Warning',
+        lifecycle: LifecycleEvent.FaultDetected,
+      }),
+    );
+  }
+  replaceFaultyPods(job, podFaults, b.badNodes, actions);
+};
+
+/** Job rung: forget the window, delete every live pod and recreate all, avoiding repeat offenders. */
+const recreateAllPods = (job: JobRecord, b: Batch, now: number, work: Action[]): void => {
+  if (!b.manual) job.restartStatus.fullJobRestartCount += 1;
+  job.restartTimes = [];
+  job.restartStatus.restartCount = 0;
+  job.restartStatus.currentEvalPeriod = now;
+  const avoid = repeatOffenders(job, job.spec.runPolicy.restartPolicy?.maxNumRepeatOffendersToAvoid ?? 0);
+  const live = job.pods.filter((s) => s.podPhase !== 'Deleting');
+  const force = live.some((s) => s.nodeName !== undefined && b.badNodes.has(s.nodeName));
+  if (live.length > 0) {
+    work.push({
+      type: 'DeletePods',
+      pods: live.map((s) => s.name),
+      ...(force ? { force: true, gracePeriodSeconds: 0 } : {}),
+    });
+  }
+  const fresh = freshSlots(job.spec, job.generation, [...new Set([...avoid, ...b.badNodes])].sort());
+  // Keep pod names unique even if a slot had already used this pod generation.
+  job.pods = fresh.map((s) => {
+    const old = job.pods.find((o) => o.replica === s.replica && o.index === s.index);
+    return old && old.podGeneration >= s.podGeneration
+      ? renewSlot(job, s, old.podGeneration + 1, s.avoidNodes ?? [])
+      : s;
+  });
+};
+
+/** Process and pod rungs: count the restart, slide the window, replace the faulty pods (pod rung). */
+const keepPods = (job: JobRecord, b: Batch, now: number, work: Action[]): void => {
+  if (!b.manual) {
+    job.processRestartCount += 1;
+    if (b.level === 'process') job.restartTimes = [...restartsInWindow(job, now), now];
+  }
+  const inWindow = restartsInWindow(job, now);
+  job.restartStatus.restartCount = inWindow.length;
+  job.restartStatus.currentEvalPeriod = inWindow[0] ?? job.restartStatus.currentEvalPeriod;
+  const faultyPods = b.faults.filter((f) => f.level === 'pod');
+  if (faultyPods.length > 0) replaceFaultyPods(job, faultyPods, b.badNodes, work);
+};
+
+/**
+ * A restart at `b.level`: generation + 1, phase Restarting, backoff for automatic ones, the rung's own
+ * work (`rungWork`), a new remediation, then the story (events, counters, latency) and the work.
+ */
+const restart =
+  (rungWork: (job: JobRecord, b: Batch, now: number, work: Action[]) => void): Applier =>
+  (job, b, now, actions) => {
+    const { faults, level, manual, primary } = b;
+    const previousPhase = job.phase;
+    const runningSince = job.runningSince;
+    job.generation += 1;
+    job.restartCount += 1;
+    countNodeFaults(job, faults);
+    setPhase(job, 'Restarting', now);
+    delete job.runningSince;
+    clearCondition(job, 'Running', Reason.Restarting, now);
+    setCondition(job, 'Restarting', 'True', primary.reason, primary.message, now);
+
+    if (!manual) {
+      job.progress.restartsWithoutProgress += 1;
+      const backoff = job.spec.trainkeeper.restartBackoff;
+      // "Consecutive": the streak resets when the job had been Running for at least the backoff cap.
+      const ranLongEnough =
+        backoff !== undefined &&
+        previousPhase === 'Running' &&
+        runningSince !== undefined &&
+        now - runningSince >= backoff.maxSeconds * 1000;
+      job.restartStreak = (ranLongEnough ? 0 : (job.restartStreak ?? 0)) + 1;
+      const delay = backoffDelayMs(job, job.restartStreak);
+      if (delay > 0) job.backoffUntil = now + delay;
+      else delete job.backoffUntil;
+    }
+
+    const work: Action[] = [];
+    rungWork(job, b, now, work);
+    job.latestFaultyPodInstanceList = faultyList(faults, level === 'job' ? 'JLR' : 'PLR');
+
+    const remediation: Remediation = {
+      generation: job.generation,
+      reason: primary.reason,
+      level,
+      faultAt: Math.min(...faults.map((f) => f.faultAt)),
+      detectedAt: now,
+      pods: job.latestFaultyPodInstanceList.faultyPodList,
+      ranks: job.latestFaultyPodInstanceList.faultyRankList,
+      nodes: [...new Set(faults.flatMap((f) => (f.node ? [f.node] : [])))].sort(),
+      message: primary.message,
+    };
+    job.remediations = [...job.remediations, remediation].slice(-MAX_REMEDIATIONS);
+
+    const family = reasonFamily(primary.reason);
+    // The story first (events, counters), then the work (deletions); agent calls follow from the lifecycle.
+    actions.push(
+      ...faultEvents(job, faults, primary, now),
+      eventAction(
+        job,
+        now,
+        Reason.Restarting,
+        `Restarting at ${level} level (generation ${job.generation})${manual ? ' on request' : ''}`,
+        {
+          lifecycle: LifecycleEvent.RestartStarted,
+          details: { level, reason: primary.reason, generation: job.generation },
+        },
+      ),
+      counterAction(Metric.jobsRestarted),
+      counterAction(Metric.restarts, { level, reason: family }),
+      // One action per observation: the metrics adapters record both the HyperPod gauge and the histogram
+      // from it (adapters/prometheus/histogram.ts), so a second action would count the restart twice.
+      latencyAction(Metric.faultDetectionLatency, { reason: family }, now - remediation.faultAt),
+      ...work,
+    );
+  };
+
+/** The rung → applier table: every rung has exactly one way to be applied. */
+const APPLY: Record<Rung, Applier> = {
+  ignore: () => {},
+  replaceBeforeStart,
+  failNoProgress: (job, b, now, actions) =>
+    failJob(
+      job,
+      Reason.NoProgress,
+      `No training progress across ${job.progress.restartsWithoutProgress} restarts (last fault: ${b.primary.reason})`,
+      now,
+      actions,
+    ),
+  failFullJobRestartsSpent: (job, b, now, actions) =>
+    failJob(
+      job,
+      Reason.MaxFullJobRestartsExceeded,
+      `Full job restarts exhausted (${job.restartStatus.fullJobRestartCount} of ${job.spec.runPolicy.restartPolicy?.maxFullJobRestarts}); last fault: ${b.primary.reason}`,
+      now,
+      actions,
+    ),
+  failRetriesSpent: (job, b, now, actions) =>
+    failJob(
+      job,
+      Reason.MaxRetriesExceeded,
+      `Restarts exhausted (${job.processRestartCount} of ${job.spec.runPolicy.jobMaxRetryCount}); last fault: ${b.primary.reason}`,
+      now,
+      actions,
+    ),
+  process: restart(keepPods),
+  pod: restart(keepPods),
+  job: restart(recreateAllPods),
+};
+
+/** The highest level asked for, then the window's escalation (automatic process restarts only). */
+const batchOf = (job: JobRecord, faults: Fault[], badNodes: Set<string>, now: number): Batch => {
+  const requested = faults.reduce<RestartLevel>(
+    (acc, f) => (LEVEL_ORDER[f.level] > LEVEL_ORDER[acc] ? f.level : acc),
+    'process',
+  );
+  const manual = faults.every((f) => f.manual);
+  const limit = job.spec.runPolicy.restartPolicy?.numRestartBeforeFullJobRestart;
+  const escalate =
+    !manual && requested === 'process' && limit !== undefined && restartsInWindow(job, now).length >= limit;
+  return {
+    faults,
+    requested,
+    level: escalate ? 'job' : requested,
+    manual,
+    primary: primaryFault(faults, requested),
+    badNodes,
+  };
+};
+
+/** The rung the first matching rule picks (the last rule always matches). */
+const rungFor = (job: JobRecord, b: Batch): Rung => RULES.find((r) => r.when(job, b))!.rung;
+
+/**
+ * Applies one batch of faults: faulty spares get a new pod; the rank faults go through `RULES` and the
+ * chosen rung's applier. Nothing happens to a terminal or suspended job.
  */
 export const remediate = (job: JobRecord, faults: Fault[], now: number, actions: Action[]): void => {
   if (faults.length === 0 || isTerminal(job.phase) || job.phase === 'Suspended') return;
@@ -315,177 +492,6 @@ export const remediate = (job: JobRecord, faults: Fault[], now: number, actions:
   const rankFaults = faults.filter((f) => !spareFaults.includes(f));
   if (rankFaults.length === 0) return;
 
-  const wantsJob = rankFaults.some((f) => f.level === 'job');
-  if (!isStarted(job) && !wantsJob) {
-    const podFaults = rankFaults.filter((f) => f.level === 'pod');
-    if (podFaults.length === 0) return;
-    countNodeFaults(job, podFaults);
-    const open = openRemediation(job);
-    if (open) {
-      open.level = open.level === 'job' ? 'job' : 'pod';
-      open.pods = [...new Set([...open.pods, ...podFaults.map((f) => f.pod!)])].sort();
-      open.nodes = [
-        ...new Set([...open.nodes, ...podFaults.flatMap((f) => (f.node ? [f.node] : []))]),
-      ].sort();
-      open.ranks = [
-        ...new Set([...open.ranks, ...podFaults.flatMap((f) => (f.rank !== undefined ? [f.rank] : []))]),
-      ].sort((a, b) => a - b);
-    }
-    for (const f of podFaults) {
-      actions.push(
-        eventAction(job, now, f.reason, f.message, {
-          type: 'Warning',
-          lifecycle: LifecycleEvent.FaultDetected,
-        }),
-      );
-    }
-    replaceFaultyPods(job, podFaults, badNodes, actions);
-    return;
-  }
-
-  let level: RestartLevel = rankFaults.reduce<Fault['level']>(
-    (acc, f) => (LEVEL_ORDER[f.level] > LEVEL_ORDER[acc] ? f.level : acc),
-    'process',
-  );
-  const manual = rankFaults.every((f) => f.manual);
-  const primary = primaryFault(rankFaults, level);
-  const policy = job.spec.runPolicy;
-  const restartPolicy = policy.restartPolicy;
-
-  if (!manual) {
-    const maxNoProgress = job.spec.trainkeeper.maxRestartsWithoutProgress;
-    if (maxNoProgress !== undefined && job.progress.restartsWithoutProgress >= maxNoProgress) {
-      failJob(
-        job,
-        Reason.NoProgress,
-        `No training progress across ${job.progress.restartsWithoutProgress} restarts (last fault: ${primary.reason})`,
-        now,
-        actions,
-      );
-      return;
-    }
-    if (level === 'process' && restartPolicy?.numRestartBeforeFullJobRestart !== undefined) {
-      if (restartsInWindow(job, now).length >= restartPolicy.numRestartBeforeFullJobRestart) level = 'job';
-    }
-    if (level === 'job') {
-      const max = restartPolicy?.maxFullJobRestarts;
-      if (max !== undefined && job.restartStatus.fullJobRestartCount >= max) {
-        failJob(
-          job,
-          Reason.MaxFullJobRestartsExceeded,
-          `Full job restarts exhausted (${job.restartStatus.fullJobRestartCount} of ${max}); last fault: ${primary.reason}`,
-          now,
-          actions,
-        );
-        return;
-      }
-    } else if (policy.jobMaxRetryCount !== undefined && job.processRestartCount >= policy.jobMaxRetryCount) {
-      failJob(
-        job,
-        Reason.MaxRetriesExceeded,
-        `Restarts exhausted (${job.processRestartCount} of ${policy.jobMaxRetryCount}); last fault: ${primary.reason}`,
-        now,
-        actions,
-      );
-      return;
-    }
-  }
-
-  // The restart itself.
-  const previousPhase = job.phase;
-  const runningSince = job.runningSince;
-  job.generation += 1;
-  job.restartCount += 1;
-  countNodeFaults(job, rankFaults);
-  setPhase(job, 'Restarting', now);
-  delete job.runningSince;
-  clearCondition(job, 'Running', Reason.Restarting, now);
-  setCondition(job, 'Restarting', 'True', primary.reason, primary.message, now);
-
-  if (!manual) {
-    job.progress.restartsWithoutProgress += 1;
-    const b = job.spec.trainkeeper.restartBackoff;
-    // "Consecutive": the streak resets when the job had been Running for at least the backoff cap.
-    const ranLongEnough =
-      b !== undefined &&
-      previousPhase === 'Running' &&
-      runningSince !== undefined &&
-      now - runningSince >= b.maxSeconds * 1000;
-    job.restartStreak = (ranLongEnough ? 0 : (job.restartStreak ?? 0)) + 1;
-    const delay = backoffDelayMs(job, job.restartStreak);
-    if (delay > 0) job.backoffUntil = now + delay;
-    else delete job.backoffUntil;
-  }
-
-  const faultyPods = rankFaults.filter((f) => f.level === 'pod');
-  const work: Action[] = [];
-  if (level === 'job') {
-    if (!manual) job.restartStatus.fullJobRestartCount += 1;
-    job.restartTimes = [];
-    job.restartStatus.restartCount = 0;
-    job.restartStatus.currentEvalPeriod = now;
-    const avoid = repeatOffenders(job, restartPolicy?.maxNumRepeatOffendersToAvoid ?? 0);
-    const live = job.pods.filter((s) => s.podPhase !== 'Deleting');
-    const force = live.some((s) => s.nodeName !== undefined && badNodes.has(s.nodeName));
-    if (live.length > 0) {
-      work.push({
-        type: 'DeletePods',
-        pods: live.map((s) => s.name),
-        ...(force ? { force: true, gracePeriodSeconds: 0 } : {}),
-      });
-    }
-    const fresh = freshSlots(job.spec, job.generation, [...new Set([...avoid, ...badNodes])].sort());
-    // Keep pod names unique even if a slot had already used this pod generation.
-    job.pods = fresh.map((s) => {
-      const old = job.pods.find((o) => o.replica === s.replica && o.index === s.index);
-      return old && old.podGeneration >= s.podGeneration
-        ? renewSlot(job, s, old.podGeneration + 1, s.avoidNodes ?? [])
-        : s;
-    });
-  } else {
-    if (!manual) {
-      job.processRestartCount += 1;
-      if (level === 'process') job.restartTimes = [...restartsInWindow(job, now), now];
-    }
-    const inWindow = restartsInWindow(job, now);
-    job.restartStatus.restartCount = inWindow.length;
-    job.restartStatus.currentEvalPeriod = inWindow[0] ?? job.restartStatus.currentEvalPeriod;
-    if (faultyPods.length > 0) replaceFaultyPods(job, faultyPods, badNodes, work);
-  }
-  job.latestFaultyPodInstanceList = faultyList(rankFaults, level === 'job' ? 'JLR' : 'PLR');
-
-  const remediation: Remediation = {
-    generation: job.generation,
-    reason: primary.reason,
-    level,
-    faultAt: Math.min(...rankFaults.map((f) => f.faultAt)),
-    detectedAt: now,
-    pods: job.latestFaultyPodInstanceList.faultyPodList,
-    ranks: job.latestFaultyPodInstanceList.faultyRankList,
-    nodes: [...new Set(rankFaults.flatMap((f) => (f.node ? [f.node] : [])))].sort(),
-    message: primary.message,
-  };
-  job.remediations = [...job.remediations, remediation].slice(-MAX_REMEDIATIONS);
-
-  const family = reasonFamily(primary.reason);
-  // The story first (events, counters), then the work (deletions); agent calls follow from the lifecycle.
-  actions.push(
-    ...faultEvents(job, rankFaults, primary, now),
-    eventAction(
-      job,
-      now,
-      Reason.Restarting,
-      `Restarting at ${level} level (generation ${job.generation})${manual ? ' on request' : ''}`,
-      {
-        lifecycle: LifecycleEvent.RestartStarted,
-        details: { level, reason: primary.reason, generation: job.generation },
-      },
-    ),
-    counterAction(Metric.jobsRestarted),
-    counterAction(Metric.restarts, { level, reason: family }),
-    // One action per observation: the metrics adapters record both the HyperPod gauge and the histogram
-    // from it (adapters/prometheus/histogram.ts), so a second action would count the restart twice.
-    latencyAction(Metric.faultDetectionLatency, { reason: family }, now - remediation.faultAt),
-    ...work,
-  );
+  const batch = batchOf(job, rankFaults, badNodes, now);
+  APPLY[rungFor(job, batch)](job, batch, now, actions);
 };

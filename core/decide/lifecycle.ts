@@ -11,13 +11,13 @@
 import type { Action, PodPlan } from '../actions.ts';
 import type { StartBody } from '../agent-protocol.ts';
 import type { JobRecord, PodSlot } from '../job.ts';
-import { isTerminal } from '../job.ts';
+import { isStarted, isTerminal } from '../job.ts';
 import { Metric } from '../metrics.ts';
 import { LifecycleEvent, Reason } from '../reasons.ts';
-import { failJob, succeedJob } from './ladder.ts';
 import { masterPortFor } from './naming.ts';
 import { clearCondition, eventAction, latencyAction, rankSlots, setCondition, setPhase } from './record.ts';
 import { isPodSeen, isReadyToStart } from './slots.ts';
+import { failJob, succeedJob } from './terminal.ts';
 
 /** A Running job whose rank agent has been silent this long gets its `/status` polled. */
 export const LIVENESS_MS = 30_000;
@@ -58,8 +58,6 @@ export const deadlines = (job: JobRecord): [number, string, string][] => {
   }
   return out;
 };
-
-const isStarted = (job: JobRecord): boolean => job.startedGeneration === job.generation;
 
 const isRunBound = (slot: PodSlot): boolean =>
   slot.agent !== undefined && ['RUNNING', 'FAULTED', 'COMPLETED'].includes(slot.agent.state);

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { decide, LIVENESS_MS, masterPortFor, newJobRecord } from '../../core/decide.ts';
+import { LIVENESS_MS } from '../../core/decide/lifecycle.ts';
+import { masterPortFor } from '../../core/decide/naming.ts';
+import { decide, newJobRecord } from '../../core/decide.ts';
 import { Metric } from '../../core/metrics.ts';
 import type { CleanPodPolicy } from '../../core/spec/types.ts';
 import { given, makeSpec, rule } from './dsl.ts';

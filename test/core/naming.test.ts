@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { masterPortFor, parsePodName, podName, slotForPodName } from '../../core/decide.ts';
+import { masterPortFor, parsePodName, podName, slotForPodName } from '../../core/decide/naming.ts';
 import { given, makeSpec } from './dsl.ts';
 
 describe('pod names', () => {

@@ -1,0 +1,56 @@
+/**
+ * Faults: what the fold hands the ladder. A fault is one symptom that calls for a restart or a pod
+ * replacement, with where it was seen (pod, node, rank) and the cheapest level that can fix it; the ladder
+ * decides the level actually used. One builder, `newFault`, so every symptom is described the same way.
+ *
+ * Invariants: `manual` is false unless a user asked for the restart; a fault built for a slot names the
+ * slot's pod, its node when known and its group rank when it holds one (never a spare's); optional fields
+ * are absent rather than undefined.
+ */
+import type { PodSlot, RestartLevel } from '../job.ts';
+
+/** One symptom that calls for a restart (or a pod replacement). */
+export interface Fault {
+  reason: string;
+  /** The cheapest level that can fix it (the ladder may escalate). */
+  level: RestartLevel;
+  /** Asked for by a user (Restart command): not counted against budgets, windows or backoff. */
+  manual: boolean;
+  /** The pod (slot name at detection) it concerns, if any. */
+  pod?: string;
+  node?: string;
+  instanceId?: string;
+  rank?: number;
+  /** Best knowledge of when it happened. */
+  faultAt: number;
+  message: string;
+  /** Delete the faulty pod with grace 0 (its node is gone or unhealthy). */
+  force?: boolean;
+}
+
+/** What a fault is built from: the required facts, and any located fact the slot does not supply. */
+export type FaultInput = Pick<Fault, 'reason' | 'level' | 'faultAt' | 'message'> &
+  Partial<Omit<Fault, 'reason' | 'level' | 'faultAt' | 'message'>>;
+
+/**
+ * Builds a fault. With `slot`, the pod, node and group rank default to the slot's; a field given in
+ * `input` wins. Undefined fields are left out.
+ */
+export const newFault = (input: FaultInput, slot?: PodSlot): Fault => {
+  const fault: Fault = {
+    reason: input.reason,
+    level: input.level,
+    manual: input.manual ?? false,
+    faultAt: input.faultAt,
+    message: input.message,
+  };
+  const pod = input.pod ?? slot?.name;
+  const node = input.node ?? slot?.nodeName;
+  const rank = input.rank ?? slot?.groupRank ?? undefined;
+  if (pod !== undefined) fault.pod = pod;
+  if (node !== undefined) fault.node = node;
+  if (input.instanceId !== undefined) fault.instanceId = input.instanceId;
+  if (rank !== undefined) fault.rank = rank;
+  if (input.force !== undefined) fault.force = input.force;
+  return fault;
+};
