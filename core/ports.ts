@@ -1,9 +1,11 @@
 /**
  * The ports: the only ways the shell (functions/) reaches the outside. `core/` defines them; `adapters/`
  * implement them against AWS, Kubernetes and Prometheus; `local/` only points the same adapters at local
- * stand-ins. Each port has one contract suite run against every implementation (test/contract/).
+ * stand-ins. Each port has one contract suite run against every real implementation: the store ports in
+ * test/store/job-store.contract.ts (DynamoDB Local and dynalite), `Cluster` in
+ * test/kube/cluster.contract.test.ts (the local Kubernetes API).
  */
-import type { PodPlan } from './actions.ts';
+import type { Action, PodPlan } from './actions.ts';
 import type { StartBody, StatusBody, StopBody } from './agent-protocol.ts';
 import type { JobEvent, JobPhase, JobRecord } from './job.ts';
 import type { ObservedNode, ObservedPod } from './observations.ts';
@@ -26,7 +28,10 @@ export interface CounterTotal {
   value: number;
 }
 
-/** Durable state: DynamoDB (adapters/dynamo). */
+/**
+ * The job records: one item per job, written once per decision with a version check (optimistic
+ * concurrency). Implemented by `DynamoJobStore` (adapters/dynamo).
+ */
 export interface JobStore {
   /** Conditional create; AlreadyExistsError if the job exists. */
   createJob(job: JobRecord): Promise<void>;
@@ -36,6 +41,7 @@ export interface JobStore {
    * (decide bumps the version; the store checks the previous one.)
    */
   putJob(job: JobRecord): Promise<void>;
+  /** Deletes the job and its timeline; deleting a missing job is fine. */
   deleteJob(ref: JobRef): Promise<void>;
   listJobs(query: {
     namespace?: string;
@@ -45,23 +51,43 @@ export interface JobStore {
   }): Promise<{ jobs: JobRecord[]; cursor?: string }>;
   /** Non-terminal jobs whose `nextCheckAt` ≤ now, via an index (no scans). */
   listDueJobs(now: number, limit?: number): Promise<JobRef[]>;
-  /** Non-terminal jobs that have a pod on one of these nodes (for node-health events). */
+  /** Every non-terminal job (the sweep's and node-health events' candidates), via an index. */
   listActiveJobs(): Promise<JobRef[]>;
+}
+
+/** A job's timeline: the events `decide` recorded, kept (with a retention) for `describe` and the API. */
+export interface Timeline {
   appendEvents(ref: JobRef, events: JobEvent[]): Promise<void>;
+  /** Events in time order; `after` (epoch ms, exclusive) and `limit` page through them. */
   listEvents(ref: JobRef, query?: { after?: number; limit?: number }): Promise<JobEvent[]>;
+}
+
+/**
+ * Durable metric series. Lambdas are stateless, so counters and gauges live in the store and every push
+ * sends totals (a lost push loses nothing).
+ */
+export interface MetricStore {
   /** Atomic ADD on durable counters (metrics never go backwards across Lambda instances). */
   incrementCounters(increments: CounterIncrement[]): Promise<void>;
   readCounters(): Promise<CounterTotal[]>;
   /**
    * Latest-value gauges (the HyperPod latency gauges), kept durably so every push re-sends them. A write
-   * older (`at`, epoch ms) than the stored value is ignored. Optional: stores without gauges omit both.
+   * older (`at`, epoch ms) than the stored value is ignored.
    */
-  setGauges?(gauges: CounterTotal[], at: number): Promise<void>;
-  readGauges?(): Promise<CounterTotal[]>;
+  setGauges(gauges: CounterTotal[], at: number): Promise<void>;
+  readGauges(): Promise<CounterTotal[]>;
+}
+
+/**
+ * Keys recorded once, with a TTL, for duplicate deliveries (Powertools' idempotency persistence layer is
+ * the model: a narrow port, conditional writes behind it).
+ */
+export interface IdempotencyStore {
   /** Records a key once; returns false if it was already recorded (duplicate delivery). TTL in seconds. */
   claimOnce(key: string, ttlSeconds: number): Promise<boolean>;
-  /** Idempotency for submissions: the job a key created, if any. */
+  /** The value a key was recorded with (a submission: the job it created), if the key is live. */
   getIdempotencyKey(key: string): Promise<{ ref: JobRef; bodyHash: string } | undefined>;
+  /** Records a key; the same value again is fine, another value is AlreadyExistsError. TTL in seconds. */
   putIdempotencyKey(key: string, value: { ref: JobRef; bodyHash: string }, ttlSeconds: number): Promise<void>;
 }
 
@@ -99,10 +125,27 @@ export interface EventPublisher {
   publish(ref: JobRef, events: JobEvent[]): Promise<void>;
 }
 
-/** Metric totals and latencies to Amazon Managed Prometheus (remote write) and CloudWatch (EMF). */
+/** Durable totals at one instant, as a sink exports them. */
+export interface MetricSamples {
+  counters: CounterTotal[];
+  gauges: CounterTotal[];
+  /** Epoch ms. */
+  at: number;
+}
+
+/**
+ * Where metrics leave the control plane: Prometheus remote write (AMP, or a local Prometheus), the
+ * Prometheus text endpoint of the local plane, CloudWatch EMF (alarms). `functions/deps.ts` chooses them
+ * from the configuration. Neither method throws: metrics never fail a trigger.
+ */
 export interface MetricsSink {
-  /** Pushes the given counter totals and gauges. Never throws: a failure is retried on the next push. */
-  push(samples: { counters: CounterTotal[]; gauges: CounterTotal[]; at: number }): Promise<void>;
+  /**
+   * The actions of one decision that was just written (called once per written decision, so a replayed
+   * decision is not counted twice). For per-event sinks (EMF); totals sinks ignore it.
+   */
+  recordDecision(actions: readonly Action[], at: number): Promise<void>;
+  /** The durable totals and gauges. For push sinks (remote write); a failure is retried by the next push. */
+  push(samples: MetricSamples): Promise<void>;
 }
 
 export interface Clock {

@@ -27,7 +27,7 @@ import {
   TransientError,
   ValidationError,
 } from '../core/errors.ts';
-import type { JobPhase } from '../core/job.ts';
+import { JOB_PHASES } from '../core/job.ts';
 import type { Command } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
 import { parseJobManifest } from '../core/spec/parse.ts';
@@ -54,11 +54,9 @@ import { validateRules } from './rule-input.ts';
 /** How long an `Idempotency-Key` is remembered (seconds). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
 
-const PHASES = ['Pending', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed', 'Cancelled'] as const;
-
 const ListQuery = z.object({
   namespace: z.string().min(1).optional(),
-  phase: z.enum(PHASES).optional(),
+  phase: z.enum(JOB_PHASES).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().min(1).optional(),
 });
@@ -160,7 +158,7 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
   const bodyHash = createHash('sha256').update(text).digest('hex');
 
   if (key !== undefined) {
-    const seen = await deps.store.getIdempotencyKey(idempotencyKey(key));
+    const seen = await deps.idempotency.getIdempotencyKey(idempotencyKey(key));
     if (seen) {
       if (seen.bodyHash !== bodyHash) {
         return problem(
@@ -222,7 +220,7 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
     // same spec ⇒ the same submission. Anything else is a name clash.
     const existing = key !== undefined ? await deps.store.getJob(ref) : undefined;
     if (existing && existing.submittedBy === req.principal && sameJson(existing.spec, spec)) {
-      await deps.store.putIdempotencyKey(
+      await deps.idempotency.putIdempotencyKey(
         idempotencyKey(key as string),
         { ref, bodyHash },
         IDEMPOTENCY_TTL_SECONDS,
@@ -235,7 +233,7 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
   }
   if (key !== undefined) {
     // Recorded after the create, so a key never points at a job another submission owns.
-    await deps.store.putIdempotencyKey(idempotencyKey(key), { ref, bodyHash }, IDEMPOTENCY_TTL_SECONDS);
+    await deps.idempotency.putIdempotencyKey(idempotencyKey(key), { ref, bodyHash }, IDEMPOTENCY_TTL_SECONDS);
   }
   let current = job;
   try {
@@ -257,7 +255,7 @@ async function listJobs(deps: Deps, req: Request): Promise<ApiResponse> {
   const q = query.data;
   const page = await deps.store.listJobs({
     ...(q.namespace ? { namespace: q.namespace } : {}),
-    ...(q.phase ? { phase: q.phase as JobPhase } : {}),
+    ...(q.phase ? { phase: q.phase } : {}),
     limit: q.limit,
     ...(q.cursor ? { cursor: q.cursor } : {}),
   });
@@ -274,7 +272,7 @@ async function listEvents(deps: Deps, req: Request, ref: JobRef): Promise<ApiRes
   if (!query.success) return invalid('invalid query', zodIssues(query.error, 'query'));
   const job = await deps.store.getJob(ref);
   if (!job) return jobNotFound(ref);
-  const events = await deps.store.listEvents(ref, {
+  const events = await deps.timeline.listEvents(ref, {
     ...(query.data.after !== undefined ? { after: query.data.after } : {}),
     limit: query.data.limit,
   });

@@ -16,26 +16,61 @@ import { SageMakerClient } from '@aws-sdk/client-sagemaker';
 import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { KubeConfig } from '@kubernetes/client-node';
+import { EmfMetricsSink } from '../adapters/aws/cloudwatch.ts';
 import { clusterKubeConfig } from '../adapters/aws/cluster-endpoint.ts';
 import { EventBridgePublisher } from '../adapters/aws/events.ts';
 import { DynamoJobStore } from '../adapters/dynamo/store.ts';
 import { KubeCluster } from '../adapters/kube/cluster.ts';
 import { RemoteWriteMetricsSink } from '../adapters/prometheus/remote-write.ts';
-import type { Clock, EventPublisher, MetricsSink } from '../core/ports.ts';
+import { PrometheusTextSink } from '../adapters/prometheus/text.ts';
+import type { Clock, EventPublisher, MetricStore, MetricsSink } from '../core/ports.ts';
 import { type Config, loadConfig } from './config.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 import type { Deps } from './reconcile.ts';
 
 /** Publisher used when no bus is configured (local runs): events stay in the store's timeline only. */
-export const noEventPublisher: EventPublisher = { publish: async () => {} };
-/** Sink used when no remote-write URL is configured. */
-export const noMetricsSink: MetricsSink = { push: async () => {} };
+const noEventPublisher: EventPublisher = { publish: async () => {} };
 
 /** The system clock: the only place handlers read wall time. */
-export const systemClock: Clock = { now: () => Date.now() };
+const systemClock: Clock = { now: () => Date.now() };
+
+/** Every sink gets every call, in order (aws mode: EMF for alarms and remote write to AMP). */
+const allSinks = (sinks: MetricsSink[]): MetricsSink =>
+  sinks.length === 1
+    ? (sinks[0] as MetricsSink)
+    : {
+        recordDecision: async (actions, at) => {
+          for (const sink of sinks) await sink.recordDecision(actions, at);
+        },
+        push: async (samples) => {
+          for (const sink of sinks) await sink.push(samples);
+        },
+      };
+
+/**
+ * The metrics sinks of a configuration: CloudWatch EMF in aws mode (alarms), remote write when a URL is
+ * given (AMP signed with SigV4 in aws mode; a plain Prometheus locally), and otherwise, locally, the text
+ * endpoint the local plane serves at `/metrics`.
+ */
+function metricsSinkFor(config: Config, metricStore: MetricStore, log: Logger): MetricsSink {
+  const sinks: MetricsSink[] = [];
+  if (config.mode === 'aws') sinks.push(new EmfMetricsSink({ stage: config.stage }));
+  if (config.ampRemoteWriteUrl) {
+    sinks.push(
+      new RemoteWriteMetricsSink({
+        url: config.ampRemoteWriteUrl,
+        ...(config.mode === 'aws' ? { sigv4: { region: config.region ?? 'us-east-1' } } : {}),
+        log: (message, fields) => log.warn(message, fields),
+      }),
+    );
+  } else if (config.mode === 'local') {
+    sinks.push(new PrometheusTextSink(metricStore));
+  }
+  return allSinks(sinks);
+}
 
 /** The KubeConfig for the configured cluster: EKS (directly or via HyperPod) or a local kubeconfig/URL. */
-export async function kubeConfigFor(config: Config): Promise<KubeConfig> {
+async function kubeConfigFor(config: Config): Promise<KubeConfig> {
   const c = config.cluster;
   if (c.kind === 'local') {
     const kc = new KubeConfig();
@@ -65,24 +100,24 @@ export async function buildDeps(config: Config, overrides: Partial<Deps> = {}): 
   const log: Logger = overrides.log ?? jsonLogger({ level: config.logLevel });
   const clock = overrides.clock ?? systemClock;
   const region = config.region ?? 'us-east-1';
-  const store =
-    overrides.store ??
-    new DynamoJobStore({
-      client: DynamoDBDocumentClient.from(
-        new DynamoDBClient({
-          region,
-          ...(config.dynamoEndpoint
-            ? {
-                endpoint: config.dynamoEndpoint,
-                credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-              }
-            : {}),
-        }),
-        { marshallOptions: { removeUndefinedValues: true } },
-      ),
-      tableName: config.tableName,
-      clock,
-    });
+  // One table behind the four store ports (the client connects lazily: unused when all four are overridden).
+  const dynamo = new DynamoJobStore({
+    client: DynamoDBDocumentClient.from(
+      new DynamoDBClient({
+        region,
+        ...(config.dynamoEndpoint
+          ? {
+              endpoint: config.dynamoEndpoint,
+              credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+            }
+          : {}),
+      }),
+      { marshallOptions: { removeUndefinedValues: true } },
+    ),
+    tableName: config.tableName,
+    clock,
+  });
+  const metricStore = overrides.metricStore ?? dynamo;
   const cluster = overrides.cluster ?? new KubeCluster(await kubeConfigFor(config));
   const events =
     overrides.events ??
@@ -92,17 +127,12 @@ export async function buildDeps(config: Config, overrides: Partial<Deps> = {}): 
           eventBusName: config.eventBusName,
         })
       : noEventPublisher);
-  const metrics =
-    overrides.metrics ??
-    (config.ampRemoteWriteUrl
-      ? new RemoteWriteMetricsSink({
-          url: config.ampRemoteWriteUrl,
-          ...(config.mode === 'aws' ? { sigv4: { region } } : {}),
-          log: (message, fields) => log.warn(message, fields),
-        })
-      : noMetricsSink);
+  const metrics = overrides.metrics ?? metricsSinkFor(config, metricStore, log);
   return {
-    store,
+    store: overrides.store ?? dynamo,
+    timeline: overrides.timeline ?? dynamo,
+    metricStore,
+    idempotency: overrides.idempotency ?? dynamo,
     cluster,
     events,
     metrics,

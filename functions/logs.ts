@@ -192,7 +192,7 @@ async function processJob(
   batch: JobBatch,
   markKey: string,
 ): Promise<LogsOutcome['jobs'][number]> {
-  if (await deps.store.getIdempotencyKey(markKey))
+  if (await deps.idempotency.getIdempotencyKey(markKey))
     return { ref: batch.ref, status: 'duplicate', linesEvaluated: 0 };
   const fixed: Observation[] = [];
   for (const a of batch.agent) {
@@ -227,7 +227,11 @@ async function processJob(
     await reconcile(deps, batch.ref, observe(false));
     total += evaluated;
   }
-  await deps.store.putIdempotencyKey(markKey, { ref: batch.ref, bodyHash: 'logs' }, BATCH_MARK_TTL_SECONDS);
+  await deps.idempotency.putIdempotencyKey(
+    markKey,
+    { ref: batch.ref, bodyHash: 'logs' },
+    BATCH_MARK_TTL_SECONDS,
+  );
   return { ref: batch.ref, status: 'reconciled', linesEvaluated: total };
 }
 

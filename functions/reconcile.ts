@@ -21,14 +21,12 @@
  * B's fault was for generation 2; A already restarted, so `decide` dedupes it: one restart, none lost.
  */
 
-import { emfRecordsForActions, writeEmf } from '../adapters/aws/cloudwatch.ts';
 import { mapBounded } from '../adapters/kube/concurrency.ts';
-import { observeLatency } from '../adapters/prometheus/histogram.ts';
 import type { Action } from '../core/actions.ts';
 import { decide } from '../core/decide.ts';
 import { ConcurrencyError, isRetryable, TrainKeeperError, TransientError } from '../core/errors.ts';
 import { type JobEvent, type JobRecord, jobKey } from '../core/job.ts';
-import { Metric } from '../core/metrics.ts';
+import { Metric, metricWritesForActions } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
 import type {
   AgentCallResult,
@@ -37,10 +35,13 @@ import type {
   CounterIncrement,
   CounterTotal,
   EventPublisher,
+  IdempotencyStore,
   IdGenerator,
   JobRef,
   JobStore,
+  MetricStore,
   MetricsSink,
+  Timeline,
 } from '../core/ports.ts';
 import { Reason } from '../core/reasons.ts';
 import type { Config } from './config.ts';
@@ -48,7 +49,11 @@ import { describeError, type Logger } from './logger.ts';
 
 /** Everything a handler needs from the outside, built once per Lambda instance (functions/deps.ts). */
 export interface Deps {
+  /** The job records. */
   store: JobStore;
+  timeline: Timeline;
+  metricStore: MetricStore;
+  idempotency: IdempotencyStore;
   cluster: Cluster;
   events: EventPublisher;
   metrics: MetricsSink;
@@ -124,12 +129,15 @@ export async function reconcile(
     }
     outcome.rounds++;
     outcome.job = decided.job;
-    if (decided.changed && deps.config.mode === 'aws') {
-      // CloudWatch metrics for alarms (EMF on stdout, picked up by Lambda's log capture); only for a
-      // written decision, so a replayed one is not counted twice.
-      writeEmf(emfRecordsForActions(decided.actions, { at: deps.clock.now(), stage: deps.config.stage }));
+    if (decided.changed) {
+      outcome.status = 'written';
+      // Per-decision sinks (CloudWatch EMF for alarms in aws mode): only for a written decision, so a
+      // replayed one is not counted twice. A failing sink is logged, never fails the trigger.
+      const at = deps.clock.now();
+      await attempt(deps, 'metrics.recordDecision', `${ref.namespace}/${ref.name}`, () =>
+        deps.metrics.recordDecision(decided.actions, at),
+      );
     }
-    if (decided.changed) outcome.status = 'written';
     const followUps = await act(deps, decided.job, decided.actions, outcome);
     if (outcome.status === 'deleted') {
       delete outcome.job;
@@ -229,15 +237,11 @@ async function act(
   };
   for (const action of actions) {
     if (action.type === 'RecordEvent') emissions.events.push(action.event);
-    else if (action.type === 'IncrementCounter')
-      emissions.increments.push({ name: action.name, labels: action.labels, by: action.by });
-    else if (action.type === 'ObserveLatency') {
-      // Histogram increments + the HyperPod latest-value gauge, with bounded labels only.
-      const observed = observeLatency(action.name, action.labels, action.seconds);
-      emissions.increments.push(...observed.increments);
-      if (observed.gauge) emissions.gauges.push(observed.gauge);
-    }
   }
+  // Counters as they are; latencies as histogram increments + the HyperPod latest gauge (bounded labels).
+  const writes = metricWritesForActions(actions);
+  emissions.increments.push(...writes.increments);
+  emissions.gauges.push(...writes.gauges);
   // Emitted first: the record is already written, so the timeline and counters should not lag it by the
   // duration of the cluster actions (a /stop waits for workers to exit).
   await flush(deps, ref, emissions);
@@ -333,7 +337,7 @@ async function flush(deps: Deps, ref: JobRef, emissions: Emissions): Promise<voi
   const gauges = emissions.gauges.splice(0);
   const job = `${ref.namespace}/${ref.name}`;
   if (events.length > 0) {
-    await attempt(deps, 'store.appendEvents', job, () => deps.store.appendEvents(ref, events));
+    await attempt(deps, 'timeline.appendEvents', job, () => deps.timeline.appendEvents(ref, events));
     const lifecycle = events.filter((e) => e.lifecycle !== undefined);
     if (lifecycle.length > 0) {
       await attempt(deps, 'events.publish', job, () => deps.events.publish(ref, lifecycle));
@@ -346,16 +350,11 @@ async function flush(deps: Deps, ref: JobRef, emissions: Emissions): Promise<voi
   }
   if (increments.length > 0 || gauges.length > 0) {
     await countSafely(deps, increments);
-    if (gauges.length > 0 && deps.store.setGauges) {
+    if (gauges.length > 0) {
       const at = deps.clock.now();
-      await attempt(
-        deps,
-        'store.setGauges',
-        job,
-        () => deps.store.setGauges?.(gauges, at) ?? Promise.resolve(),
-      );
+      await attempt(deps, 'metricStore.setGauges', job, () => deps.metricStore.setGauges(gauges, at));
     }
-    await pushMetrics(deps, deps.store.readGauges ? [] : gauges);
+    await pushMetrics(deps);
   }
 }
 
@@ -369,28 +368,28 @@ async function attempt(deps: Deps, what: string, job: string, fn: () => Promise<
 
 /** Adds to the durable counters; a failure is logged (metrics never fail a trigger). */
 export async function countSafely(
-  deps: Pick<Deps, 'store' | 'log'>,
+  deps: Pick<Deps, 'metricStore' | 'log'>,
   increments: CounterIncrement[],
 ): Promise<void> {
   if (increments.length === 0) return;
   try {
-    await deps.store.incrementCounters(increments);
+    await deps.metricStore.incrementCounters(increments);
   } catch (err) {
     deps.log.error('metrics: counter increment failed', { error: describeError(err) });
   }
 }
 
 /**
- * Pushes the durable counter totals and gauges (the store's latest-value gauges when it keeps them, plus
- * `extraGauges`) to the metrics sink. Never throws: the next push sends the totals again.
+ * Pushes the durable counter totals and gauges (the stored latest-value gauges plus `extraGauges`) to the
+ * metrics sink. Never throws: the next push sends the totals again.
  */
 export async function pushMetrics(
-  deps: Pick<Deps, 'store' | 'metrics' | 'clock' | 'log'>,
+  deps: Pick<Deps, 'metricStore' | 'metrics' | 'clock' | 'log'>,
   extraGauges: CounterTotal[] = [],
 ): Promise<void> {
   try {
-    const counters = await deps.store.readCounters();
-    const stored = deps.store.readGauges ? await deps.store.readGauges() : [];
+    const counters = await deps.metricStore.readCounters();
+    const stored = await deps.metricStore.readGauges();
     await deps.metrics.push({ counters, gauges: [...stored, ...extraGauges], at: deps.clock.now() });
   } catch (err) {
     deps.log.warn('metrics: push failed; the next push sends the totals again', {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ensureTable } from '../adapters/dynamo/store.ts';
-import { PROMETHEUS_TEXT_CONTENT_TYPE } from '../adapters/prometheus/text.ts';
+import { PROMETHEUS_TEXT_CONTENT_TYPE, PrometheusTextSink } from '../adapters/prometheus/text.ts';
 import { makeHandler as makeApiHandler } from '../functions/api.ts';
 import { loadConfig } from '../functions/config.ts';
 import { buildDeps } from '../functions/deps.ts';
@@ -27,10 +27,13 @@ import { prepareAgentBin } from './agent-bin.ts';
 import { type HttpApiHandler, type LocalApiGateway, startLocalApiGateway } from './api-gateway.ts';
 import { type LocalDynamo, makeDocClient, startDynalite, startDynamoDbLocal } from './dynamo.ts';
 import { type LocalKube, startLocalKube } from './kube/index.ts';
-import { metricsText } from './metrics.ts';
 import { LogShipper } from './shipper.ts';
 
-/** The repository root: pod processes run here so manifests' relative script paths resolve. */
+/**
+ * The repository root. Pods do not run here (each gets its own directory under the data dir); its
+ * `examples/` is copied into every pod's directory, standing in for the image's contents, so manifests'
+ * relative script paths (`examples/trainers/sim_trainer.py`) resolve.
+ */
 export const REPO_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 export interface LocalControlPlaneOptions {
@@ -112,13 +115,15 @@ export async function startLocalControlPlane(
     const binDir = await prepareAgentBin(join(dataDir, 'bin'));
     const kube = await startLocalKube({
       nodes: options.nodes ?? 4,
-      workDir: REPO_ROOT,
+      podsDir: join(dataDir, 'pods'),
+      imageFiles: [join(REPO_ROOT, 'examples')],
       pathPrepend: [binDir],
       env: { TRAINKEEPER_CHAOS_DIR: chaosDir },
     });
     cleanups.push(() => kube.stop());
     const kubeconfig = join(dataDir, 'kubeconfig.yaml');
-    await writeFile(kubeconfig, kube.kubeconfigYaml());
+    // It holds the API's bearer token: readable by the user only.
+    await kube.writeKubeconfig(kubeconfig);
 
     const config = loadConfig({
       TRAINKEEPER_MODE: 'local',
@@ -171,9 +176,12 @@ export async function startLocalControlPlane(
       ...(options.port !== undefined ? { port: options.port } : {}),
       extraRoutes: [
         async (req, res) => {
-          if (req.method !== 'GET' || req.url !== '/metrics') return false;
+          // Served when the configuration chose the text sink (no remote-write URL).
+          const metrics = deps.metrics;
+          if (req.method !== 'GET' || req.url !== '/metrics' || !(metrics instanceof PrometheusTextSink))
+            return false;
           res.writeHead(200, { 'content-type': PROMETHEUS_TEXT_CONTENT_TYPE });
-          res.end(await metricsText(deps.store));
+          res.end(await metrics.scrape());
           return true;
         },
       ],

@@ -12,10 +12,12 @@
  * | `FaultDetectionLatency` | Seconds | [Stage] | ObserveLatency of the detection latency |
  *
  * Invariants: dimension values are bounded (stage, restart level, reason constants); no job or pod names.
+ * Records are written once per written decision (`EmfMetricsSink.recordDecision`), so a replayed decision
+ * is not counted twice.
  */
 import type { Action } from '../../core/actions.ts';
-import { Metric } from '../../core/metrics.ts';
-import { LATENCY_SERIES } from '../prometheus/histogram.ts';
+import { LATENCY_SERIES, Metric } from '../../core/metrics.ts';
+import type { MetricSamples, MetricsSink } from '../../core/ports.ts';
 
 /** The CloudWatch namespace of every TrainKeeper metric. */
 export const EMF_NAMESPACE = 'TrainKeeper';
@@ -70,7 +72,10 @@ export function emfRecord(input: {
 }
 
 /** The EMF records for decide's actions (counters and latencies that alarms care about); others yield none. */
-export function emfRecordsForActions(actions: Action[], context: { at: number; stage: string }): EmfRecord[] {
+export function emfRecordsForActions(
+  actions: readonly Action[],
+  context: { at: number; stage: string },
+): EmfRecord[] {
   const base = { at: context.at };
   const records: EmfRecord[] = [];
   for (const a of actions) {
@@ -126,4 +131,25 @@ export function writeEmf(
   write: (line: string) => void = (l) => process.stdout.write(l),
 ): void {
   for (const r of records) write(`${JSON.stringify(r)}\n`);
+}
+
+/**
+ * The CloudWatch sink of aws mode: each written decision's alarm metrics as EMF lines on stdout. It exports
+ * no totals (`push` does nothing): the counters behind alarms are the per-decision increments.
+ */
+export class EmfMetricsSink implements MetricsSink {
+  constructor(
+    private readonly options: {
+      /** The `Stage` dimension. */
+      stage: string;
+      /** Where the lines go; default stdout (Lambda's log capture). */
+      write?: (line: string) => void;
+    },
+  ) {}
+
+  async recordDecision(actions: readonly Action[], at: number): Promise<void> {
+    writeEmf(emfRecordsForActions(actions, { at, stage: this.options.stage }), this.options.write);
+  }
+
+  async push(_samples: MetricSamples): Promise<void> {}
 }

@@ -1,5 +1,7 @@
 /**
- * `DynamoJobStore`: the `JobStore` port on one DynamoDB table (key design in table.ts and docs/store.md).
+ * `DynamoJobStore`: the four store ports (`JobStore`, `Timeline`, `MetricStore`, `IdempotencyStore`) on one
+ * DynamoDB table (key design in table.ts and docs/store.md). One class because they share the table, the
+ * client and the error translation; consumers see only the ports they use (functions/reconcile.ts `Deps`).
  *
  * Concurrency: every job write is ONE conditional item write on `version`. Two triggers on one job:
  *
@@ -39,7 +41,17 @@ import {
   ValidationError,
 } from '../../core/errors.ts';
 import { isTerminal, type JobEvent, type JobPhase, type JobRecord } from '../../core/job.ts';
-import type { Clock, CounterIncrement, CounterTotal, JobRef, JobStore } from '../../core/ports.ts';
+import type {
+  Clock,
+  CounterIncrement,
+  CounterTotal,
+  IdempotencyStore,
+  JobRef,
+  JobStore,
+  MetricStore,
+  Timeline,
+} from '../../core/ports.ts';
+import { translateAwsError } from '../aws/errors.ts';
 import {
   formatIssues,
   idempotencyItemSchema,
@@ -120,42 +132,12 @@ const decodeCursor = (s: string): Cursor => {
   return parsed.data;
 };
 
-const TRANSIENT_NAMES = new Set([
-  'ProvisionedThroughputExceededException',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'InternalServerError',
-  'InternalFailure',
-  'ServiceUnavailable',
-  'TransactionInProgressException',
-  'LimitExceededException',
-  'TimeoutError',
-  'AbortError',
-]);
-
-/** Translates an SDK error (after the SDK's own retries) into the core taxonomy. */
+/**
+ * Translates an SDK error (after the SDK's own retries) into the core taxonomy: `translateAwsError` with the
+ * `store.` prefix; a ResourceNotFoundException names the missing table, a PermanentError.
+ */
 export function translateError(operation: string, err: unknown): Error {
-  if (err instanceof ConcurrencyError || err instanceof AlreadyExistsError) return err;
-  const e = err as {
-    name?: string;
-    code?: string;
-    message?: string;
-    $metadata?: { httpStatusCode?: number };
-  };
-  const status = e?.$metadata?.httpStatusCode;
-  const name = e?.name ?? 'Error';
-  const message = `store.${operation}: ${name}: ${e?.message ?? String(err)}`;
-  const network =
-    typeof e?.code === 'string' && /^(ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|UND_ERR)/.test(e.code);
-  if (
-    TRANSIENT_NAMES.has(name) ||
-    (status !== undefined && status >= 500) ||
-    network ||
-    status === undefined
-  ) {
-    return new TransientError(message, { cause: err });
-  }
-  return new PermanentError(message, { cause: err });
+  return translateAwsError(`store.${operation}`, err, { notFound: 'permanent' });
 }
 
 const isConditionFailure = (err: unknown): boolean =>
@@ -172,7 +154,7 @@ export interface DynamoJobStoreOptions {
 }
 
 /** The JobStore on DynamoDB. Stateless apart from its client; safe to share across handler invocations. */
-export class DynamoJobStore implements JobStore {
+export class DynamoJobStore implements JobStore, Timeline, MetricStore, IdempotencyStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly eventTtl: number;

@@ -10,7 +10,7 @@
  */
 import protobuf from 'protobufjs';
 import snappy from 'snappyjs';
-import type { CounterTotal, MetricsSink } from '../../core/ports.ts';
+import type { CounterTotal, MetricSamples, MetricsSink } from '../../core/ports.ts';
 import { type CredentialsInput, makeSigner } from '../aws/sigv4.ts';
 
 /** The messages of prometheus/prompb/types.proto and remote.proto that remote write 1.0 needs. */
@@ -35,13 +35,11 @@ message Sample {
 }
 `;
 
-/** The `prometheus.WriteRequest` message type (exported for tests that decode what was sent). */
-export const WriteRequestType = protobuf
-  .parse(PROTO, { keepCase: true })
-  .root.lookupType('prometheus.WriteRequest');
+/** The `prometheus.WriteRequest` message type. */
+const WriteRequestType = protobuf.parse(PROTO, { keepCase: true }).root.lookupType('prometheus.WriteRequest');
 
 /** One remote-write series. */
-export interface TimeSeries {
+interface TimeSeries {
   labels: { name: string; value: string }[];
   samples: { value: number; timestamp: number }[];
 }
@@ -56,7 +54,7 @@ export const REMOTE_WRITE_HEADERS = {
 const byName = (a: { name: string }, b: { name: string }) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /** Series for samples at `at` (epoch ms): `__name__` added, labels sorted by name. */
-export function toTimeSeries(samples: CounterTotal[], at: number): TimeSeries[] {
+function toTimeSeries(samples: CounterTotal[], at: number): TimeSeries[] {
   return samples.map((s) => ({
     labels: [
       { name: '__name__', value: s.name },
@@ -69,12 +67,12 @@ export function toTimeSeries(samples: CounterTotal[], at: number): TimeSeries[] 
 }
 
 /** The snappy-compressed protobuf body of a WriteRequest. */
-export function encodeWriteRequest(series: TimeSeries[]): Uint8Array {
+function encodeWriteRequest(series: TimeSeries[]): Uint8Array {
   const message = WriteRequestType.fromObject({ timeseries: series });
   return snappy.compress(WriteRequestType.encode(message).finish());
 }
 
-/** Inverse of `encodeWriteRequest` (tests, debugging). */
+/** Inverse of `encodeWriteRequest`: what a receiver decodes (tests check the sent bytes with it). */
 export function decodeWriteRequest(body: Uint8Array): TimeSeries[] {
   const decoded = WriteRequestType.toObject(WriteRequestType.decode(snappy.uncompress(body)), {
     longs: Number,
@@ -106,16 +104,14 @@ export class RemoteWriteMetricsSink implements MetricsSink {
     if (options.sigv4) this.sign = makeSigner({ ...options.sigv4, service: 'aps' });
   }
 
-  /** Sends one WriteRequest of totals and gauges; a failure is logged, never thrown (the next push retries). */
-  async push(samples: { counters: CounterTotal[]; gauges: CounterTotal[]; at: number }): Promise<void> {
-    await this.send(samples);
-  }
+  /** Per-decision records are not remote-written: the totals `push` sends carry them. */
+  async recordDecision(): Promise<void> {}
 
-  /** Like `push`, but reports the outcome (for callers and tests that want to know). */
-  async send(samples: { counters: CounterTotal[]; gauges: CounterTotal[]; at: number }): Promise<boolean> {
+  /** Sends one WriteRequest of totals and gauges; a failure is logged, never thrown (the next push retries). */
+  async push(samples: MetricSamples): Promise<void> {
     const log = this.options.log ?? defaultLog;
     const series = toTimeSeries([...samples.counters, ...samples.gauges], samples.at);
-    if (series.length === 0) return true;
+    if (series.length === 0) return;
     try {
       const body = encodeWriteRequest(series);
       let headers: Record<string, string> = { ...REMOTE_WRITE_HEADERS };
@@ -128,7 +124,7 @@ export class RemoteWriteMetricsSink implements MetricsSink {
       });
       if (res.ok) {
         await res.body?.cancel();
-        return true;
+        return;
       }
       const text = (await res.text()).slice(0, 500);
       log('metrics remote write rejected', {
@@ -137,14 +133,12 @@ export class RemoteWriteMetricsSink implements MetricsSink {
         body: text,
         series: series.length,
       });
-      return false;
     } catch (err) {
       log('metrics remote write failed', {
         url: this.options.url,
         error: String(err),
         series: series.length,
       });
-      return false;
     }
   }
 }

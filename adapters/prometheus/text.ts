@@ -2,9 +2,13 @@
  * Prometheus text exposition format 0.0.4 for the local `/metrics` endpoint (when no remote-write URL is set).
  * Families are sorted by name, each with `# HELP`/`# TYPE` from `MetricHelp`; histogram series
  * (`_bucket`/`_sum`/`_count`) are grouped under their family with buckets in ascending `le` order.
+ *
+ * `PrometheusTextSink` is the pull counterpart of the remote-write sink: Prometheus scrapes it, so a push
+ * has nothing to send, and a scrape reads the durable totals at that moment (never a stale copy).
  */
+import type { Action } from '../../core/actions.ts';
 import { MetricHelp, type MetricName, type MetricType } from '../../core/metrics.ts';
-import type { CounterTotal } from '../../core/ports.ts';
+import type { CounterTotal, MetricSamples, MetricStore, MetricsSink } from '../../core/ports.ts';
 
 /** Content-Type of the rendered text. */
 export const PROMETHEUS_TEXT_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -16,7 +20,7 @@ const formatValue = (v: number): string =>
   Number.isNaN(v) ? 'NaN' : v === Number.POSITIVE_INFINITY ? '+Inf' : v === -Infinity ? '-Inf' : String(v);
 
 /** Sorted `{a="1",b="2"}` (empty string for no labels). */
-export const formatLabels = (labels: Record<string, string>): string => {
+const formatLabels = (labels: Record<string, string>): string => {
   const entries = Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return entries.length ? `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}` : '';
 };
@@ -73,4 +77,19 @@ export function renderPrometheusText(counters: CounterTotal[], gauges: CounterTo
     for (const { s } of sorted) lines.push(`${s.name}${formatLabels(s.labels)} ${formatValue(s.value)}`);
   }
   return lines.length ? `${lines.join('\n')}\n` : '';
+}
+
+/** The local plane's metrics sink: served as text at `GET /metrics`, scraped rather than pushed. */
+export class PrometheusTextSink implements MetricsSink {
+  constructor(private readonly store: Pick<MetricStore, 'readCounters' | 'readGauges'>) {}
+
+  async recordDecision(_actions: readonly Action[], _at: number): Promise<void> {}
+
+  async push(_samples: MetricSamples): Promise<void> {}
+
+  /** The durable counter totals and latest-value gauges, rendered (text exposition format 0.0.4). */
+  async scrape(): Promise<string> {
+    const [counters, gauges] = await Promise.all([this.store.readCounters(), this.store.readGauges()]);
+    return renderPrometheusText(counters, gauges);
+  }
 }

@@ -364,7 +364,7 @@ describe('a job through its triggers', () => {
       ...h.deps,
       cluster,
       events: { publish: fail('EventBridge') },
-      metrics: { push: fail('AMP') },
+      metrics: { recordDecision: fail('CloudWatch'), push: fail('AMP') },
     };
     const outcome = await reconcile(deps, ref('flow-b'), [
       { type: 'Command', command: { kind: 'Restart', level: 'process', by: 'test' }, at: Date.now() },

@@ -77,6 +77,9 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
   let uid = 0;
   const deps: Deps = {
     store,
+    timeline: store,
+    metricStore: store,
+    idempotency: store,
     cluster,
     events: {
       publish: async (ref, events) => {
@@ -84,6 +87,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
       },
     },
     metrics: {
+      recordDecision: async () => {},
       push: async (samples) => {
         pushes.push(samples);
       },

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   formatLe,
+  LATENCY_BUCKETS,
   latencyToIncrements,
+  Metric,
   metricWritesForActions,
   observeLatency,
-} from '../../adapters/prometheus/histogram.ts';
-import { LATENCY_BUCKETS, Metric } from '../../core/metrics.ts';
+} from '../../core/metrics.ts';
 
 const bucketsOf = (incs: ReturnType<typeof latencyToIncrements>) =>
   Object.fromEntries(incs.filter((i) => i.name.endsWith('_bucket')).map((i) => [i.labels.le, i.by]));

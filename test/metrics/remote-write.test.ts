@@ -2,9 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore, ensureTable } from '../../adapters/dynamo/store.ts';
-import { observeLatency } from '../../adapters/prometheus/histogram.ts';
 import { decodeWriteRequest, RemoteWriteMetricsSink } from '../../adapters/prometheus/remote-write.ts';
-import { Metric } from '../../core/metrics.ts';
+import { Metric, observeLatency } from '../../core/metrics.ts';
 import { type LocalDynamo, makeDocClient, startDynalite } from '../support/dynamo.ts';
 import { hasPrometheus, type LocalPrometheus, startPrometheus } from '../support/prometheus.ts';
 
