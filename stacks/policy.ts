@@ -50,21 +50,19 @@ export interface LambdaNeeds {
   metrics: boolean;
   /** Cluster endpoint resolution (eks/sagemaker DescribeCluster). */
   cluster: boolean;
-  /** HyperPod node listing for instance ↔ node mapping (`adapters/aws/sagemaker-nodes.ts`). */
-  hyperPodNodes: boolean;
   /** Asynchronous trigger with an on-failure SQS destination. */
   dlq: boolean;
 }
 
 /**
- * The needs of each Lambda. All four reconcile (store, events, metrics, cluster); only `events` maps
- * SageMaker instance ids to nodes; `api` is synchronous (no DLQ: the caller sees the error).
+ * The needs of each Lambda. All four reconcile (store, events, metrics, cluster); `api` is synchronous (no
+ * DLQ: the caller sees the error).
  */
 export const LAMBDA_NEEDS: Record<LambdaName, LambdaNeeds> = {
-  api: { store: true, events: true, metrics: true, cluster: true, hyperPodNodes: false, dlq: false },
-  logs: { store: true, events: true, metrics: true, cluster: true, hyperPodNodes: false, dlq: true },
-  sweep: { store: true, events: true, metrics: true, cluster: true, hyperPodNodes: false, dlq: true },
-  events: { store: true, events: true, metrics: true, cluster: true, hyperPodNodes: true, dlq: true },
+  api: { store: true, events: true, metrics: true, cluster: true, dlq: false },
+  logs: { store: true, events: true, metrics: true, cluster: true, dlq: true },
+  sweep: { store: true, events: true, metrics: true, cluster: true, dlq: true },
+  events: { store: true, events: true, metrics: true, cluster: true, dlq: true },
 };
 
 /** The ARNs a Lambda's statements are scoped to. */
@@ -105,12 +103,6 @@ export function lambdaStatements(name: LambdaName, t: PolicyTargets): Statement[
     if (t.hyperPodClusterArn) {
       out.push({ actions: ['sagemaker:DescribeCluster'], resources: [t.hyperPodClusterArn] });
     }
-  }
-  if (needs.hyperPodNodes && t.hyperPodClusterArn) {
-    out.push({
-      actions: ['sagemaker:DescribeClusterNode', 'sagemaker:ListClusterNodes'],
-      resources: [t.hyperPodClusterArn],
-    });
   }
   if (needs.dlq) {
     if (!t.dlqArn) throw new RangeError(`the ${name} Lambda needs its DLQ ARN`);

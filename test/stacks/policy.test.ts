@@ -185,16 +185,12 @@ describe('lambdaStatements', () => {
     { actions: ['sagemaker:DescribeCluster'], resources: [TARGETS.hyperPodClusterArn] },
   ];
   const dlq = { actions: ['sqs:SendMessage'], resources: [TARGETS.dlqArn] };
-  const nodes = {
-    actions: ['sagemaker:DescribeClusterNode', 'sagemaker:ListClusterNodes'],
-    resources: [TARGETS.hyperPodClusterArn],
-  };
 
   it.each<[LambdaName, object[]]>([
     ['api', reconcile],
     ['logs', [...reconcile, dlq]],
     ['sweep', [...reconcile, dlq]],
-    ['events', [...reconcile, nodes, dlq]],
+    ['events', [...reconcile, dlq]],
   ])('grants the %s Lambda reconcile access plus its own extras', (name, expected) => {
     expect(lambdaStatements(name, TARGETS)).toEqual(expected);
   });
