@@ -9,7 +9,7 @@
  * the metric totals (with the per-phase job gauge) and throws if any job failed with a retryable error, so
  * the schedule's retry/alarm sees it.
  */
-import { type JobRecord, jobKey } from '../core/job.ts';
+import { isTerminal, JOB_PHASES, type JobRecord, jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
 import type { CounterTotal, JobRef } from '../core/ports.ts';
@@ -88,7 +88,7 @@ function tickObservations(job: JobRecord, now: number): Observation[] {
 /** `trainkeeper_jobs{phase}` over the jobs this sweep saw (non-terminal ones, plus due finished ones). */
 function phaseGauges(outcome: SweepOutcome): CounterTotal[] {
   const counts = new Map<string, number>();
-  for (const phase of ['Pending', 'Running', 'Restarting', 'Suspended']) counts.set(phase, 0);
+  for (const phase of JOB_PHASES) if (!isTerminal(phase)) counts.set(phase, 0);
   for (const j of outcome.jobs) if (j.phase) counts.set(j.phase, (counts.get(j.phase) ?? 0) + 1);
   return [...counts].map(([phase, value]) => ({ name: Metric.jobsByPhase, labels: { phase }, value }));
 }

@@ -8,10 +8,10 @@
  */
 import { z } from 'zod';
 import { AGENT_STATES } from '../../core/agent-protocol.ts';
-import type { JobRecord } from '../../core/job.ts';
+import { JOB_PHASES, type JobRecord } from '../../core/job.ts';
 import type { JobSpec } from '../../core/spec/types.ts';
 
-const phase = z.enum(['Pending', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed', 'Cancelled']);
+const phase = z.enum(JOB_PHASES);
 const int = z.number().int();
 
 const condition = z.object({

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../../core/errors.ts';
+import { JOB_PHASES } from '../../core/job.ts';
 import { parseJobManifest } from '../../core/spec/parse.ts';
 import type { CancelResult, JobDocument } from '../client.ts';
 import {
@@ -36,8 +37,6 @@ import {
   parseJobArg,
   watchJob,
 } from './common.ts';
-
-const PHASES = ['Pending', 'Running', 'Restarting', 'Suspended', 'Succeeded', 'Failed', 'Cancelled'] as const;
 
 type Opts = ConnectionOptions & { output: OutputFormat; namespace?: string };
 
@@ -146,7 +145,7 @@ export function registerJobCommands(program: Command): void {
       .description('list jobs (in one namespace, or all with -A)')
       .addOption(namespaceOption())
       .option('-A, --all-namespaces', 'list jobs of every namespace')
-      .addOption(new Option('--phase <phase>', 'only jobs in this phase').choices(PHASES))
+      .addOption(new Option('--phase <phase>', 'only jobs in this phase').choices(JOB_PHASES))
       .addOption(outputOption()),
   )
     .addHelpText(

@@ -4,6 +4,8 @@
  * `@kubernetes/client-node` (and kubectl) talk to it over HTTP with a bearer token.
  */
 import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { stringify } from 'yaml';
 import { LocalApiServer } from './api-server.ts';
 import { LocalCluster, type NodeSpec } from './cluster.ts';
@@ -21,8 +23,13 @@ export interface LocalKubeOptions {
   nodes?: number | NodeSpec[];
   /** The bearer token clients must send. Default: a random one. */
   token?: string;
-  /** Working directory of pod processes (the demo uses the repo root). Default: the current directory. */
-  workDir?: string;
+  /**
+   * Where each pod's own working directory is made (`<podsDir>/<namespace>/<name>-<uid>`, removed with the
+   * pod). Default: a new directory under the OS temp dir, removed by `stop()`.
+   */
+  podsDir?: string;
+  /** Files and directories copied into every pod's directory at start (the image's contents, locally). */
+  imageFiles?: string[];
   /** Directories put first on pod processes' PATH. */
   pathPrepend?: string[];
   /** Pods per node. Default 1. */
@@ -53,6 +60,8 @@ export interface LocalKube {
   caData: string | undefined;
   /** A kubeconfig for kubectl or `KubeConfig.loadFromString` (context `trainkeeper-local`). */
   kubeconfigYaml(): string;
+  /** Writes `kubeconfigYaml()` to `file` readable by the user only (see writeSecretFile). */
+  writeKubeconfig(file: string): Promise<void>;
   server: LocalApiServer;
   cluster: LocalCluster;
   kubelet: ProcessKubelet;
@@ -60,10 +69,34 @@ export interface LocalKube {
   onLog(listener: (event: PodLogEvent) => void): () => void;
   /** The node dies: NotReady, its processes SIGKILLed, its pods Failed/NodeLost. */
   loseNode(name: string): void;
+  /**
+   * The kernel's OOM killer takes the pod's container: SIGKILLed, reported `OOMKilled` (exit code 137).
+   * False when the pod has no running container.
+   */
+  oomKill(namespace: string, pod: string): boolean;
   /** Changes node labels (`null` removes one), as HyperPod's health agent does. */
   setNodeLabels(name: string, labels: Record<string, string | null>): KubeObject;
   /** Kills every process it started and closes every socket. Idempotent. */
   stop(): Promise<void>;
+}
+
+/**
+ * Writes a file holding a secret (the kubeconfig's bearer token) so that only the user can read it:
+ * mode 0600, written to a temporary name and renamed (an existing file's looser mode never shows the new
+ * content). The directory is made 0700 when missing; one that others may write to without the sticky bit
+ * is refused, since anyone could swap the file there.
+ */
+export async function writeSecretFile(file: string, content: string): Promise<void> {
+  const dir = dirname(file);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const { mode } = await stat(dir);
+  if (process.platform !== 'win32' && (mode & 0o022) !== 0 && (mode & 0o1000) === 0) {
+    throw new Error(`refusing to write ${file}: ${dir} is writable by other users`);
+  }
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  await writeFile(tmp, content, { mode: 0o600, flag: 'wx' });
+  await chmod(tmp, 0o600); // the umask may have narrowed it further, never widened: make it exact
+  await rename(tmp, file);
 }
 
 /** Starts a local Kubernetes on a free loopback port. */
@@ -74,7 +107,8 @@ export async function startLocalKube(opts: LocalKubeOptions = {}): Promise<Local
   const cluster = new LocalCluster({
     nodes: opts.nodes ?? 2,
     ...(opts.podCapacity !== undefined ? { podCapacity: opts.podCapacity } : {}),
-    ...(opts.workDir !== undefined ? { workDir: opts.workDir } : {}),
+    ...(opts.podsDir !== undefined ? { podsDir: opts.podsDir } : {}),
+    ...(opts.imageFiles !== undefined ? { imageFiles: opts.imageFiles } : {}),
     ...(opts.pathPrepend !== undefined ? { pathPrepend: opts.pathPrepend } : {}),
     ...(opts.env !== undefined ? { env: opts.env } : {}),
     ...(opts.restartBackoffMs !== undefined ? { restartBackoffMs: opts.restartBackoffMs } : {}),
@@ -95,33 +129,36 @@ export async function startLocalKube(opts: LocalKubeOptions = {}): Promise<Local
     await cluster.stop();
     throw err;
   }
+  const kubeconfigYaml = () =>
+    stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        {
+          name: 'trainkeeper-local',
+          cluster: caData ? { server: url, 'certificate-authority-data': caData } : { server: url },
+        },
+      ],
+      users: [{ name: 'trainkeeper-local', user: { token } }],
+      contexts: [
+        { name: 'trainkeeper-local', context: { cluster: 'trainkeeper-local', user: 'trainkeeper-local' } },
+      ],
+      'current-context': 'trainkeeper-local',
+    });
   let stopping: Promise<void> | undefined;
   return {
     url,
     token,
     ca: tls?.cert,
     caData,
-    kubeconfigYaml: () =>
-      stringify({
-        apiVersion: 'v1',
-        kind: 'Config',
-        clusters: [
-          {
-            name: 'trainkeeper-local',
-            cluster: caData ? { server: url, 'certificate-authority-data': caData } : { server: url },
-          },
-        ],
-        users: [{ name: 'trainkeeper-local', user: { token } }],
-        contexts: [
-          { name: 'trainkeeper-local', context: { cluster: 'trainkeeper-local', user: 'trainkeeper-local' } },
-        ],
-        'current-context': 'trainkeeper-local',
-      }),
+    kubeconfigYaml,
+    writeKubeconfig: (file) => writeSecretFile(file, kubeconfigYaml()),
     server,
     cluster,
     kubelet: cluster.kubelet,
     onLog: (listener) => cluster.kubelet.onLog(listener),
     loseNode: (name) => cluster.loseNode(name),
+    oomKill: (namespace, pod) => cluster.kubelet.oomKill(namespace, pod),
     setNodeLabels: (name, labels) => cluster.setNodeLabels(name, labels),
     stop: () => {
       stopping ??= (async () => {

@@ -13,13 +13,21 @@
  * with a capped back-off, CrashLoopBackOff while waiting). When the main process exits the whole process
  * group is killed, as a container's processes die with it. Deletion: SIGTERM to the group, SIGKILL after
  * the grace period, then the object is removed. A force deletion (object gone) SIGKILLs at once. Exit
- * reasons: 0 → Completed; killed by SIGKILL not sent by the kubelet → OOMKilled (what the kernel's OOM
- * killer looks like from outside); anything else → Error; exit code 128 + signal for a signal.
+ * reasons, as a kubelet reports them: 0 → Completed; killed by the (simulated) OOM killer → OOMKilled,
+ * exit code 137; anything else → Error, with exit code 128 + signal for a signal. A SIGKILL from anyone
+ * else is an `Error` with exit code 137, as on a real node: only the kernel's OOM kill is `OOMKilled`.
+ *
+ * Working directory: every pod gets its own, `<podsDir>/<namespace>/<name>-<uid>`, standing in for the
+ * container's filesystem (never the directory the plane was started from, so a pod cannot write into the
+ * user's checkout). `imageFiles` are copied into it at pod start, standing in for the image's contents;
+ * the container's `workingDir` resolves inside it (an absolute one as if the directory were `/`); it
+ * lives as long as the pod (container restarts keep it, like an emptyDir) and is removed with the pod.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { homedir, constants as osConstants } from 'node:os';
-import { delimiter } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cp, mkdir, rm } from 'node:fs/promises';
+import { homedir, constants as osConstants, tmpdir } from 'node:os';
+import { basename, delimiter, join, posix } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from '../net.ts';
 import type { LogLine, PodLogSource } from './api-server.ts';
@@ -51,8 +59,16 @@ export interface KubeletOptions {
   store: ObjectStore;
   /** Whether this kubelet runs pods of the named node. Default: every node. */
   ownsNode?: (node: string) => boolean;
-  /** Working directory of pod processes. Default: the current directory. */
-  workDir?: string;
+  /**
+   * Where pods' working directories are made (`<podsDir>/<namespace>/<name>-<uid>`, each removed with its
+   * pod). Default: a new directory under the OS temp dir, removed by `stop()`.
+   */
+  podsDir?: string;
+  /**
+   * Files and directories copied into every pod's working directory when it starts (by their base name),
+   * standing in for the image's contents: the control plane gives the example trainers.
+   */
+  imageFiles?: string[];
   /** Directories put first on PATH (where the control plane keeps `trainkeeper-agent` shims). */
   pathPrepend?: string[];
   /** Extra environment for every pod (under the container's own env). */
@@ -76,6 +92,14 @@ interface PodRuntime {
   ip: string;
   agentPort: number;
   container: Container;
+  /** The pod's own directory (its filesystem stand-in), removed with the pod. */
+  dir: string;
+  /** Where the container's processes start: `dir`, or the container's `workingDir` inside it. */
+  cwd: string;
+  /** The simulated OOM killer SIGKILLed the container (reported as OOMKilled, not Error). */
+  oomKilled: boolean;
+  /** How the container's previous run ended: `lastState.terminated` from its first restart on. */
+  lastTerminated: Record<string, unknown> | undefined;
   restartPolicy: 'Always' | 'OnFailure' | 'Never';
   child: ChildProcess | undefined;
   restartCount: number;
@@ -83,8 +107,6 @@ interface PodRuntime {
   followers: Set<{ onLine: (line: LogLine) => void; onEnd: () => void }>;
   /** Set when deletion was requested: do not restart; remove the object once the process is gone. */
   terminating: boolean;
-  /** The kubelet itself sent SIGKILL (grace expired, force delete, node lost). */
-  killedByKubelet: boolean;
   /** The object was removed (force delete) or the node was lost: write no more status. */
   detached: boolean;
   /** The container will not run again. */
@@ -169,6 +191,10 @@ export class ProcessKubelet implements PodLogSource {
   private readonly nodeIps = new Map<string, string>();
   private unsubscribe: (() => void) | undefined;
   private stopped = false;
+  /** The pods' directory when this kubelet made it (no `podsDir` given): removed by `stop()`. */
+  private ownPodsDir: string | undefined;
+  /** Pod directory removals under way (`stop()` waits for them). */
+  private readonly removals = new Set<Promise<void>>();
 
   constructor(private readonly options: KubeletOptions) {
     this.store = options.store;
@@ -190,6 +216,7 @@ export class ProcessKubelet implements PodLogSource {
         }
       }
     }
+    if (this.ownPodsDir) rmSync(this.ownPodsDir, { recursive: true, force: true });
   };
 
   /** Starts following the store: pods bound to owned nodes start, deleted ones stop. */
@@ -328,6 +355,41 @@ export class ProcessKubelet implements PodLogSource {
       waits.push(runtime.exited);
     }
     await Promise.all(waits);
+    for (const runtime of this.runtimes.values()) this.removeDirWhenExited(runtime);
+    await Promise.all(this.removals);
+    if (this.ownPodsDir) await rm(this.ownPodsDir, { recursive: true, force: true });
+  }
+
+  /**
+   * The kernel's OOM killer, simulated: SIGKILLs the pod's container (every process in it) and reports
+   * it as a kubelet reports a container that exceeded its memory limit: reason `OOMKilled`, exit code
+   * 137. Returns false when the pod has no running container here.
+   */
+  oomKill(namespace: string, name: string): boolean {
+    const runtime = this.byName.get(`${namespace}/${name}`);
+    if (!runtime?.child || runtime.done) return false;
+    runtime.oomKilled = true;
+    this.kill(runtime, 'SIGKILL');
+    return true;
+  }
+
+  /** Where pods' directories go: `podsDir`, or a directory of our own made on first use. */
+  private podsRoot(): string {
+    if (this.options.podsDir !== undefined) return this.options.podsDir;
+    this.ownPodsDir ??= mkdtempSync(join(tmpdir(), 'trainkeeper-pods-'));
+    return this.ownPodsDir;
+  }
+
+  /** Removes the pod's directory once its processes are gone (they may still be writing to it). */
+  private removeDirWhenExited(runtime: PodRuntime): void {
+    if (runtime.dir === '') return;
+    const dir = runtime.dir;
+    runtime.dir = '';
+    const removal: Promise<void> = runtime.exited
+      .then(() => rm(dir, { recursive: true, force: true }))
+      .catch(() => {})
+      .finally(() => this.removals.delete(removal));
+    this.removals.add(removal);
   }
 
   private onEvent(event: StoreEvent): void {
@@ -339,9 +401,9 @@ export class ProcessKubelet implements PodLogSource {
       if (runtime) {
         runtime.detached = true;
         runtime.done = true;
-        runtime.killedByKubelet = true;
         this.kill(runtime, 'SIGKILL');
         this.endFollowers(runtime);
+        this.removeDirWhenExited(runtime);
       }
       if (this.byName.get(`${pod.metadata.namespace}/${pod.metadata.name}`)?.uid === uid) {
         this.byName.delete(`${pod.metadata.namespace}/${pod.metadata.name}`);
@@ -383,13 +445,20 @@ export class ProcessKubelet implements PodLogSource {
       ip: this.pool.allocate(),
       agentPort,
       container,
+      dir: join(
+        this.podsRoot(),
+        pod.metadata.namespace ?? 'default',
+        `${pod.metadata.name}-${pod.metadata.uid}`,
+      ),
+      cwd: '',
+      oomKilled: false,
+      lastTerminated: undefined,
       restartPolicy: spec.restartPolicy ?? 'Always',
       child: undefined,
       restartCount: 0,
       logs: [],
       followers: new Set(),
       terminating: false,
-      killedByKubelet: false,
       detached: false,
       done: false,
       timers: new Set(),
@@ -426,6 +495,7 @@ export class ProcessKubelet implements PodLogSource {
     let env: Record<string, string>;
     try {
       env = this.environment(current, runtime, hostIP);
+      await this.prepareDir(runtime);
     } catch (err) {
       runtime.done = true;
       exitedResolve();
@@ -438,7 +508,27 @@ export class ProcessKubelet implements PodLogSource {
       });
       return;
     }
+    if (runtime.detached || runtime.terminating || this.stopped) {
+      // Deleted while its directory was being made: nothing runs; the directory goes with the pod.
+      runtime.done = true;
+      exitedResolve();
+      this.removeDirWhenExited(runtime);
+      if (runtime.terminating) this.removePod(runtime.namespace, runtime.name, runtime.uid);
+      return;
+    }
     this.run(runtime, env);
+  }
+
+  /** Makes the pod's directory (private to the user), copies the image files, makes `workingDir`. */
+  private async prepareDir(runtime: PodRuntime): Promise<void> {
+    await mkdir(runtime.dir, { recursive: true, mode: 0o700 });
+    for (const source of this.options.imageFiles ?? []) {
+      await cp(source, join(runtime.dir, basename(source)), { recursive: true });
+    }
+    // `workingDir` resolves inside the pod's directory; `..` cannot climb out of it.
+    const workingDir = runtime.container.workingDir;
+    runtime.cwd = workingDir ? join(runtime.dir, posix.resolve('/', workingDir)) : runtime.dir;
+    await mkdir(runtime.cwd, { recursive: true });
   }
 
   private environment(pod: KubeObject, runtime: PodRuntime, hostIP: string): Record<string, string> {
@@ -478,13 +568,13 @@ export class ProcessKubelet implements PodLogSource {
       return;
     }
     const child = spawn(argv[0]!, argv.slice(1), {
-      cwd: this.options.workDir ?? process.cwd(),
+      cwd: runtime.cwd,
       env,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     runtime.child = child;
-    runtime.killedByKubelet = false;
+    runtime.oomKilled = false;
     let spawnError: Error | undefined;
     child.once('spawn', () => {
       this.writeStatus(runtime, (status) => {
@@ -527,12 +617,7 @@ export class ProcessKubelet implements PodLogSource {
         return;
       }
       const exitCode = code ?? 128 + (signal ? (osConstants.signals[signal] ?? 0) : 0);
-      const reason =
-        exitCode === 0
-          ? 'Completed'
-          : signal === 'SIGKILL' && !runtime.killedByKubelet
-            ? 'OOMKilled'
-            : 'Error';
+      const reason = exitCode === 0 ? 'Completed' : runtime.oomKilled ? 'OOMKilled' : 'Error';
       this.finish(runtime, { exitCode, reason, startedAt, ...(signal ? { signal } : {}) });
     });
   }
@@ -563,6 +648,7 @@ export class ProcessKubelet implements PodLogSource {
         (this.options.restartBackoffMs ?? 1000) * 2 ** runtime.restartCount,
       );
       runtime.restartCount++;
+      runtime.lastTerminated = terminated;
       this.writeStatus(runtime, (status) => {
         status.conditions = setCondition(
           (status.conditions ?? []) as Condition[],
@@ -570,15 +656,12 @@ export class ProcessKubelet implements PodLogSource {
           finishedAt,
         );
         status.containerStatuses = [
-          {
-            ...this.containerStatus(runtime, {
-              waiting: {
-                reason: 'CrashLoopBackOff',
-                message: `back-off ${delay} ms restarting failed container`,
-              },
-            }),
-            lastState: { terminated },
-          },
+          this.containerStatus(runtime, {
+            waiting: {
+              reason: 'CrashLoopBackOff',
+              message: `back-off ${delay} ms restarting failed container`,
+            },
+          }),
         ];
       });
       this.endFollowers(runtime);
@@ -643,7 +726,6 @@ export class ProcessKubelet implements PodLogSource {
     this.kill(runtime, 'SIGTERM');
     const timer = setTimeout(() => {
       runtime.timers.delete(timer);
-      runtime.killedByKubelet = true;
       this.kill(runtime, 'SIGKILL');
     }, graceSeconds * 1000);
     runtime.timers.add(timer);
@@ -655,7 +737,6 @@ export class ProcessKubelet implements PodLogSource {
       if (!runtime.child) runtime.resolveExited();
       return;
     }
-    if (signal === 'SIGKILL') runtime.killedByKubelet = true;
     // A container's processes die with it, whatever process group they moved to (the agent starts each
     // worker in its own group): SIGKILL reaches every descendant, listed before anything dies so that
     // orphans re-parented to init are not missed. A SIGTERM goes to the pod's group only, so the agent can
@@ -714,6 +795,8 @@ export class ProcessKubelet implements PodLogSource {
       started: 'running' in state,
       restartCount: runtime.restartCount,
       state,
+      // Kept while the container runs again and after it ends, as a kubelet keeps it.
+      ...(runtime.lastTerminated ? { lastState: { terminated: runtime.lastTerminated } } : {}),
     };
   }
 

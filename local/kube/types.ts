@@ -17,6 +17,8 @@ export interface Container {
   image?: string;
   command?: string[];
   args?: string[];
+  /** Where the process starts, inside the pod's own directory (see kubelet.ts). */
+  workingDir?: string;
   env?: EnvVar[];
   ports?: { containerPort: number; name?: string; protocol?: string }[];
 }

@@ -3,7 +3,7 @@
  * generated kubeconfig. Skipped, loudly, only when kubectl is not installed.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -91,7 +91,8 @@ describe.skipIf(!hasKubectl)('kubectl against the local API server', () => {
 
   it('works from the generated kubeconfig', async () => {
     const file = join(home, 'kubeconfig.yaml');
-    writeFileSync(file, env.kube.kubeconfigYaml());
+    await env.kube.writeKubeconfig(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
     const { stdout } = await run('kubectl', ['--kubeconfig', file, 'get', 'namespaces', '-o', 'json'], {
       env: { PATH: process.env.PATH ?? '', HOME: home },
       timeout: 30_000,

@@ -4,7 +4,7 @@
  * with grandchildren), the downward API, logs, the pods/proxy subresource to an HTTP server run as a pod,
  * and a lost node.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
@@ -14,10 +14,16 @@ import { eventually, kubeRequest, useLocalKube } from '../support/kube.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'tk-kubelet-'));
 const binDir = join(workDir, 'bin');
+const podsDir = join(workDir, 'pods');
+/** A stand-in for an image's contents, copied into every pod's directory. */
+const imageDir = join(workDir, 'app');
+mkdirSync(imageDir);
+writeFileSync(join(imageDir, 'train.sh'), 'echo training\n');
 const env = useLocalKube({
   nodes: [{ name: 'node-a' }, { name: 'node-b' }, { name: 'node-c' }],
   podCapacity: 4,
-  workDir,
+  podsDir,
+  imageFiles: [imageDir],
   pathPrepend: [binDir],
   restartBackoffMs: 50,
   env: { FROM_KUBELET: 'base' },
@@ -111,13 +117,40 @@ describe('pod lifecycle', () => {
     });
   });
 
-  it('reports a process killed by SIGKILL from outside the kubelet as OOMKilled with exit code 137', async () => {
+  it('reports exit code 137 without an OOM kill as Error, as a kubelet does', async () => {
     const pod = await env.core.createNamespacedPod({ namespace: ns, body: shPod('kill -9 $$$$') });
     const done = await phaseOf(pod.metadata!.name!, ['Failed']);
     expect(done.status?.containerStatuses?.[0]?.state?.terminated).toMatchObject({
       exitCode: 137,
+      signal: 9,
+      reason: 'Error',
+    });
+  });
+
+  it('reports a container taken by the OOM killer as OOMKilled with exit code 137, in lastState once restarted', async () => {
+    const pod = await env.core.createNamespacedPod({
+      namespace: ns,
+      body: shPod('echo up; exec sleep 300', { restartPolicy: 'OnFailure' }),
+    });
+    const name = pod.metadata!.name!;
+    await phaseOf(name, ['Running']);
+    expect(env.kube.oomKill(ns, 'no-such-pod')).toBe(false);
+    expect(env.kube.oomKill(ns, name)).toBe(true);
+    const restarted = await eventually(async () => {
+      const p = await env.core.readNamespacedPod({ namespace: ns, name });
+      return p.status?.containerStatuses?.[0]?.lastState?.terminated ? p : undefined;
+    });
+    expect(restarted.status?.containerStatuses?.[0]?.lastState?.terminated).toMatchObject({
+      exitCode: 137,
       reason: 'OOMKilled',
     });
+    // The next exit of the same container, not an OOM kill, is an Error again.
+    await eventually(async () => {
+      const p = await env.core.readNamespacedPod({ namespace: ns, name });
+      return p.status?.containerStatuses?.[0]?.state?.running !== undefined;
+    });
+    await env.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 0 });
+    await gone(name);
   });
 
   it('restarts a failing container under restartPolicy OnFailure until it succeeds', async () => {
@@ -228,6 +261,41 @@ describe('pod lifecycle', () => {
     } finally {
       off();
     }
+  });
+});
+
+describe('pod working directory', () => {
+  it("runs each pod in its own directory under podsDir, never the host's current directory, and removes it with the pod", async () => {
+    const body = shPod('pwd; cat app/train.sh; echo scratch > written.txt; exec sleep 300');
+    const pod = await env.core.createNamespacedPod({ namespace: ns, body });
+    const name = pod.metadata!.name!;
+    await eventually(async () =>
+      (await env.core.readNamespacedPodLog({ namespace: ns, name }).catch(() => '')).includes('training'),
+    );
+    const [cwd] = (await env.core.readNamespacedPodLog({ namespace: ns, name })).split('\n');
+    expect(cwd).toBe(join(podsDir, ns, `${name}-${pod.metadata!.uid}`));
+    expect(cwd).not.toBe(process.cwd());
+    await eventually(() => existsSync(join(cwd!, 'written.txt')));
+    expect(existsSync(join(process.cwd(), 'written.txt'))).toBe(false);
+    // The image stand-in is a copy: the pod's writes never reach the source.
+    expect(readFileSync(join(imageDir, 'train.sh'), 'utf8')).toBe('echo training\n');
+    await env.core.deleteNamespacedPod({ namespace: ns, name, gracePeriodSeconds: 1 });
+    await gone(name);
+    await eventually(() => !existsSync(cwd!));
+  });
+
+  it.each([
+    ['a relative workingDir', 'work/dir', 'work/dir'],
+    ['an absolute workingDir', '/workspace', 'workspace'],
+    ['a workingDir that climbs out with ..', '../../../..', ''],
+  ])('resolves %s inside the pod directory', async (_case, workingDir, inside) => {
+    const body = shPod('pwd');
+    body.spec!.containers[0]!.workingDir = workingDir;
+    const pod = await env.core.createNamespacedPod({ namespace: ns, body });
+    const name = pod.metadata!.name!;
+    await phaseOf(name, ['Succeeded']);
+    const log = await env.core.readNamespacedPodLog({ namespace: ns, name });
+    expect(log.trim()).toBe(join(podsDir, ns, `${name}-${pod.metadata!.uid}`, inside));
   });
 });
 
