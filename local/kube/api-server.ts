@@ -146,8 +146,12 @@ export class LocalApiServer {
     });
   }
 
-  /** Listens on loopback (`port` 0 = a free one) and returns the base URL. */
-  async listen(port = 0, host = '127.0.0.1'): Promise<string> {
+  /**
+   * Listens on 127.0.0.1 only (`port` 0 = a free one) and returns the base URL. Loopback is not a choice:
+   * the server is a guest on the user's machine and must not be reachable from the network.
+   */
+  async listen(port = 0): Promise<string> {
+    const host = '127.0.0.1';
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(port, host, () => resolve());

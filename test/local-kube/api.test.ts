@@ -16,6 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { eventually, kubeRequest, useLocalKube } from '../support/kube.ts';
+import { acceptedFromOutside } from './loopback.ts';
 
 const env = useLocalKube({ nodes: 1, bookmarkIntervalMs: 100 });
 
@@ -354,6 +355,12 @@ describe('server behaviour', () => {
     const raw = await kubeRequest(env.kube, '/api/v1/namespaces', { token: null });
     expect(raw.status).toBe(401);
     expect(JSON.parse(raw.body)).toMatchObject({ kind: 'Status', reason: 'Unauthorized', code: 401 });
+  });
+
+  it("listens on loopback only: the host's other addresses are refused", async () => {
+    const url = new URL(env.kube.url);
+    expect(url.hostname).toBe('127.0.0.1');
+    expect(await acceptedFromOutside(Number(url.port))).toEqual([]);
   });
 
   it('serves the discovery documents kubectl reads', async () => {

@@ -1,5 +1,7 @@
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { type HttpApiEvent, startLocalApiGateway } from '../../local/api-gateway.ts';
+import { acceptedFromOutside } from '../local-kube/loopback.ts';
 
 describe('local API Gateway', () => {
   it('turns a request into an API Gateway v2 event and the result back into a response', async () => {
@@ -26,6 +28,18 @@ describe('local API Gateway', () => {
       expect(event.headers['idempotency-key']).toBe('k1');
       expect(event.body).toBe('kind: HyperPodPyTorchJob\n');
       expect(event.isBase64Encoded).toBe(false);
+    } finally {
+      await api.close();
+    }
+  });
+
+  it("listens on loopback only (the API and /metrics): the host's other addresses are refused", async () => {
+    const api = await startLocalApiGateway({ handler: async () => ({ statusCode: 204 }) });
+    try {
+      const { address, port } = api.server.address() as AddressInfo;
+      expect(address).toBe('127.0.0.1');
+      expect(new URL(api.url).hostname).toBe('127.0.0.1');
+      expect(await acceptedFromOutside(port)).toEqual([]);
     } finally {
       await api.close();
     }
