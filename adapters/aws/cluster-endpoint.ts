@@ -4,7 +4,7 @@
  * A HyperPod cluster name resolves through SageMaker `DescribeCluster` → `Orchestrator.Eks.ClusterArn` →
  * EKS `DescribeCluster` (endpoint + CA); a plain EKS cluster name goes straight to EKS. The KubeConfig
  * authenticates every request with a fresh-enough EKS token (eks-token.ts), so one KubeConfig serves a
- * warm Lambda for its whole life. AWS errors are translated into the error taxonomy (core/errors.ts).
+ * warm Lambda for its whole life. AWS errors are translated into the error taxonomy by `translateAwsError` (errors.ts).
  */
 import { DescribeClusterCommand as DescribeEksClusterCommand, type EKSClient } from '@aws-sdk/client-eks';
 import {
@@ -13,14 +13,9 @@ import {
 } from '@aws-sdk/client-sagemaker';
 import { KubeConfig, type User } from '@kubernetes/client-node';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import {
-  NotFoundError,
-  PermanentError,
-  type TrainKeeperError,
-  TransientError,
-  ValidationError,
-} from '../../core/errors.ts';
+import { TransientError, ValidationError } from '../../core/errors.ts';
 import { EksTokenProvider } from './eks-token.ts';
+import { translateAwsError } from './errors.ts';
 
 /** Which cluster: exactly one of the two names. */
 export type ClusterTarget = { hyperPodClusterName: string } | { eksClusterName: string };
@@ -41,25 +36,6 @@ export function eksClusterNameFromArn(arn: string): string {
     ]);
   }
   return match[1];
-}
-
-/** Translates an AWS SDK error of `operation` into the taxonomy (throttling/5xx → TransientError). */
-export function translateAwsError(operation: string, err: unknown): TrainKeeperError {
-  const e = err as {
-    name?: string;
-    message?: string;
-    $metadata?: { httpStatusCode?: number };
-    $retryable?: unknown;
-  };
-  const status = e.$metadata?.httpStatusCode ?? 0;
-  const what = `${operation}: ${e.name ?? 'Error'} ${e.message ?? ''}`.trim();
-  if (e.name === 'ResourceNotFound' || e.name === 'ResourceNotFoundException' || status === 404) {
-    return new NotFoundError(what, { cause: err });
-  }
-  if (e.$retryable || status === 429 || status >= 500 || /Throttl/.test(e.name ?? '')) {
-    return new TransientError(what, { cause: err });
-  }
-  return new PermanentError(what, { cause: err });
 }
 
 /** Resolves endpoint and CA of the target cluster. */

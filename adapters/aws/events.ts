@@ -5,7 +5,8 @@
  * Invariants: only events with `lifecycle` set are published; at most 10 entries per PutEvents call (the API
  * limit); entries the service reports as failed are retried once, then the call fails with `TransientError` so
  * the trigger is retried (consumers must tolerate duplicates: EventBridge is at-least-once anyway). SDK
- * throttling/5xx (after the SDK's retries) are `TransientError`; other SDK errors `PermanentError`.
+ * errors (after the SDK's retries) are translated by `translateAwsError` (errors.ts): throttling/5xx are
+ * `TransientError`, others `PermanentError`.
  */
 import {
   type EventBridgeClient,
@@ -14,9 +15,10 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
-import { PermanentError, TransientError } from '../../core/errors.ts';
+import { TransientError } from '../../core/errors.ts';
 import type { JobEvent } from '../../core/job.ts';
 import type { EventPublisher, JobRef } from '../../core/ports.ts';
+import { translateAwsError } from './errors.ts';
 
 /** EventBridge `source` of every TrainKeeper event. */
 export const EVENT_SOURCE = 'trainkeeper';
@@ -96,8 +98,6 @@ export function toEntries(ref: JobRef, events: JobEvent[], eventBusName: string)
     }));
 }
 
-const TRANSIENT = /Throttl|TooManyRequests|InternalException|InternalFailure|ServiceUnavailable|Timeout/i;
-
 /** Options of `EventBridgePublisher`. */
 export interface EventBridgePublisherOptions {
   client: EventBridgeClient;
@@ -123,13 +123,8 @@ export class EventBridgePublisher implements EventPublisher {
       try {
         out = await this.options.client.send(new PutEventsCommand({ Entries: pending }));
       } catch (err) {
-        const e = err as { name?: string; message?: string; $metadata?: { httpStatusCode?: number } };
-        const status = e?.$metadata?.httpStatusCode;
-        const message = `events.publish: ${e?.name ?? 'Error'}: ${e?.message ?? String(err)}`;
-        if (status === undefined || status >= 500 || TRANSIENT.test(e?.name ?? '')) {
-          throw new TransientError(message, { cause: err });
-        }
-        throw new PermanentError(message, { cause: err });
+        // A missing bus is a deployment fault, not a missing job: PermanentError.
+        throw translateAwsError('events.publish', err, { notFound: 'permanent' });
       }
       if (!out.FailedEntryCount) return;
       // Entries answer positionally: a failed one has ErrorCode set.

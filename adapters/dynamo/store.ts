@@ -1,7 +1,5 @@
 /**
- * `DynamoJobStore`: the four store ports (`JobStore`, `Timeline`, `MetricStore`, `IdempotencyStore`) on one
- * DynamoDB table (key design in table.ts and docs/store.md). One class because they share the table, the
- * client and the error translation; consumers see only the ports they use (functions/reconcile.ts `Deps`).
+ * `DynamoJobStore`: the `JobStore` port on one DynamoDB table (key design in table.ts and docs/store.md).
  *
  * Concurrency: every job write is ONE conditional item write on `version`. Two triggers on one job:
  *
@@ -40,17 +38,8 @@ import {
   TransientError,
   ValidationError,
 } from '../../core/errors.ts';
-import { isTerminal, JOB_PHASES, type JobEvent, type JobPhase, type JobRecord } from '../../core/job.ts';
-import type {
-  Clock,
-  CounterIncrement,
-  CounterTotal,
-  IdempotencyStore,
-  JobRef,
-  JobStore,
-  MetricStore,
-  Timeline,
-} from '../../core/ports.ts';
+import { isTerminal, type JobEvent, type JobPhase, type JobRecord } from '../../core/job.ts';
+import type { Clock, CounterIncrement, CounterTotal, JobRef, JobStore } from '../../core/ports.ts';
 import { translateAwsError } from '../aws/errors.ts';
 import {
   formatIssues,
@@ -66,6 +55,16 @@ import { Attr, createTableInput, Index } from './table.ts';
 export const MAX_RECORD_BYTES = 350 * 1024;
 /** Default retention of timeline events (seconds). */
 export const DEFAULT_EVENT_TTL_SECONDS = 30 * 24 * 3600;
+
+const PHASES: readonly JobPhase[] = [
+  'Pending',
+  'Running',
+  'Restarting',
+  'Suspended',
+  'Succeeded',
+  'Failed',
+  'Cancelled',
+];
 
 type Item = Record<string, unknown>;
 type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
@@ -144,7 +143,7 @@ export interface DynamoJobStoreOptions {
 }
 
 /** The JobStore on DynamoDB. Stateless apart from its client; safe to share across handler invocations. */
-export class DynamoJobStore implements JobStore, Timeline, MetricStore, IdempotencyStore {
+export class DynamoJobStore implements JobStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly eventTtl: number;
@@ -297,7 +296,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     const start = query.cursor ? decodeCursor(query.cursor) : undefined;
     // Without namespace or phase, walk the byPhase index phase by phase; the cursor remembers which.
     const phases: (JobPhase | undefined)[] =
-      query.namespace !== undefined || query.phase !== undefined ? [undefined] : [...JOB_PHASES];
+      query.namespace !== undefined || query.phase !== undefined ? [undefined] : [...PHASES];
     let p = start?.p ?? 0;
     let exclusiveStartKey = start?.k;
     const refs: JobRef[] = [];

@@ -12,10 +12,9 @@ import {
   eksClusterNameFromArn,
   eksKubeConfig,
   resolveEksEndpoint,
-  translateAwsError,
 } from '../../adapters/aws/cluster-endpoint.ts';
 import { eksToken } from '../../adapters/aws/eks-token.ts';
-import { NotFoundError, PermanentError, TransientError, ValidationError } from '../../core/errors.ts';
+import { NotFoundError, TransientError, ValidationError } from '../../core/errors.ts';
 import { LocalApiServer } from '../../local/kube/api-server.ts';
 import { ObjectStore } from '../../local/kube/store.ts';
 
@@ -100,17 +99,6 @@ describe('eksClusterNameFromArn', () => {
     expect(() => eksClusterNameFromArn('arn:aws:sagemaker:us-west-2:123456789012:cluster/x')).toThrow(
       ValidationError,
     );
-  });
-});
-
-describe('translateAwsError', () => {
-  it.each([
-    ['ResourceNotFoundException', 404, NotFoundError],
-    ['InternalFailure', 500, TransientError],
-    ['TooManyRequestsException', 429, TransientError],
-    ['AccessDeniedException', 403, PermanentError],
-  ])('maps %s (%i)', (name, status, type) => {
-    expect(translateAwsError('op', awsError(name, status))).toBeInstanceOf(type);
   });
 });
 
