@@ -27,7 +27,7 @@ import {
   TransientError,
   ValidationError,
 } from '../core/errors.ts';
-import { JOB_PHASES } from '../core/job.ts';
+import { JOB_PHASES, sameJson } from '../core/job.ts';
 import type { Command } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
 import { parseJobManifest } from '../core/spec/parse.ts';
@@ -293,7 +293,6 @@ async function command(deps: Deps, ref: JobRef, cmd: Command, status: number): P
 
 const idempotencyKey = (key: string) => `api#${key}`;
 
-const sameJson = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
 /** The body as a value: JSON when asked for (or when the content type says so), else YAML (a superset). */
 function parseBody(req: Request, kind: 'json' | 'yaml'): unknown {
