@@ -1,7 +1,7 @@
 /**
  * The CLI's client for the TrainKeeper HTTP API (routes and documents in functions/README.md): endpoint
- * resolution, SigV4 signing for API Gateway endpoints, and problem documents turned into errors that say
- * what went wrong with field paths.
+ * resolution, SigV4 signing for API Gateway endpoints (the adapters' signer, adapters/aws/sigv4.ts), and
+ * problem documents turned into errors that say what went wrong with field paths.
  *
  * Invariants: loopback/local endpoints are never signed (the local plane has no IAM); AWS endpoints
  * (`*.execute-api.<region>.amazonaws.com`) are always signed (service `execute-api`); every failure is a
@@ -10,6 +10,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
+import type { Signer } from '../adapters/aws/sigv4.ts';
 import { TrainKeeperError, ValidationError } from '../core/errors.ts';
 import type { JobRef } from '../core/ports.ts';
 import type { Problem, ProblemIssue } from '../functions/http.ts';
@@ -115,55 +116,6 @@ export interface Credentials {
   sessionToken?: string;
 }
 
-/** A request to sign: method, full URL, headers and the exact body bytes that will be sent. */
-export interface SignableRequest {
-  method: string;
-  url: string;
-  headers: Record<string, string>;
-  body?: string;
-}
-
-/**
- * Signs a request for API Gateway (SigV4, service `execute-api`) and returns the headers to send
- * (the input's plus `authorization`, `x-amz-date`, `x-amz-content-sha256`, `host`, and
- * `x-amz-security-token` with session credentials). `date` fixes the signing time (tests use it).
- */
-export async function signRequest(
-  req: SignableRequest,
-  options: { credentials: Credentials; region: string; date?: Date },
-): Promise<Record<string, string>> {
-  // Loaded on first use: local endpoints never sign, and every command start pays for what it imports.
-  const [{ Sha256 }, { HttpRequest }, { SignatureV4 }] = await Promise.all([
-    import('@aws-crypto/sha256-js'),
-    import('@smithy/protocol-http'),
-    import('@smithy/signature-v4'),
-  ]);
-  const url = new URL(req.url);
-  const query: Record<string, string | string[]> = {};
-  for (const [key, value] of url.searchParams) {
-    const prev = query[key];
-    query[key] = prev === undefined ? value : Array.isArray(prev) ? [...prev, value] : [prev, value];
-  }
-  const request = new HttpRequest({
-    method: req.method,
-    protocol: url.protocol,
-    hostname: url.hostname,
-    ...(url.port ? { port: Number(url.port) } : {}),
-    path: url.pathname,
-    query,
-    headers: { ...req.headers, host: url.host },
-    ...(req.body !== undefined ? { body: req.body } : {}),
-  });
-  const signer = new SignatureV4({
-    credentials: options.credentials,
-    region: options.region,
-    service: 'execute-api',
-    sha256: Sha256,
-  });
-  const signed = await signer.sign(request, options.date ? { signingDate: options.date } : {});
-  return signed.headers as Record<string, string>;
-}
-
 /** How requests reach the API: endpoint plus, for AWS endpoints, the credentials and region to sign with. */
 export interface ClientOptions {
   endpoint: string;
@@ -212,6 +164,7 @@ export class ApiClient {
   readonly endpoint: string;
   private readonly options: ClientOptions;
   private credentials: Promise<Credentials> | undefined;
+  private signer: Promise<Signer> | undefined;
 
   constructor(options: ClientOptions) {
     this.endpoint = options.endpoint.replace(/\/+$/, '');
@@ -327,12 +280,13 @@ export class ApiClient {
     }
     let headers: Record<string, string> = { accept: 'application/json', ...init.headers };
     if (isAwsEndpoint(this.endpoint)) {
-      const region = this.options.region ?? regionOfEndpoint(this.endpoint) ?? process.env.AWS_REGION;
-      if (!region) throw new EndpointError(`cannot tell the region of ${this.endpoint}: pass --region`);
-      headers = await signRequest(
-        { method, url: url.toString(), headers, ...(init.body !== undefined ? { body: init.body } : {}) },
-        { credentials: await this.loadCredentials(), region },
-      );
+      const sign = await this.loadSigner();
+      headers = await sign({
+        method,
+        url: url.toString(),
+        headers,
+        ...(init.body !== undefined ? { body: init.body } : {}),
+      });
       // fetch sets host itself and refuses to be told.
       delete headers.host;
     }
@@ -364,6 +318,21 @@ export class ApiClient {
       throw new ApiError(res.status, undefined, `${method} ${path}: the answer is not JSON (${res.status})`);
     }
     return { status: res.status, body, headers: res.headers };
+  }
+
+  /**
+   * The SigV4 signer (service `execute-api`) for this endpoint's region: `--region`, else the region in the
+   * host, else `AWS_REGION`. Loaded on first use: local endpoints never sign, and every command start pays
+   * for what it imports.
+   */
+  private loadSigner(): Promise<Signer> {
+    this.signer ??= (async () => {
+      const region = this.options.region ?? regionOfEndpoint(this.endpoint) ?? process.env.AWS_REGION;
+      if (!region) throw new EndpointError(`cannot tell the region of ${this.endpoint}: pass --region`);
+      const { makeSigner } = await import('../adapters/aws/sigv4.ts');
+      return makeSigner({ region, service: 'execute-api', credentials: () => this.loadCredentials() });
+    })();
+    return this.signer;
   }
 
   private loadCredentials(): Promise<Credentials> {

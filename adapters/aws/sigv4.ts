@@ -1,6 +1,7 @@
 /**
- * SigV4 request signing over `@smithy/signature-v4` (the SDK's own signer), for HTTP calls the SDK has no client
- * for (Amazon Managed Prometheus remote write, service `aps`). Credentials default to the SDK's node provider
+ * The one SigV4 request signer, over `@smithy/signature-v4` (the SDK's own signer), for HTTP calls the SDK has
+ * no client for: Amazon Managed Prometheus remote write (service `aps`) and the CLI's requests to the API
+ * Gateway endpoint (service `execute-api`, cli/client.ts). Credentials default to the SDK's node provider
  * chain (Lambda role, env, profile), loaded lazily so code that never signs never loads it.
  *
  * Invariant: the returned headers include `host`, `x-amz-date`, `x-amz-content-sha256` (when asked),
@@ -32,10 +33,11 @@ export interface SignableRequest {
   signingDate?: Date;
 }
 
+/** Signs one request and returns the headers to send (the request's plus the signature's). */
+export type Signer = (request: SignableRequest) => Promise<Record<string, string>>;
+
 /** A reusable signer for one region/service; credentials are resolved (and refreshed) by the provider. */
-export function makeSigner(
-  config: SigV4Config,
-): (request: SignableRequest) => Promise<Record<string, string>> {
+export function makeSigner(config: SigV4Config): Signer {
   let credentials: CredentialsInput | undefined = config.credentials;
   const provider = async (): Promise<Credentials> => {
     if (!credentials) {

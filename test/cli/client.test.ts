@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { makeSigner } from '../../adapters/aws/sigv4.ts';
 import {
   ApiClient,
   EndpointError,
@@ -12,7 +13,6 @@ import {
   NO_ENDPOINT_MESSAGE,
   regionOfEndpoint,
   resolveEndpoint,
-  signRequest,
 } from '../../cli/client.ts';
 import { parseJobArg } from '../../cli/commands/common.ts';
 import { defaultIdempotencyKey, rulesFromDocument } from '../../cli/commands/jobs.ts';
@@ -114,15 +114,14 @@ describe('SigV4 signing of API Gateway requests', () => {
   ])('signs $name exactly as the SigV4 specification computes it', async (c) => {
     const host = 'abc123defg.execute-api.eu-west-1.amazonaws.com';
     const qs = c.query.map(([k, v]) => `${k}=${encodeURIComponent(v)}`).join('&');
-    const signed = await signRequest(
-      {
-        method: c.method,
-        url: `https://${host}${c.path}${qs ? `?${qs}` : ''}`,
-        headers: c.headers,
-        ...(c.body ? { body: c.body } : {}),
-      },
-      { credentials, region: 'eu-west-1', date },
-    );
+    const sign = makeSigner({ region: 'eu-west-1', service: 'execute-api', credentials });
+    const signed = await sign({
+      method: c.method,
+      url: `https://${host}${c.path}${qs ? `?${qs}` : ''}`,
+      headers: c.headers,
+      ...(c.body ? { body: c.body } : {}),
+      signingDate: date,
+    });
     const expected = sigv4Reference({
       ...c,
       host,
@@ -136,10 +135,17 @@ describe('SigV4 signing of API Gateway requests', () => {
   });
 
   it('adds the session token of temporary credentials as x-amz-security-token and signs it', async () => {
-    const signed = await signRequest(
-      { method: 'GET', url: 'https://abc.execute-api.us-east-1.amazonaws.com/jobs', headers: {} },
-      { credentials: { ...credentials, sessionToken: 'TOKEN123' }, region: 'us-east-1', date },
-    );
+    const sign = makeSigner({
+      region: 'us-east-1',
+      service: 'execute-api',
+      credentials: { ...credentials, sessionToken: 'TOKEN123' },
+    });
+    const signed = await sign({
+      method: 'GET',
+      url: 'https://abc.execute-api.us-east-1.amazonaws.com/jobs',
+      headers: {},
+      signingDate: date,
+    });
     expect(signed['x-amz-security-token']).toBe('TOKEN123');
     expect(signed.authorization).toContain('x-amz-security-token');
   });
