@@ -5,10 +5,18 @@
  *
  * Extra routes that are not API Gateway's (e.g. `GET /metrics` in Prometheus text format) are served by
  * `extraRoutes` before the handler is asked.
+ *
+ * Request bodies are capped as API Gateway caps them (MAX_REQUEST_BODY_BYTES): a larger one is answered
+ * 413 without being read to its end — refused on its `content-length` before a byte is read, or as soon
+ * as a chunked body crosses the cap — and the connection is closed.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { problem } from '../functions/http.ts';
+
+/** API Gateway HTTP APIs' request payload limit (10 MB), documented in functions/README.md. */
+export const MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
 
 /** The subset of APIGatewayProxyEventV2 our `api` handler reads. */
 export interface HttpApiEvent {
@@ -97,6 +105,46 @@ function writeResult(res: ServerResponse, result: HttpApiResult | string | objec
   res.end(r.body === undefined ? undefined : Buffer.from(r.body, r.isBase64Encoded ? 'base64' : 'utf8'));
 }
 
+/**
+ * Reads the body up to `limit` bytes; undefined (and the stream paused, nothing more read) when the
+ * declared or the received length goes over it. Never holds more than `limit` bytes.
+ */
+function readCappedBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve(undefined);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.pause();
+        chunks.length = 0;
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+/** 413 as a problem document, then the connection is closed: the rest of the body is never read. */
+function payloadTooLarge(res: ServerResponse, limit: number): void {
+  const result = problem(
+    413,
+    'payload-too-large',
+    'Payload too large',
+    `the request body is over ${limit} bytes (API Gateway's payload limit)`,
+  );
+  res.shouldKeepAlive = false;
+  res.writeHead(result.statusCode, { ...result.headers, connection: 'close' });
+  res.end(result.body, () => res.socket?.destroy());
+}
+
 export interface LocalApiGateway {
   url: string;
   server: Server;
@@ -109,13 +157,16 @@ export async function startLocalApiGateway(options: {
   port?: number;
   extraRoutes?: ExtraRoute[];
   onError?: (err: unknown) => void;
+  /** Request body cap in bytes. Default MAX_REQUEST_BODY_BYTES (API Gateway's). */
+  maxBodyBytes?: number;
 }): Promise<LocalApiGateway> {
+  const limit = options.maxBodyBytes ?? MAX_REQUEST_BODY_BYTES;
   const server = createServer(async (req, res) => {
     try {
       for (const route of options.extraRoutes ?? []) if (await route(req, res)) return;
-      const chunks: Buffer[] = [];
-      for await (const chunk of req) chunks.push(chunk as Buffer);
-      const event = toHttpApiEvent(req, Buffer.concat(chunks), Date.now());
+      const body = await readCappedBody(req, limit);
+      if (body === undefined) return payloadTooLarge(res, limit);
+      const event = toHttpApiEvent(req, body, Date.now());
       writeResult(res, await options.handler(event));
     } catch (err) {
       // API Gateway answers a failed Lambda invocation with 500 Internal Server Error.
