@@ -19,13 +19,15 @@
  * | `TRAINKEEPER_DEPLOY_AMP_WORKSPACE_ID` | `amp` = existing workspace (absent: create one) |
  * | `TRAINKEEPER_DEPLOY_ALARM_EMAIL` | `alarmEmail` |
  * | `TRAINKEEPER_DEPLOY_RETAIN` | `retain` (`true`/`false`) |
- * | `TRAINKEEPER_DEPLOY_LOG_FILTER` | `logFilter` (`trainkeeper` or `all`) |
+ * | `TRAINKEEPER_DEPLOY_LOG_FILTER` | `logFilter` (`namespaces`, `labels` or `all`; see stacks/log-filter.ts) |
+ * | `TRAINKEEPER_DEPLOY_LOG_FILTER_PATTERN` | `logFilter` = `{pattern}` (a custom CloudWatch filter pattern) |
  *
  * Invariants: a parsed `StageConfig` names an existing cluster kind with every field that kind needs; the
  * region of a HyperPod ARN equals `region`; production stages (`production`, `prod`) retain data unless told
  * otherwise.
  */
 import { z } from 'zod';
+import { LogFilterPatternError, logFilterPattern, MAX_FILTER_PATTERN_LENGTH } from './log-filter.ts';
 
 /** Stages treated as production: their table is retained on `sst remove` and the app is protected. */
 export const PRODUCTION_STAGES: readonly string[] = ['production', 'prod'];
@@ -61,8 +63,11 @@ function missing(variable: string) {
     issue.input === undefined ? `required: set ${variable} or a STAGES entry` : undefined;
 }
 
-/** What `logs` receives from the application log group (see `logFilterPattern`). */
-export const LogFilterSchema = z.enum(['trainkeeper', 'all']);
+/** What `logs` receives from the application log group (modes in stacks/log-filter.ts). */
+export const LogFilterSchema = z.union([
+  z.enum(['namespaces', 'labels', 'all']),
+  z.strictObject({ pattern: z.string().max(MAX_FILTER_PATTERN_LENGTH) }),
+]);
 
 /** The validated configuration of one stage. */
 export const StageConfigSchema = z
@@ -99,12 +104,18 @@ export const StageConfigSchema = z
       .default({ create: true }),
     alarmEmail: z.email().optional(),
     retain: z.boolean().optional(),
-    logFilter: LogFilterSchema.default('trainkeeper'),
+    logFilter: LogFilterSchema.default('namespaces'),
     /** Restarts (any level) within 5 minutes that make a storm. */
     restartStormThreshold: z.number().int().positive().default(10),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .superRefine((c, ctx) => {
+    try {
+      logFilterPattern(c.logFilter, c.allowedNamespaces);
+    } catch (err) {
+      if (!(err instanceof LogFilterPatternError)) throw err;
+      ctx.addIssue({ code: 'custom', path: ['logFilter'], message: err.message });
+    }
     if (c.cluster.kind === 'hyperpod') {
       const region = HYPERPOD_ARN.exec(c.cluster.hyperPodArn)?.[1];
       if (region && region !== c.region) {
@@ -203,6 +214,7 @@ function fromEnv(env: Record<string, string | undefined>): StageInput {
     ['TRAINKEEPER_DEPLOY_ALARM_EMAIL', 'alarmEmail', (s) => s],
     ['TRAINKEEPER_DEPLOY_RETAIN', 'retain', (s) => (s === 'true' ? true : s === 'false' ? false : s)],
     ['TRAINKEEPER_DEPLOY_LOG_FILTER', 'logFilter', (s) => s],
+    ['TRAINKEEPER_DEPLOY_LOG_FILTER_PATTERN', 'logFilter', (s) => ({ pattern: s })],
   ];
   for (const [key, field, parse] of map) {
     const s = v(key);

@@ -1,6 +1,6 @@
 /**
- * Pure builders the stacks call: IAM statements per Lambda, EventBridge patterns, the log subscription
- * filter pattern, the HTTP API route table, ARNs and the Lambda environment. No SST globals and no Pulumi
+ * Pure builders the stacks call: IAM statements per Lambda, EventBridge patterns, the HTTP API route table,
+ * ARNs and the Lambda environment (the log subscription filter pattern is in stacks/log-filter.ts). No SST globals and no Pulumi
  * types, so tests check them directly and the stacks only wire their results into resources.
  *
  * Invariants:
@@ -10,8 +10,6 @@
  */
 import { EMF_NAMESPACE } from '../adapters/aws/cloudwatch.ts';
 import { TABLE } from '../adapters/dynamo/table.ts';
-import { AGENT_RECORD_MARKER } from '../core/agent-protocol.ts';
-import { POD_LABELS } from '../core/observations.ts';
 import type { StageConfig } from './config.ts';
 
 /** The four Lambdas. */
@@ -179,23 +177,6 @@ export function hyperPodEventPattern(clusterArn: string): EventPattern {
 /** TrainKeeper CLI commands on the stage's bus. */
 export function commandEventPattern(): EventPattern {
   return { source: [COMMAND_EVENT.source], 'detail-type': [COMMAND_EVENT.detailType] };
-}
-
-/**
- * The subscription filter pattern on the application log group.
- *
- * `trainkeeper` (default): `?"trainkeeper.dev/job" ?"agent/v1"` — an OR of two quoted terms, passing a log
- * event whose text contains the job label key (Fluent Bit's kubernetes filter with `Labels On` writes every
- * line of a TrainKeeper pod with `"labels":{"trainkeeper.dev/job":…}`), or the agent record marker
- * (`"trainkeeper":"agent/v1"`, on every status line of `trainkeeper-agent`, even when labels are off).
- * Lines of other pods carry neither and never invoke the Lambda.
- *
- * `all`: the empty pattern (every event) — for clusters whose log shipper drops labels and whose rules
- * need the training lines.
- */
-export function logFilterPattern(mode: StageConfig['logFilter']): string {
-  if (mode === 'all') return '';
-  return `?"${POD_LABELS.job}" ?"${AGENT_RECORD_MARKER}"`;
 }
 
 /** The HTTP API routes `functions/api.ts` serves; `$default` sends anything else to it for its 404/405. */

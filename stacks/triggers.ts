@@ -6,11 +6,11 @@
 import type { AccountContext } from './account.ts';
 import type { StageConfig } from './config.ts';
 import type { ControlPlane } from './control-plane.ts';
+import { logFilterPattern } from './log-filter.ts';
 import {
   API_ROUTES,
   commandEventPattern,
   hyperPodEventPattern,
-  logFilterPattern,
   logGroupArn,
   SWEEP_SCHEDULE,
 } from './policy.ts';
@@ -33,8 +33,9 @@ export function httpApi(plane: ControlPlane): sst.aws.ApiGatewayV2 {
 }
 
 /**
- * The subscription filter on the application log group and the permission that lets CloudWatch Logs invoke
- * `logs` from that log group only.
+ * The subscription filter on the application log group (its pattern from stacks/log-filter.ts: by default
+ * every record of the allowed namespaces) and the permission that lets CloudWatch Logs invoke `logs` from
+ * that log group only.
  */
 export function logIngest(config: StageConfig, account: AccountContext, plane: ControlPlane) {
   const permission = new aws.lambda.Permission('LogsInvokePermission', {
@@ -52,7 +53,7 @@ export function logIngest(config: StageConfig, account: AccountContext, plane: C
     {
       name: `trainkeeper-${config.stage}`,
       logGroup: config.logGroup,
-      filterPattern: logFilterPattern(config.logFilter),
+      filterPattern: logFilterPattern(config.logFilter, config.allowedNamespaces),
       destinationArn: plane.functions.logs.arn,
     },
     { dependsOn: [permission] },

@@ -32,7 +32,7 @@ describe('stageConfig', () => {
       retain: false,
       amp: { create: true },
       podSecurity: 'baseline',
-      logFilter: 'trainkeeper',
+      logFilter: 'namespaces',
       allowedNamespaces: ['team-a', 'team-b'],
       restartStormThreshold: 10,
     });

@@ -1,13 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { AGENT_RECORD_MARKER, AgentRecord } from '../../core/agent-protocol.ts';
-import { POD_LABELS } from '../../core/observations.ts';
 import { loadConfig } from '../../functions/config.ts';
 import * as handlerEvents from '../../functions/events.ts';
-import { type CapturedLine, type CloudWatchLogsEvent, LogShipper } from '../../local/shipper.ts';
 import { stageConfig } from '../../stacks/config.ts';
 import {
   COMMAND_EVENT,
@@ -20,23 +16,10 @@ import {
   type LambdaName,
   lambdaEnvironment,
   lambdaStatements,
-  logFilterPattern,
   logGroupArn,
   remoteWriteUrl,
 } from '../../stacks/policy.ts';
 import { ROOT } from './sst-harness.ts';
-
-/**
- * CloudWatch Logs' matching of an unstructured filter pattern made of `?"term"` alternatives: an event
- * passes when any quoted term occurs in its message (case-sensitive); the empty pattern passes everything.
- * Only this subset is interpreted; anything else is a test error.
- */
-function cloudWatchTermsMatch(pattern: string, message: string): boolean {
-  if (pattern === '') return true;
-  const terms = [...pattern.matchAll(/\?"([^"]*)"/g)].map((m) => m[1] as string);
-  if (pattern.replace(/\?"[^"]*"/g, '').trim() !== '') throw new Error(`unsupported pattern ${pattern}`);
-  return terms.some((t) => message.includes(t));
-}
 
 /** EventBridge matching for patterns of exact-value arrays on top-level fields. */
 function eventBridgeMatches(pattern: EventPattern, event: Record<string, unknown>): boolean {
@@ -46,76 +29,6 @@ function eventBridgeMatches(pattern: EventPattern, event: Record<string, unknown
     return values.some((v) => allowed.includes(v as string));
   });
 }
-
-/** Container Insights messages for captured lines, as the local log shipper builds them. */
-async function shippedMessages(lines: CapturedLine[]): Promise<string[]> {
-  const payloads: CloudWatchLogsEvent[] = [];
-  const shipper = new LogShipper({
-    logGroup: '/aws/containerinsights/c/application',
-    deliver: async (e) => {
-      payloads.push(e);
-    },
-  });
-  for (const l of lines) shipper.accept(l);
-  await shipper.stop();
-  return payloads.flatMap((p) =>
-    (
-      JSON.parse(gunzipSync(Buffer.from(p.awslogs.data, 'base64')).toString()) as {
-        logEvents: { message: string }[];
-      }
-    ).logEvents.map((e) => e.message),
-  );
-}
-
-const agentLine = JSON.stringify({
-  trainkeeper: AGENT_RECORD_MARKER,
-  ts: '2026-06-01T17:20:25.000Z',
-  namespace: 'team-a',
-  pod: 'llama-pods-0-g1',
-  job: 'llama',
-  generation: 1,
-  state: 'RUNNING',
-  kind: 'heartbeat',
-});
-
-describe('log subscription filter pattern', () => {
-  const line = (over: Partial<CapturedLine>): CapturedLine => ({
-    namespace: 'team-a',
-    pod: 'llama-pods-0-g1',
-    container: 'pytorch',
-    node: 'ip-10-1-2-3',
-    stream: 'stdout',
-    line: '[default0]: iteration 10 loss 2.31',
-    timestamp: 1_780_334_425_000,
-    ...over,
-  });
-
-  it.each<[string, Partial<CapturedLine>, boolean]>([
-    ['a training line of a labelled TrainKeeper pod', { labels: { [POD_LABELS.job]: 'llama' } }, true],
-    ['an agent status line of a pod shipped without labels', { line: agentLine }, true],
-    [
-      'an agent status line of a labelled pod',
-      { line: agentLine, labels: { [POD_LABELS.job]: 'llama' } },
-      true,
-    ],
-    ['a training line of a pod shipped without labels', {}, false],
-    ['a line of another workload with its own labels', { pod: 'web-1', labels: { app: 'web' } }, false],
-    ['a line that merely says trainkeeper', { pod: 'x', line: 'trainkeeper is great' }, false],
-  ])('passes %s: %s', async (_, over, passes) => {
-    const [message] = await shippedMessages([line(over)]);
-    expect(cloudWatchTermsMatch(logFilterPattern('trainkeeper'), message as string)).toBe(passes);
-    expect(cloudWatchTermsMatch(logFilterPattern('all'), message as string)).toBe(true);
-  });
-
-  it('is the OR of the job label key and the agent record marker', () => {
-    expect(logFilterPattern('trainkeeper')).toBe('?"trainkeeper.dev/job" ?"agent/v1"');
-    expect(logFilterPattern('all')).toBe('');
-  });
-
-  it('uses a sample agent line the agent record schema accepts', () => {
-    expect(AgentRecord.safeParse(JSON.parse(agentLine)).success).toBe(true);
-  });
-});
 
 describe('EventBridge patterns', () => {
   const fixture = (name: string) =>

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLE } from '../../adapters/dynamo/table.ts';
 import { loadConfig } from '../../functions/config.ts';
 import { type StageConfig, stageConfig } from '../../stacks/config.ts';
+import { logFilterPattern } from '../../stacks/log-filter.ts';
 import {
   API_ROUTES,
   commandEventPattern,
@@ -16,7 +17,6 @@ import {
   LAMBDAS,
   type LambdaName,
   lambdaStatements,
-  logFilterPattern,
   SWEEP_SCHEDULE,
 } from '../../stacks/policy.ts';
 import { ACCOUNT, type MockResource, ofType, type Props, runStacks, type StackRun } from './sst-harness.ts';
@@ -201,11 +201,14 @@ function fn_env(n: LambdaName): Record<string, string> {
 }
 
 describe('triggers', () => {
-  it('subscribes the logs Lambda to the application log group with the TrainKeeper filter pattern', () => {
+  it("subscribes the logs Lambda to the application log group with a filter passing the allowed namespaces' records", () => {
     const [filter] = ofType(run, 'aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter');
+    expect(filter?.inputs.filterPattern).toBe(
+      '{ $.kubernetes.namespace_name = "team-a" || $.kubernetes.namespace_name = "team-b" }',
+    );
     expect(filter?.inputs).toMatchObject({
       logGroup: '/aws/containerinsights/ml-eks/application',
-      filterPattern: logFilterPattern('trainkeeper'),
+      filterPattern: logFilterPattern('namespaces', ['team-a', 'team-b']),
       destinationArn: lambda('logs').state.arn,
     });
   });
