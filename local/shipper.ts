@@ -1,8 +1,11 @@
 /**
- * The local stand-in for Container Insights / Fluent Bit + a CloudWatch Logs subscription filter: it takes
- * every line the process kubelet captures, batches it per log stream (one stream per pod container, named
- * as Fluent Bit names them), and delivers each batch to the `logs` handler as the real subscription payload
- * (`{"awslogs":{"data": base64(gzip(DATA_MESSAGE))}}`, each message a Container Insights JSON record).
+ * The local stand-in for the log path AWS runs: Container Insights' Fluent Bit (the Amazon CloudWatch
+ * Observability add-on) + a CloudWatch Logs subscription filter. It takes every line the process kubelet
+ * captures, turns it into what the configured dialect ships (default `stock`: the add-on's JSON record,
+ * Labels Off, in the add-on's log stream; see local/logs/container-insights.ts), applies the deployed
+ * subscription filter pattern with CloudWatch's semantics (local/logs/filter-pattern.ts; the pattern comes
+ * from stacks/log-filter.ts, as on AWS) and delivers what passes to the `logs` handler as the real
+ * subscription payload (`{"awslogs":{"data": base64(gzip(DATA_MESSAGE))}}`, one log stream per payload).
  *
  * Delivery mirrors Lambda's asynchronous invocation: a batch that fails is retried twice with a delay, then
  * dropped with an error report (the sweep converges anyway). Unlike CloudWatch, which hands each stream's
@@ -13,19 +16,18 @@
  */
 import { gzipSync } from 'node:zlib';
 import { POD_LABELS } from '../core/observations.ts';
+import {
+  type ContainerLine,
+  eventMessage,
+  type LogDialect,
+  logStreamName,
+} from './logs/container-insights.ts';
+import { compileFilterPattern } from './logs/filter-pattern.ts';
+
+export { logStreamName };
 
 /** What the kubelet reports for one captured line. */
-export interface CapturedLine {
-  namespace: string;
-  pod: string;
-  container: string;
-  node?: string;
-  labels?: Record<string, string>;
-  stream: 'stdout' | 'stderr';
-  line: string;
-  /** Epoch ms when the line was written. */
-  timestamp: number;
-}
+export type CapturedLine = ContainerLine;
 
 /** The event a CloudWatch Logs subscription hands to a Lambda. */
 export interface CloudWatchLogsEvent {
@@ -39,9 +41,16 @@ interface LogEvent {
 }
 
 export interface ShipperOptions {
-  /** e.g. `/aws/containerinsights/<cluster>/application`. */
+  /** e.g. `/aws/containerinsights/<cluster>/application` (`applicationLogGroup`). */
   logGroup: string;
   deliver: (event: CloudWatchLogsEvent) => Promise<unknown>;
+  /** What the log shipper writes (local/logs/container-insights.ts). Default `stock`. */
+  dialect?: LogDialect;
+  /**
+   * The subscription filter pattern, with CloudWatch Logs semantics (default: the empty pattern, every
+   * event). A pattern outside the supported subset throws `FilterPatternError` here, at construction.
+   */
+  filterPattern?: string;
   flushMs?: number;
   /** CloudWatch caps a subscription batch well below this; keep batches small and frequent. */
   maxEventsPerBatch?: number;
@@ -50,9 +59,15 @@ export interface ShipperOptions {
   accountId?: string;
 }
 
-/** Fluent Bit's Container Insights stream name for a container's log file. */
-export const logStreamName = (line: Pick<CapturedLine, 'node' | 'pod' | 'namespace' | 'container'>): string =>
-  `${line.node ?? 'local'}-application.var.log.containers.${line.pod}_${line.namespace}_${line.container}.log`;
+/** Counts since the shipper started (for tests and the logs-filter bench). */
+export interface ShipperStats {
+  /** Lines accepted. */
+  lines: number;
+  /** Lines the subscription filter pattern dropped. */
+  filtered: number;
+  /** Payloads handed to `deliver` (Lambda invocations, retries not counted). */
+  payloads: number;
+}
 
 /** Builds the gzip+base64 subscription payload for one stream's events. */
 export function encodeSubscriptionPayload(
@@ -85,6 +100,9 @@ export class LogShipper {
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
   private stopped = false;
+  private readonly dialect: LogDialect;
+  private readonly passes: (message: string) => boolean;
+  private readonly counts: ShipperStats = { lines: 0, filtered: 0, payloads: 0 };
   private readonly flushMs: number;
   private readonly maxEvents: number;
   private readonly retryDelayMs: number;
@@ -93,24 +111,30 @@ export class LogShipper {
     this.flushMs = options.flushMs ?? 150;
     this.maxEvents = options.maxEventsPerBatch ?? 500;
     this.retryDelayMs = options.retryDelayMs ?? 200;
+    this.dialect = options.dialect ?? 'stock';
+    this.passes = compileFilterPattern(options.filterPattern ?? '');
   }
 
-  /** Queues one captured line; it is shipped with its stream's next batch. */
+  /** What the shipper has seen, dropped and delivered so far. */
+  stats(): ShipperStats {
+    return { ...this.counts };
+  }
+
+  /**
+   * Queues one captured line as its dialect's event; it is shipped with its stream's next batch unless the
+   * subscription filter pattern drops it (as CloudWatch does, before any Lambda is invoked).
+   */
   accept(line: CapturedLine): void {
     if (this.stopped) return;
-    const stream = logStreamName(line);
-    const message = JSON.stringify({
-      log: line.line,
-      stream: line.stream,
-      time: new Date(line.timestamp).toISOString(),
-      kubernetes: {
-        pod_name: line.pod,
-        namespace_name: line.namespace,
-        container_name: line.container,
-        host: line.node,
-        labels: line.labels ?? {},
-      },
-    });
+    this.counts.lines++;
+    const message = eventMessage(line, this.dialect);
+    if (!this.passes(message)) {
+      this.counts.filtered++;
+      return;
+    }
+    const stream = logStreamName(line, this.dialect);
+    // Queueing only (one delivery at a time per job): the kubelet knows the pod's labels even when the
+    // records carry none. Attribution is the handler's, from the record or the stream name.
     const job = `${line.namespace}/${line.labels?.[POD_LABELS.job] ?? line.pod}`;
     const streams = this.pending.get(job) ?? new Map<string, LogEvent[]>();
     const events = streams.get(stream) ?? [];
@@ -178,6 +202,7 @@ export class LogShipper {
   }
 
   private async deliverWithRetries(payload: CloudWatchLogsEvent): Promise<void> {
+    this.counts.payloads++;
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
         await this.options.deliver(payload);

@@ -27,7 +27,7 @@ const line = (pod: string, text: string, timestamp: number): CapturedLine => ({
 });
 
 describe('LogShipper', () => {
-  it('ships each pod stream as a gzip+base64 DATA_MESSAGE of Container Insights records, in order', async () => {
+  it('ships each pod stream as a gzip+base64 DATA_MESSAGE of stock Container Insights records (no labels), in order', async () => {
     const delivered: CloudWatchLogsEvent[] = [];
     const shipper = new LogShipper({
       logGroup: '/aws/containerinsights/local/application',
@@ -48,12 +48,17 @@ describe('LogShipper', () => {
       '[default0]:step 1 | Loss: 2.1',
       '[default1]:step 2 | Loss: 2.0',
     ]);
+    expect(records?.[0]).toMatchObject({ stream: 'stdout', _p: 'F' });
     expect(records?.[0].kubernetes).toMatchObject({
       pod_name: 'llama-pods-0-0',
       namespace_name: 'team-a',
       container_name: 'pytorch',
-      labels: { 'trainkeeper.dev/job': 'llama' },
+      host: 'node-1',
     });
+    expect(records?.[0].kubernetes).not.toHaveProperty('labels');
+    expect(batches[0]?.logStream).toMatch(
+      /^node-1-application\.var\.log\.containers\.llama-pods-0-0_team-a_pytorch-[0-9a-f]{64}\.log$/,
+    );
     const ids = batches.flatMap((b) => b.logEvents.map((e) => e.id));
     expect(new Set(ids).size).toBe(ids.length);
   });
