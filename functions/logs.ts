@@ -1,6 +1,7 @@
 /**
  * The `logs` Lambda: a CloudWatch Logs subscription delivers a batch of one log stream's events; each line
- * is attributed to (job, pod), agent status records become `AgentRecord` (+ `Progress`) observations, and
+ * is attributed to (job, pod), agent status records become `AgentRecord` observations (decide reads a
+ * heartbeat's training progress from them), and
  * worker lines run through the job's log rules. Then ONE reconcile per job touched: the cost is O(jobs),
  * not O(lines).
  *
@@ -195,13 +196,7 @@ async function processJob(
   if (await deps.idempotency.getIdempotencyKey(markKey))
     return { ref: batch.ref, status: 'duplicate', linesEvaluated: 0 };
   const fixed: Observation[] = [];
-  for (const a of batch.agent) {
-    fixed.push({ type: 'AgentRecord', pod: a.pod, record: a.record, at: a.at });
-    if (a.record.kind === 'heartbeat') {
-      const step = progressStep(a.record.progress);
-      if (step !== undefined) fixed.push({ type: 'Progress', step, at: a.at });
-    }
-  }
+  for (const a of batch.agent) fixed.push({ type: 'AgentRecord', pod: a.pod, record: a.record, at: a.at });
   let evaluated = 0;
   let wasRunning = false;
   const observe =
@@ -278,23 +273,6 @@ function evaluateRules(
     if (best) observations.push({ type: 'Progress', step: best.step, at: best.at });
   }
   return { observations, evaluated: lines.length };
-}
-
-/**
- * The training step in a heartbeat's `progress`: `{step: n}`, or HyperPod's
- * `{<prefix>: {progressCount: n, progressData}}` (the largest count wins).
- */
-export function progressStep(progress: Record<string, unknown> | undefined): number | undefined {
-  if (!progress) return undefined;
-  if (typeof progress.step === 'number' && Number.isFinite(progress.step)) return progress.step;
-  let best: number | undefined;
-  for (const value of Object.values(progress)) {
-    if (typeof value !== 'object' || value === null) continue;
-    const count = (value as { progressCount?: unknown }).progressCount;
-    const n = typeof count === 'string' ? Number(count) : count;
-    if (typeof n === 'number' && Number.isFinite(n) && (best === undefined || n > best)) best = n;
-  }
-  return best;
 }
 
 /**

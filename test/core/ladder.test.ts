@@ -568,6 +568,40 @@ describe('progress', () => {
     });
     expect(s.job.progress).toEqual({ step: 120, at: s.now, restartsWithoutProgress: 0 });
   });
+
+  const heartbeat = (s: Scenario, generation: number, progress: Record<string, unknown>): Observation => ({
+    type: 'AgentRecord',
+    pod: s.slot(0).name,
+    at: s.now,
+    record: { trainkeeper: 'agent/v1', ts: '', generation, state: 'RUNNING', kind: 'heartbeat', progress },
+  });
+
+  it('takes the training step from a heartbeat that reports {step}', () => {
+    const s = running();
+    s.after(1000).observe(heartbeat(s, 0, { step: 300 }));
+    expect(s.job.progress).toEqual({ step: 300, at: s.now, restartsWithoutProgress: 0 });
+  });
+
+  it('counts the progress of a late heartbeat of an older generation, since steps only move forward', () => {
+    const s = running({ trainkeeper: { maxRestartsWithoutProgress: 5 } });
+    crashAndRecover(s, s.now + 1000);
+    expect(s.job.generation).toBe(1);
+    s.after(1000).observe(heartbeat(s, 0, { step: 40 }));
+    expect(s.job.progress).toEqual({ step: 40, at: s.now, restartsWithoutProgress: 0 });
+    s.after(1000).observe(heartbeat(s, 1, { step: 39 }));
+    expect(s.job.progress.step).toBe(40);
+  });
+
+  it('takes the training step from a polled /status answer', () => {
+    const s = running();
+    s.after(1000).decideOnly({
+      type: 'AgentPolled',
+      pod: s.slot(1).name,
+      at: s.now,
+      status: { status: 'running', faultCount: 0, progress: { ckpt: { progressCount: '77' } } },
+    });
+    expect(s.job.progress.step).toBe(77);
+  });
 });
 
 describe('suspend and cancel mid-restart', () => {

@@ -8,7 +8,6 @@ import {
   parseLogStreamName,
   sourceLogEvent,
 } from '../../functions/log-payload.ts';
-import { progressStep } from '../../functions/logs.ts';
 import { encodeSubscriptionPayload } from '../../local/shipper.ts';
 
 const HEX = 'a'.repeat(64);
@@ -131,16 +130,5 @@ describe('classifyLine', () => {
     expect(c).toEqual(
       localRank === undefined ? { kind: 'worker', text: rest } : { kind: 'worker', localRank, text: rest },
     );
-  });
-});
-
-describe('progressStep', () => {
-  it.each([
-    [{ step: 42 }, 42],
-    [{ ckpt: { progressData: 's3://b/ckpt-9', progressCount: 9 }, other: { progressCount: '11' } }, 11],
-    [{ ckpt: { progressData: 's3://b/ckpt' } }, undefined],
-    [undefined, undefined],
-  ])('reads the training step of heartbeat progress %j as %s', (progress, step) => {
-    expect(progressStep(progress as Record<string, unknown> | undefined)).toBe(step);
   });
 });
