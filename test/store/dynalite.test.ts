@@ -1,4 +1,4 @@
 import { startDynalite } from '../support/dynamo.ts';
-import { runJobStoreContract } from './job-store.contract.ts';
+import { runStoreContract } from './job-store.contract.ts';
 
-runJobStoreContract('dynalite', startDynalite);
+runStoreContract('dynalite', startDynalite);
