@@ -23,10 +23,12 @@ import { jsonLogger, type Logger } from '../functions/logger.ts';
 import { makeHandler as makeLogsHandler } from '../functions/logs.ts';
 import type { Deps } from '../functions/reconcile.ts';
 import { makeHandler as makeSweepHandler } from '../functions/sweep.ts';
+import { logFilterPattern } from '../stacks/log-filter.ts';
 import { prepareAgentBin } from './agent-bin.ts';
 import { type HttpApiHandler, type LocalApiGateway, startLocalApiGateway } from './api-gateway.ts';
 import { type LocalDynamo, makeDocClient, startDynalite, startDynamoDbLocal } from './dynamo.ts';
 import { type LocalKube, startLocalKube } from './kube/index.ts';
+import { applicationLogGroup, type LogDialect } from './logs/container-insights.ts';
 import { LogShipper } from './shipper.ts';
 
 /**
@@ -51,6 +53,17 @@ export interface LocalControlPlaneOptions {
   sweepIntervalMs?: number;
   /** Where the handlers' JSON logs go. Default: `<dataDir>/control-plane.log`. */
   log?: Logger;
+  /**
+   * What the log shipper stand-in writes (local/logs/container-insights.ts): `stock` (default, the Amazon
+   * CloudWatch Observability add-on's records, Labels Off), `labels` (Labels On) or `raw` (plain lines).
+   */
+  logDialect?: LogDialect;
+  /**
+   * The subscription filter pattern the shipper applies (CloudWatch semantics). Default: the deployed
+   * default (`logFilterPattern('namespaces', …)` of stacks/log-filter.ts) over this plane's allowed
+   * namespaces.
+   */
+  logFilterPattern?: string;
 }
 
 export interface LocalControlPlane {
@@ -144,7 +157,9 @@ export async function startLocalControlPlane(
     const events = makeEventsHandler(deps);
 
     const shipper = new LogShipper({
-      logGroup: '/aws/containerinsights/trainkeeper-local/application',
+      logGroup: applicationLogGroup('trainkeeper-local'),
+      dialect: options.logDialect ?? 'stock',
+      filterPattern: options.logFilterPattern ?? logFilterPattern('namespaces', config.allowedNamespaces),
       deliver: (payload) => logs(payload),
       onError: (err, attempt) => log.warn('local: log delivery failed', { attempt, error: String(err) }),
     });

@@ -15,6 +15,7 @@ import { Argument, type Command, InvalidArgumentError, Option } from 'commander'
 import { ValidationError } from '../../core/errors.ts';
 import type { ChaosFault } from '../../local/chaos.ts';
 import type { LocalStateFile } from '../../local/control-plane.ts';
+import type { LogDialect } from '../../local/logs/container-insights.ts';
 import { ApiClient } from '../client.ts';
 import { action, ExitCode, type OutputFormat, outputOption, printData, printErr, printOut } from '../io.ts';
 import { type JobArg, jobRefOf, namespaceOption, parseJobArg } from './common.ts';
@@ -34,6 +35,9 @@ export const CHAOS_FAULT_NAMES = [
   'kill-pod',
   'node-fault',
 ] as const satisfies readonly ChaosFault[];
+
+/** local/logs/container-insights.ts `LOG_DIALECTS`, for the same reason. */
+export const LOG_DIALECT_NAMES = ['stock', 'labels', 'raw'] as const satisfies readonly LogDialect[];
 
 /** local/control-plane.ts `STATE_FILE`, for the same reason. */
 export const LOCAL_STATE_FILE = 'local.json';
@@ -113,12 +117,21 @@ export function registerLocalCommands(program: Command): void {
       '--prometheus-url <url>',
       'remote-write metrics to this Prometheus (else served at <endpoint>/metrics)',
     )
+    .addOption(
+      new Option(
+        '--log-dialect <dialect>',
+        'what the log shipper writes: stock (the CloudWatch Observability add-on, Labels Off), labels (Labels On) or raw (plain text lines)',
+      )
+        .choices(LOG_DIALECT_NAMES)
+        .default('stock'),
+    )
     .addHelpText(
       'after',
       example([
         'trainkeeper local up',
         'trainkeeper local up --port 8787 --nodes 3 --data-dir /tmp/tk',
         'trainkeeper local up --prometheus-url http://127.0.0.1:9090/api/v1/write',
+        'trainkeeper local up --log-dialect raw',
       ]),
     )
     .action(
@@ -129,6 +142,7 @@ export function registerLocalCommands(program: Command): void {
           nodes: number;
           dynamodb: 'dynalite' | 'local';
           prometheusUrl?: string;
+          logDialect: LogDialect;
         }) => {
           const dataDir = resolve(options.dataDir);
           const stateFile = join(dataDir, LOCAL_STATE_FILE);
@@ -156,11 +170,12 @@ export function registerLocalCommands(program: Command): void {
               dataDir,
               nodes: options.nodes,
               dynamodb: options.dynamodb,
+              logDialect: options.logDialect,
               ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl } : {}),
             });
             printOut(
               [
-                `TrainKeeper local control plane is up (${options.nodes} nodes, ${options.dynamodb})`,
+                `TrainKeeper local control plane is up (${options.nodes} nodes, ${options.dynamodb}, ${options.logDialect} logs)`,
                 `  endpoint:   ${plane.apiUrl}`,
                 `  data dir:   ${plane.dataDir}`,
                 `  kubeconfig: ${join(plane.dataDir, 'kubeconfig.yaml')}`,

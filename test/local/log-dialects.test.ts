@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
+import { LOG_DIALECT_NAMES } from '../../cli/commands/local.ts';
 import { AGENT_RECORD_MARKER } from '../../core/agent-protocol.ts';
 import { POD_LABELS } from '../../core/observations.ts';
 import {
@@ -138,6 +139,13 @@ describe.each(LOG_DIALECTS)('the %s dialect', (dialect) => {
         real.logEvents.map((e) => keys(e.message)),
       );
     }
+  });
+});
+
+describe('the dialects', () => {
+  it('are the choices of `trainkeeper local up --log-dialect`, stock first (the default)', () => {
+    expect([...LOG_DIALECT_NAMES]).toEqual([...LOG_DIALECTS]);
+    expect(LOG_DIALECTS[0]).toBe('stock');
   });
 });
 
