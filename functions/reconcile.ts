@@ -292,6 +292,11 @@ async function act(
             await deps.store.deleteJob(ref);
             outcome.status = 'deleted';
             break;
+          default: {
+            // Exhaustive: a new action type fails to compile here until it is executed.
+            const unhandled: never = action;
+            throw new Error(`reconcile: unknown action ${JSON.stringify(unhandled)}`);
+          }
         }
       } catch (err) {
         if (!isTerminalFailure(err)) {
