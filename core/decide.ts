@@ -15,7 +15,8 @@
  *
  * Invariants: an unchanged record comes back as the same object with `changed` false and the same
  * `version`; any change bumps `version` by exactly one and stamps `updatedAt = now`. Every observation
- * type and every command is handled (the switches below fail to compile when one is added).
+ * type and every command is handled (the switches in `foldObservation` and `applyCommand` fail to
+ * compile when one is added).
  */
 import type { Action } from './actions.ts';
 import { newFault } from './decide/fault.ts';

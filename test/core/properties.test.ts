@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../core/decide.ts';
-import { isTerminal } from '../../core/job.ts';
+import { isStarted, isTerminal } from '../../core/job.ts';
 import type { Observation, RuleFinding } from '../../core/observations.ts';
 import { given, makeSpec, type Scenario, type SpecOptions } from './dsl.ts';
 
@@ -91,7 +91,7 @@ const toObservation = (s: Scenario, step: Step): Observation | undefined => {
   const ranks = s.job.pods.filter((p) => p.groupRank !== null);
   const slot = 'rank' in step ? ranks[step.rank % ranks.length] : undefined;
   // Agents and the rule engine only speak for a generation once it was started (rules once Running).
-  const started = s.job.startedGeneration === s.job.generation;
+  const started = isStarted(s.job);
   switch (step.kind) {
     case 'crash':
       return (
