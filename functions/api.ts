@@ -143,7 +143,7 @@ async function route(deps: Deps, req: Request): Promise<ApiResponse> {
     if (req.method !== 'PUT') return methodNotAllowed(req, 'PUT');
     const job = await deps.store.getJob(ref);
     if (!job) return jobNotFound(ref);
-    const rules = validateRules(parseBody(req, 'yaml'), ref);
+    const rules = validateRules(parseBody(req, 'yaml'));
     if (!rules.ok) return invalid(`${rules.errors.length} invalid rule field(s)`, rules.errors);
     return command(deps, ref, { kind: 'UpdateRules', rules: rules.rules, by: req.principal }, 200);
   }

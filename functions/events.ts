@@ -199,7 +199,7 @@ async function onCommand(
       command = { kind: 'Restart', level: c.level, by };
       break;
     case 'UpdateRules': {
-      const rules = validateRules(c.rules, ref);
+      const rules = validateRules(c.rules);
       if (!rules.ok) {
         return malformed(
           deps,

@@ -18,8 +18,28 @@
 import { RE2JS } from 're2js';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { parseLogRules } from './log-rules.ts';
 import { patternError } from './pattern.ts';
 import { PRESET_NAMES } from './preset-names.ts';
+import {
+  asArray,
+  asInt,
+  asObject,
+  asString,
+  checkUnique,
+  dedupe,
+  defaultInt,
+  describeValue,
+  inDocumentOrder,
+  int,
+  intString,
+  messageFor,
+  numberString,
+  optionalInt,
+  type Raw,
+  strict,
+  toFieldIssues,
+} from './schema.ts';
 import type {
   FieldIssue,
   JobSpec,
@@ -54,188 +74,32 @@ export const MAX_JOB_NAME_LENGTH = 40;
  */
 export const MAX_POD_NAME_PREFIX_LENGTH = 52;
 
+/** Where a manifest keeps its log rules. */
+const RULES_PATH = 'spec.runPolicy.logMonitoringConfiguration';
+
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_LABEL_MESSAGE =
   'must be a DNS-1123 label: lowercase letters, digits and `-`, starting and ending with a letter or digit';
 
-// ---------------------------------------------------------------------------------------------------------
-// Messages
-
-const article = (noun: string): string => (/^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`);
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null';
-  if (Array.isArray(value)) return 'a list';
-  if (typeof value === 'string') {
-    const shown = value.length > 40 ? `${value.slice(0, 37)}...` : value;
-    return `the string "${shown}"${value.includes('$') ? ' (an unsubstituted variable?)' : ''}`;
-  }
-  if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${String(value)}`;
-}
-
-const EXPECTED_NOUN: Record<string, string> = {
-  object: 'mapping',
-  array: 'list',
-  int: 'integer',
-  number: 'number',
-  string: 'string',
-  boolean: 'boolean (true or false)',
-  record: 'mapping',
-};
-
-/** Zod error map turning raw issues into plain English (unknown keys are worded by `strict`). */
-const messageFor: z.core.$ZodErrorMap = (issue) => {
-  switch (issue.code) {
-    case 'invalid_type': {
-      if (issue.input === undefined) return 'is required';
-      const noun = EXPECTED_NOUN[issue.expected] ?? issue.expected;
-      return `must be ${article(noun)}, not ${describeValue(issue.input)}`;
-    }
-    case 'too_small': {
-      const min = Number(issue.minimum);
-      if (issue.origin === 'array') return `must list at least ${min} item${min === 1 ? '' : 's'}`;
-      if (issue.origin === 'string')
-        return min <= 1 ? 'must not be empty' : `must be at least ${min} characters`;
-      return issue.inclusive === false ? `must be greater than ${min}` : `must be at least ${min}`;
-    }
-    case 'too_big': {
-      const max = Number(issue.maximum);
-      if (issue.origin === 'array') return `must list at most ${max} items`;
-      if (issue.origin === 'string') return `must be at most ${max} characters`;
-      return issue.inclusive === false ? `must be less than ${max}` : `must be at most ${max}`;
-    }
-    case 'invalid_value': {
-      if (issue.input === undefined) return 'is required';
-      const shown = issue.values.map((v) => `\`${String(v)}\``);
-      const got = describeValue(issue.input);
-      return shown.length === 1
-        ? `must be ${shown[0]}, not ${got}`
-        : `must be one of ${shown.join(', ')}, not ${got}`;
-    }
-    case 'invalid_union':
-      return `has an invalid value: ${describeValue(issue.input)}`;
-    default:
-      return undefined;
-  }
-};
-
-/** Levenshtein distance, for did-you-mean hints. */
-function editDistance(a: string, b: string): number {
-  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
-      row.push(Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost));
-    }
-    prev = row;
-  }
-  return prev[b.length] ?? 0;
-}
-
-/**
- * The allowed key closest to `key`, if one is close enough to be a likely typo: a case-insensitive match
- * wins; otherwise the smallest edit distance within a third of the key's length (at least 2).
- */
-export function closestKey(key: string, allowed: readonly string[]): string | undefined {
-  const lower = key.toLowerCase();
-  const sameCase = allowed.find((k) => k.toLowerCase() === lower);
-  if (sameCase) return sameCase;
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1;
-  for (const candidate of allowed) {
-    const d = editDistance(lower, candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best;
-}
-
-function unknownFieldMessage(key: string, allowed: readonly string[]): string {
-  const hint = closestKey(key, allowed);
-  if (hint) return `unknown field; did you mean \`${hint}\`?`;
-  return allowed.length > 0
-    ? `unknown field; allowed here: ${allowed.map((k) => `\`${k}\``).join(', ')}`
-    : 'unknown field';
-}
-
-/** `['spec', 'replicaSpecs', 0, 'name']` → `spec.replicaSpecs[0].name`; odd keys are quoted in brackets. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const part of path) {
-    if (typeof part === 'number') out += `[${part}]`;
-    else if (/^[A-Za-z_][A-Za-z0-9_-]*$/.test(String(part)))
-      out += out === '' ? String(part) : `.${String(part)}`;
-    else out += `[${JSON.stringify(String(part))}]`;
-  }
-  return out;
-}
-
-function toFieldIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): FieldIssue[] {
-  const out: FieldIssue[] = [];
-  for (const issue of issues) {
-    if (issue.code === 'unrecognized_keys') {
-      const lines = issue.message.split('\n');
-      issue.keys.forEach((key, i) => {
-        out.push({ path: formatPath([...issue.path, key]), message: lines[i] ?? 'unknown field' });
-      });
-    } else if (issue.path.length === 0 && issue.code === 'invalid_type') {
-      out.push({
-        path: '',
-        message: `the manifest must be a mapping (a ${JOB_KIND} object), not ${describeValue(raw)}`,
-      });
-    } else {
-      out.push({ path: formatPath(issue.path), message: issue.message });
-    }
-  }
-  return out;
+/** The manifest's Zod issues as field issues; a document that is not a mapping gets one plain sentence. */
+function manifestIssues(issues: readonly z.core.$ZodIssue[], raw: unknown): FieldIssue[] {
+  return issues.flatMap((issue) =>
+    issue.path.length === 0 && issue.code === 'invalid_type'
+      ? [
+          {
+            path: '',
+            message: `the manifest must be a mapping (a ${JOB_KIND} object), not ${describeValue(raw)}`,
+          },
+        ]
+      : toFieldIssues([issue]),
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------------
 // Schemas
 
-/** Integer fields also accept integer strings (`replicas: "2"` after envsubst). */
-const intString = (v: unknown): unknown => (typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v);
-const numberString = (v: unknown): unknown =>
-  typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
-
-const integerError = (issue: { code?: string; input?: unknown }): string | undefined => {
-  if (issue.code !== 'invalid_type') return undefined;
-  return issue.input === undefined ? 'is required' : `must be an integer, not ${describeValue(issue.input)}`;
-};
-const integer = (min: number) => z.number({ error: integerError }).int({ error: integerError }).min(min);
-const int = (min: number) => z.preprocess(intString, integer(min));
-const optionalInt = (min: number) => z.preprocess(intString, integer(min).optional());
-const defaultInt = (min: number, value: number) => z.preprocess(intString, integer(min).default(value));
-const finiteNumber = () => z.preprocess(numberString, z.number());
-
 const dnsLabel = (max: number) => z.string().min(1).max(max).regex(DNS_LABEL, { error: DNS_LABEL_MESSAGE });
 const stringMap = z.record(z.string(), z.string());
-const regex = z
-  .string()
-  .min(1)
-  .superRefine((pattern, ctx) => {
-    const error = patternError(pattern);
-    if (error) ctx.addIssue({ code: 'custom', message: `is not a valid pattern: ${error}` });
-  });
-
-/**
- * A strict object schema whose unknown-key issue carries one line per unknown key (aligned with
- * `issue.keys`), each with a did-you-mean hint from this object's own keys; `toFieldIssues` splits the
- * lines into one issue per key.
- */
-function strict<T extends z.ZodRawShape>(shape: T) {
-  const allowed = Object.keys(shape);
-  return z.strictObject(shape, {
-    error: (issue) =>
-      issue.code === 'unrecognized_keys'
-        ? issue.keys.map((key) => unknownFieldMessage(key, allowed)).join('\n')
-        : undefined,
-  });
-}
 
 const containerSchema = z.looseObject({
   name: dnsLabel(63),
@@ -256,27 +120,6 @@ const replicaSpecSchema = strict({
   template: templateSchema,
 });
 
-const logRuleSchema = strict({
-  name: z
-    .string()
-    .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9_.-]+$/, {
-      error:
-        'must use only letters, digits, `_`, `.` and `-` (it becomes part of fault reasons like `LogHang_<name>`)',
-    }),
-  logPattern: regex,
-  stopPattern: regex.optional(),
-  expectedStartCutOffInSeconds: optionalInt(1),
-  expectedRecurringFrequencyInSeconds: optionalInt(1),
-  metricThreshold: finiteNumber().optional(),
-  operator: z.enum(['gt', 'gteq', 'lt', 'lteq', 'eq']).optional(),
-  metricEvaluationDataPoints: defaultInt(1, 1),
-  faultOnMatch: z.boolean().default(false),
-  ranks: z.array(int(0)).min(1).optional(),
-  scope: z.enum(['job', 'stream']).default('job'),
-});
-
 const restartPolicySchema = strict({
   numRestartBeforeFullJobRestart: optionalInt(0),
   evalPeriodSeconds: int(1),
@@ -295,7 +138,8 @@ const runPolicySchema = strict({
   faultDeadlineSeconds: optionalInt(1),
   suspend: z.boolean().default(false),
   workloadMode: z.string().min(1).optional(),
-  logMonitoringConfiguration: z.array(logRuleSchema).default([]),
+  /** Validated by `parseLogRules` (core/spec/log-rules.ts), the validator of every rule list. */
+  logMonitoringConfiguration: z.unknown().optional(),
 });
 
 const restartBackoffSchema = strict({
@@ -344,34 +188,6 @@ type Manifest = z.output<typeof manifestSchema>;
 // ---------------------------------------------------------------------------------------------------------
 // Cross-field checks and warnings on the raw document (defensive: any shape may arrive here)
 
-type Raw = Record<string, unknown>;
-const asObject = (v: unknown): Raw | undefined =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Raw) : undefined;
-const asArray = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const asInt = (v: unknown): number | undefined => {
-  const n = intString(v);
-  return typeof n === 'number' && Number.isInteger(n) ? n : undefined;
-};
-const asString = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
-
-/** Report every later duplicate of a name in a list, pointing at the first one. */
-function checkUnique(items: unknown[], basePath: string, what: string, field = 'name'): FieldIssue[] {
-  const seen = new Map<string, number>();
-  const issues: FieldIssue[] = [];
-  items.forEach((item, i) => {
-    const name = asString(asObject(item)?.[field]);
-    if (name === undefined) return;
-    const first = seen.get(name);
-    if (first === undefined) seen.set(name, i);
-    else
-      issues.push({
-        path: `${basePath}[${i}].${field}`,
-        message: `duplicates ${what} \`${name}\` (${basePath}[${first}])`,
-      });
-  });
-  return issues;
-}
-
 function crossFieldErrors(doc: Raw): FieldIssue[] {
   const errors: FieldIssue[] = [];
   const jobName = asString(asObject(doc.metadata)?.name);
@@ -407,28 +223,7 @@ function crossFieldErrors(doc: Raw): FieldIssue[] {
     );
   });
 
-  const runPolicy = asObject(spec.runPolicy) ?? {};
-  const rules = asArray(runPolicy.logMonitoringConfiguration);
-  const rulesPath = 'spec.runPolicy.logMonitoringConfiguration';
-  errors.push(...checkUnique(rules, rulesPath, 'rule'));
-  rules.forEach((r, i) => {
-    const rule = asObject(r);
-    if (!rule) return;
-    const hasOperator = rule.operator !== undefined;
-    const hasThreshold = rule.metricThreshold !== undefined;
-    if (hasOperator && !hasThreshold) {
-      errors.push({
-        path: `${rulesPath}[${i}].operator`,
-        message: 'needs `metricThreshold` too (operator and metricThreshold come together)',
-      });
-    }
-    if (hasThreshold && !hasOperator) {
-      errors.push({
-        path: `${rulesPath}[${i}].metricThreshold`,
-        message: 'needs `operator` too (operator and metricThreshold come together)',
-      });
-    }
-  });
+  const rules = asArray(asObject(spec.runPolicy)?.logMonitoringConfiguration);
 
   const tk = asObject(spec.trainkeeper) ?? {};
   const presets = asArray(tk.presets);
@@ -514,7 +309,7 @@ function warningsFor(doc: Raw): FieldIssue[] {
   asArray(runPolicy.logMonitoringConfiguration).forEach((r, i) => {
     const rule = asObject(r);
     if (!rule) return;
-    const path = `spec.runPolicy.logMonitoringConfiguration[${i}]`;
+    const path = `${RULES_PATH}[${i}]`;
     const acts =
       rule.expectedStartCutOffInSeconds !== undefined ||
       rule.expectedRecurringFrequencyInSeconds !== undefined ||
@@ -543,27 +338,6 @@ function warningsFor(doc: Raw): FieldIssue[] {
 // ---------------------------------------------------------------------------------------------------------
 // Output
 
-function toLogRule(rule: Manifest['spec']['runPolicy']['logMonitoringConfiguration'][number]): LogRule {
-  const out: LogRule = {
-    name: rule.name,
-    logPattern: rule.logPattern,
-    metricEvaluationDataPoints: rule.metricEvaluationDataPoints,
-    faultOnMatch: rule.faultOnMatch,
-    scope: rule.scope,
-    source: { kind: 'user' },
-  };
-  if (rule.stopPattern !== undefined) out.stopPattern = rule.stopPattern;
-  if (rule.expectedStartCutOffInSeconds !== undefined)
-    out.expectedStartCutOffInSeconds = rule.expectedStartCutOffInSeconds;
-  if (rule.expectedRecurringFrequencyInSeconds !== undefined) {
-    out.expectedRecurringFrequencyInSeconds = rule.expectedRecurringFrequencyInSeconds;
-  }
-  if (rule.metricThreshold !== undefined) out.metricThreshold = rule.metricThreshold;
-  if (rule.operator !== undefined) out.operator = rule.operator;
-  if (rule.ranks !== undefined) out.ranks = rule.ranks;
-  return out;
-}
-
 /**
  * Drops keys whose value is `undefined` so the output carries only what was given or defaulted. Callers
  * write `defined({...} satisfies X)`: the literal is checked against `X` (excess properties included)
@@ -573,7 +347,7 @@ function defined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
 
-function toJobSpec(m: Manifest): JobSpec {
+function toJobSpec(m: Manifest, rules: LogRule[]): JobSpec {
   const { runPolicy: rp, trainkeeper: tk } = m.spec;
   const rs = rp.restartPolicy;
   const restartPolicy: RestartPolicy | undefined = rs
@@ -595,7 +369,7 @@ function toJobSpec(m: Manifest): JobSpec {
     faultDeadlineSeconds: rp.faultDeadlineSeconds,
     suspend: rp.suspend,
     workloadMode: rp.workloadMode,
-    logMonitoringConfiguration: rp.logMonitoringConfiguration.map(toLogRule),
+    logMonitoringConfiguration: rules,
   } satisfies RunPolicy);
   const trainkeeper: TrainKeeperOptions = defined({
     presets: tk.presets,
@@ -674,58 +448,22 @@ export function parseJobManifest(input: string | unknown): ParseResult {
   }
   const result = manifestSchema.safeParse(raw, { error: messageFor });
   const doc = asObject(raw) ?? {};
+  const rules = parseLogRules(
+    asObject(asObject(doc.spec)?.runPolicy)?.logMonitoringConfiguration ?? [],
+    RULES_PATH,
+  );
   const errors = [
-    ...(result.success ? [] : toFieldIssues(result.error.issues, raw)),
+    ...(result.success ? [] : manifestIssues(result.error.issues, raw)),
+    ...(rules.ok ? [] : rules.errors),
     ...crossFieldErrors(doc),
   ];
   const warnings = warningsFor(doc);
-  if (!result.success || errors.length > 0) {
+  if (!result.success || !rules.ok || errors.length > 0) {
     return {
       ok: false,
       errors: inDocumentOrder(dedupe(errors), raw),
       warnings: inDocumentOrder(warnings, raw),
     };
   }
-  return { ok: true, spec: toJobSpec(result.data), warnings };
-}
-
-function dedupe(issues: FieldIssue[]): FieldIssue[] {
-  const seen = new Set<string>();
-  return issues.filter((i) => {
-    const key = `${i.path}\u0000${i.message}`;
-    if (seen.has(key)) return false;
-    seen.add(key);
-    return true;
-  });
-}
-
-/**
- * Sort issues top to bottom as their fields appear in the manifest, so a reader can walk the file once.
- * An issue about a missing field sorts with its parent; the sort is stable.
- */
-function inDocumentOrder(issues: FieldIssue[], raw: unknown): FieldIssue[] {
-  const order = new Map<string, number>();
-  const walk = (value: unknown, path: PropertyKey[]): void => {
-    order.set(formatPath(path), order.size);
-    if (value === null || typeof value !== 'object') return;
-    const entries: [PropertyKey, unknown][] = Array.isArray(value)
-      ? [...value.entries()]
-      : Object.entries(value);
-    for (const [key, item] of entries) walk(item, [...path, key]);
-  };
-  walk(raw, []);
-  const position = (path: string): number => {
-    const ends = [...path.matchAll(/\["(?:[^"\\]|\\.)*"\]|\[\d+\]|\.?[^.[]+/g)].map(
-      (m) => m.index + m[0].length,
-    );
-    for (let i = ends.length - 1; i >= 0; i--) {
-      const found = order.get(path.slice(0, ends[i]));
-      if (found !== undefined) return found;
-    }
-    return 0;
-  };
-  return issues
-    .map((issue, i) => ({ issue, i, at: position(issue.path) }))
-    .sort((a, b) => a.at - b.at || a.i - b.i)
-    .map(({ issue }) => issue);
+  return { ok: true, spec: toJobSpec(result.data, rules.rules), warnings };
 }

@@ -35,9 +35,16 @@ export interface LogRule {
    * progress; `stream` — each stream keeps its own start/recurring timers (catches one silent rank).
    */
   scope: 'job' | 'stream';
-  /** Where the rule came from: the manifest, or a preset (`rules/presets/<preset>.yaml`). */
+  /** Where the rule came from: the manifest, or a preset (`rules/presets/<preset>.ts`). */
   source: { kind: 'user' } | { kind: 'preset'; preset: string };
 }
+
+/**
+ * A log rule as written, before `parseLogRules` (core/spec/log-rules.ts) checks it and applies the
+ * defaults: the shape of the rule presets (rules/presets/*.ts). Manifests and API bodies arrive untyped.
+ */
+export type LogRuleInput = Pick<LogRule, 'name' | 'logPattern'> &
+  Partial<Omit<LogRule, 'name' | 'logPattern' | 'source'>>;
 
 export interface RestartPolicy {
   numRestartBeforeFullJobRestart?: number;

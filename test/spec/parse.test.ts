@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { closestKey, formatPath, MAX_JOB_NAME_LENGTH, parseJobManifest } from '../../core/spec/parse.ts';
+import { MAX_JOB_NAME_LENGTH, parseJobManifest } from '../../core/spec/parse.ts';
 import { PRESET_NAMES } from '../../core/spec/preset-names.ts';
+import { closestKey, formatPath } from '../../core/spec/schema.ts';
 import type { FieldIssue, JobSpec, ParseResult } from '../../core/spec/types.ts';
 
 const fixture = (name: string) =>

@@ -1,0 +1,131 @@
+/**
+ * The one validator of log-monitoring rules (hyperpod-spec §3.1 plus TrainKeeper's `ranks`/`scope`),
+ * wherever a rule list comes from: a manifest's `spec.runPolicy.logMonitoringConfiguration`
+ * (core/spec/parse.ts), a rule list replacing a job's rules (API `PUT …/rules`, the bus `UpdateRules`
+ * command) and the presets TrainKeeper ships (rules/presets/*.ts).
+ *
+ * Invariants:
+ * - Every problem is reported at once, as `{path, message}` under the `path` the caller names
+ *   (`spec.runPolicy.logMonitoringConfiguration[1].operator`, `rules[1].operator`), sorted as the fields
+ *   appear in the list; messages are the manifest parser's (core/spec/schema.ts).
+ * - Besides each rule's own fields: names are unique in the list, and `operator` and `metricThreshold`
+ *   come together. These checks read the raw list defensively, so they run even when a rule is malformed.
+ * - On success every default is applied, the output has no field the input did not give, and every
+ *   pattern compiles in the RE2 dialect (core/spec/pattern.ts). `source` is `user`; callers that load
+ *   presets re-label it.
+ * - Pure: no I/O, no clock.
+ */
+import { z } from 'zod';
+import { patternError } from './pattern.ts';
+import {
+  asArray,
+  asObject,
+  checkUnique,
+  dedupe,
+  defaultInt,
+  finiteNumber,
+  inDocumentOrder,
+  int,
+  messageFor,
+  optionalInt,
+  strict,
+  toFieldIssues,
+} from './schema.ts';
+import type { FieldIssue, LogRule } from './types.ts';
+
+/** A `logPattern`/`stopPattern`: non-empty and valid in the RE2 dialect (matched in linear time). */
+const pattern = z
+  .string()
+  .min(1)
+  .superRefine((value, ctx) => {
+    const error = patternError(value);
+    if (error) ctx.addIssue({ code: 'custom', message: `is not a valid pattern: ${error}` });
+  });
+
+const logRuleSchema = strict({
+  name: z
+    .string()
+    .min(1)
+    .max(128)
+    .regex(/^[A-Za-z0-9_.-]+$/, {
+      error:
+        'must use only letters, digits, `_`, `.` and `-` (it becomes part of fault reasons like `LogHang_<name>`)',
+    }),
+  logPattern: pattern,
+  stopPattern: pattern.optional(),
+  expectedStartCutOffInSeconds: optionalInt(1),
+  expectedRecurringFrequencyInSeconds: optionalInt(1),
+  metricThreshold: finiteNumber().optional(),
+  operator: z.enum(['gt', 'gteq', 'lt', 'lteq', 'eq']).optional(),
+  metricEvaluationDataPoints: defaultInt(1, 1),
+  faultOnMatch: z.boolean().default(false),
+  ranks: z.array(int(0)).min(1).optional(),
+  scope: z.enum(['job', 'stream']).default('job'),
+});
+
+const logRuleListSchema = z.array(logRuleSchema);
+
+/** The outcome of `parseLogRules`. */
+export type LogRulesResult = { ok: true; rules: LogRule[] } | { ok: false; errors: FieldIssue[] };
+
+/** Checks across the rules of one list, on the raw list: unique names, operator with metricThreshold. */
+function crossRuleErrors(list: unknown, path: string): FieldIssue[] {
+  const rules = asArray(list);
+  const errors = checkUnique(rules, path, 'rule');
+  rules.forEach((r, i) => {
+    const rule = asObject(r);
+    if (!rule) return;
+    const hasOperator = rule.operator !== undefined;
+    const hasThreshold = rule.metricThreshold !== undefined;
+    if (hasOperator && !hasThreshold) {
+      errors.push({
+        path: `${path}[${i}].operator`,
+        message: 'needs `metricThreshold` too (operator and metricThreshold come together)',
+      });
+    }
+    if (hasThreshold && !hasOperator) {
+      errors.push({
+        path: `${path}[${i}].metricThreshold`,
+        message: 'needs `operator` too (operator and metricThreshold come together)',
+      });
+    }
+  });
+  return errors;
+}
+
+function toLogRule(rule: z.output<typeof logRuleSchema>): LogRule {
+  const out: LogRule = {
+    name: rule.name,
+    logPattern: rule.logPattern,
+    metricEvaluationDataPoints: rule.metricEvaluationDataPoints,
+    faultOnMatch: rule.faultOnMatch,
+    scope: rule.scope,
+    source: { kind: 'user' },
+  };
+  if (rule.stopPattern !== undefined) out.stopPattern = rule.stopPattern;
+  if (rule.expectedStartCutOffInSeconds !== undefined)
+    out.expectedStartCutOffInSeconds = rule.expectedStartCutOffInSeconds;
+  if (rule.expectedRecurringFrequencyInSeconds !== undefined) {
+    out.expectedRecurringFrequencyInSeconds = rule.expectedRecurringFrequencyInSeconds;
+  }
+  if (rule.metricThreshold !== undefined) out.metricThreshold = rule.metricThreshold;
+  if (rule.operator !== undefined) out.operator = rule.operator;
+  if (rule.ranks !== undefined) out.ranks = rule.ranks;
+  return out;
+}
+
+/**
+ * Validates a list of log rules found at `path` (a formatted field path, e.g. `rules`). Never throws for
+ * bad input: every problem comes back in `errors`, with paths under `path`.
+ */
+export function parseLogRules(list: unknown, path: string): LogRulesResult {
+  const result = logRuleListSchema.safeParse(list, { error: messageFor });
+  const errors = [
+    ...(result.success ? [] : toFieldIssues(result.error.issues, path)),
+    ...crossRuleErrors(list, path),
+  ];
+  if (!result.success || errors.length > 0) {
+    return { ok: false, errors: inDocumentOrder(dedupe(errors), list, path) };
+  }
+  return { ok: true, rules: result.data.map(toLogRule) };
+}

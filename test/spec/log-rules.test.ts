@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { parseLogRules } from '../../core/spec/log-rules.ts';
+import { parseJobManifest } from '../../core/spec/parse.ts';
+import type { FieldIssue } from '../../core/spec/types.ts';
+
+const MANIFEST_RULES = 'spec.runPolicy.logMonitoringConfiguration';
+
+/**
+ * The issues a manifest carrying `rules` gets, re-rooted at `rules` (what the API reported before, except
+ * that a duplicate's message now names the first rule as `rules[i]` too).
+ */
+function manifestRuleIssues(rules: unknown): FieldIssue[] {
+  const result = parseJobManifest({
+    apiVersion: 'sagemaker.amazonaws.com/v1',
+    kind: 'HyperPodPyTorchJob',
+    metadata: { name: 'rules' },
+    spec: {
+      replicaSpecs: [{ name: 'w', replicas: 1, template: { spec: { containers: [{ name: 'c' }] } } }],
+      runPolicy: { logMonitoringConfiguration: rules },
+    },
+  });
+  if (result.ok) return [];
+  return result.errors.map((e) => ({
+    path: e.path.replace(MANIFEST_RULES, 'rules'),
+    message: e.message.replaceAll(MANIFEST_RULES, 'rules'),
+  }));
+}
+
+describe('parseLogRules', () => {
+  it('applies the manifest defaults and keeps only the fields given', () => {
+    expect(parseLogRules([{ name: 'Start', logPattern: '.*started', ranks: ['0'] }], 'rules')).toEqual({
+      ok: true,
+      rules: [
+        {
+          name: 'Start',
+          logPattern: '.*started',
+          metricEvaluationDataPoints: 1,
+          faultOnMatch: false,
+          scope: 'job',
+          ranks: [0],
+          source: { kind: 'user' },
+        },
+      ],
+    });
+  });
+
+  it.each([
+    ['a list that is a mapping', { name: 'x' }],
+    ['an unknown field with a hint', [{ name: 'a', logPattern: '.*', faultOnMatch: true, operater: 'gt' }]],
+    ['a bad operator', [{ name: 'Hang', logPattern: '.*step.*', operator: 'bogus' }]],
+    ['an operator without a threshold', [{ name: 'a', logPattern: '.* (\\d+)', operator: 'gt' }]],
+    ['a threshold without an operator', [{ name: 'a', logPattern: '.* (\\d+)', metricThreshold: 1 }]],
+    [
+      'a duplicate name after a malformed rule',
+      [{ name: 'a', logPattern: '(a)\\1' }, 'not a rule', { name: 'a', logPattern: '.*', stopPattern: '' }],
+    ],
+    ['a missing pattern and a bad name', [{ name: 'a b' }]],
+  ])('reports %s with the paths and messages the manifest parser gives', (_case, rules) => {
+    const result = parseLogRules(rules, 'rules');
+    expect(result.ok).toBe(false);
+    const errors = result.ok ? [] : result.errors;
+    expect(errors.length).toBeGreaterThan(0);
+    expect(errors.every((e) => e.path.startsWith('rules'))).toBe(true);
+    expect(errors).toEqual(manifestRuleIssues(rules));
+  });
+
+  it('roots every path at the path it is given', () => {
+    const result = parseLogRules([{ name: 'a', logPattern: '.*', operator: 'gt' }], 'body.rules');
+    expect(result.ok ? [] : result.errors.map((e) => e.path)).toEqual(['body.rules[0].operator']);
+  });
+});
