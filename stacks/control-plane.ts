@@ -101,8 +101,6 @@ export function controlPlane(input: {
     );
     functions[name] = new sst.aws.Function(FUNCTION_NAMES[name], {
       handler: `functions/${name}.handler`,
-      // The rule presets are read from YAML at cold start (rules/presets/index.ts finds them here).
-      copyFiles: [{ from: 'rules/presets', to: 'rules/presets' }],
       runtime: 'nodejs22.x',
       architecture: 'arm64',
       memory: '512 MB',

@@ -1,65 +1,49 @@
 /**
  * The rule presets TrainKeeper ships, and the rules a job actually runs (`effectiveRules`).
  *
- * Not pure: this module reads `rules/presets/<name>.yaml` with `node:fs` ONCE, when it is first imported,
- * and validates them (a bad preset file fails the import loudly, not a job later). Everything it returns
- * is plain data. The files are found next to this module in the source tree, or — in a Lambda bundle whose
- * handler is `functions/<name>.mjs` — at `rules/presets/*.yaml` of the bundle root (the stacks copy them
- * there with `copyFiles`).
+ * Each preset is a module of plain data beside this one (`rules/presets/<name>.ts` exports its `rules`),
+ * imported like any other code: a bundle carries the presets with no files to copy and no I/O at load.
+ * They are checked once, when this module is first imported, by the one rule validator
+ * (`parseLogRules`, the manifest's): a bad preset fails the import loudly, not a job later. Patterns with
+ * a backslash are written as `String.raw` literals, so they read exactly as they would in a manifest.
  *
  * Invariants: preset rules are named `preset.<preset>.<rule>` (a user rule with the same name makes
  * `compileRules` throw a duplicate-name error), carry `source: {kind: 'preset', preset}`, use
- * HyperPod's field names and defaults, and every pattern compiles (checked at load).
+ * HyperPod's field names and defaults, and every pattern compiles in the RE2 dialect (checked at load).
+ * Every name in `PRESET_NAMES` has rules here and nothing else does (the `Record` type says so).
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { parse } from 'yaml';
-import { z } from 'zod';
-import type { JobSpec, LogRule } from '../../core/spec/types.ts';
-import { compilePattern } from '../matcher.ts';
+import { parseLogRules } from '../../core/spec/log-rules.ts';
 import { PRESET_NAMES, type PresetName } from '../../core/spec/preset-names.ts';
+import type { JobSpec, LogRule, LogRuleInput } from '../../core/spec/types.ts';
+import { rules as agent } from './agent.ts';
+import { rules as checkpoint } from './checkpoint.ts';
+import { rules as cuda } from './cuda.ts';
+import { rules as nccl } from './nccl.ts';
+import { rules as oom } from './oom.ts';
+import { rules as xid } from './xid.ts';
 
-const PresetRule = z.strictObject({
-  name: z.string().regex(/^[a-z][a-z0-9-]*$/),
-  logPattern: z.string().min(1),
-  stopPattern: z.string().min(1).optional(),
-  expectedStartCutOffInSeconds: z.number().positive().optional(),
-  expectedRecurringFrequencyInSeconds: z.number().positive().optional(),
-  metricThreshold: z.number().optional(),
-  operator: z.enum(['gt', 'gteq', 'lt', 'lteq', 'eq']).optional(),
-  metricEvaluationDataPoints: z.number().int().min(1).default(1),
-  faultOnMatch: z.boolean().default(false),
-  scope: z.enum(['job', 'stream']).default('job'),
-});
+/** Each preset's rules as written. */
+const PRESET_SOURCES: Readonly<Record<PresetName, readonly LogRuleInput[]>> = {
+  nccl,
+  cuda,
+  oom,
+  xid,
+  checkpoint,
+  agent,
+};
 
-const PresetFile = z.strictObject({ rules: z.array(PresetRule).min(1) });
-
-/** Where a preset file is: beside this module (source), or under the bundle root (functions/*.mjs). */
-function presetFile(preset: PresetName): URL {
-  const candidates = [
-    new URL(`./${preset}.yaml`, import.meta.url),
-    new URL(`../rules/presets/${preset}.yaml`, import.meta.url),
-  ];
-  const found = candidates.find((url) => existsSync(url));
-  if (!found)
-    throw new Error(`rule preset ${preset}: no ${preset}.yaml beside the module or under rules/presets/`);
-  return found;
-}
-
+/** One preset's rules, validated, defaulted and labelled. @throws Error naming the preset and every issue. */
 function loadPreset(preset: PresetName): LogRule[] {
-  const file = presetFile(preset);
-  const parsed = PresetFile.safeParse(parse(readFileSync(file, 'utf8')));
-  if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
-    throw new Error(`rules/presets/${preset}.yaml: ${issues}`);
+  const parsed = parseLogRules(PRESET_SOURCES[preset], 'rules');
+  if (!parsed.ok) {
+    const issues = parsed.errors.map((e) => `${e.path}: ${e.message}`).join('; ');
+    throw new Error(`rules/presets/${preset}.ts: ${issues}`);
   }
-  return parsed.data.rules.map((r) => {
-    const rule: LogRule = { ...r, name: `preset.${preset}.${r.name}`, source: { kind: 'preset', preset } };
-    for (const field of ['logPattern', 'stopPattern'] as const) {
-      const pattern = rule[field];
-      if (pattern !== undefined) compilePattern(pattern); // throws with the reason
-    }
-    return rule;
-  });
+  return parsed.rules.map((r) => ({
+    ...r,
+    name: `preset.${preset}.${r.name}`,
+    source: { kind: 'preset', preset },
+  }));
 }
 
 /** Every preset's rules, loaded once. */

@@ -39,6 +39,12 @@ describe('rule presets', () => {
     }
   });
 
+  it('every preset rule is named in kebab-case, so `preset.<preset>.<rule>` splits back unambiguously', () => {
+    for (const r of loadPresetRules(PRESET_NAMES)) {
+      expect(r.name).toMatch(/^preset\.[a-z]+\.[a-z][a-z0-9-]*$/);
+    }
+  });
+
   it.each([
     [
       'nccl-watchdog-timeout.log',
