@@ -10,7 +10,8 @@
  * Semantics kept from Kubernetes: monotonic resourceVersion; list + watch with label/field selectors and
  * replay from a resourceVersion (a compacted one gets a watch ERROR event carrying 410 Expired, as the real
  * server does); merge, strategic merge and JSON patches; graceful deletion through deletionTimestamp;
- * `pods/{name}/status`, `/log` and `/proxy`; errors as `Status` objects.
+ * `pods/{name}/status`, `/log` and `/proxy`; errors as `Status` objects; the OpenAPI v3 documents and
+ * `fieldValidation` kubectl relies on to validate (top level and metadata, see openapi.ts).
  * Not kept: list pagination (`limit` is ignored and everything is returned in one page), server-side apply
  * (415), protobuf, namespace finalization (deleting a namespace removes its objects at once).
  */
@@ -18,6 +19,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { CORE_V1_OPENAPI, fieldValidationOf, OPENAPI_V3_ROOT, unknownFields } from './openapi.ts';
 import { jsonPatch, mergePatch, PatchError, strategicMerge } from './patch.ts';
 import {
   matchesFields,
@@ -228,6 +230,9 @@ export class LocalApiServer {
       if (path === '/apis')
         return this.json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
       if (path === '/api/v1') return this.json(res, 200, discovery());
+      // What kubectl reads before it validates a manifest (see openapi.ts).
+      if (path === '/openapi/v3') return this.rawJson(res, OPENAPI_V3_ROOT);
+      if (path === '/openapi/v3/api/v1') return this.rawJson(res, CORE_V1_OPENAPI);
     }
     if (!path.startsWith('/api/v1/')) {
       throw new ApiError(404, 'NotFound', `the server could not find the requested resource (${path})`);
@@ -261,7 +266,7 @@ export class LocalApiServer {
     if (rawName === undefined) {
       if (method === 'GET' && watch) return this.watch(res, resource, namespace, query);
       if (method === 'GET') return this.list(res, resource, namespace, query, wantsTable(req.headers.accept));
-      if (method === 'POST') return this.create(req, res, resource, namespace);
+      if (method === 'POST') return this.create(req, res, resource, namespace, query);
       throw methodNotAllowed(method, path);
     }
     // `name:port` and `scheme:name:port` address a port for the proxy subresource.
@@ -294,15 +299,15 @@ export class LocalApiServer {
         }
         return this.json(res, 200, obj);
       }
-      if (method === 'PUT') return this.replace(req, res, resource, namespace, name, 'main');
-      if (method === 'PATCH') return this.patch(req, res, resource, namespace, name, 'main');
+      if (method === 'PUT') return this.replace(req, res, resource, namespace, name, 'main', query);
+      if (method === 'PATCH') return this.patch(req, res, resource, namespace, name, 'main', query);
       if (method === 'DELETE') return this.delete(req, res, resource, namespace, name, query);
       throw methodNotAllowed(method, path);
     }
     if (sub === 'status' && (info.verbsSub as readonly string[]).includes('status')) {
       if (method === 'GET') return this.json(res, 200, this.store.mustGet(resource, namespace, name));
-      if (method === 'PUT') return this.replace(req, res, resource, namespace, name, 'status');
-      if (method === 'PATCH') return this.patch(req, res, resource, namespace, name, 'status');
+      if (method === 'PUT') return this.replace(req, res, resource, namespace, name, 'status', query);
+      if (method === 'PATCH') return this.patch(req, res, resource, namespace, name, 'status', query);
       throw methodNotAllowed(method, path);
     }
     if (resource === 'pods' && sub === 'log' && method === 'GET') {
@@ -434,8 +439,10 @@ export class LocalApiServer {
     res: ServerResponse,
     resource: Resource,
     namespace: string | undefined,
+    query: Query,
   ): Promise<void> {
     const body = await readObject(req);
+    this.validateFields(res, resource, body, query);
     body.metadata ??= {} as KubeObject['metadata'];
     if (RESOURCES[resource].namespaced) {
       const ns = namespace ?? body.metadata.namespace;
@@ -474,8 +481,10 @@ export class LocalApiServer {
     namespace: string | undefined,
     name: string,
     part: 'main' | 'status',
+    query: Query,
   ): Promise<void> {
     const body = await readObject(req);
+    this.validateFields(res, resource, body, query);
     if (body.metadata?.name !== undefined && body.metadata.name !== name) {
       throw new ApiError(
         400,
@@ -494,6 +503,7 @@ export class LocalApiServer {
     namespace: string | undefined,
     name: string,
     part: 'main' | 'status',
+    query: Query,
   ): Promise<void> {
     const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
     const apply =
@@ -512,6 +522,8 @@ export class LocalApiServer {
       );
     }
     const patchBody = await readJson(req);
+    // A JSON patch names paths, not fields; merge and strategic patches are partial objects.
+    if (apply !== jsonPatch) this.validateFields(res, resource, patchBody, query);
     const current = this.store.mustGet(resource, namespace, name);
     let patched: KubeObject;
     try {
@@ -528,6 +540,37 @@ export class LocalApiServer {
     patched.metadata.name = name;
     if (namespace !== undefined) patched.metadata.namespace = namespace;
     this.json(res, 200, this.store.update(resource, restrictTo(part, current, patched)));
+  }
+
+  /**
+   * Server-side field validation (`fieldValidation`, default Warn as on the real server): unknown fields
+   * at the top level and in metadata (see openapi.ts) fail a Strict request with 400 and are named in
+   * `Warning` headers otherwise.
+   */
+  private validateFields(res: ServerResponse, resource: Resource, body: unknown, query: Query): void {
+    const directive = fieldValidationOf(query.get('fieldValidation'));
+    if (directive === 'invalid') {
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `fieldValidation: invalid value "${query.get('fieldValidation')}": must be one of Ignore, Warn, Strict`,
+      );
+    }
+    if (directive === 'Ignore') return;
+    const unknown = unknownFields(resource, body).map((f) => `unknown field "${f.slice(1)}"`);
+    if (unknown.length === 0) return;
+    if (directive === 'Strict') {
+      const kind = RESOURCES[resource].kind;
+      throw new ApiError(
+        400,
+        'BadRequest',
+        `${kind} in version "v1" cannot be handled as a ${kind}: strict decoding error: ${unknown.join(', ')}`,
+      );
+    }
+    res.setHeader(
+      'Warning',
+      unknown.map((w) => `299 - ${JSON.stringify(w)}`),
+    );
   }
 
   private async delete(
@@ -669,6 +712,12 @@ export class LocalApiServer {
   private json(res: ServerResponse, code: number, body: unknown): void {
     const text = JSON.stringify(body);
     res.writeHead(code, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  }
+
+  /** A JSON document that is already serialized (the OpenAPI documents). */
+  private rawJson(res: ServerResponse, text: string): void {
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
   }
 

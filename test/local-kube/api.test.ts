@@ -383,6 +383,61 @@ describe('server behaviour', () => {
     );
   });
 
+  it('serves the OpenAPI v3 documents kubectl validates with, announcing fieldValidation on every kind', async () => {
+    const root = JSON.parse((await kubeRequest(env.kube, '/openapi/v3')).body);
+    const url = root.paths['api/v1'].serverRelativeURL as string;
+    expect(url).toMatch(/^\/openapi\/v3\/api\/v1\?hash=[0-9A-F]+$/);
+    const doc = JSON.parse((await kubeRequest(env.kube, url)).body);
+    expect(doc.openapi).toBe('3.0.0');
+    for (const [path, kind] of [
+      ['/api/v1/namespaces/{namespace}/pods/{name}', 'Pod'],
+      ['/api/v1/namespaces/{namespace}/services/{name}', 'Service'],
+      ['/api/v1/namespaces/{namespace}/events/{name}', 'Event'],
+      ['/api/v1/nodes/{name}', 'Node'],
+      ['/api/v1/namespaces/{name}', 'Namespace'],
+    ] as const) {
+      const patch = doc.paths[path].patch;
+      expect(patch['x-kubernetes-group-version-kind']).toEqual({ group: '', version: 'v1', kind });
+      expect(patch.parameters.map((p: { name: string }) => p.name)).toContain('fieldValidation');
+      expect(doc.components.schemas[`io.k8s.api.core.v1.${kind}`].properties).toHaveProperty('metadata');
+    }
+  });
+
+  it('validates fields as asked: Strict refuses unknown ones, Warn (the default) names them, Ignore passes', async () => {
+    const body = (name: string) =>
+      JSON.stringify({ ...pendingPod(name), sepc: {}, metadata: { name, lables: { a: 'b' } } });
+    const post = (query: string, name: string) =>
+      kubeRequest(env.kube, `/api/v1/namespaces/default/pods${query}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: body(name),
+      });
+    const strict = await post('?fieldValidation=Strict', 'fv-strict');
+    expect(strict.status).toBe(400);
+    expect(JSON.parse(strict.body).message).toBe(
+      'Pod in version "v1" cannot be handled as a Pod: strict decoding error: unknown field "sepc", unknown field "metadata.lables"',
+    );
+    const warned = await post('', 'fv-warn');
+    expect(warned.status).toBe(201);
+    expect(warned.headers.warning).toBe(
+      '299 - "unknown field \\"sepc\\"", 299 - "unknown field \\"metadata.lables\\""',
+    );
+    const ignored = await post('?fieldValidation=Ignore', 'fv-ignore');
+    expect(ignored.status).toBe(201);
+    expect(ignored.headers.warning).toBeUndefined();
+    expect((await post('?fieldValidation=Loose', 'fv-bad')).status).toBe(400);
+    const patched = await kubeRequest(
+      env.kube,
+      '/api/v1/namespaces/default/pods/fv-warn?fieldValidation=Strict',
+      {
+        method: 'PATCH',
+        headers: { 'content-type': 'application/merge-patch+json' },
+        body: JSON.stringify({ metadata: { labels: { ok: '1' } } }),
+      },
+    );
+    expect(patched.status).toBe(200);
+  });
+
   it('fails the next matching requests with injected 429 and 500 faults, Retry-After included', async () => {
     env.kube.server.injectFaults({
       status: 429,

@@ -89,6 +89,26 @@ describe.skipIf(!hasKubectl)('kubectl against the local API server', () => {
     ]);
   });
 
+  it('applies a pod manifest with validation on (no --validate=false) and refuses one with unknown fields', async () => {
+    const file = join(home, 'applied.yaml');
+    const manifest = (labels: string, extra = '') =>
+      `apiVersion: v1\nkind: Pod\nmetadata:\n  name: applied\n  labels: {${labels}}\n${extra}spec:\n  restartPolicy: Never\n  containers:\n    - name: main\n      image: busybox\n      command: [sh, -c, 'exec sleep 300']\n`;
+    writeFileSync(file, manifest('app: a'));
+    expect(await kubectl('apply', '-f', file)).toMatch(/pod\/applied created/);
+    writeFileSync(file, manifest('app: b, extra: x'));
+    expect(await kubectl('apply', '-f', file)).toMatch(/pod\/applied configured/);
+    const pod = await env.core.readNamespacedPod({ namespace: 'default', name: 'applied' });
+    expect(pod.metadata?.labels).toEqual({ app: 'b', extra: 'x' });
+    writeFileSync(file, manifest('app: c', 'sepc: {}\n').replace('name: applied', 'name: typo'));
+    const refused = await kubectl('apply', '-f', file).then(
+      () => '',
+      (err: { stderr?: string }) => err.stderr ?? '',
+    );
+    expect(refused).toMatch(/strict decoding error: unknown field "sepc"/);
+    await expect(env.core.readNamespacedPod({ namespace: 'default', name: 'typo' })).rejects.toThrow();
+    await env.core.deleteNamespacedPod({ namespace: 'default', name: 'applied', gracePeriodSeconds: 0 });
+  });
+
   it('works from the generated kubeconfig', async () => {
     const file = join(home, 'kubeconfig.yaml');
     await env.kube.writeKubeconfig(file);
