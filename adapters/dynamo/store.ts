@@ -38,7 +38,7 @@ import {
   TransientError,
   ValidationError,
 } from '../../core/errors.ts';
-import { isTerminal, type JobEvent, type JobPhase, type JobRecord } from '../../core/job.ts';
+import { isTerminal, JOB_PHASES, type JobEvent, type JobPhase, type JobRecord } from '../../core/job.ts';
 import type { Clock, CounterIncrement, CounterTotal, JobRef, JobStore } from '../../core/ports.ts';
 import { translateAwsError } from '../aws/errors.ts';
 import {
@@ -55,16 +55,6 @@ import { Attr, createTableInput, Index } from './table.ts';
 export const MAX_RECORD_BYTES = 350 * 1024;
 /** Default retention of timeline events (seconds). */
 export const DEFAULT_EVENT_TTL_SECONDS = 30 * 24 * 3600;
-
-const PHASES: readonly JobPhase[] = [
-  'Pending',
-  'Running',
-  'Restarting',
-  'Suspended',
-  'Succeeded',
-  'Failed',
-  'Cancelled',
-];
 
 type Item = Record<string, unknown>;
 type WriteRequest = NonNullable<BatchWriteCommandInput['RequestItems']>[string][number];
@@ -296,7 +286,7 @@ export class DynamoJobStore implements JobStore {
     const start = query.cursor ? decodeCursor(query.cursor) : undefined;
     // Without namespace or phase, walk the byPhase index phase by phase; the cursor remembers which.
     const phases: (JobPhase | undefined)[] =
-      query.namespace !== undefined || query.phase !== undefined ? [undefined] : [...PHASES];
+      query.namespace !== undefined || query.phase !== undefined ? [undefined] : [...JOB_PHASES];
     let p = start?.p ?? 0;
     let exclusiveStartKey = start?.k;
     const refs: JobRef[] = [];
