@@ -152,6 +152,41 @@ export const AgentRecord = z.discriminatedUnion('kind', [
 ]);
 export type AgentRecord = z.infer<typeof AgentRecord>;
 
+/** An output line that is an agent record, or that claims to be one and is not (`invalid` says why). */
+export type AgentLine = { record: AgentRecord } | { invalid: string };
+
+/**
+ * The one recogniser of agent records in a container's output, used by the logs Lambda
+ * (functions/log-payload.ts `classifyLine`) and by `trainkeeper rules check` (rules/kubectl-log.ts), so
+ * both agree on which lines are agent records and which are rule input.
+ *
+ * A line claims to be a record when, after leading whitespace, it starts with `{` and mentions both the
+ * `"trainkeeper"` key and `AGENT_RECORD_MARKER`; it is one when it is JSON that `AgentRecord` accepts.
+ * Returns `undefined` for every other line (training output). Never throws.
+ */
+export function recogniseAgentLine(text: string): AgentLine | undefined {
+  const trimmed = text.trimStart();
+  if (
+    !trimmed.startsWith('{') ||
+    !trimmed.includes(AGENT_RECORD_MARKER) ||
+    !trimmed.includes('"trainkeeper"')
+  ) {
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(trimmed);
+  } catch (err) {
+    return { invalid: `agent record is not JSON: ${(err as Error).message}` };
+  }
+  const parsed = AgentRecord.safeParse(value);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return { invalid: `agent record ${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}` };
+  }
+  return { record: parsed.data };
+}
+
 /** The torchrun-style prefix of a forwarded worker line: `[default3]:` → local rank 3. */
 export const WORKER_LINE_PREFIX = /^\[default(\d+)\]:/;
 

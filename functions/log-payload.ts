@@ -10,7 +10,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
-import { AGENT_RECORD_MARKER, AgentRecord, WORKER_LINE_PREFIX } from '../core/agent-protocol.ts';
+import { type AgentRecord, recogniseAgentLine, WORKER_LINE_PREFIX } from '../core/agent-protocol.ts';
 
 /** The Lambda event a subscription filter delivers. */
 export const CloudWatchLogsEvent = z.object({ awslogs: z.object({ data: z.string() }) });
@@ -195,27 +195,16 @@ export type ClassifiedLine =
   | { kind: 'worker'; localRank?: number; text: string };
 
 /**
- * Splits agent status records (`{"trainkeeper":"agent/v1",…}`, parsed with `AgentRecord`) from training
- * output. A line that claims to be an agent record but does not parse is `Malformed` (`agent-record`).
+ * Splits agent status records (recognised by core/agent-protocol.ts `recogniseAgentLine`, as `rules check`
+ * does) from training output. A line that claims to be an agent record but does not parse is `Malformed`
+ * (`agent-record`).
  */
 export function classifyLine(text: string): ClassifiedLine | Malformed {
-  const trimmed = text.trimStart();
-  if (trimmed.startsWith('{') && trimmed.includes(AGENT_RECORD_MARKER) && trimmed.includes('"trainkeeper"')) {
-    let value: unknown;
-    try {
-      value = JSON.parse(trimmed);
-    } catch (err) {
-      return { malformed: 'agent-record', detail: `agent record is not JSON: ${(err as Error).message}` };
-    }
-    const parsed = AgentRecord.safeParse(value);
-    if (!parsed.success) {
-      const first = parsed.error.issues[0];
-      return {
-        malformed: 'agent-record',
-        detail: `agent record ${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}`,
-      };
-    }
-    return { kind: 'agent', record: parsed.data };
+  const agent = recogniseAgentLine(text);
+  if (agent) {
+    return 'record' in agent
+      ? { kind: 'agent', record: agent.record }
+      : { malformed: 'agent-record', detail: agent.invalid };
   }
   const m = WORKER_LINE_PREFIX.exec(text);
   if (m) return { kind: 'worker', localRank: Number(m[1]), text: text.slice(m[0].length) };

@@ -6,13 +6,15 @@
  * `[default<N>]:`; the prefix is removed, N is the local rank, the stream is `<source>/<N>`, and `rank` is
  * N too (one file is one pod, whose global ranks the file does not tell). Lines
  * without the prefix (the launcher, the kernel) form the stream `<source>` with no rank. The agent's
- * structured JSON records (`{"trainkeeper":"agent/v1",...}`) are not rule input and are left out.
+ * structured JSON records (`{"trainkeeper":"agent/v1",...}`) are not rule input and are left out, and so
+ * are lines that claim to be records but do not parse: recognised by core/agent-protocol.ts
+ * `recogniseAgentLine`, exactly as the logs Lambda recognises them.
  *
  * Invariants: pure; one output line per input line that has text (in order), with its 1-based
  * `lineNumber`; never throws on bad input — a file that starts without a timestamp is an error the caller
  * reports (`firstTimestamp` is undefined), lines before the first timestamp are dropped and counted.
  */
-import { AGENT_RECORD_MARKER, WORKER_LINE_PREFIX } from '../core/agent-protocol.ts';
+import { recogniseAgentLine, WORKER_LINE_PREFIX } from '../core/agent-protocol.ts';
 import type { LogLine } from './types.ts';
 
 /** A parsed line and where it came from. */
@@ -32,10 +34,11 @@ export interface ParsedKubectlLog {
   unstamped: number;
   /** Agent JSON records skipped. */
   agentRecords: number;
+  /** Lines that claim to be agent records but do not parse: skipped too, as the logs Lambda skips them. */
+  invalidAgentRecords: number;
 }
 
 const STAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2}) ?/;
-const AGENT_RECORD = `{"trainkeeper":"${AGENT_RECORD_MARKER}"`;
 
 /** Epoch ms of an RFC 3339 stamp (fractions beyond milliseconds are truncated). */
 function stampToMs(date: string, fraction: string | undefined, zone: string): number {
@@ -45,7 +48,13 @@ function stampToMs(date: string, fraction: string | undefined, zone: string): nu
 
 /** Parses `text` (a whole file) read from `source` (the stream name prefix, e.g. the file's base name). */
 export function parseKubectlLog(text: string, source: string): ParsedKubectlLog {
-  const out: ParsedKubectlLog = { lines: [], firstTimestamp: undefined, unstamped: 0, agentRecords: 0 };
+  const out: ParsedKubectlLog = {
+    lines: [],
+    firstTimestamp: undefined,
+    unstamped: 0,
+    agentRecords: 0,
+    invalidAgentRecords: 0,
+  };
   let time: number | undefined;
   const raw = text.split(/\r?\n/);
   if (raw.at(-1) === '') raw.pop();
@@ -64,8 +73,10 @@ export function parseKubectlLog(text: string, source: string): ParsedKubectlLog 
       out.unstamped++;
       return;
     }
-    if (body.startsWith(AGENT_RECORD)) {
-      out.agentRecords++;
+    const agent = recogniseAgentLine(body);
+    if (agent) {
+      if ('record' in agent) out.agentRecords++;
+      else out.invalidAgentRecords++;
       return;
     }
     const prefix = WORKER_LINE_PREFIX.exec(body);

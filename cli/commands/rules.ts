@@ -135,6 +135,8 @@ export function registerRulesCommands(program: Command): void {
         }
         if (log.unstamped > 0)
           printErr(`warning: ${log.unstamped} line(s) before the first timestamp skipped`);
+        if (log.invalidAgentRecords > 0)
+          printErr(`warning: ${log.invalidAgentRecords} malformed agent record(s) skipped`);
         const findings = checkLog(ruleList, log.lines, log.firstTimestamp);
         if (options.output === 'json') for (const f of findings) printOut(JSON.stringify(f));
         else if (options.output === 'yaml') printData(findings, 'yaml');

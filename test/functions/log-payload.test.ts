@@ -9,6 +9,7 @@ import {
   sourceLogEvent,
 } from '../../functions/log-payload.ts';
 import { encodeSubscriptionPayload } from '../../local/shipper.ts';
+import { parseKubectlLog } from '../../rules/kubectl-log.ts';
 
 const HEX = 'a'.repeat(64);
 
@@ -119,6 +120,23 @@ describe('classifyLine', () => {
   it('reports an agent record that does not match the schema as malformed', () => {
     const c = classifyLine('{"trainkeeper":"agent/v1","kind":"heartbeat"}');
     expect(isMalformed(c) && c.malformed).toBe('agent-record');
+  });
+
+  it.each([
+    ['{"trainkeeper":"agent/v1","ts":"t","generation":0,"state":"RUNNING","kind":"heartbeat"}'],
+    ['  {"trainkeeper": "agent/v1", "ts": "t", "generation": 0, "state": "READY", "kind": "state"}'],
+    ['{"trainkeeper":"agent/v1","kind":"heartbeat"}'],
+    ['{"trainkeeper":"agent/v1", truncated'],
+    ['{"note":"agent/v1","trainkeeper":"agent/v1"}'],
+    ['[default0]:{"trainkeeper":"agent/v1"}'],
+    ['{"step": 5, "loss": 1.25}'],
+    ['trainkeeper agent/v1 started'],
+  ])('agrees with `rules check` (parseKubectlLog) on whether %j is rule input', (text) => {
+    const c = classifyLine(text);
+    const isRuleInput = !isMalformed(c) && c.kind === 'worker';
+    const log = parseKubectlLog(`2026-03-01T10:00:00Z ${text}\n`, 'pod.log');
+    expect(log.lines.length === 1).toBe(isRuleInput);
+    expect(log.agentRecords + log.invalidAgentRecords).toBe(isRuleInput ? 0 : 1);
   });
 
   it.each([

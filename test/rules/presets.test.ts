@@ -240,6 +240,19 @@ describe('parseKubectlLog', () => {
     ]);
   });
 
+  it('skips lines that claim to be agent records but do not parse, and counts them apart', () => {
+    const log = parseKubectlLog(
+      [
+        '2026-03-01T10:00:00Z {"trainkeeper":"agent/v1","kind":"heartbeat"}',
+        '2026-03-01T10:00:01Z   {"trainkeeper": "agent/v1", "ts": "x", "generation": 1, "state": "READY", "kind": "state"}',
+        '2026-03-01T10:00:02Z {"loss": 1.5}',
+      ].join('\n'),
+      'pod.log',
+    );
+    expect([log.agentRecords, log.invalidAgentRecords]).toEqual([1, 1]);
+    expect(log.lines.map((l) => l.text)).toEqual(['{"loss": 1.5}']);
+  });
+
   it('counts lines before the first timestamp', () => {
     const log = parseKubectlLog('no stamp\n2026-03-01T10:00:00Z x\n', 'f');
     expect([log.unstamped, log.lines.length]).toEqual([1, 1]);
