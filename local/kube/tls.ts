@@ -72,8 +72,10 @@ export function selfSignedCertificate(
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const now = options.now ?? Date.now();
   const name = seq(set(seq(oid('2.5.4.3'), utf8(options.commonName ?? 'trainkeeper-local-kube'))));
+  // DER INTEGER: positive (top bit clear) and minimal (a leading 0x00 is illegal padding, which OpenSSL
+  // and Go reject), so the first byte is kept in 0x40–0x7f.
   const serial = randomBytes(16);
-  serial[0] = serial[0]! & 0x7f;
+  serial[0] = (serial[0]! & 0x3f) | 0x40;
   const ecdsaWithSha256 = seq(oid('1.2.840.10045.4.3.2'));
   const altNames = Buffer.concat([
     ...(options.dnsNames ?? ['localhost']).map((d) => tlv(0x82, Buffer.from(d, 'ascii'))),

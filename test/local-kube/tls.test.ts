@@ -19,6 +19,14 @@ describe('the self-signed certificate of the local API server', () => {
     expect(read()).toEqual(expected);
   });
 
+  it('always encodes a serial that OpenSSL parses (positive, no leading zero byte), over many draws', () => {
+    // A 1-in-256 draw used to start the serial with 0x00 followed by a byte below 0x80: illegal padding.
+    for (let i = 0; i < 1500; i++) {
+      const serial = new X509Certificate(selfSignedCertificate().cert).serialNumber;
+      expect(serial).toMatch(/^[4-7][0-9A-F]{31}$/);
+    }
+  });
+
   it('gets a fresh key and serial on every call', () => {
     const other = new X509Certificate(selfSignedCertificate().cert);
     expect(other.serialNumber).not.toBe(cert.serialNumber);
