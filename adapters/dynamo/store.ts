@@ -1,5 +1,7 @@
 /**
- * `DynamoJobStore`: the `JobStore` port on one DynamoDB table (key design in table.ts and docs/store.md).
+ * `DynamoJobStore`: the four store ports (`JobStore`, `Timeline`, `MetricStore`, `IdempotencyStore`) on one
+ * DynamoDB table (key design in table.ts and docs/store.md). One class because they share the table, the
+ * client and the error translation; consumers see only the ports they use (functions/reconcile.ts `Deps`).
  *
  * Concurrency: every job write is ONE conditional item write on `version`. Two triggers on one job:
  *
@@ -39,7 +41,16 @@ import {
   ValidationError,
 } from '../../core/errors.ts';
 import { isTerminal, JOB_PHASES, type JobEvent, type JobPhase, type JobRecord } from '../../core/job.ts';
-import type { Clock, CounterIncrement, CounterTotal, JobRef, JobStore } from '../../core/ports.ts';
+import type {
+  Clock,
+  CounterIncrement,
+  CounterTotal,
+  IdempotencyStore,
+  JobRef,
+  JobStore,
+  MetricStore,
+  Timeline,
+} from '../../core/ports.ts';
 import { translateAwsError } from '../aws/errors.ts';
 import {
   formatIssues,
@@ -133,7 +144,7 @@ export interface DynamoJobStoreOptions {
 }
 
 /** The JobStore on DynamoDB. Stateless apart from its client; safe to share across handler invocations. */
-export class DynamoJobStore implements JobStore {
+export class DynamoJobStore implements JobStore, Timeline, MetricStore, IdempotencyStore {
   private readonly client: DynamoDBDocumentClient;
   private readonly table: string;
   private readonly eventTtl: number;
