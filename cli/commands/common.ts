@@ -6,6 +6,7 @@
  * Invariant of the watch loop: every event is printed exactly once and in order (the `after` cursor of the
  * events route), and the loop ends only when the job is in a terminal phase (or the user stops it).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
 import { isTerminal, type JobPhase } from '../../core/job.ts';
@@ -178,5 +179,3 @@ export function formatEvent(e: EventDocument, format: WatchOptions['events']): s
   if (format === 'yaml') return `---\n${stringify(e)}`;
   return `${eventLine(e)}\n`;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

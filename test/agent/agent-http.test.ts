@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { StatusBody } from '../../core/agent-protocol.ts';
 import {
@@ -108,7 +109,7 @@ describe('agent HTTP API (HyperPod elastic agent contract)', () => {
     const other = await a.call('/start', startBody(1));
     expect(other.code).toBe(409);
     expect(other.body.detail).toContain('POST /stop');
-    await new Promise((r) => setTimeout(r, 300));
+    await sleep(300);
     expect(printedPids(a.workerLines())).toHaveLength(2);
   });
 
@@ -195,7 +196,7 @@ describe('agent HTTP API (HyperPod elastic agent contract)', () => {
     const a = await agent(1, ['hang']);
     const r = await a.call('/start', startBody(0, { spare: true }));
     expect(r.body).toMatchObject({ status: 'ready', spare: true, faultCount: 0 });
-    await new Promise((res) => setTimeout(res, 200));
+    await sleep(200);
     expect(a.workerLines()).toEqual([]);
   });
 

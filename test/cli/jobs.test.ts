@@ -3,9 +3,11 @@
  * process, against one real local control plane (dynalite, local Kubernetes API, kubelet running the
  * simulated trainer under `trainkeeper-agent`, log shipper, sweep) started in this process for the file.
  */
+
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobDocument } from '../../cli/client.ts';
 import { type LocalControlPlane, startLocalControlPlane } from '../../local/control-plane.ts';
@@ -42,7 +44,7 @@ async function waitForJob(name: string, ready: (job: JobDocument) => boolean, ti
   while (Date.now() < deadline) {
     last = await jobDoc(name).catch(() => undefined);
     if (last && ready(last)) return last;
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
   throw new Error(`job ${name} not ready in time; last: ${JSON.stringify(last?.status)}`);
 }

@@ -3,10 +3,12 @@
  * endpoint, serves the other commands (which find it through `<data-dir>/local.json`), and on SIGTERM stops
  * everything it started — including the pod processes of a running job — and exits 0.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobDocument } from '../../cli/client.ts';
 import { BIN, cleanEnv, demoManifest, descendants, isAlive, ROOT, trainkeeper } from './run.ts';
@@ -93,7 +95,7 @@ describe('trainkeeper local up', () => {
       const doc = (await (await fetch(`${endpoint}/jobs/default/up-job`)).json()) as JobDocument;
       if (doc.status.phase === 'Running') break;
       if (Date.now() > deadline) throw new Error(`up-job not running: ${JSON.stringify(doc.status)}`);
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
     const children = descendants(up.pid as number);
     expect(children.length).toBeGreaterThanOrEqual(2); // at least the agent and its worker
@@ -104,7 +106,7 @@ describe('trainkeeper local up', () => {
     expect(existsSync(join(dataDir, 'local.json'))).toBe(false);
     // Pipes close as their owners exit; give the last ones (e.g. tsx's esbuild service) a moment.
     const gone = Date.now() + 5_000;
-    while (children.some(isAlive) && Date.now() < gone) await new Promise((r) => setTimeout(r, 100));
+    while (children.some(isAlive) && Date.now() < gone) await sleep(100);
     expect(children.filter(isAlive)).toEqual([]);
   }, 240_000);
 });

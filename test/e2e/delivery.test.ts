@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { TransientError } from '../../core/errors.ts';
 import { POD_LABELS } from '../../core/observations.ts';
@@ -76,7 +77,7 @@ async function deliver(logs: LogsHandler, payload: CloudWatchLogsEvent): Promise
       return await logs(payload);
     } catch (err) {
       if (!(err instanceof TransientError) || attempt >= 6) throw err;
-      await new Promise((r) => setTimeout(r, 200 * attempt));
+      await sleep(200 * attempt);
     }
   }
 }

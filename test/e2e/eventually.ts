@@ -1,10 +1,10 @@
 /**
- * Polling for what the control plane emits after its state write: events, counters and processes follow
- * the write by a few milliseconds (reconcile flushes emissions after the cluster actions), so a scenario
- * that has just seen a new phase re-reads them until they agree instead of racing the flush.
+ * Polling for what the control plane emits after its state write: events and counters follow the write by
+ * a few milliseconds (reconcile flushes them after the write, before the cluster actions) and processes
+ * follow the cluster actions, so a scenario that has just seen a new phase re-reads them until they agree
+ * instead of racing the flush.
  */
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
  * Calls `read` until `check` accepts its value (returns it) or `timeoutMs` passes; then runs `check` once

@@ -5,6 +5,7 @@
  * metrics and process reality — never on calls.
  */
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll } from 'vitest';
 import { stringify } from 'yaml';
@@ -134,8 +135,6 @@ export function useControlPlane(options: LocalControlPlaneOptions = {}): () => E
     return e2e;
   };
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class E2E {
   constructor(readonly plane: LocalControlPlane) {}

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { type E2E, jobManifest, useControlPlane } from './harness.ts';
 import { expectNothingLeft, lifecycleUntil, RECOVERED_AND_SUCCEEDED, rankPods } from './scenario-helpers.ts';
@@ -45,7 +46,7 @@ async function succeedsAwayFrom(t: E2E, name: string, node: string): Promise<voi
   // The faulty pod is force-deleted; once Kubernetes has let it go, the bad node holds nothing of the job.
   const onNode = async () => (await t.kubePods(name)).filter((p) => p.node === node);
   const deadline = Date.now() + 20_000;
-  while ((await onNode()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
+  while ((await onNode()).length > 0 && Date.now() < deadline) await sleep(250);
   expect(await onNode()).toEqual([]);
   const done = await t.waitFor(name, 'success', (j) => j.status.phase === 'Succeeded', 90_000);
   expect(done.status.remediations.map((r) => [r.reason, r.level])).toEqual([['NodeFault', 'pod']]);

@@ -3,14 +3,15 @@
  * Kubernetes API, cancel, and the lifecycle timeline. Kept apart from harness.ts so scenario files written
  * in parallel never edit the same helper.
  */
+
 import { execFile } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { expect } from 'vitest';
 import type { E2E, EventDoc, JobDoc } from './harness.ts';
 
 const run = promisify(execFile);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
  * Live processes whose command line contains `needle` (e.g. a job's checkpoint dir, which every trainer

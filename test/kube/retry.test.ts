@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { mapBounded, valuesOrThrow } from '../../adapters/kube/concurrency.ts';
@@ -143,7 +144,7 @@ describe('mapBounded', () => {
     const results = await mapBounded([5, 1, 4, 2, 3, 0, 6], 3, async (n) => {
       inFlight++;
       peak = Math.max(peak, inFlight);
-      await new Promise((r) => setTimeout(r, n));
+      await sleep(n);
       inFlight--;
       if (n === 0) throw new Error('zero');
       return n * 10;

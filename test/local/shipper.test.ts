@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import {
@@ -115,13 +116,13 @@ describe('LogShipper', () => {
         inFlight++;
         maxInFlight = Math.max(maxInFlight, inFlight);
         sizes.push(decode(e).logEvents.length);
-        await new Promise((r) => setTimeout(r, 50));
+        await sleep(50);
         inFlight--;
       },
     });
     for (let i = 0; i < 20; i++) {
       shipper.accept(line(`llama-pods-${i % 3}-0`, `line ${i}`, i));
-      await new Promise((r) => setTimeout(r, 10));
+      await sleep(10);
     }
     await shipper.flush();
     expect(maxInFlight).toBe(1);

@@ -7,6 +7,7 @@
  *
  * This relies on SST internals, which is why `sst` is pinned exactly (4.17.1).
  */
+
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -14,6 +15,7 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build, stop as stopEsbuild } from 'esbuild';
 import type { StageConfig } from '../../stacks/config.ts';
@@ -69,7 +71,7 @@ export async function ensureSstPlatform(): Promise<void> {
       break;
     } catch {
       if (ready()) return;
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
   }
   try {
@@ -337,7 +339,7 @@ export async function runStacks(config: StageConfig, via: 'app' | 'sst.config' =
       if (seen === run.resources.length && pending.count === 0 && lambdas === components) break;
       if (Date.now() > deadline) throw new Error(`stacks did not settle: ${lambdas}/${components} Lambdas`);
       seen = run.resources.length;
-      await new Promise((r) => setTimeout(r, 250));
+      await sleep(250);
     }
     return run;
   } catch (err) {

@@ -3,8 +3,10 @@
  * kills every pod process it started), plus a real `@kubernetes/client-node` KubeConfig and CoreV1Api
  * pointed at it the way the EKS adapter builds them (`loadFromOptions` with server + bearer token).
  */
+
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll } from 'vitest';
 import { type LocalKube, type LocalKubeOptions, startLocalKube } from '../../local/kube/index.ts';
@@ -117,6 +119,6 @@ export async function eventually<T>(
     if (Date.now() > deadline) {
       throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     }
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
 }

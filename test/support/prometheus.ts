@@ -2,10 +2,12 @@
  * A real Prometheus (Debian's `prometheus` binary) with the remote-write receiver, on a free loopback port with
  * a throwaway TSDB directory. `stop()` kills exactly the process it started and removes the directory.
  */
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../local/net.ts';
 
 /** A running Prometheus. */
@@ -73,7 +75,7 @@ export async function startPrometheus(): Promise<LocalPrometheus> {
       );
       if (ok) break;
       if (i > 300) throw new Error(`prometheus not ready on ${url}: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
   } catch (err) {
     await stop();
