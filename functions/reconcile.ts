@@ -1,5 +1,6 @@
 /**
- * The step every trigger ends with: load the job → `decide` → write once with a version check → act → emit.
+ * The step every trigger ends with: load the job → `decide` → write once with a version check → emit (events,
+ * counters, gauges) → act on the cluster.
  *
  * Handlers only gather observations and call `reconcile`; they never branch on the state themselves
  * (level-triggered, CONVENTIONS §4). Invariants:
@@ -185,7 +186,6 @@ async function decideAndPersist(
   );
 }
 
-/** Buffered emissions of one round, flushed after the cluster actions (and before DeleteJob). */
 /** The job's pods as the cluster lists them, with the nodes they run on: one `PodsObserved`. */
 export async function observePods(deps: Pick<Deps, 'cluster' | 'clock'>, ref: JobRef): Promise<Observation> {
   const pods = await deps.cluster.listJobPods(ref);
@@ -194,6 +194,10 @@ export async function observePods(deps: Pick<Deps, 'cluster' | 'clock'>, ref: Jo
   return { type: 'PodsObserved', pods, nodes, at: deps.clock.now() };
 }
 
+/**
+ * Buffered emissions of one round: those `decide` asked for are flushed after the write and before any
+ * cluster action; those the actions add (an `ActionFailed` event) after the actions, or before DeleteJob.
+ */
 interface Emissions {
   events: JobEvent[];
   increments: CounterIncrement[];
