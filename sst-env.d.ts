@@ -1,6 +1,6 @@
 /* Hand-written stand-in for the file `sst dev`/`sst deploy` generate (they cannot run offline); keep it in
  * step with the components in stacks/. It types `Resource.<Name>` from `sst` for code that links them. The
- * Lambdas do not: they read the TRAINKEEPER_* variables functions/config.ts documents. */
+ * Lambdas do not: they read the TRAINKEEPER_* variables functions/shell/config.ts documents. */
 
 declare module 'sst' {
   export interface Resource {

@@ -15,8 +15,8 @@ import { kubeClusterFromConfig } from '../adapters/kube/cluster.ts';
 import { buildPod } from '../adapters/kube/pod-builder.ts';
 import { LocalApiServer } from '../local/kube/api-server.ts';
 import { type KubeObject, ObjectStore } from '../local/kube/store.ts';
-import { jobSpec } from '../test/kube/fixtures.ts';
-import { kubeConfigFor } from '../test/kube/local-api.ts';
+import { jobSpec } from '../test/adapters/kube/fixtures.ts';
+import { kubeConfigFor } from '../test/support/local-api.ts';
 import { loadLine, printTable } from './support.ts';
 
 const PODS = 2_000;

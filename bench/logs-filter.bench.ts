@@ -11,7 +11,7 @@
  * lines, a stand-in for CloudWatch's per-stream batching over time: each round invokes the Lambda once
  * per stream that had a line).
  *
- * Each payload goes to the real `logs` handler (functions/logs.ts over functions/deps.ts `buildDeps`) on
+ * Each payload goes to the real `logs` handler (functions/logs.ts over functions/shell/deps.ts `buildDeps`) on
  * DynamoDB Local when Java is present, else in-process dynalite. The store holds no job, so every line ends
  * as `unknown-job` after the per-batch pod index is loaded: the job's own lines cost the same under both
  * filters, and what differs is exactly the cost of the lines the filter drops. CPU is this process's
@@ -21,10 +21,10 @@
 import { ensureTable } from '../adapters/dynamo/store.ts';
 import { AGENT_RECORD_MARKER } from '../core/agent-protocol.ts';
 import { POD_LABELS } from '../core/observations.ts';
-import { loadConfig } from '../functions/config.ts';
-import { buildDeps } from '../functions/deps.ts';
-import { memoryLogger } from '../functions/logger.ts';
 import { makeHandler } from '../functions/logs.ts';
+import { loadConfig } from '../functions/shell/config.ts';
+import { buildDeps } from '../functions/shell/deps.ts';
+import { memoryLogger } from '../functions/shell/logger.ts';
 import {
   hasJava,
   type LocalDynamo,

@@ -11,10 +11,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import type { Signer } from '../adapters/aws/sigv4.ts';
+import type { eventDocument, JobDocument, Problem, ProblemIssue } from '../core/api/documents.ts';
 import { TrainKeeperError, ValidationError } from '../core/errors.ts';
 import type { JobRef } from '../core/ports.ts';
-import type { Problem, ProblemIssue } from '../functions/http.ts';
-import type { eventDocument, JobDocument } from '../functions/job-status.ts';
 
 /** The job document the API returns (functions/README.md "Job document"). */
 export type { JobDocument };

@@ -157,7 +157,7 @@ export type AgentLine = { record: AgentRecord } | { invalid: string };
 
 /**
  * The one recogniser of agent records in a container's output, used by the logs Lambda
- * (functions/log-payload.ts `classifyLine`) and by `trainkeeper rules check` (rules/kubectl-log.ts), so
+ * (functions/shell/log-payload.ts `classifyLine`) and by `trainkeeper rules check` (rules/kubectl-log.ts), so
  * both agree on which lines are agent records and which are rule input.
  *
  * A line claims to be a record when, after leading whitespace, it starts with `{` and mentions both the

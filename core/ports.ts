@@ -2,8 +2,8 @@
  * The ports: the only ways the shell (functions/) reaches the outside. `core/` defines them; `adapters/`
  * implement them against AWS, Kubernetes and Prometheus; `local/` only points the same adapters at local
  * stand-ins. Each port has one contract suite run against every real implementation: the store ports in
- * test/store/job-store.contract.ts (DynamoDB Local and dynalite), `Cluster` in
- * test/kube/cluster.contract.test.ts (the local Kubernetes API).
+ * test/adapters/dynamo/job-store.contract.ts (DynamoDB Local and dynalite), `Cluster` in
+ * test/adapters/kube/cluster.contract.test.ts (the local Kubernetes API).
  */
 import type { Action, PodPlan } from './actions.ts';
 import type { StartBody, StatusBody, StopBody } from './agent-protocol.ts';
@@ -135,7 +135,7 @@ export interface MetricSamples {
 
 /**
  * Where metrics leave the control plane: Prometheus remote write (AMP, or a local Prometheus), the
- * Prometheus text endpoint of the local plane, CloudWatch EMF (alarms). `functions/deps.ts` chooses them
+ * Prometheus text endpoint of the local plane, CloudWatch EMF (alarms). `functions/shell/deps.ts` chooses them
  * from the configuration. Neither method throws: metrics never fail a trigger.
  */
 export interface MetricsSink {

@@ -18,6 +18,7 @@
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { eventDocument, jobDocument } from '../core/api/documents.ts';
 import { newJobRecord } from '../core/decide.ts';
 import {
   AlreadyExistsError,
@@ -32,8 +33,8 @@ import type { Command } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
 import { parseJobManifest } from '../core/spec/parse.ts';
 import { checkPodSecurity } from '../core/spec/pod-security.ts';
-import { isNamespaceAllowed } from './config.ts';
-import { lambdaHandler } from './deps.ts';
+import { isNamespaceAllowed } from './shell/config.ts';
+import { lambdaHandler } from './shell/deps.ts';
 import {
   type ApiGatewayV2Event,
   ApiGatewayV2Event as ApiGatewayV2EventSchema,
@@ -45,11 +46,10 @@ import {
   problem,
   queryOf,
   zodIssues,
-} from './http.ts';
-import { eventDocument, jobDocument } from './job-status.ts';
-import { describeError } from './logger.ts';
-import { type Deps, executeActions, reconcile } from './reconcile.ts';
-import { validateRules } from './rule-input.ts';
+} from './shell/http.ts';
+import { describeError } from './shell/logger.ts';
+import { type Deps, executeActions, reconcile } from './shell/reconcile.ts';
+import { validateRules } from './shell/rule-input.ts';
 
 /** How long an `Idempotency-Key` is remembered (seconds). */
 export const IDEMPOTENCY_TTL_SECONDS = 24 * 3600;
@@ -336,5 +336,5 @@ function errorResponse(deps: Deps, err: unknown, req: Request): ApiResponse {
   return problem(500, 'internal', 'Internal error', 'an unexpected error occurred; it was logged');
 }
 
-/** The Lambda entry point: deps from the environment, built once per instance (functions/deps.ts). */
+/** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
 export const handler = lambdaHandler(makeHandler);

@@ -30,7 +30,7 @@ import { jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Command, NodeHealthStatus } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
-import { lambdaHandler } from './deps.ts';
+import { lambdaHandler } from './shell/deps.ts';
 import {
   countSafely,
   type Deps,
@@ -38,8 +38,8 @@ import {
   type ReconcileOutcome,
   reconcile,
   throwIfAnyRetryable,
-} from './reconcile.ts';
-import { validateRules } from './rule-input.ts';
+} from './shell/reconcile.ts';
+import { validateRules } from './shell/rule-input.ts';
 
 /** The EventBridge envelope (fields every event carries). */
 export const EventBridgeEnvelope = z.object({
@@ -240,5 +240,5 @@ async function malformed(deps: Deps, kind: string, detail: string): Promise<Even
 const issuesText = (error: z.ZodError, prefix: string): string =>
   error.issues.map((i) => `${[prefix, ...i.path.map(String)].join('.')}: ${i.message}`).join('; ');
 
-/** The Lambda entry point: deps from the environment, built once per instance (functions/deps.ts). */
+/** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
 export const handler = lambdaHandler(makeHandler);

@@ -41,8 +41,8 @@ import { type Observation, POD_LABELS } from '../core/observations.ts';
 import type { CounterIncrement, JobRef } from '../core/ports.ts';
 import { evaluateLines } from '../rules/engine.ts';
 import type { LogLine } from '../rules/types.ts';
-import { lambdaHandler } from './deps.ts';
-import { compiledRulesFor, ruleObservation, ruleStateFor } from './job-rules.ts';
+import { lambdaHandler } from './shell/deps.ts';
+import { compiledRulesFor, ruleObservation, ruleStateFor } from './shell/job-rules.ts';
 import {
   CloudWatchLogsEvent,
   classifyLine,
@@ -51,8 +51,8 @@ import {
   type MalformedKind,
   type SourcedLine,
   sourceLogEvent,
-} from './log-payload.ts';
-import { countSafely, type Deps, forEachJob, reconcile, throwIfAnyRetryable } from './reconcile.ts';
+} from './shell/log-payload.ts';
+import { countSafely, type Deps, forEachJob, reconcile, throwIfAnyRetryable } from './shell/reconcile.ts';
 
 /** How long a processed (batch, job) mark is kept: longer than Lambda's 6 h async retry window. */
 export const BATCH_MARK_TTL_SECONDS = 24 * 3600;
@@ -307,5 +307,5 @@ class JobResolver {
   }
 }
 
-/** The Lambda entry point: deps from the environment, built once per instance (functions/deps.ts). */
+/** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
 export const handler = lambdaHandler(makeHandler);

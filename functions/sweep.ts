@@ -14,8 +14,8 @@ import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
 import type { CounterTotal, JobRef } from '../core/ports.ts';
 import { tickRules } from '../rules/engine.ts';
-import { lambdaHandler } from './deps.ts';
-import { compiledRulesFor, ruleObservation, ruleStateFor } from './job-rules.ts';
+import { lambdaHandler } from './shell/deps.ts';
+import { compiledRulesFor, ruleObservation, ruleStateFor } from './shell/job-rules.ts';
 import {
   type Deps,
   forEachJob,
@@ -24,7 +24,7 @@ import {
   type ReconcileOutcome,
   reconcile,
   throwIfAnyRetryable,
-} from './reconcile.ts';
+} from './shell/reconcile.ts';
 
 /** Jobs swept in parallel (each is a few DynamoDB and Kubernetes calls). */
 export const SWEEP_CONCURRENCY = 8;
@@ -93,5 +93,5 @@ function phaseGauges(outcome: SweepOutcome): CounterTotal[] {
   return [...counts].map(([phase, value]) => ({ name: Metric.jobsByPhase, labels: { phase }, value }));
 }
 
-/** The Lambda entry point: deps from the environment, built once per instance (functions/deps.ts). */
+/** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
 export const handler = lambdaHandler(makeHandler);

@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { problem } from '../functions/http.ts';
+import { problem } from '../functions/shell/http.ts';
 
 /** API Gateway HTTP APIs' request payload limit (10 MB), documented in functions/README.md. */
 export const MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;

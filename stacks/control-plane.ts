@@ -1,6 +1,6 @@
 /**
  * The four Lambdas (nodejs22.x, one role and one log group each) and the stage's EventBridge bus. Each
- * function gets the environment `functions/config.ts` reads and only the IAM statements `lambdaStatements`
+ * function gets the environment `functions/shell/config.ts` reads and only the IAM statements `lambdaStatements`
  * lists for it; the asynchronous ones (logs, sweep, events) retry twice and then land in their own SQS DLQ
  * (on-failure destination of the asynchronous invocation).
  *
@@ -110,7 +110,7 @@ export function controlPlane(input: {
       logging: { logGroup: logGroup.name },
       ...(dlq ? { retries: 2 } : {}),
       transform: {
-        // Exactly the variables functions/config.ts reads: drop SST's `SST_RESOURCE_App`/`SST_KEY*` (they
+        // Exactly the variables functions/shell/config.ts reads: drop SST's `SST_RESOURCE_App`/`SST_KEY*` (they
         // serve `Resource` from the `sst` package, which the handlers do not use).
         function: (args: aws.lambda.FunctionArgs) => {
           args.environment = { variables: environment.apply((e) => ({ ...e })) };

@@ -6,7 +6,7 @@
  * Invariants:
  * - every statement names concrete resources: the only wildcard is `<own log group>:*` (its log streams);
  * - each Lambda's statements are exactly what its code path calls (see `LAMBDA_NEEDS`);
- * - the Lambda environment holds only variables `functions/config.ts` reads.
+ * - the Lambda environment holds only variables `functions/shell/config.ts` reads.
  */
 import { EMF_NAMESPACE } from '../adapters/aws/cloudwatch.ts';
 import { TABLE } from '../adapters/dynamo/table.ts';
@@ -192,7 +192,7 @@ export const API_ROUTES = [
 ] as const;
 
 /**
- * The Lambda environment: exactly the variables `functions/config.ts` reads (in `aws` mode; `AWS_REGION` is
+ * The Lambda environment: exactly the variables `functions/shell/config.ts` reads (in `aws` mode; `AWS_REGION` is
  * set by Lambda). Resource names are Pulumi outputs in the stacks, plain strings here.
  */
 export function lambdaEnvironment(

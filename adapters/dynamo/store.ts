@@ -1,7 +1,7 @@
 /**
  * `DynamoJobStore`: the four store ports (`JobStore`, `Timeline`, `MetricStore`, `IdempotencyStore`) on one
  * DynamoDB table (key design in table.ts and docs/store.md). One class because they share the table, the
- * client and the error translation; consumers see only the ports they use (functions/reconcile.ts `Deps`).
+ * client and the error translation; consumers see only the ports they use (functions/shell/reconcile.ts `Deps`).
  *
  * Concurrency: every job write is ONE conditional item write on `version`. Two triggers on one job:
  *

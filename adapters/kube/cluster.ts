@@ -51,7 +51,7 @@ import {
 
 /**
  * Every (resource, verb) the adapter uses, in RBAC terms (core API group). deploy/kubernetes/rbac.yaml
- * grants exactly these; test/kube/rbac.test.ts checks both directions. `scope` says which object grants it.
+ * grants exactly these; test/adapters/kube/rbac.test.ts checks both directions. `scope` says which object grants it.
  */
 export const KUBE_PERMISSIONS = [
   { scope: 'cluster', resource: 'nodes', verbs: ['get', 'list', 'watch'] },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHandler } from '../../functions/api.ts';
-import type { ApiResponse } from '../../functions/http.ts';
+import type { ApiResponse } from '../../functions/shell/http.ts';
 import { apiEvent, manifest } from './fixtures.ts';
 import { type Harness, NAMESPACE, startHarness } from './harness.ts';
 

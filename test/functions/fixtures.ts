@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { POD_LABELS } from '../../core/observations.ts';
-import type { ApiGatewayV2Event } from '../../functions/http.ts';
+import type { ApiGatewayV2Event } from '../../functions/shell/http.ts';
 import { encodeSubscriptionPayload } from '../../local/shipper.ts';
 
 const dir = new URL('../fixtures/', import.meta.url);

@@ -13,7 +13,7 @@ import type { Cluster, JobRef, JobStore } from '../../core/ports.ts';
 import { makeHandler as makeApi } from '../../functions/api.ts';
 import { makeHandler as makeEvents } from '../../functions/events.ts';
 import { makeHandler as makeLogs } from '../../functions/logs.ts';
-import { type Deps, reconcile } from '../../functions/reconcile.ts';
+import { type Deps, reconcile } from '../../functions/shell/reconcile.ts';
 import { makeHandler as makeSweep } from '../../functions/sweep.ts';
 import { encodeSubscriptionPayload } from '../../local/shipper.ts';
 import { apiEvent, fixtureJson, logsEvent, manifest } from './fixtures.ts';

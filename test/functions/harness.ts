@@ -11,12 +11,12 @@ import { KubeCluster } from '../../adapters/kube/cluster.ts';
 import { AGENT_ENV } from '../../core/agent-protocol.ts';
 import type { JobEvent } from '../../core/job.ts';
 import type { CounterTotal, JobRef } from '../../core/ports.ts';
-import { loadConfig } from '../../functions/config.ts';
-import { memoryLogger } from '../../functions/logger.ts';
-import type { Deps } from '../../functions/reconcile.ts';
+import { loadConfig } from '../../functions/shell/config.ts';
+import { memoryLogger } from '../../functions/shell/logger.ts';
+import type { Deps } from '../../functions/shell/reconcile.ts';
 import { AgentProc, cleanup, WORKER } from '../agent/harness.ts';
-import { startTestKube, type TestKube } from '../kube/local-api.ts';
 import { makeDocClient, startDynalite } from '../support/dynamo.ts';
+import { startTestKube, type TestKube } from '../support/local-api.ts';
 
 export const NAMESPACE = 'team-a';
 export const NODES = ['node-a', 'node-b', 'node-c', 'node-d'];

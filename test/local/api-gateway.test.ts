@@ -1,8 +1,8 @@
+import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { request } from 'node:http';
 import { type HttpApiEvent, MAX_REQUEST_BODY_BYTES, startLocalApiGateway } from '../../local/api-gateway.ts';
-import { acceptedFromOutside } from '../local-kube/loopback.ts';
+import { acceptedFromOutside } from './kube/loopback.ts';
 
 describe('local API Gateway', () => {
   it('turns a request into an API Gateway v2 event and the result back into a response', async () => {

@@ -1,6 +1,6 @@
 /**
  * The log dialects the local plane speaks, against fixtures of what each really delivers and against the
- * `logs` handler's own decoding (functions/log-payload.ts): every worker line and agent record must be
+ * `logs` handler's own decoding (functions/shell/log-payload.ts): every worker line and agent record must be
  * attributed to the pod that printed it, in every dialect.
  *
  * Fixtures (test/fixtures/cloudwatch/, decoded `awslogs.data` of a subscription delivery):
@@ -26,7 +26,7 @@ import {
   decodeSubscriptionData,
   isMalformed,
   sourceLogEvent,
-} from '../../functions/log-payload.ts';
+} from '../../functions/shell/log-payload.ts';
 import {
   containerId,
   criFragments,

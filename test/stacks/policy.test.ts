@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { loadConfig } from '../../functions/config.ts';
 import * as handlerEvents from '../../functions/events.ts';
+import { loadConfig } from '../../functions/shell/config.ts';
 import { stageConfig } from '../../stacks/config.ts';
 import {
   COMMAND_EVENT,
@@ -155,7 +155,7 @@ describe('resource names', () => {
 });
 
 describe('lambdaEnvironment', () => {
-  it('is a configuration functions/config.ts loads back to the stage settings', () => {
+  it('is a configuration functions/shell/config.ts loads back to the stage settings', () => {
     const stage = stageConfig(
       'team',
       {

@@ -5,7 +5,7 @@
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLE } from '../../adapters/dynamo/table.ts';
-import { loadConfig } from '../../functions/config.ts';
+import { loadConfig } from '../../functions/shell/config.ts';
 import { type StageConfig, stageConfig } from '../../stacks/config.ts';
 import { logFilterPattern } from '../../stacks/log-filter.ts';
 import {
@@ -122,7 +122,7 @@ describe('lambdas', () => {
   });
 
   it.each(LAMBDAS)(
-    'gives the %s Lambda exactly the variables functions/config.ts reads, with the stage values',
+    'gives the %s Lambda exactly the variables functions/shell/config.ts reads, with the stage values',
     (n) => {
       const env: Record<string, string> = fn_env(n);
       const tk = Object.keys(env);

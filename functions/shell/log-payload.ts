@@ -1,0 +1,212 @@
+/**
+ * Parsing for the `logs` Lambda: the CloudWatch Logs subscription envelope (base64 → gunzip → JSON, checked
+ * with zod like Powertools' `CloudWatchLogsSchema`) and each log event's message, which is either a
+ * Container Insights / Fluent Bit JSON record or a plain line in a per-container log stream.
+ *
+ * Invariant: nothing here throws for bad *content*; every problem comes back as a `Malformed` value with a
+ * bounded `kind` (a metric label), so one bad event is counted and skipped and the batch goes on. Only the
+ * envelope as a whole can be rejected (`decodeSubscriptionData`), and then the whole batch is one malformed
+ * event.
+ */
+import { gunzipSync } from 'node:zlib';
+import { z } from 'zod';
+import { type AgentRecord, recogniseAgentLine, WORKER_LINE_PREFIX } from '../../core/agent-protocol.ts';
+
+/** The Lambda event a subscription filter delivers. */
+export const CloudWatchLogsEvent = z.object({ awslogs: z.object({ data: z.string() }) });
+export type CloudWatchLogsEvent = z.infer<typeof CloudWatchLogsEvent>;
+
+/** One log event inside the decoded payload. */
+export const CloudWatchLogEvent = z.object({
+  id: z.string(),
+  timestamp: z.number(),
+  message: z.string(),
+});
+export type CloudWatchLogEvent = z.infer<typeof CloudWatchLogEvent>;
+
+/** The decoded subscription payload (`messageType` `CONTROL_MESSAGE` is a reachability probe). */
+export const CloudWatchLogsPayload = z.object({
+  messageType: z.enum(['DATA_MESSAGE', 'CONTROL_MESSAGE']),
+  owner: z.string(),
+  logGroup: z.string(),
+  logStream: z.string(),
+  subscriptionFilters: z.array(z.string()),
+  policyLevel: z.string().optional(),
+  logEvents: z.array(CloudWatchLogEvent),
+});
+export type CloudWatchLogsPayload = z.infer<typeof CloudWatchLogsPayload>;
+
+/** Bounded set of reasons a payload or event is skipped (the `kind` label of `malformedEventsSkipped`). */
+export type MalformedKind =
+  | 'payload-base64'
+  | 'payload-gzip'
+  | 'payload-json'
+  | 'payload-schema'
+  | 'oversized-line'
+  | 'unattributed-line'
+  | 'unknown-job'
+  | 'agent-record';
+
+export interface Malformed {
+  malformed: MalformedKind;
+  detail: string;
+}
+
+export const isMalformed = (v: unknown): v is Malformed =>
+  typeof v === 'object' && v !== null && 'malformed' in v;
+
+/**
+ * Largest log event we evaluate (characters). CloudWatch Logs caps an event at 256 KiB; anything larger
+ * did not come through CloudWatch and would only cost regex time.
+ */
+export const MAX_LINE_LENGTH = 256 * 1024;
+/** Largest decompressed payload accepted (Lambda's async payload is ≤ 256 KiB compressed). */
+export const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/** Decodes `awslogs.data`. Returns the payload, or why it is unusable. */
+export function decodeSubscriptionData(data: string): CloudWatchLogsPayload | Malformed {
+  const compact = data.replace(/\s+/g, '');
+  if (compact.length === 0 || compact.length % 4 !== 0 || !BASE64.test(compact)) {
+    return { malformed: 'payload-base64', detail: 'awslogs.data is not base64' };
+  }
+  let json: string;
+  try {
+    json = gunzipSync(Buffer.from(compact, 'base64'), { maxOutputLength: MAX_PAYLOAD_BYTES }).toString(
+      'utf8',
+    );
+  } catch (err) {
+    return { malformed: 'payload-gzip', detail: `awslogs.data is not gzip: ${(err as Error).message}` };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    return { malformed: 'payload-json', detail: `awslogs.data is not JSON: ${(err as Error).message}` };
+  }
+  const parsed = CloudWatchLogsPayload.safeParse(value);
+  if (!parsed.success) {
+    const first = parsed.error.issues[0];
+    return {
+      malformed: 'payload-schema',
+      detail: `payload.${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}`,
+    };
+  }
+  return parsed.data;
+}
+
+/** Where a line came from: the Kubernetes coordinates of the container that printed it. */
+export interface LineSource {
+  pod: string;
+  namespace: string;
+  container?: string;
+  node?: string;
+  labels: Record<string, string>;
+}
+
+/** A log event reduced to its source and text (trailing newline removed). */
+export interface SourcedLine {
+  id: string;
+  timestamp: number;
+  source: LineSource;
+  text: string;
+}
+
+const FluentBitRecord = z.object({
+  log: z.string(),
+  stream: z.string().optional(),
+  kubernetes: z.object({
+    pod_name: z.string().min(1),
+    namespace_name: z.string().min(1),
+    container_name: z.string().optional(),
+    host: z.string().optional(),
+    labels: z.record(z.string(), z.string()).optional(),
+  }),
+});
+
+// Pod and namespace names are DNS labels/subdomains: they never contain `_`, so `_` splits unambiguously.
+const CONTAINER_LOG_FILE = /(?:^|[.])var\.log\.containers\.([^_/]+)_([^_/]+)_(.+?)(?:-[0-9a-f]{64})?\.log$/;
+const CONTAINER_STREAM = /^([^_/.][^_/]*)_([^_/]+)_(.+?)(?:-[0-9a-f]{64})?$/;
+
+/**
+ * Reads the container a log stream belongs to from its name. Accepted conventions (Fluent Bit's defaults):
+ * - `kube.var.log.containers.<pod>_<namespace>_<container>-<container id>.log` (tag as stream name), also
+ *   with any prefix ending in `.`, e.g. Container Insights' `<host>-application.var.log.containers.…`;
+ * - `<pod>_<namespace>_<container>-<container id>` (`log_stream_template` from the file name).
+ * The `-<container id>` (64 hex digits) is optional (the local shipper omits it). Returns undefined for any
+ * other name.
+ */
+export function parseLogStreamName(logStream: string): LineSource | undefined {
+  const m = CONTAINER_LOG_FILE.exec(logStream) ?? CONTAINER_STREAM.exec(logStream);
+  if (!m) return undefined;
+  return { pod: m[1] as string, namespace: m[2] as string, container: m[3] as string, labels: {} };
+}
+
+/**
+ * Attributes one log event to a container. A JSON message with `log` and `kubernetes.{pod_name,
+ * namespace_name}` is a Fluent Bit / Container Insights record; anything else is a plain line of the
+ * stream named by `logStream`. Oversized events and lines with no known source are `Malformed`.
+ */
+export function sourceLogEvent(event: CloudWatchLogEvent, logStream: string): SourcedLine | Malformed {
+  if (event.message.length > MAX_LINE_LENGTH) {
+    return { malformed: 'oversized-line', detail: `event ${event.id}: ${event.message.length} characters` };
+  }
+  if (event.message.startsWith('{') && event.message.includes('"kubernetes"')) {
+    let value: unknown;
+    try {
+      value = JSON.parse(event.message);
+    } catch {
+      value = undefined;
+    }
+    const record = FluentBitRecord.safeParse(value);
+    if (record.success) {
+      const k = record.data.kubernetes;
+      return {
+        id: event.id,
+        timestamp: event.timestamp,
+        source: {
+          pod: k.pod_name,
+          namespace: k.namespace_name,
+          ...(k.container_name ? { container: k.container_name } : {}),
+          ...(k.host ? { node: k.host } : {}),
+          labels: k.labels ?? {},
+        },
+        text: stripNewline(record.data.log),
+      };
+    }
+  }
+  const source = parseLogStreamName(logStream);
+  if (!source) {
+    return {
+      malformed: 'unattributed-line',
+      detail: `event ${event.id}: not a Kubernetes record and stream ${logStream} names no pod`,
+    };
+  }
+  return { id: event.id, timestamp: event.timestamp, source, text: stripNewline(event.message) };
+}
+
+const stripNewline = (s: string): string => s.replace(/\r?\n$/, '');
+
+/** What a training container's line says. */
+export type ClassifiedLine =
+  | { kind: 'agent'; record: AgentRecord }
+  /** A worker's line: `localRank` from the `[default<N>]:` prefix, absent for unprefixed output. */
+  | { kind: 'worker'; localRank?: number; text: string };
+
+/**
+ * Splits agent status records (recognised by core/agent-protocol.ts `recogniseAgentLine`, as `rules check`
+ * does) from training output. A line that claims to be an agent record but does not parse is `Malformed`
+ * (`agent-record`).
+ */
+export function classifyLine(text: string): ClassifiedLine | Malformed {
+  const agent = recogniseAgentLine(text);
+  if (agent) {
+    return 'record' in agent
+      ? { kind: 'agent', record: agent.record }
+      : { malformed: 'agent-record', detail: agent.invalid };
+  }
+  const m = WORKER_LINE_PREFIX.exec(text);
+  if (m) return { kind: 'worker', localRank: Number(m[1]), text: text.slice(m[0].length) };
+  return { kind: 'worker', text };
+}

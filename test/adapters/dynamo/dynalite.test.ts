@@ -1,0 +1,4 @@
+import { startDynalite } from '../../support/dynamo.ts';
+import { runStoreContract } from './job-store.contract.ts';
+
+runStoreContract('dynalite', startDynalite);

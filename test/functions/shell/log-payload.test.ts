@@ -1,0 +1,152 @@
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import {
+  classifyLine,
+  decodeSubscriptionData,
+  isMalformed,
+  MAX_LINE_LENGTH,
+  parseLogStreamName,
+  sourceLogEvent,
+} from '../../../functions/shell/log-payload.ts';
+import { encodeSubscriptionPayload } from '../../../local/shipper.ts';
+import { parseKubectlLog } from '../../../rules/kubectl-log.ts';
+
+const HEX = 'a'.repeat(64);
+
+describe('decodeSubscriptionData', () => {
+  it('decodes a real gzip + base64 DATA_MESSAGE into its log events', () => {
+    const event = encodeSubscriptionPayload('/aws/containerinsights/c/application', 'stream-1', [
+      { id: '1', timestamp: 1000, message: 'hello' },
+    ]);
+    const payload = decodeSubscriptionData(event.awslogs.data);
+    expect(isMalformed(payload)).toBe(false);
+    if (isMalformed(payload)) return;
+    expect(payload.logGroup).toBe('/aws/containerinsights/c/application');
+    expect(payload.logEvents).toEqual([{ id: '1', timestamp: 1000, message: 'hello' }]);
+  });
+
+  it.each([
+    ['text that is not base64', 'not base64 at all!', 'payload-base64'],
+    [
+      'base64 of bytes that are not gzip',
+      Buffer.from('plain text, no gzip').toString('base64'),
+      'payload-gzip',
+    ],
+    ['gzip of text that is not JSON', gzipSync('{oops').toString('base64'), 'payload-json'],
+    [
+      'JSON without the CloudWatch fields',
+      gzipSync(JSON.stringify({ messageType: 'DATA_MESSAGE' })).toString('base64'),
+      'payload-schema',
+    ],
+  ])('rejects %s with a bounded kind', (_name, data, kind) => {
+    const result = decodeSubscriptionData(data);
+    expect(isMalformed(result) && result.malformed).toBe(kind);
+  });
+});
+
+describe('parseLogStreamName', () => {
+  it.each([
+    [`kube.var.log.containers.job-a-0_default_pytorch-${HEX}.log`, 'job-a-0', 'default', 'pytorch'],
+    [`ip-10-0-0-1-application.var.log.containers.p-1_team-a_main.log`, 'p-1', 'team-a', 'main'],
+    [`job-b-worker-3_ml_trainer-${HEX}`, 'job-b-worker-3', 'ml', 'trainer'],
+  ])('reads pod, namespace and container from %s', (stream, pod, namespace, container) => {
+    expect(parseLogStreamName(stream)).toEqual({ pod, namespace, container, labels: {} });
+  });
+
+  it.each([['i-0123/syslog'], ['plain-stream'], ['a_b']])(
+    'returns nothing for the foreign stream %s',
+    (s) => {
+      expect(parseLogStreamName(s)).toBeUndefined();
+    },
+  );
+});
+
+describe('sourceLogEvent', () => {
+  it('attributes a Container Insights record by its kubernetes fields and labels', () => {
+    const message = JSON.stringify({
+      log: '[default1]:step 5\n',
+      stream: 'stdout',
+      kubernetes: {
+        pod_name: 'p-0',
+        namespace_name: 'ns',
+        container_name: 'c',
+        host: 'node-1',
+        labels: { 'trainkeeper.dev/job': 'j' },
+      },
+    });
+    const line = sourceLogEvent({ id: '9', timestamp: 5, message }, 'whatever');
+    expect(line).toEqual({
+      id: '9',
+      timestamp: 5,
+      source: {
+        pod: 'p-0',
+        namespace: 'ns',
+        container: 'c',
+        node: 'node-1',
+        labels: { 'trainkeeper.dev/job': 'j' },
+      },
+      text: '[default1]:step 5',
+    });
+  });
+
+  it('attributes a plain line by its stream name', () => {
+    const line = sourceLogEvent({ id: '1', timestamp: 5, message: 'x' }, `p_ns_c-${HEX}`);
+    expect(isMalformed(line) ? undefined : line.source.pod).toBe('p');
+  });
+
+  it('skips a 1 MB line as oversized and a plain line in a foreign stream as unattributed', () => {
+    const big = sourceLogEvent({ id: '1', timestamp: 5, message: 'x'.repeat(1024 * 1024) }, `p_ns_c-${HEX}`);
+    expect(isMalformed(big) && big.malformed).toBe('oversized-line');
+    expect(MAX_LINE_LENGTH).toBeLessThan(1024 * 1024);
+    const foreign = sourceLogEvent({ id: '1', timestamp: 5, message: 'x' }, 'syslog');
+    expect(isMalformed(foreign) && foreign.malformed).toBe('unattributed-line');
+  });
+});
+
+describe('classifyLine', () => {
+  it('parses an agent heartbeat as an agent record', () => {
+    const line = JSON.stringify({
+      trainkeeper: 'agent/v1',
+      kind: 'heartbeat',
+      ts: '2026-01-01T00:00:00Z',
+      generation: 2,
+      state: 'RUNNING',
+      progress: { step: 7 },
+    });
+    const c = classifyLine(line);
+    expect(!isMalformed(c) && c.kind === 'agent' && c.record.kind).toBe('heartbeat');
+  });
+
+  it('reports an agent record that does not match the schema as malformed', () => {
+    const c = classifyLine('{"trainkeeper":"agent/v1","kind":"heartbeat"}');
+    expect(isMalformed(c) && c.malformed).toBe('agent-record');
+  });
+
+  it.each([
+    ['{"trainkeeper":"agent/v1","ts":"t","generation":0,"state":"RUNNING","kind":"heartbeat"}'],
+    ['  {"trainkeeper": "agent/v1", "ts": "t", "generation": 0, "state": "READY", "kind": "state"}'],
+    ['{"trainkeeper":"agent/v1","kind":"heartbeat"}'],
+    ['{"trainkeeper":"agent/v1", truncated'],
+    ['{"note":"agent/v1","trainkeeper":"agent/v1"}'],
+    ['[default0]:{"trainkeeper":"agent/v1"}'],
+    ['{"step": 5, "loss": 1.25}'],
+    ['trainkeeper agent/v1 started'],
+  ])('agrees with `rules check` (parseKubectlLog) on whether %j is rule input', (text) => {
+    const c = classifyLine(text);
+    const isRuleInput = !isMalformed(c) && c.kind === 'worker';
+    const log = parseKubectlLog(`2026-03-01T10:00:00Z ${text}\n`, 'pod.log');
+    expect(log.lines.length === 1).toBe(isRuleInput);
+    expect(log.agentRecords + log.invalidAgentRecords).toBe(isRuleInput ? 0 : 1);
+  });
+
+  it.each([
+    ['[default3]:loss 1.5', 3, 'loss 1.5'],
+    ['[default12]:', 12, ''],
+    ['no prefix here', undefined, 'no prefix here'],
+  ])('splits the worker line %j into local rank %s and text', (text, localRank, rest) => {
+    const c = classifyLine(text);
+    expect(c).toEqual(
+      localRank === undefined ? { kind: 'worker', text: rest } : { kind: 'worker', localRank, text: rest },
+    );
+  });
+});
