@@ -41,15 +41,21 @@ export interface Harness {
 
 let tableSeq = 0;
 
-/** Starts dynalite, the local API server (namespaces `default` and `team-a`, four HyperPod nodes). */
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+/**
+ * Starts dynalite, the local API server (namespaces `default` and `team-a` plus `options.namespaces`, four
+ * HyperPod nodes). `env` overrides the handler configuration (e.g. `TRAINKEEPER_ACCESS`).
+ */
+export async function startHarness(
+  env: Record<string, string> = {},
+  options: { namespaces?: string[] } = {},
+): Promise<Harness> {
   const dynamo = await startDynalite();
   const doc = makeDocClient(dynamo.endpoint);
   const tableName = `tk-functions-${process.pid}-${tableSeq++}`;
   await ensureTable(doc, tableName);
   const clock = { now: () => Date.now() };
   const store = new DynamoJobStore({ client: doc, tableName, clock });
-  const kube = await startTestKube({ namespaces: ['default', NAMESPACE] });
+  const kube = await startTestKube({ namespaces: ['default', NAMESPACE, ...(options.namespaces ?? [])] });
   for (const [i, n] of NODES.entries()) {
     kube.addNode(
       n,
