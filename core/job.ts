@@ -132,11 +132,6 @@ export interface JobRecord {
   ruleState: unknown;
   /** When every agent of the current generation reported RUNNING (rule timers start here). */
   runningSince?: number;
-  /**
-   * When the first worker line of the current run (at or after `runningSince`) reached the logs function;
-   * older means none yet (the blind-log guard, core/decide/log-path.ts).
-   */
-  workerLinesAt?: number;
   /** When backoff lets the pending restart proceed. */
   backoffUntil?: number;
   createdAt: number;
@@ -157,9 +152,24 @@ export interface JobRecord {
   phaseSince?: number;
   /** When the job was last resumed (the startup deadline counts from here instead of createdAt). */
   resumedAt?: number;
-  /** Time of the last command applied; commands at or before it are replays and ignored. */
-  lastCommandAt?: number;
+  /**
+   * Ids of the most recently applied commands, oldest first, at most `APPLIED_COMMANDS_KEPT`: a command
+   * whose id is here is a replay and ignored. Ids, not a time high-water mark: two commands written one
+   * after the other are both applied whatever their clocks say (a command re-decided after a lost write
+   * would otherwise look older than the one that won the write, and be dropped).
+   */
+  appliedCommands?: string[];
 }
+
+/**
+ * How many applied command ids a record keeps. A redelivery of a command older than the last this-many
+ * commands of its job would be applied again; the bus redelivers within minutes, and 64 ids cost ~3 KB.
+ */
+export const APPLIED_COMMANDS_KEPT = 64;
+
+/** Whether the command with this id was applied to the job (and is still among the ids it keeps). */
+export const isCommandApplied = (job: Pick<JobRecord, 'appliedCommands'>, id: string): boolean =>
+  job.appliedCommands?.includes(id) ?? false;
 
 /**
  * Whether the current generation's agents were sent `/start`. Until then a fault of this generation is

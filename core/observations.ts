@@ -107,14 +107,13 @@ export type Observation =
       at: number;
       source: 'label' | 'sagemaker';
     }
-  /**
-   * Worker lines of the job's current run reached the logs function (`at`: the latest line's time): the
-   * log path is not blind (core/decide/log-path.ts).
-   */
-  | { type: 'WorkerLinesArrived'; at: number }
   /** Training progress (from a progress rule's metric or an agent heartbeat). */
   | { type: 'Progress'; step: number; at: number }
-  | { type: 'Command'; command: Command; at: number };
+  /**
+   * A user command. `id` is unique per command (the API: one per request; the bus: the EventBridge event
+   * id), so a redelivery of the same command is recognised as a replay whatever its time.
+   */
+  | { type: 'Command'; command: Command; at: number; id: string };
 
 export type Command =
   | { kind: 'Cancel'; by: string }

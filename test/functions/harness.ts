@@ -15,7 +15,7 @@ import { loadConfig } from '../../functions/shell/config.ts';
 import { memoryLogger } from '../../functions/shell/logger.ts';
 import type { Deps } from '../../functions/shell/reconcile.ts';
 import { AgentProc, cleanup, WORKER } from '../agent/harness.ts';
-import { makeDocClient, startDynalite } from '../support/dynamo.ts';
+import { makeDocClient, startDynalite, startDynamoDbLocal } from '../support/dynamo.ts';
 import { startTestKube, type TestKube } from '../support/local-api.ts';
 
 export const NAMESPACE = 'team-a';
@@ -42,20 +42,21 @@ export interface Harness {
 let tableSeq = 0;
 
 /**
- * Starts dynalite, the local API server (namespaces `default` and `team-a` plus `options.namespaces`, four
- * HyperPod nodes). `env` overrides the handler configuration (e.g. `TRAINKEEPER_ACCESS`).
+ * Starts dynalite (or DynamoDB Local with `options.dynamo`), the local API server (namespaces `default` and
+ * `team-a`, four HyperPod nodes).
  */
 export async function startHarness(
   env: Record<string, string> = {},
-  options: { namespaces?: string[] } = {},
+  options: { dynamo?: 'dynalite' | 'dynamodb-local' } = {},
 ): Promise<Harness> {
-  const dynamo = await startDynalite();
+  // DynamoDB Local for tests whose point is the real conditional-write semantics under concurrency.
+  const dynamo = options.dynamo === 'dynamodb-local' ? await startDynamoDbLocal() : await startDynalite();
   const doc = makeDocClient(dynamo.endpoint);
   const tableName = `tk-functions-${process.pid}-${tableSeq++}`;
   await ensureTable(doc, tableName);
   const clock = { now: () => Date.now() };
   const store = new DynamoJobStore({ client: doc, tableName, clock });
-  const kube = await startTestKube({ namespaces: ['default', NAMESPACE, ...(options.namespaces ?? [])] });
+  const kube = await startTestKube({ namespaces: ['default', NAMESPACE] });
   for (const [i, n] of NODES.entries()) {
     kube.addNode(
       n,
