@@ -1,5 +1,5 @@
 /**
- * `trainkeeper`: the command-line entry point (`bin/trainkeeper.js` calls `main`).
+ * `trainkeeper`: the command-line entry point (`cli/entry.ts` calls `main`).
  *
  * Each command group lives in `cli/commands/<group>.ts` and exports `register<Group>(program)`; adding a
  * group is one import and one line in the list below. Exit codes are `ExitCode` (cli/io.ts): 0 ok,

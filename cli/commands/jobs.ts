@@ -12,7 +12,6 @@ import { type Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { ValidationError } from '../../core/errors.ts';
 import { JOB_PHASES } from '../../core/job.ts';
-import { parseJobManifest } from '../../core/spec/parse.ts';
 import type { CancelResult, JobDocument } from '../client.ts';
 import {
   action,
@@ -101,6 +100,7 @@ export function registerJobCommands(program: Command): void {
     .action(
       action(async (file: string, options: Opts & { watch?: boolean; idempotencyKey?: string }) => {
         const text = await readInput(file);
+        const { parseJobManifest } = await import('../../core/spec/parse.ts');
         const parsed = parseJobManifest(text);
         if (!parsed.ok) {
           printIssues(parsed.errors, parsed.warnings);

@@ -7,7 +7,6 @@
  * `--pod-security <level>` also checks the pod templates against a Pod Security Standards level.
  */
 import { type Command, Option } from 'commander';
-import { parseJobManifest } from '../../core/spec/parse.ts';
 import {
   checkPodSecurity,
   POD_SECURITY_LEVELS,
@@ -40,6 +39,7 @@ export function registerValidate(program: Command): void {
     )
     .action(
       action(async (file: string, options: { output: OutputFormat; podSecurity?: PodSecurityLevel }) => {
+        const { parseJobManifest } = await import('../../core/spec/parse.ts');
         const result = parseJobManifest(await readInput(file));
         if (!result.ok) {
           printIssues(result.errors, result.warnings);
