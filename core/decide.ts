@@ -22,6 +22,7 @@ import type { Action } from './actions.ts';
 import { newFault } from './decide/fault.ts';
 import { type FoldContext, foldObservation } from './decide/fold.ts';
 import { remediate } from './decide/ladder.ts';
+import { guardLogPath } from './decide/log-path.ts';
 import { computeNextCheckAt, deriveActions } from './decide/lifecycle.ts';
 import { counterAction, eventAction, setCondition } from './decide/record.ts';
 import { freshSlots } from './decide/slots.ts';
@@ -171,9 +172,13 @@ export const decide = (
   now: number,
 ): { job: JobRecord; actions: Action[]; changed: boolean } => {
   const draft = structuredClone(job);
-  const ctx: FoldContext = { faults: [], commands: [], strays: [], findings: [] };
+  const ctx: FoldContext = { faults: [], commands: [], strays: [], findings: [], confirm: [], heldHangs: [] };
   for (const obs of observations) foldObservation(draft, obs, ctx);
   const actions: Action[] = [];
+  // Claims read from the log path move the job only once the agent confirms them (decide/fold.ts).
+  const confirm = [...new Set(ctx.confirm)];
+  if (confirm.length > 0) actions.push({ type: 'PollAgents', pods: confirm });
+  guardLogPath(draft, ctx.heldHangs ?? [], now, actions);
   for (const f of ctx.findings) {
     actions.push(counterAction(Metric.ruleFindings, { rule: f.rule, verdict: f.verdict }));
   }

@@ -132,6 +132,11 @@ export interface JobRecord {
   ruleState: unknown;
   /** When every agent of the current generation reported RUNNING (rule timers start here). */
   runningSince?: number;
+  /**
+   * When the first worker line of the current run (at or after `runningSince`) reached the logs function;
+   * older means none yet (the blind-log guard, core/decide/log-path.ts).
+   */
+  workerLinesAt?: number;
   /** When backoff lets the pending restart proceed. */
   backoffUntil?: number;
   createdAt: number;

@@ -107,6 +107,11 @@ export type Observation =
       at: number;
       source: 'label' | 'sagemaker';
     }
+  /**
+   * Worker lines of the job's current run reached the logs function (`at`: the latest line's time): the
+   * log path is not blind (core/decide/log-path.ts).
+   */
+  | { type: 'WorkerLinesArrived'; at: number }
   /** Training progress (from a progress rule's metric or an agent heartbeat). */
   | { type: 'Progress'; step: number; at: number }
   /**

@@ -32,6 +32,11 @@ export const Reason = {
   // shell
   /** An action failed with a terminal (non-retryable) error; recorded in the timeline, then skipped. */
   ActionFailed: 'ActionFailed',
+  // log path (core/decide/log-path.ts)
+  /** Agents report in but no worker line arrives: hang verdicts are held (condition type and reason). */
+  LogsNotArriving: 'LogsNotArriving',
+  /** Worker lines arrive again: the LogsNotArriving condition is cleared. */
+  LogsArriving: 'LogsArriving',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -12,6 +12,13 @@
  * | `POST /jobs/{namespace}/{name}/restart` | `{"level":"process"\|"job"}` → Restart command → 202 |
  * | `PUT /jobs/{namespace}/{name}/rules` | a YAML/JSON list of log rules → UpdateRules command → 200 |
  *
+ * Authorization: the caller is `requestContext.authorizer.iam.userArn` (the local plane's caller, which has no
+ * IAM, is `local`, with every namespace). Every route checks the caller's namespaces
+ * (`TRAINKEEPER_ACCESS`, functions/shell/access.ts) before it reads anything: a namespace outside them is a
+ * 403 `namespace-forbidden` whether or not the job exists (the answer depends on the caller and the path
+ * only, so it reveals no job); `GET /jobs` lists only the caller's namespaces. `Idempotency-Key`s are
+ * scoped per caller.
+ *
  * Every error is an RFC 9457 problem document listing each `{path, message}`. Commands go through the same
  * `reconcile` as every other trigger; the handler never edits a job record itself.
  */
@@ -33,6 +40,7 @@ import type { Command } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
 import { parseJobManifest } from '../core/spec/parse.ts';
 import { checkPodSecurity } from '../core/spec/pod-security.ts';
+import { type Grant, grantOf, isGranted } from './shell/access.ts';
 import { isNamespaceAllowed } from './shell/config.ts';
 import { lambdaHandler } from './shell/deps.ts';
 import {
@@ -75,7 +83,12 @@ interface Request {
   segments: string[];
   event: ParsedEvent;
   principal: string;
+  /** The namespaces `principal` may act on. */
+  grant: Grant;
 }
+
+/** The caller of a request without an IAM principal on the local plane (which has no IAM). */
+export const LOCAL_PRINCIPAL = 'local';
 
 /** Builds the handler over the given ports. Never throws: every failure is a problem document. */
 export function makeHandler(deps: Deps): (event: ApiGatewayV2Event) => Promise<ApiResponse> {
@@ -92,7 +105,7 @@ export function makeHandler(deps: Deps): (event: ApiGatewayV2Event) => Promise<A
     }
     const event = parsed.data;
     const principal =
-      event.requestContext.authorizer?.iam?.userArn ?? (deps.config.mode === 'local' ? 'local' : '');
+      event.requestContext.authorizer?.iam?.userArn ?? (deps.config.mode === 'local' ? LOCAL_PRINCIPAL : '');
     if (principal === '') {
       return problem(401, 'unauthenticated', 'Unauthenticated', 'the request carries no IAM principal');
     }
@@ -105,6 +118,7 @@ export function makeHandler(deps: Deps): (event: ApiGatewayV2Event) => Promise<A
       segments,
       event,
       principal,
+      grant: principal === LOCAL_PRINCIPAL ? '*' : grantOf(deps.config.access, principal),
     };
     try {
       return await route(deps, req);
@@ -123,6 +137,8 @@ async function route(deps: Deps, req: Request): Promise<ApiResponse> {
     return methodNotAllowed(req, 'GET, POST');
   }
   if (name === undefined) return notFound(req);
+  // Before any read: the answer must not depend on whether the job exists.
+  if (!isGranted(req.grant, namespace)) return namespaceForbidden(req, namespace);
   const ref: JobRef = { namespace, name };
   if (sub === undefined) {
     if (req.method === 'GET') return getJob(deps, ref);
@@ -158,8 +174,9 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
   const bodyHash = createHash('sha256').update(text).digest('hex');
 
   if (key !== undefined) {
-    const seen = await deps.idempotency.getIdempotencyKey(idempotencyKey(key));
-    if (seen) {
+    const seen = await deps.idempotency.getIdempotencyKey(idempotencyKey(req.principal, key));
+    // A replay into a namespace the caller has lost goes the normal way (and gets its 403).
+    if (seen && isGranted(req.grant, seen.ref.namespace)) {
       if (seen.bodyHash !== bodyHash) {
         return problem(
           409,
@@ -195,6 +212,7 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
       [{ path: 'metadata.namespace', message: `allowed: ${deps.config.allowedNamespaces.join(', ')}` }],
     );
   }
+  if (!isGranted(req.grant, spec.namespace)) return namespaceForbidden(req, spec.namespace);
   const security = checkPodSecurity(spec, deps.config.podSecurityLevel);
   if (security.length > 0) {
     return problem(
@@ -221,7 +239,7 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
     const existing = key !== undefined ? await deps.store.getJob(ref) : undefined;
     if (existing && existing.submittedBy === req.principal && sameJson(existing.spec, spec)) {
       await deps.idempotency.putIdempotencyKey(
-        idempotencyKey(key as string),
+        idempotencyKey(req.principal, key as string),
         { ref, bodyHash },
         IDEMPOTENCY_TTL_SECONDS,
       );
@@ -233,7 +251,11 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
   }
   if (key !== undefined) {
     // Recorded after the create, so a key never points at a job another submission owns.
-    await deps.idempotency.putIdempotencyKey(idempotencyKey(key), { ref, bodyHash }, IDEMPOTENCY_TTL_SECONDS);
+    await deps.idempotency.putIdempotencyKey(
+      idempotencyKey(req.principal, key),
+      { ref, bodyHash },
+      IDEMPOTENCY_TTL_SECONDS,
+    );
   }
   let current = job;
   try {
@@ -253,13 +275,22 @@ async function listJobs(deps: Deps, req: Request): Promise<ApiResponse> {
   const query = ListQuery.safeParse(queryOf(req.event));
   if (!query.success) return invalid('invalid query', zodIssues(query.error, 'query'));
   const q = query.data;
+  if (q.namespace !== undefined && !isGranted(req.grant, q.namespace)) {
+    return namespaceForbidden(req, q.namespace);
+  }
+  // The caller's namespaces: one is a query on it; several filter each store page (a page may then hold
+  // fewer than `limit` jobs while `cursor` says there is more); none is an empty list.
+  const only = q.namespace ?? (req.grant !== '*' && req.grant.size === 1 ? [...req.grant][0] : undefined);
+  if (only === undefined && req.grant !== '*' && req.grant.size === 0) return json(200, { items: [] });
   const page = await deps.store.listJobs({
-    ...(q.namespace ? { namespace: q.namespace } : {}),
+    ...(only ? { namespace: only } : {}),
     ...(q.phase ? { phase: q.phase } : {}),
     limit: q.limit,
     ...(q.cursor ? { cursor: q.cursor } : {}),
   });
-  return json(200, { items: page.jobs.map(jobDocument), ...(page.cursor ? { cursor: page.cursor } : {}) });
+  const grant = req.grant;
+  const jobs = grant === '*' ? page.jobs : page.jobs.filter((j) => grant.has(j.namespace));
+  return json(200, { items: jobs.map(jobDocument), ...(page.cursor ? { cursor: page.cursor } : {}) });
 }
 
 async function getJob(deps: Deps, ref: JobRef): Promise<ApiResponse> {
@@ -326,7 +357,8 @@ async function command(deps: Deps, ref: JobRef, cmd: Command, status: number): P
   throw new ConcurrencyError(`command on ${ref.namespace}/${ref.name} could not be confirmed; retry`);
 }
 
-const idempotencyKey = (key: string) => `api#${key}`;
+/** Scoped per caller: another principal's key never replays (or blocks) this caller's submission. */
+const idempotencyKey = (principal: string, key: string) => `api#${principal}#${key}`;
 
 
 /** The body as a value: JSON when asked for (or when the content type says so), else YAML (a superset). */
@@ -343,6 +375,15 @@ function parseBody(req: Request, kind: 'json' | 'yaml'): unknown {
 
 const invalid = (detail: string, errors: ProblemIssue[]) =>
   problem(400, 'invalid', 'Invalid request', detail, errors);
+
+const namespaceForbidden = (req: Request, namespace: string) =>
+  problem(
+    403,
+    'namespace-forbidden',
+    'Namespace not allowed for this principal',
+    `${req.principal} may not act on namespace ${namespace}`,
+    [{ path: 'namespace', message: 'not one of the namespaces TRAINKEEPER_ACCESS gives this principal' }],
+  );
 
 const jobNotFound = (ref: JobRef) =>
   problem(404, 'job-not-found', 'Job not found', `no job ${ref.namespace}/${ref.name}`);

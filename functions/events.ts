@@ -20,7 +20,11 @@
  *    Events for another cluster (a HyperPod deployment names its cluster) and non-Instance events are
  *    ignored. A SageMaker reboot/replacement takes the node away, so the job's pod there must move.
  * 2. Our own bus's commands (`source: trainkeeper.cli`, `detail-type: TrainKeeper Command`, detail
- *    `{namespace, name, command}`) → a `Command` observation, as the API's routes do.
+ *    `{namespace, name, command}`) → a `Command` observation, as the API's routes do. EventBridge carries
+ *    no caller identity: whoever may `events:PutEvents` on the stage's bus may command every job (that IAM
+ *    permission is the control, docs/deploy.md). So a command's `by` is what the detail *claims*; it is
+ *    logged as `claimedBy` and never recorded as the actor: the command is recorded as `by: "eventbridge"`
+ *    (`BUS_PRINCIPAL`).
  *
  * Jobs are independent: one failing reconcile does not stop the others; a retryable failure is thrown at
  * the end so EventBridge retries the event (reconcile is idempotent, so the retry is safe).
@@ -93,6 +97,9 @@ export const CommandEventDetail = z.object({
     z.object({ kind: z.literal('Resume'), by: z.string().optional() }),
   ]),
 });
+
+/** Who a bus command is recorded as coming from (the bus, never the detail's self-declared `by`). */
+export const BUS_PRINCIPAL = 'eventbridge';
 
 /** What one event did. */
 export interface EventsOutcome {
@@ -193,7 +200,14 @@ async function onCommand(
 ): Promise<EventsOutcome> {
   const ref: JobRef = { namespace: detail.namespace, name: detail.name };
   const c = detail.command;
-  const by = c.by ?? 'eventbridge';
+  const by = BUS_PRINCIPAL;
+  if (c.by !== undefined) {
+    deps.log.info('events: bus command; its self-declared by is not trusted', {
+      job: jobKey(ref),
+      command: c.kind,
+      claimedBy: c.by,
+    });
+  }
   let command: Command;
   switch (c.kind) {
     case 'Restart':

@@ -15,6 +15,7 @@
  * | `TRAINKEEPER_DEPLOY_EKS_CLUSTER_NAME` | `cluster.eksClusterName` (HyperPod only: its EKS orchestrator) |
  * | `TRAINKEEPER_DEPLOY_LOG_GROUP` | `logGroup` |
  * | `TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES` | `allowedNamespaces` (comma-separated) |
+ * | `TRAINKEEPER_DEPLOY_ACCESS` | `access` (JSON list of `{principal, namespaces}` rules) |
  * | `TRAINKEEPER_DEPLOY_POD_SECURITY` | `podSecurity` |
  * | `TRAINKEEPER_DEPLOY_AMP_WORKSPACE_ID` | `amp` = existing workspace (absent: create one) |
  * | `TRAINKEEPER_DEPLOY_ALARM_EMAIL` | `alarmEmail` |
@@ -24,9 +25,11 @@
  *
  * Invariants: a parsed `StageConfig` names an existing cluster kind with every field that kind needs; the
  * region of a HyperPod ARN equals `region`; production stages (`production`, `prod`) retain data unless told
- * otherwise.
+ * otherwise and must say who may act on which namespace (`access`; opening everything takes a deliberate
+ * rule); every namespace an `access` rule names is one of `allowedNamespaces` (unless those are `*`).
  */
 import { z } from 'zod';
+import { AccessRules } from '../functions/shell/access.ts';
 import { LogFilterPatternError, logFilterPattern, MAX_FILTER_PATTERN_LENGTH } from './log-filter.ts';
 
 /** Stages treated as production: their table is retained on `sst remove` and the app is protected. */
@@ -94,6 +97,11 @@ export const StageConfigSchema = z
       .array(z.union([z.literal('*'), z.string().regex(NAMESPACE, 'expected a Kubernetes namespace name')]))
       .min(1)
       .default(['default']),
+    /**
+     * Which IAM principals may act on which namespaces (functions/shell/access.ts). Absent: every caller the
+     * API's IAM authorizer lets in may act on every namespace — allowed only outside production.
+     */
+    access: AccessRules.optional(),
     podSecurity: z.enum(['privileged', 'baseline', 'restricted']).default('baseline'),
     /** `{create: true}`: a workspace per stage; `{workspaceId}`: push to an existing one. */
     amp: z
@@ -110,6 +118,28 @@ export const StageConfigSchema = z
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
   })
   .superRefine((c, ctx) => {
+    if (c.access === undefined && isProductionStage(c.stage)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['access'],
+        message:
+          'a production stage must map IAM principals to namespaces (set access or TRAINKEEPER_DEPLOY_ACCESS, docs/deploy.md)',
+      });
+    }
+    if (c.access && !c.allowedNamespaces.includes('*')) {
+      for (const [i, rule] of c.access.entries()) {
+        if (rule.namespaces === '*') continue;
+        for (const ns of rule.namespaces) {
+          if (!c.allowedNamespaces.includes(ns)) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['access', i, 'namespaces'],
+              message: `${ns} is not one of allowedNamespaces (${c.allowedNamespaces.join(', ')})`,
+            });
+          }
+        }
+      }
+    }
     try {
       logFilterPattern(c.logFilter, c.allowedNamespaces);
     } catch (err) {
@@ -161,6 +191,11 @@ export const STAGES: Record<string, StageInput> = {
       eksClusterName: 'ml-eks',
     },
     allowedNamespaces: ['team-a', 'team-b'],
+    access: [
+      { principal: 'arn:aws:iam::123456789012:role/TeamA-Engineers', namespaces: ['team-a'] },
+      { principal: 'arn:aws:sts::123456789012:assumed-role/TeamB-*/*', namespaces: ['team-b'] },
+      { principal: 'arn:aws:iam::123456789012:role/MLPlatform-Admin', namespaces: '*' },
+    ],
     alarmEmail: 'oncall@example.com',
   },
 };
@@ -208,6 +243,17 @@ function fromEnv(env: Record<string, string | undefined>): StageInput {
           .split(',')
           .map((n) => n.trim())
           .filter((n) => n !== ''),
+    ],
+    [
+      'TRAINKEEPER_DEPLOY_ACCESS',
+      'access',
+      (s) => {
+        try {
+          return JSON.parse(s);
+        } catch {
+          return s; // the schema names what is wrong with it
+        }
+      },
     ],
     ['TRAINKEEPER_DEPLOY_POD_SECURITY', 'podSecurity', (s) => s],
     ['TRAINKEEPER_DEPLOY_AMP_WORKSPACE_ID', 'amp', (s) => ({ workspaceId: s })],

@@ -205,6 +205,7 @@ export function lambdaEnvironment(
     TRAINKEEPER_CLUSTER_KIND: config.cluster.kind,
     TRAINKEEPER_CLUSTER_NAME: config.cluster.name,
     TRAINKEEPER_ALLOWED_NAMESPACES: config.allowedNamespaces.join(','),
+    ...(config.access ? { TRAINKEEPER_ACCESS: JSON.stringify(config.access) } : {}),
     TRAINKEEPER_POD_SECURITY: config.podSecurity,
     TRAINKEEPER_AMP_REMOTE_WRITE_URL: r.remoteWriteUrl,
     TRAINKEEPER_EVENT_BUS: r.busName,

@@ -93,6 +93,7 @@ export const jobRecordSchema = z.looseObject({
   remediations: z.array(remediation),
   ruleState: z.unknown().optional(),
   runningSince: z.number().optional(),
+  workerLinesAt: z.number().optional(),
   backoffUntil: z.number().optional(),
   createdAt: z.number(),
   startTime: z.number().optional(),

@@ -20,9 +20,10 @@ import type { AgentState, StatusBody } from '../agent-protocol.ts';
 import { AGENT_STATES, progressStep } from '../agent-protocol.ts';
 import type { JobRecord, PodSlot } from '../job.ts';
 import { APPLIED_COMMANDS_KEPT, isCommandApplied, isStarted, isTerminal } from '../job.ts';
-import type { Observation, ObservedNode } from '../observations.ts';
+import type { Observation, ObservedNode, RuleFinding } from '../observations.ts';
 import { Reason } from '../reasons.ts';
 import { type Fault, newFault } from './fault.ts';
+import { foldWorkerLines, isLogPathBlind } from './log-path.ts';
 import { slotForPod } from './naming.ts';
 import { isPodSeen } from './slots.ts';
 
@@ -35,6 +36,14 @@ export interface FoldContext {
   strays: string[];
   /** Rule findings of the current generation, counted in `trainkeeper_rule_findings_total`. */
   findings: { rule: string; verdict: string }[];
+  /**
+   * Pods whose agent record claims a change that would move the job (COMPLETED, FAULTED, a crashed worker,
+   * idle while running): decide asks their agent for `/status` (`PollAgents`) and acts on the answer.
+   * Optional so that contexts built elsewhere keep compiling; decide always sets it.
+   */
+  confirm?: string[];
+  /** Hang findings held because the job's worker lines are not arriving (see `isLogPathBlind`). */
+  heldHangs?: RuleFinding[];
 }
 
 /** A node is unhealthy when its HyperPod health label says anything but `Schedulable`, or it is NotReady. */
@@ -83,7 +92,15 @@ const faultFromAgent = (
 const applyAgentState = (
   job: JobRecord,
   slot: PodSlot,
-  report: { state: AgentState; generation: number; at: number; reason?: string; message?: string },
+  report: {
+    state: AgentState;
+    generation: number;
+    at: number;
+    reason?: string;
+    message?: string;
+    /** When the agent says it entered `state` (its `/status` transitions), if earlier than `at`. */
+    enteredAt?: number;
+  },
   ctx: FoldContext,
 ): boolean => {
   if (slot.agent && report.at < slot.agent.at) return false;
@@ -93,7 +110,7 @@ const applyAgentState = (
   if (slot.lastSeenAt === undefined || report.at > slot.lastSeenAt) slot.lastSeenAt = report.at;
   if (slot.unreachable) delete slot.unreachable;
   if (report.state === 'FAULTED' && slot.groupRank !== null && isStarted(job)) {
-    ctx.faults.push(faultFromAgent(slot, report.reason, report.message, report.at));
+    ctx.faults.push(faultFromAgent(slot, report.reason, report.message, report.enteredAt ?? report.at));
   } else if (
     (report.state === 'READY' || report.state === 'INIT') &&
     job.phase === 'Running' &&
@@ -113,6 +130,31 @@ const applyAgentState = (
     );
   }
   return true;
+};
+
+/**
+ * Whether an agent in `state` (of `generation`, reported at `at`) would move the job if believed: a
+ * run-bound COMPLETED or FAULTED the slot does not already hold, or an idle agent in a running
+ * generation (its workers are gone). Such a claim read from the log path is confirmed with `/status`.
+ */
+const claimsChange = (
+  job: JobRecord,
+  slot: PodSlot,
+  state: AgentState,
+  generation: number,
+  at: number,
+): boolean => {
+  if (state === 'COMPLETED' || state === 'FAULTED') {
+    return !(slot.agent?.state === state && slot.agent.generation === generation);
+  }
+  return (
+    (state === 'READY' || state === 'INIT') &&
+    job.phase === 'Running' &&
+    slot.groupRank !== null &&
+    isStarted(job) &&
+    job.runningSince !== undefined &&
+    at > job.runningSince
+  );
 };
 
 const foldPods = (job: JobRecord, obs: Extract<Observation, { type: 'PodsObserved' }>, ctx: FoldContext) => {
@@ -222,9 +264,15 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
     case 'RuleFindings': {
       if (obs.ruleState !== undefined) job.ruleState = obs.ruleState;
       if (!isStarted(job)) return;
+      const blind = isLogPathBlind(job);
       for (const finding of obs.findings) {
         if (finding.generation !== job.generation) continue;
         ctx.findings.push({ rule: finding.rule, verdict: finding.verdict });
+        // Silence the log path caused is no hang (core/decide/log-path.ts): held, never a restart.
+        if (blind && finding.verdict === 'HANGING') {
+          ctx.heldHangs?.push(finding);
+          continue;
+        }
         const podOfStream = finding.stream.includes('/')
           ? finding.stream.slice(0, finding.stream.lastIndexOf('/'))
           : finding.stream;
@@ -249,11 +297,25 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
       job.ruleState = obs.ruleState;
       return;
     case 'AgentRecord': {
+      // A record travelled the log path, which every pod of the cluster can write to: it may refresh
+      // liveness and progress, but a claim that would move the job is only a reason to ask the agent
+      // (`ctx.confirm` → PollAgents); the job moves on the agent's `/status` answer (`AgentPolled`).
       const record = obs.record;
       const at = obs.at;
       if (record.kind === 'heartbeat') applyProgress(job, progressStep(record.progress), at);
       const slot = slotForPod(job, obs.pod);
       if (!slot || slot.podPhase === 'Deleting') return;
+      if (record.generation !== job.generation && isGenerationBound(record.state)) return;
+      if (slot.agent && at < slot.agent.at) return;
+      const crashed =
+        record.kind === 'worker-exit' &&
+        (record.exitCode !== 0 || record.signal !== null) &&
+        slot.groupRank !== null &&
+        isStarted(job);
+      if (crashed || claimsChange(job, slot, record.state, record.generation, at)) {
+        ctx.confirm?.push(slot.name);
+        return;
+      }
       if (record.kind === 'state') {
         const report: Parameters<typeof applyAgentState>[2] = {
           state: record.state,
@@ -265,27 +327,11 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
         applyAgentState(job, slot, report, ctx);
         return;
       }
-      if (record.generation !== job.generation && isGenerationBound(record.state)) return;
-      if (slot.agent && at < slot.agent.at) return;
       if (slot.lastSeenAt === undefined || at > slot.lastSeenAt) slot.lastSeenAt = at;
       if (record.kind === 'heartbeat') {
         if (!slot.agent || slot.agent.state !== record.state || slot.agent.generation !== record.generation) {
           slot.agent = { state: record.state, generation: record.generation, at };
         }
-        return;
-      }
-      // worker-exit: a non-zero exit or a signal of the current generation is a crash.
-      const crashed = record.exitCode !== 0 || record.signal !== null;
-      if (crashed && record.generation === job.generation && slot.groupRank !== null && isStarted(job)) {
-        const how = record.signal ? `signal ${record.signal}` : `exit code ${record.exitCode}`;
-        ctx.faults.push(
-          faultFromAgent(
-            slot,
-            Reason.WorkerCrash,
-            `Worker local rank ${record.localRank} of pod ${slot.name} exited with ${how}`,
-            at,
-          ),
-        );
       }
       return;
     }
@@ -321,6 +367,8 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
         obs.status.faultCount ??
         (isGenerationBound(state) ? (job.startedGeneration ?? -1) : (slot.agent?.generation ?? -1));
       const report: Parameters<typeof applyAgentState>[2] = { state, generation, at: obs.at };
+      const entered = Date.parse(obs.status.transitions?.[state] ?? '');
+      if (Number.isFinite(entered) && entered <= obs.at) report.enteredAt = entered;
       if (obs.status.reason) report.reason = obs.status.reason;
       if (obs.status.message) report.message = obs.status.message;
       applyAgentState(job, slot, report, ctx);
@@ -340,6 +388,9 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
       return;
     case 'Progress':
       applyProgress(job, obs.step, obs.at);
+      return;
+    case 'WorkerLinesArrived':
+      foldWorkerLines(job, obs.at);
       return;
     default: {
       // Exhaustive: a new observation type fails to compile here until it is folded.

@@ -13,6 +13,7 @@
  * | `TRAINKEEPER_KUBECONFIG` | kubeconfig file for `local` (or any cluster reachable with one) |
  * | `TRAINKEEPER_KUBE_ENDPOINT` | API server URL for `local` when no kubeconfig is given |
  * | `TRAINKEEPER_ALLOWED_NAMESPACES` | comma-separated namespaces jobs may target; `*` = any (default `default`) |
+ * | `TRAINKEEPER_ACCESS` | JSON list of `{principal, namespaces}` rules: which IAM principals may act on which namespaces (functions/shell/access.ts); absent = every principal on every namespace |
  * | `TRAINKEEPER_POD_SECURITY` | `privileged`, `baseline` (default) or `restricted` |
  * | `TRAINKEEPER_AMP_REMOTE_WRITE_URL` | Amazon Managed Prometheus (or any) remote-write URL; absent = no push |
  * | `TRAINKEEPER_EVENT_BUS` | EventBridge bus for lifecycle events; absent = not published |
@@ -21,6 +22,7 @@
  */
 import { z } from 'zod';
 import { ValidationError } from '../../core/errors.ts';
+import { type AccessRule, parseAccessRules } from './access.ts';
 
 const optionalString = z
   .string()
@@ -39,6 +41,7 @@ const EnvSchema = z
     TRAINKEEPER_KUBECONFIG: optionalString,
     TRAINKEEPER_KUBE_ENDPOINT: optionalString.pipe(z.url().optional()),
     TRAINKEEPER_ALLOWED_NAMESPACES: z.string().default('default'),
+    TRAINKEEPER_ACCESS: optionalString,
     TRAINKEEPER_POD_SECURITY: z.enum(['privileged', 'baseline', 'restricted']).default('baseline'),
     TRAINKEEPER_AMP_REMOTE_WRITE_URL: optionalString.pipe(z.url().optional()),
     TRAINKEEPER_EVENT_BUS: optionalString,
@@ -68,6 +71,18 @@ const EnvSchema = z
         message: 'a local cluster needs TRAINKEEPER_KUBECONFIG or TRAINKEEPER_KUBE_ENDPOINT',
       });
     }
+    if (env.TRAINKEEPER_ACCESS !== undefined) {
+      const access = parseAccessRules(env.TRAINKEEPER_ACCESS);
+      if (!access.ok) {
+        for (const issue of access.issues) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['TRAINKEEPER_ACCESS'],
+            message: `${issue.path} ${issue.message}`.trim(),
+          });
+        }
+      }
+    }
     if (env.TRAINKEEPER_MODE === 'aws' && !env.AWS_REGION) {
       ctx.addIssue({ code: 'custom', path: ['AWS_REGION'], message: 'the AWS region is required' });
     }
@@ -88,6 +103,11 @@ export interface Config {
   cluster: ClusterConfig;
   /** Namespaces jobs may target; `['*']` allows any. */
   allowedNamespaces: string[];
+  /**
+   * Which IAM principals may act on which namespaces (every API route checks it, functions/shell/access.ts).
+   * Absent: every principal may act on every namespace (submissions still only to `allowedNamespaces`).
+   */
+  access?: AccessRule[];
   podSecurityLevel: 'privileged' | 'baseline' | 'restricted';
   ampRemoteWriteUrl?: string;
   eventBusName?: string;
@@ -110,6 +130,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     );
   }
   const e = parsed.data;
+  const access = e.TRAINKEEPER_ACCESS !== undefined ? parseAccessRules(e.TRAINKEEPER_ACCESS) : undefined;
   const kind = e.TRAINKEEPER_CLUSTER_KIND ?? 'local';
   const cluster: ClusterConfig =
     kind === 'local'
@@ -128,6 +149,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     allowedNamespaces: e.TRAINKEEPER_ALLOWED_NAMESPACES.split(',')
       .map((s) => s.trim())
       .filter((s) => s !== ''),
+    ...(access?.ok ? { access: access.rules } : {}),
     podSecurityLevel: e.TRAINKEEPER_POD_SECURITY,
     ...(e.TRAINKEEPER_AMP_REMOTE_WRITE_URL ? { ampRemoteWriteUrl: e.TRAINKEEPER_AMP_REMOTE_WRITE_URL } : {}),
     ...(e.TRAINKEEPER_EVENT_BUS ? { eventBusName: e.TRAINKEEPER_EVENT_BUS } : {}),

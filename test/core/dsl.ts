@@ -177,17 +177,54 @@ export class Scenario {
       ...(extra.message ? { message: extra.message } : {}),
     };
     const simPod = this.world.pods.get(pod);
-    if (simPod) simPod.agent = state;
+    if (simPod) {
+      simPod.agent = state;
+      if (extra.reason) simPod.reason = extra.reason;
+      if (extra.message) simPod.message = extra.message;
+    }
     return { type: 'AgentRecord', pod, record, at: this.now };
   }
 
-  /** A worker crash reported by the agent of `rank`'s pod (FAULTED, WorkerCrash). */
+  /**
+   * A worker crash as decide acts on it: the `/status` answer (FAULTED, WorkerCrash) of the agent of
+   * `rank`'s pod. (A FAULTED *record* from the log path only makes decide ask for that answer.)
+   */
   crash(rank: number, generation?: number): Observation {
-    return this.agentState(rank, 'FAULTED', {
+    return this.agentAnswer(this.slot(rank).name, 'FAULTED', {
       reason: 'WorkerCrash',
       message: 'local rank 1 exited with code 1',
       ...(generation !== undefined ? { generation } : {}),
     });
+  }
+
+  /**
+   * An agent's `/status` answer (`AgentPolled`), for the current generation unless given; the simulated
+   * agent takes that state too, so later polls agree.
+   */
+  agentAnswer(
+    pod: string,
+    state: AgentRecord['state'],
+    extra: { reason?: string; message?: string; generation?: number } = {},
+  ): Observation {
+    const generation = extra.generation ?? this.job.generation;
+    const simPod = this.world.pods.get(pod);
+    if (simPod) {
+      simPod.agent = state;
+      simPod.generation = generation;
+      if (extra.reason) simPod.reason = extra.reason;
+      if (extra.message) simPod.message = extra.message;
+    }
+    return {
+      type: 'AgentPolled',
+      pod,
+      status: {
+        status: state.toLowerCase(),
+        faultCount: generation,
+        ...(extra.reason ? { reason: extra.reason } : {}),
+        ...(extra.message ? { message: extra.message } : {}),
+      },
+      at: this.now,
+    };
   }
 
   /** Agents of every rank report COMPLETED. */

@@ -102,11 +102,12 @@ describe('rung 1: process-level restart', () => {
     expect(s.actionsOf('IncrementCounter').filter((a) => a.name === Metric.ruleFindings)).toEqual([]);
   });
 
-  it('turns a worker-exit record with a non-zero code into one WorkerCrash restart carrying the local rank and code', () => {
+  it("turns a worker-exit record with a non-zero code into a /status call, and the agent's FAULTED answer into one WorkerCrash restart", () => {
     const s = running();
+    const pod = s.slot(1).name;
     const exit: Observation = {
       type: 'AgentRecord',
-      pod: s.slot(1).name,
+      pod,
       at: s.now + 5,
       record: {
         trainkeeper: 'agent/v1',
@@ -119,12 +120,18 @@ describe('rung 1: process-level restart', () => {
         signal: null,
       },
     };
-    s.after(5).observe(exit, s.crash(1));
+    s.after(5).decideOnly(exit);
+    expect(s.job.phase).toBe('Running');
+    expect(s.actionsOf('PollAgents')).toEqual([{ type: 'PollAgents', pods: [pod] }]);
+    s.decideOnly(
+      s.agentAnswer(pod, 'FAULTED', {
+        reason: 'WorkerCrash',
+        message: 'local rank 3 (global rank 3) exited with code 137',
+      }),
+    );
     expect(s.job.generation).toBe(1);
     expect(s.job.restartCount).toBe(1);
-    expect(s.job.remediations.at(-1)?.message).toBe(
-      `Worker local rank 3 of pod ${s.slot(1).name} exited with exit code 137`,
-    );
+    expect(s.job.remediations.at(-1)?.message).toBe('local rank 3 (global rank 3) exited with code 137');
   });
 });
 
@@ -517,7 +524,11 @@ describe('manual restarts', () => {
 describe('agent lost its workers', () => {
   it('restarts when a rank agent reports READY while the job is running (its container restarted)', () => {
     const s = running();
+    const pod = s.slot(1).name;
     s.after(5000).decideOnly(s.agentState(1, 'READY', { generation: -1 }));
+    expect(s.job.phase).toBe('Running');
+    expect(s.actionsOf('PollAgents')).toEqual([{ type: 'PollAgents', pods: [pod] }]);
+    s.decideOnly(s.agentAnswer(pod, 'READY', { generation: -1 }));
     expect(s.job.phase).toBe('Restarting');
     expect(s.job.remediations.at(-1)?.reason).toBe('WorkerFault');
   });

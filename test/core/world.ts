@@ -15,6 +15,9 @@ export interface SimPod {
   phase: ObservedPod['phase'];
   agent: AgentState;
   generation: number;
+  /** The agent's last reason and message (what `/status` reports with its state). */
+  reason?: string;
+  message?: string;
   deleting?: boolean;
 }
 
@@ -54,7 +57,12 @@ export class World {
   }
 
   status(pod: SimPod): StatusBody {
-    return { status: pod.agent.toLowerCase(), faultCount: pod.generation };
+    return {
+      status: pod.agent.toLowerCase(),
+      faultCount: pod.generation,
+      ...(pod.reason ? { reason: pod.reason } : {}),
+      ...(pod.message ? { message: pod.message } : {}),
+    };
   }
 
   /** Executes actions; returns the observations the shell would feed back (agent call answers). */

@@ -42,12 +42,12 @@ export interface Harness {
 let tableSeq = 0;
 
 /**
- * Starts dynalite (or DynamoDB Local with `options.dynamo`), the local API server (namespaces `default` and
- * `team-a`, four HyperPod nodes).
+ * Starts dynalite, the local API server (namespaces `default` and `team-a` plus `options.namespaces`, four
+ * HyperPod nodes). `env` overrides the handler configuration (e.g. `TRAINKEEPER_ACCESS`).
  */
 export async function startHarness(
   env: Record<string, string> = {},
-  options: { dynamo?: 'dynalite' | 'dynamodb-local' } = {},
+  options: { namespaces?: string[]; dynamo?: 'dynalite' | 'dynamodb-local' } = {},
 ): Promise<Harness> {
   // DynamoDB Local for tests whose point is the real conditional-write semantics under concurrency.
   const dynamo = options.dynamo === 'dynamodb-local' ? await startDynamoDbLocal() : await startDynalite();
@@ -56,7 +56,7 @@ export async function startHarness(
   await ensureTable(doc, tableName);
   const clock = { now: () => Date.now() };
   const store = new DynamoJobStore({ client: doc, tableName, clock });
-  const kube = await startTestKube({ namespaces: ['default', NAMESPACE] });
+  const kube = await startTestKube({ namespaces: ['default', NAMESPACE, ...(options.namespaces ?? [])] });
   for (const [i, n] of NODES.entries()) {
     kube.addNode(
       n,

@@ -12,6 +12,14 @@ const EKS_ENV = {
   TRAINKEEPER_DEPLOY_CLUSTER_KIND: 'eks',
   TRAINKEEPER_DEPLOY_CLUSTER_NAME: 'train-eks',
 };
+/** A mapping production stages must carry (two teams). */
+const ACCESS_ENV = {
+  TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES: 'team-a,team-b',
+  TRAINKEEPER_DEPLOY_ACCESS: JSON.stringify([
+    { principal: 'arn:aws:iam::123456789012:role/TeamA-Engineers', namespaces: ['team-a'] },
+    { principal: 'arn:aws:sts::123456789012:assumed-role/TeamB-*/*', namespaces: ['team-b'] },
+  ]),
+};
 
 function issuesOf(f: () => unknown): { path: string; message: string }[] {
   try {
@@ -45,7 +53,54 @@ describe('stageConfig', () => {
     ['ci', false],
   ])('treats stage %s as production: %s', (stage, production) => {
     expect(isProductionStage(stage)).toBe(production);
-    expect(stageConfig(stage, EKS_ENV, {}).retain).toBe(production);
+    expect(stageConfig(stage, { ...EKS_ENV, ...ACCESS_ENV }, {}).retain).toBe(production);
+  });
+
+  it('refuses a production stage without a principal → namespace mapping, and accepts it with one', () => {
+    expect(issuesOf(() => stageConfig('production', EKS_ENV, {}))).toEqual([
+      { path: 'access', message: expect.stringMatching(/production stage must map IAM principals/) },
+    ]);
+    expect(stageConfig('staging', EKS_ENV, {}).access).toBeUndefined();
+    expect(stageConfig('production', { ...EKS_ENV, ...ACCESS_ENV }, {}).access).toEqual([
+      { principal: 'arn:aws:iam::123456789012:role/TeamA-Engineers', namespaces: ['team-a'] },
+      { principal: 'arn:aws:sts::123456789012:assumed-role/TeamB-*/*', namespaces: ['team-b'] },
+    ]);
+  });
+
+  it('names each bad access rule: not JSON, a non-ARN principal, a session-less assumed role, a namespace not allowed', () => {
+    expect(issuesOf(() => stageConfig('s', { ...EKS_ENV, TRAINKEEPER_DEPLOY_ACCESS: '[{' }, {}))).toEqual([
+      { path: 'access', message: expect.any(String) },
+    ]);
+    const issues = issuesOf(() =>
+      stageConfig(
+        's',
+        {
+          ...EKS_ENV,
+          TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES: 'team-a',
+          TRAINKEEPER_DEPLOY_ACCESS: JSON.stringify([
+            { principal: 'TeamA', namespaces: ['team-a'] },
+            { principal: 'arn:aws:sts::123456789012:assumed-role/TeamA-*', namespaces: ['team-a'] },
+            { principal: 'arn:aws:iam::123456789012:role/TeamB', namespaces: ['team-b'] },
+          ]),
+        },
+        {},
+      ),
+    );
+    expect(issues.map((i) => i.path)).toEqual([
+      'access.0.principal',
+      'access.1.principal',
+      'access.2.namespaces',
+    ]);
+    expect(issues[1]?.message).toMatch(/add \/\*/);
+    expect(issues[2]?.message).toMatch(/team-b is not one of allowedNamespaces/);
+  });
+
+  it('carries the committed two-team mapping of the ci stage', () => {
+    expect(stageConfig('ci').access).toEqual([
+      { principal: 'arn:aws:iam::123456789012:role/TeamA-Engineers', namespaces: ['team-a'] },
+      { principal: 'arn:aws:sts::123456789012:assumed-role/TeamB-*/*', namespaces: ['team-b'] },
+      { principal: 'arn:aws:iam::123456789012:role/MLPlatform-Admin', namespaces: '*' },
+    ]);
   });
 
   it('builds a whole stage from environment variables alone', () => {

@@ -185,4 +185,25 @@ describe('lambdaEnvironment', () => {
       stage: 'team',
     });
   });
+
+  it('carries the stage’s principal → namespace mapping, which the handler loads back rule for rule', () => {
+    const access = [
+      { principal: 'arn:aws:iam::123456789012:role/TeamA-Engineers', namespaces: ['a'] },
+      { principal: 'arn:aws:sts::123456789012:assumed-role/TeamB-*/*', namespaces: '*' },
+    ];
+    const stage = stageConfig(
+      'team',
+      {
+        TRAINKEEPER_DEPLOY_REGION: 'eu-west-1',
+        TRAINKEEPER_DEPLOY_CLUSTER_KIND: 'eks',
+        TRAINKEEPER_DEPLOY_CLUSTER_NAME: 'train-eks',
+        TRAINKEEPER_DEPLOY_ALLOWED_NAMESPACES: 'a,b',
+        TRAINKEEPER_DEPLOY_ACCESS: JSON.stringify(access),
+      },
+      {},
+    );
+    const env = lambdaEnvironment(stage, { tableName: 't', busName: 'b', remoteWriteUrl: 'https://x/w' });
+    expect(JSON.parse(env.TRAINKEEPER_ACCESS ?? 'null')).toEqual(access);
+    expect(loadConfig({ ...env, AWS_REGION: 'eu-west-1' }).access).toEqual(access);
+  });
 });

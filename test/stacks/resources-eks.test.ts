@@ -17,6 +17,9 @@ beforeAll(async () => {
       TRAINKEEPER_DEPLOY_CLUSTER_NAME: 'train-eks',
       TRAINKEEPER_DEPLOY_AMP_WORKSPACE_ID: 'ws-0123abcd-4567',
       TRAINKEEPER_DEPLOY_LOG_FILTER: 'all',
+      TRAINKEEPER_DEPLOY_ACCESS: JSON.stringify([
+        { principal: 'arn:aws:iam::123456789012:role/MLPlatform-Admin', namespaces: '*' },
+      ]),
     },
     {},
   );

@@ -1,0 +1,104 @@
+/**
+ * The blind-log guard: a job's log rules can only judge the lines that reach them. When the log path
+ * itself drops the workers' lines (a subscription filter that passes agent records only, Fluent Bit not
+ * shipping the training container) a hang rule sees silence and would restart a healthy job until its
+ * budget is spent. The agents' own reports tell the two silences apart:
+ *
+ * ```
+ *  runningSince ─ agent heartbeat ─ agent heartbeat ─ hang deadline ─► restart?     worker lines: none
+ *                 (the agents are alive, and so is the path their records take: the workers' lines are lost)
+ *                                                     └► held: condition LogsNotArriving, no restart
+ *  first worker line of the run ──► condition cleared, verdicts count again
+ * ```
+ *
+ * The log path is *blind* for a Running job with log rules when an agent of the current run has been heard
+ * (an agent record or a `/status` answer at or after `runningSince`) and no worker line of this run has
+ * arrived (`workerLinesAt` before `runningSince`). Then hang verdicts (start cut-off and recurring
+ * frequency rules) are held instead of becoming faults, and the `LogsNotArriving` condition and event say
+ * what to fix; they are raised at once when a verdict is held, and after `LOGS_NOT_ARRIVING_AFTER_MS` of
+ * blindness otherwise. A job whose workers really print nothing at all looks the same: it is held and
+ * reported, never restarted on silence.
+ */
+import type { Action } from '../actions.ts';
+import type { JobRecord } from '../job.ts';
+import type { RuleFinding } from '../observations.ts';
+import { Reason } from '../reasons.ts';
+import { eventAction, rankSlots, setCondition } from './record.ts';
+
+/** The condition type (and its True reason). */
+export const LOGS_NOT_ARRIVING = Reason.LogsNotArriving;
+
+/** Blindness this long into a run raises the condition even when no verdict was held yet. */
+export const LOGS_NOT_ARRIVING_AFTER_MS = 30_000;
+
+/** Whether the job has any log rule (its own or a preset's). */
+export const hasLogRules = (job: Pick<JobRecord, 'spec'>): boolean =>
+  job.spec.runPolicy.logMonitoringConfiguration.length > 0 || job.spec.trainkeeper.presets.length > 0;
+
+/** The latest time an agent of the current run was heard (record or `/status`), or undefined. */
+const agentsHeardAt = (job: JobRecord): number | undefined => {
+  let latest: number | undefined;
+  for (const s of rankSlots(job)) {
+    if (s.lastSeenAt !== undefined && (latest === undefined || s.lastSeenAt > latest)) latest = s.lastSeenAt;
+  }
+  return latest;
+};
+
+/** See the module header: agents heard in this run, no worker line of it. */
+export const isLogPathBlind = (job: JobRecord): boolean => {
+  if (job.phase !== 'Running' || job.runningSince === undefined || !hasLogRules(job)) return false;
+  if (job.workerLinesAt !== undefined && job.workerLinesAt >= job.runningSince) return false;
+  const heard = agentsHeardAt(job);
+  return heard !== undefined && heard >= job.runningSince;
+};
+
+/**
+ * Records that worker lines of the job arrived (`at`: the latest line's time). Only the first line of a
+ * run is written, so a stream of batches does not rewrite the record for this alone. Clears the
+ * condition (with an event) when it was raised.
+ */
+export const foldWorkerLines = (job: JobRecord, at: number): void => {
+  const since = job.runningSince ?? Number.NEGATIVE_INFINITY;
+  if (job.workerLinesAt !== undefined && job.workerLinesAt >= since) return;
+  job.workerLinesAt = at;
+};
+
+/**
+ * Raises or clears `LogsNotArriving` on the draft (after folding). `held`: the hang verdicts this batch
+ * held back. Emits a Warning event when the condition is raised and a Normal one when it clears.
+ */
+export const guardLogPath = (job: JobRecord, held: RuleFinding[], now: number, actions: Action[]): void => {
+  const current = job.conditions.find((c) => c.type === LOGS_NOT_ARRIVING);
+  const raised = current?.status === 'True';
+  const blind = isLogPathBlind(job);
+  if (!blind) {
+    const linesArrived =
+      job.workerLinesAt !== undefined &&
+      job.runningSince !== undefined &&
+      job.workerLinesAt >= job.runningSince;
+    if (raised && linesArrived) {
+      setCondition(
+        job,
+        LOGS_NOT_ARRIVING,
+        'False',
+        Reason.LogsArriving,
+        'Worker lines arrive; log rules judge them again',
+        now,
+      );
+      actions.push(eventAction(job, now, Reason.LogsArriving, 'Worker lines arrive again'));
+    }
+    return;
+  }
+  const since = job.runningSince as number;
+  if (raised || (held.length === 0 && now < since + LOGS_NOT_ARRIVING_AFTER_MS)) return;
+  const rules = [...new Set(held.map((f) => f.rule))];
+  const message =
+    `The job's agents report in, but no worker line has reached the logs function since this run began ` +
+    `(${new Date(since).toISOString()})` +
+    (rules.length > 0 ? `; hang verdicts of ${rules.join(', ')} are held (no restart)` : '') +
+    '. Check that the subscription filter passes worker lines (stage logFilter: `labels` passes agent ' +
+    'records only with the stock add-on, which has Labels Off; use `namespaces` or `all`) and that ' +
+    "Fluent Bit ships the training container's output of this namespace's pods.";
+  setCondition(job, LOGS_NOT_ARRIVING, 'True', Reason.LogsNotArriving, message, now);
+  actions.push(eventAction(job, now, Reason.LogsNotArriving, message, { type: 'Warning' }));
+};
