@@ -37,7 +37,7 @@
  */
 import { ValidationError } from '../core/errors.ts';
 import type { FaultVerdict, RuleFinding } from '../core/observations.ts';
-import { logRuleReason } from '../core/reasons.ts';
+import { logRuleReason, ruleReasonNames } from '../core/reasons.ts';
 import type { LogRule, MetricOperator } from '../core/spec/types.ts';
 import { LiteralSet } from './literal-set.ts';
 import { compilePattern, type PatternMatcher, PatternSyntaxError } from './matcher.ts';
@@ -75,6 +75,12 @@ export class RuleCompileError extends ValidationError {
 export interface CompiledRule {
   readonly rule: LogRule;
   readonly name: string;
+  /**
+   * The rule's name in its fault reasons (`LogFault_<reasonName>`): the name itself when it is made of
+   * letters, digits, `_`, `.` and `-`, else a CamelCase form unique among the job's rules
+   * (core/reasons.ts `ruleReasonNames`).
+   */
+  readonly reasonName: string;
   readonly match: PatternMatcher;
   readonly stop: PatternMatcher | undefined;
   /** The comparison that makes a data point SLOW, when the rule has threshold + operator. */
@@ -151,6 +157,7 @@ export function compileRules(rules: readonly LogRule[]): CompiledRules {
     }
   };
   const seen = new Set<string>();
+  const reasonNames = ruleReasonNames(rules.map((r) => r.name));
   const compiled = rules.map((rule): CompiledRule => {
     if (seen.has(rule.name)) {
       throw new RuleCompileError(rule.name, 'logPattern', 'duplicate rule name (names key the rule state)');
@@ -167,6 +174,7 @@ export function compileRules(rules: readonly LogRule[]): CompiledRules {
     return {
       rule,
       name: rule.name,
+      reasonName: reasonNames.get(rule.name) ?? rule.name,
       match,
       stop,
       isSlowPoint:
@@ -200,12 +208,26 @@ export function compileRules(rules: readonly LogRule[]): CompiledRules {
 }
 
 const freshTimer = (): TimerSlot => ({ verdict: 'WAITING' });
+
+/**
+ * Sets `record[key]` as an own property whatever the key: rule and stream names are user text, and a
+ * plain assignment of `__proto__` would set the prototype instead.
+ */
+function setOwn<T>(record: Record<string, T>, key: string, value: T): void {
+  if (key === '__proto__')
+    Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  else record[key] = value;
+}
+
+/** `record[key]` when it is an own property (a rule named `constructor` must not read Object's). */
+const getOwn = <T>(record: Record<string, T>, key: string): T | undefined =>
+  Object.hasOwn(record, key) ? record[key] : undefined;
 const freshSlot = (): RuleSlot => ({ job: freshTimer(), streams: {} });
 
 /** A fresh state for `generation`, whose timers start at `startedAt` (epoch ms). */
 export function initialRuleState(c: CompiledRules, generation: number, startedAt: number): RuleState {
   const rules: Record<string, RuleSlot> = {};
-  for (const r of c.rules) rules[r.name] = freshSlot();
+  for (const r of c.rules) setOwn(rules, r.name, freshSlot());
   return { v: RULE_STATE_VERSION, generation, startedAt, clock: startedAt, rules };
 }
 
@@ -309,16 +331,8 @@ const clip = (text: string): string => (text.length > MAX_TEXT ? text.slice(0, M
 function copySlot(slot: RuleSlot): RuleSlot {
   const streams: Record<string, StreamSlot> = {};
   for (const key of Object.keys(slot.streams)) {
-    const copy = { ...(slot.streams[key] as StreamSlot) };
     // a stream named `__proto__` must stay an own key (plain assignment would set the prototype)
-    if (key === '__proto__')
-      Object.defineProperty(streams, key, {
-        value: copy,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
-    else streams[key] = copy;
+    setOwn(streams, key, { ...(slot.streams[key] as StreamSlot) });
   }
   return { ...slot, job: { ...slot.job }, streams };
 }
@@ -327,8 +341,8 @@ function copySlot(slot: RuleSlot): RuleSlot {
 function cloneFor(c: CompiledRules, state: RuleState): RuleState {
   const rules: Record<string, RuleSlot> = {};
   for (const r of c.rules) {
-    const slot = state.rules[r.name];
-    rules[r.name] = slot ? copySlot(slot) : freshSlot();
+    const slot = getOwn(state.rules, r.name);
+    setOwn(rules, r.name, slot ? copySlot(slot) : freshSlot());
   }
   return { ...state, rules };
 }
@@ -352,7 +366,7 @@ function report(
   const finding: RuleFinding = {
     rule: r.name,
     verdict,
-    reason: logRuleReason(verdict, r.name),
+    reason: logRuleReason(verdict, r.reasonName),
     stream,
     at,
     generation: run.state.generation,
@@ -606,7 +620,7 @@ export function nextRuleDeadline(c: CompiledRules, state: RuleState): number | u
   };
   for (const r of c.rules) {
     if (r.cutoffMs === undefined && r.recurringMs === undefined) continue;
-    const slot = state.rules[r.name];
+    const slot = getOwn(state.rules, r.name);
     if (!slot) {
       if (r.cutoffMs !== undefined && !r.perStream) consider(r, freshTimer());
       continue;

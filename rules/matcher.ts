@@ -1,6 +1,8 @@
 /**
- * Compiles one rule pattern (`logPattern` / `stopPattern`, Python `re` syntax restricted to the RE2
- * dialect) into a matcher with Python `re.match` semantics that runs in linear time.
+ * Compiles one rule pattern (`logPattern` / `stopPattern`, Python `re` syntax) into a matcher with Python
+ * `re.match` semantics. Patterns in the RE2 dialect run in linear time (below); patterns with lookaround
+ * or backreferences, accepted only when core/spec/pattern.ts finds them backtrack-safe, run on V8's
+ * backtracking engine over at most `MAX_BACKTRACKING_LINE` characters of a line (`BacktrackingMatcher`).
  *
  * How a pattern is run, cheapest first:
  * - Translation: Python-only spellings become JavaScript (`(?P<name>` → `(?<name>`, `{,m}` → `{0,m}`,
@@ -26,7 +28,7 @@
  * difference: `\d`, `\w`, `\s`, `\b` are ASCII here and Unicode in Python.
  */
 import { RE2JS } from 're2js';
-import { patternError } from '../core/spec/pattern.ts';
+import { backtrackingPattern, MAX_BACKTRACKING_LINE, patternError } from '../core/spec/pattern.ts';
 import { isLinearCapable } from './linear-regex.ts';
 
 /**
@@ -39,7 +41,8 @@ export type MatchGroup = string | undefined | null;
 export interface PatternMatcher {
   /** The pattern as the user wrote it. */
   readonly pattern: string;
-  readonly engine: 'v8' | 're2';
+  /** `backtracking`: a lookaround/backreference pattern (core/spec/pattern.ts), on a line prefix. */
+  readonly engine: 'v8' | 're2' | 'backtracking';
   readonly strategy: 'anchored' | 'search' | 'last-occurrence';
   /** Substrings of which every match contains at least one; undefined when none could be extracted. */
   readonly prefilter: readonly string[] | undefined;
@@ -359,6 +362,11 @@ export function compilePattern(pattern: string): PatternMatcher {
   const error = patternError(pattern);
   if (error !== undefined) throw new PatternSyntaxError(pattern, error);
   const scan = scanPattern(pattern);
+  const bt = backtrackingPattern(pattern);
+  if (bt !== undefined) {
+    const prefilter = scan.caseless ? undefined : prefilterOf(scan.items, scan.topAlternation);
+    return new BacktrackingMatcher(pattern, new RegExp(`^(?:${bt.source})`, bt.flags), prefilter, bt.groups);
+  }
   let items = scan.items;
   let strategy: PatternMatcher['strategy'] = 'anchored';
   let prefix: string | undefined;
@@ -441,6 +449,39 @@ class V8Matcher implements PatternMatcher {
     if (this.groups === 0) return re.test(text) ? undefined : null;
     const m = re.exec(text);
     return m ? m[1] : null;
+  }
+}
+
+/**
+ * A pattern only a backtracking engine runs (lookaround, backreferences), accepted because the static
+ * analysis found it backtrack-safe (core/spec/pattern.ts). It reads at most `MAX_BACKTRACKING_LINE`
+ * characters of a line, which bounds the time of one line (see test/rules/matcher.test.ts).
+ */
+class BacktrackingMatcher implements PatternMatcher {
+  readonly engine = 'backtracking';
+  readonly strategy = 'anchored';
+  readonly scansPrefilter = false;
+  constructor(
+    readonly pattern: string,
+    private readonly re: RegExp,
+    readonly prefilter: readonly string[] | undefined,
+    readonly groups: number,
+  ) {}
+
+  get literal(): string | undefined {
+    return this.prefilter?.length === 1 ? this.prefilter[0] : undefined;
+  }
+
+  match(text: string): MatchGroup {
+    if (this.prefilter !== undefined && !this.prefilter.some((l) => text.includes(l))) return null;
+    return this.matchUnchecked(text);
+  }
+
+  matchUnchecked(text: string): MatchGroup {
+    const line = text.length > MAX_BACKTRACKING_LINE ? text.slice(0, MAX_BACKTRACKING_LINE) : text;
+    const m = this.re.exec(line);
+    if (!m) return null;
+    return this.groups === 0 ? undefined : m[1];
   }
 }
 

@@ -5,27 +5,54 @@
  */
 import type { JobRecord, PodSlot } from '../job.ts';
 
+/** Longest pod name made: the pod name is also the pod's hostname, a DNS-1123 label. */
+export const MAX_POD_NAME_LENGTH = 63;
+
 /**
  * The pod name of one slot at one pod generation: `<job>-<replica>-<index>-g<podGeneration>`.
- * Invariant: distinct (replica, index, podGeneration) give distinct names, so a replacement pod never
- * collides with the dying one (a create of the same name would 409 until the old pod is gone).
+ *
+ * When that is longer than 63 characters (job and replica names may each be 63), the `<job>-<replica>`
+ * part is cut and tagged with a hash of the whole of it, as controllers shorten derived names:
+ * `<first characters of job-replica>-<8 hex digits>-<index>-g<podGeneration>`, exactly 63 characters or
+ * fewer. Names that fit are unchanged.
+ *
+ * Invariants: always a valid DNS-1123 label of at most 63 characters (given DNS-label job and replica
+ * names); distinct (replica, index, podGeneration) give distinct names (the hash separates replicas whose
+ * cut prefixes agree), so a replacement pod never collides with the dying one (a create of the same
+ * name would 409 until the old pod is gone); deterministic.
  */
-export const podName = (jobName: string, replica: string, index: number, podGeneration: number): string =>
-  `${jobName}-${replica}-${index}-g${podGeneration}`;
+export const podName = (jobName: string, replica: string, index: number, podGeneration: number): string => {
+  const base = `${jobName}-${replica}`;
+  const suffix = `-${index}-g${podGeneration}`;
+  if (base.length + suffix.length <= MAX_POD_NAME_LENGTH) return base + suffix;
+  const tag = fnv1a(base).toString(16).padStart(8, '0');
+  const keep = base.slice(0, MAX_POD_NAME_LENGTH - suffix.length - tag.length - 1).replace(/-+$/, '');
+  return `${keep}-${tag}${suffix}`;
+};
 
 /**
  * Parses a name made by `podName` back into its parts; undefined for a name that is not one of this job's.
- * Replica names may contain dashes: the index and generation are read from the end.
+ * Replica names may contain dashes: the index and generation are read from the end. A shortened name
+ * (see `podName`) names its replica only through a hash: it parses when `replicas` lists the job's
+ * replica names.
  */
 export const parsePodName = (
   jobName: string,
   name: string,
+  replicas: readonly string[] = [],
 ): { replica: string; index: number; podGeneration: number } | undefined => {
-  const prefix = `${jobName}-`;
-  if (!name.startsWith(prefix)) return undefined;
-  const m = /^(.+)-(\d+)-g(\d+)$/.exec(name.slice(prefix.length));
+  const m = /^(.+)-(\d+)-g(\d+)$/.exec(name);
   if (!m) return undefined;
-  return { replica: m[1]!, index: Number(m[2]), podGeneration: Number(m[3]) };
+  const index = Number(m[2]);
+  const podGeneration = Number(m[3]);
+  const prefix = `${jobName}-`;
+  const head = m[1] as string;
+  if (head.startsWith(prefix) && head.length > prefix.length) {
+    const replica = head.slice(prefix.length);
+    if (podName(jobName, replica, index, podGeneration) === name) return { replica, index, podGeneration };
+  }
+  const replica = replicas.find((r) => podName(jobName, r, index, podGeneration) === name);
+  return replica === undefined ? undefined : { replica, index, podGeneration };
 };
 
 /** The slot that currently holds this pod, or undefined (a replaced, stray or foreign pod). */
@@ -34,7 +61,11 @@ export const slotForPod = (job: Pick<JobRecord, 'pods'>, pod: string): PodSlot |
 
 /** The slot (by replica and index) a pod name refers to, whichever pod generation it has. */
 export const slotForPodName = (job: Pick<JobRecord, 'name' | 'pods'>, pod: string): PodSlot | undefined => {
-  const parts = parsePodName(job.name, pod);
+  const parts = parsePodName(
+    job.name,
+    pod,
+    job.pods.map((s) => s.replica),
+  );
   if (!parts) return undefined;
   return job.pods.find((s) => s.replica === parts.replica && s.index === parts.index);
 };

@@ -8,8 +8,11 @@
  * - Every problem is reported at once, as `{path, message}` under the `path` the caller names
  *   (`spec.runPolicy.logMonitoringConfiguration[1].operator`, `rules[1].operator`), sorted as the fields
  *   appear in the list; messages are the manifest parser's (core/spec/schema.ts).
- * - Besides each rule's own fields: names are unique in the list, and `operator` and `metricThreshold`
- *   come together. These checks read the raw list defensively, so they run even when a rule is malformed.
+ * - Besides each rule's own fields: names are unique in the list (read from the raw list defensively, so
+ *   the check runs even when a rule is malformed). Names are any text (the operator puts no pattern on
+ *   them); core/reasons.ts `ruleReasonNames` maps them into fault reasons.
+ * - `operator` without `metricThreshold` (or the reverse) is accepted with a warning (`logRuleWarnings`):
+ *   metric evaluation is skipped for that rule, as HyperPod's agent does.
  * - On success every default is applied, the output has no field the input did not give, and every
  *   pattern compiles in the RE2 dialect (core/spec/pattern.ts). `source` is `user`; callers that load
  *   presets re-label it.
@@ -42,14 +45,24 @@ const pattern = z
     if (error) ctx.addIssue({ code: 'custom', message: `is not a valid pattern: ${error}` });
   });
 
+/**
+ * Longest rule name accepted. The operator puts no pattern on rule names (AWS's own example is `GPU Error`),
+ * so any text is a name; the bound keeps reasons, metric labels and stored rule state small.
+ */
+export const MAX_RULE_NAME_LENGTH = 128;
+
+const CONTROL_CHARACTER = /[\u0000-\u001f\u007f-\u009f]/;
+
 const logRuleSchema = strict({
   name: z
     .string()
     .min(1)
-    .max(128)
-    .regex(/^[A-Za-z0-9_.-]+$/, {
-      error:
-        'must use only letters, digits, `_`, `.` and `-` (it becomes part of fault reasons like `LogHang_<name>`)',
+    .max(MAX_RULE_NAME_LENGTH)
+    .refine((name) => !CONTROL_CHARACTER.test(name), {
+      error: 'must not contain control characters (line breaks, tabs, ...)',
+    })
+    .refine((name) => name !== '__proto__', {
+      error: 'is reserved: `__proto__` cannot key the stored rule state',
     }),
   logPattern: pattern,
   stopPattern: pattern.optional(),
@@ -68,29 +81,38 @@ const logRuleListSchema = z.array(logRuleSchema);
 /** The outcome of `parseLogRules`. */
 export type LogRulesResult = { ok: true; rules: LogRule[] } | { ok: false; errors: FieldIssue[] };
 
-/** Checks across the rules of one list, on the raw list: unique names, operator with metricThreshold. */
+/** Checks across the rules of one list, on the raw list: unique names. */
 function crossRuleErrors(list: unknown, path: string): FieldIssue[] {
-  const rules = asArray(list);
-  const errors = checkUnique(rules, path, 'rule');
-  rules.forEach((r, i) => {
+  return checkUnique(asArray(list), path, 'rule');
+}
+
+/**
+ * Warnings for rules that are accepted but partly inert, on the raw list (any shape): `operator` without
+ * `metricThreshold`, or the other way round. HyperPod's agent compares a captured metric only when both
+ * are set and otherwise treats a match as HEALTHY; the engine does the same (rules/engine.ts), so such a
+ * rule still tracks matches and time, and only its metric evaluation is skipped.
+ */
+export function logRuleWarnings(list: unknown, path: string): FieldIssue[] {
+  const warnings: FieldIssue[] = [];
+  asArray(list).forEach((r, i) => {
     const rule = asObject(r);
     if (!rule) return;
     const hasOperator = rule.operator !== undefined;
     const hasThreshold = rule.metricThreshold !== undefined;
     if (hasOperator && !hasThreshold) {
-      errors.push({
+      warnings.push({
         path: `${path}[${i}].operator`,
-        message: 'needs `metricThreshold` too (operator and metricThreshold come together)',
+        message: 'is ignored without `metricThreshold`: metric evaluation is skipped for this rule',
       });
     }
     if (hasThreshold && !hasOperator) {
-      errors.push({
+      warnings.push({
         path: `${path}[${i}].metricThreshold`,
-        message: 'needs `operator` too (operator and metricThreshold come together)',
+        message: 'is ignored without `operator`: metric evaluation is skipped for this rule',
       });
     }
   });
-  return errors;
+  return warnings;
 }
 
 function toLogRule(rule: z.output<typeof logRuleSchema>): LogRule {

@@ -15,11 +15,10 @@
  * - Pure: no I/O, no clock.
  */
 
-import { RE2JS } from 're2js';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
-import { parseLogRules } from './log-rules.ts';
-import { patternError } from './pattern.ts';
+import { logRuleWarnings, parseLogRules } from './log-rules.ts';
+import { captureGroups, patternError } from './pattern.ts';
 import { PRESET_NAMES } from './preset-names.ts';
 import {
   asArray,
@@ -41,6 +40,7 @@ import {
   toFieldIssues,
 } from './schema.ts';
 import type {
+  ElasticPolicy,
   FieldIssue,
   JobSpec,
   LogRule,
@@ -59,20 +59,71 @@ export const JOB_API_VERSION = 'sagemaker.amazonaws.com/v1';
 export const JOB_KIND = 'HyperPodPyTorchJob';
 
 /**
- * Longest job name accepted (`metadata.name`), well under the 63-character DNS-1123 label limit.
+ * Longest job name accepted (`metadata.name`): 63, a DNS-1123 label, as the HyperPod CLI allows.
  *
- * Pods are named `<job>-<replica>-<index>-g<podGeneration>` (core/decide/naming.ts `podName`) and the pod
- * name becomes the pod's hostname, a DNS label (≤ 63; Kubernetes truncates longer ones, and truncated
- * hostnames of sibling pods can collide). 40 leaves room for a short replica name and the suffix; the
- * combined `<job>-<replica>` is held to `MAX_POD_NAME_PREFIX_LENGTH`.
+ * Pods are named `<job>-<replica>-<index>-g<podGeneration>` (core/decide/naming.ts `podName`), and the pod
+ * name becomes the pod's hostname (a DNS label, ≤ 63). When the full form would be longer, `podName`
+ * shortens the `<job>-<replica>` part deterministically and tags it with a hash, so every pod name stays
+ * a valid, distinct hostname whatever the job and replica names (each ≤ 63).
  */
-export const MAX_JOB_NAME_LENGTH = 40;
+export const MAX_JOB_NAME_LENGTH = 63;
 
 /**
- * Longest `<job>-<replica>` prefix accepted: 63 minus the 11 characters kept for `-<index>-g<podGeneration>`
- * (`-9999-g9999`: up to 10 000 pods per replica set and 10 000 pod generations within the limit).
+ * How many random characters the API server appends to `metadata.generateName`, and the longest prefix
+ * it keeps (63 − 5): a longer prefix is cut, as Kubernetes' `SimpleNameGenerator` does.
  */
-export const MAX_POD_NAME_PREFIX_LENGTH = 52;
+export const GENERATED_NAME_SUFFIX_LENGTH = 5;
+const MAX_GENERATE_NAME_PREFIX = MAX_JOB_NAME_LENGTH - GENERATED_NAME_SUFFIX_LENGTH;
+
+/** The alphabet of generated name suffixes: Kubernetes' (`k8s.io/apimachinery/pkg/util/rand`), no vowels. */
+export const GENERATED_NAME_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
+
+/**
+ * Five characters of `GENERATED_NAME_ALPHABET` derived from `seed` (FNV-1a): a random seed (the API's id
+ * port) gives a random suffix, a fixed seed a fixed one. Pure.
+ */
+export function nameSuffixFrom(seed: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < seed.length; i++) {
+    h ^= seed.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  let out = '';
+  for (let i = 0; i < GENERATED_NAME_SUFFIX_LENGTH; i++) {
+    out += GENERATED_NAME_ALPHABET[h % GENERATED_NAME_ALPHABET.length];
+    h = Math.floor(h / GENERATED_NAME_ALPHABET.length);
+    if (h === 0) h = Math.imul(i + 1, 0x9e3779b1) >>> 0;
+  }
+  return out;
+}
+
+/** Options of `parseJobManifest`. */
+export interface ParseOptions {
+  /**
+   * The random suffix for a manifest that gives `metadata.generateName` and no `metadata.name`: five
+   * lowercase letters or digits (see `nameSuffixFrom`). Callers that create jobs pass a random source
+   * (the API: its id port); without it the suffix is derived from the prefix and namespace, so a
+   * validation run is repeatable.
+   */
+  nameSuffix?: () => string;
+}
+
+/**
+ * Fields of a `kubectl get -o yaml` export that the API server sets: accepted and ignored (with a
+ * warning each), so an exported job can be submitted again.
+ */
+const SERVER_METADATA_FIELDS = [
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'deletionGracePeriodSeconds',
+  'managedFields',
+  'selfLink',
+  'ownerReferences',
+  'finalizers',
+] as const;
 
 /** Where a manifest keeps its log rules. */
 const RULES_PATH = 'spec.runPolicy.logMonitoringConfiguration';
@@ -111,6 +162,15 @@ const templateSchema = z.looseObject({
   metadata: z.looseObject({ labels: stringMap.optional(), annotations: stringMap.optional() }).optional(),
   spec: z.looseObject({ containers: z.array(containerSchema).min(1) }),
 });
+
+/** A `generateName` prefix: a DNS label that may end with `-` (Kubernetes validates it as a prefix). */
+const generateNameSchema = z
+  .string()
+  .min(1)
+  .regex(/^[a-z0-9][-a-z0-9]*$/, {
+    error:
+      'must be the start of a DNS-1123 label: lowercase letters, digits and `-`, starting with a letter or digit',
+  });
 
 const replicaSpecSchema = strict({
   name: dnsLabel(63),
@@ -165,22 +225,46 @@ const nprocSchema = z.preprocess(
   }),
 );
 
+/**
+ * `spec.elasticPolicy` (hyperpod-spec §2.5, operator ≥ 1.2): every field checked, though TrainKeeper does
+ * not scale elastically (a warning says so). Cross-field rules are in `elasticPolicyErrors`.
+ */
+const elasticPolicySchema = strict({
+  minReplicas: optionalInt(1),
+  maxReplicas: optionalInt(1),
+  replicaIncrementStep: optionalInt(1),
+  replicaDiscreteValues: z.array(int(1)).min(1).optional(),
+  gracefulShutdownTimeoutInSeconds: optionalInt(0),
+  scalingTimeoutInSeconds: optionalInt(0),
+  faultyScaleDownTimeoutInSeconds: optionalInt(0),
+});
+
+/** Server-set metadata fields: any value (they are ignored). */
+const serverMetadata = Object.fromEntries(
+  SERVER_METADATA_FIELDS.map((k) => [k, z.unknown().optional()]),
+) as Record<(typeof SERVER_METADATA_FIELDS)[number], z.ZodOptional<z.ZodUnknown>>;
+
 const manifestSchema = strict({
   apiVersion: z.literal(JOB_API_VERSION),
   kind: z.literal(JOB_KIND),
   metadata: strict({
+    /** Filled from `generateName` before the schema runs when only that is given (`withGeneratedName`). */
     name: dnsLabel(MAX_JOB_NAME_LENGTH),
+    generateName: generateNameSchema.optional(),
     namespace: dnsLabel(63).default('default'),
     labels: stringMap.default({}),
     annotations: stringMap.default({}),
+    ...serverMetadata,
   }),
   spec: strict({
     nprocPerNode: nprocSchema.default('auto'),
     replicaSpecs: z.array(replicaSpecSchema).min(1),
     runPolicy: runPolicySchema.default(() => runPolicySchema.parse({})),
-    elasticPolicy: z.record(z.string(), z.unknown()).optional(),
+    elasticPolicy: elasticPolicySchema.optional(),
     trainkeeper: trainkeeperSchema.default(() => trainkeeperSchema.parse({})),
   }),
+  /** A `kubectl get -o yaml` export's status: ignored (with a warning). */
+  status: z.unknown().optional(),
 });
 
 type Manifest = z.output<typeof manifestSchema>;
@@ -190,7 +274,6 @@ type Manifest = z.output<typeof manifestSchema>;
 
 function crossFieldErrors(doc: Raw): FieldIssue[] {
   const errors: FieldIssue[] = [];
-  const jobName = asString(asObject(doc.metadata)?.name);
   const spec = asObject(doc.spec) ?? {};
   const replicaSpecs = asArray(spec.replicaSpecs);
 
@@ -205,13 +288,6 @@ function crossFieldErrors(doc: Raw): FieldIssue[] {
   replicaSpecs.forEach((r, i) => {
     const replica = asObject(r);
     const path = `spec.replicaSpecs[${i}]`;
-    const name = asString(replica?.name);
-    if (jobName && name && jobName.length + 1 + name.length > MAX_POD_NAME_PREFIX_LENGTH) {
-      errors.push({
-        path: `${path}.name`,
-        message: `makes pod names too long: \`${jobName}-${name}\` is ${jobName.length + 1 + name.length} characters, at most ${MAX_POD_NAME_PREFIX_LENGTH} leave room for \`-<index>-g<generation>\` within 63`,
-      });
-    }
     const replicas = asInt(replica?.replicas);
     const maxReplicas = asInt(replica?.maxReplicas);
     if (replicas !== undefined && maxReplicas !== undefined && maxReplicas < replicas) {
@@ -222,6 +298,8 @@ function crossFieldErrors(doc: Raw): FieldIssue[] {
       ...checkUnique(asArray(podSpec?.containers), `${path}.template.spec.containers`, 'container'),
     );
   });
+
+  errors.push(...elasticPolicyErrors(asObject(spec.elasticPolicy)));
 
   const rules = asArray(asObject(spec.runPolicy)?.logMonitoringConfiguration);
 
@@ -257,11 +335,7 @@ function crossFieldErrors(doc: Raw): FieldIssue[] {
       });
     } else {
       const pattern = asString(target.logPattern);
-      if (
-        pattern !== undefined &&
-        patternError(pattern) === undefined &&
-        RE2JS.compile(pattern).groupCount() < 1
-      ) {
+      if (pattern !== undefined && patternError(pattern) === undefined && captureGroups(pattern) < 1) {
         errors.push({
           path: 'spec.trainkeeper.progressRule',
           message: `names rule \`${progressRule}\`, whose logPattern has no capture group to read the training step from`,
@@ -272,10 +346,74 @@ function crossFieldErrors(doc: Raw): FieldIssue[] {
   return errors;
 }
 
+/**
+ * `spec.elasticPolicy` across its fields: min ≤ max, `replicaIncrementStep` or `replicaDiscreteValues`
+ * (not both), discrete values strictly ascending and within [min, max].
+ */
+function elasticPolicyErrors(policy: Raw | undefined): FieldIssue[] {
+  if (!policy) return [];
+  const path = 'spec.elasticPolicy';
+  const errors: FieldIssue[] = [];
+  const min = asInt(policy.minReplicas);
+  const max = asInt(policy.maxReplicas);
+  if (min !== undefined && max !== undefined && max < min) {
+    errors.push({ path: `${path}.maxReplicas`, message: `must be at least minReplicas (${min})` });
+  }
+  if (policy.replicaIncrementStep !== undefined && policy.replicaDiscreteValues !== undefined) {
+    errors.push({
+      path: `${path}.replicaDiscreteValues`,
+      message: 'cannot be given with `replicaIncrementStep`: sizes come from one or the other',
+    });
+  }
+  const values = asArray(policy.replicaDiscreteValues).map(asInt);
+  values.forEach((v, i) => {
+    if (v === undefined) return;
+    const at = `${path}.replicaDiscreteValues[${i}]`;
+    const prev = values[i - 1];
+    if (i > 0 && prev !== undefined && v <= prev) {
+      errors.push({
+        path: at,
+        message: `must be greater than the value before it (${prev}): list sizes once each, in ascending order`,
+      });
+    }
+    if ((min !== undefined && v < min) || (max !== undefined && v > max)) {
+      errors.push({
+        path: at,
+        message: `must lie within minReplicas..maxReplicas (${min ?? 1}..${max ?? '∞'})`,
+      });
+    }
+  });
+  return errors;
+}
+
 const NOT_ACTED_ON = 'accepted but not acted on';
 
 function warningsFor(doc: Raw): FieldIssue[] {
   const warnings: FieldIssue[] = [];
+  const metadata = asObject(doc.metadata) ?? {};
+  for (const key of SERVER_METADATA_FIELDS) {
+    if (metadata[key] !== undefined) {
+      warnings.push({
+        path: `metadata.${key}`,
+        message:
+          key === 'ownerReferences' || key === 'finalizers'
+            ? `${NOT_ACTED_ON}: ignored (TrainKeeper jobs are not Kubernetes objects)`
+            : 'is set by the API server: ignored (an exported object is submitted as a new job)',
+      });
+    }
+  }
+  if (metadata.generateName !== undefined && metadata.name !== undefined) {
+    warnings.push({
+      path: 'metadata.generateName',
+      message: 'ignored: metadata.name is given, and a given name wins (as in Kubernetes)',
+    });
+  }
+  if (doc.status !== undefined) {
+    warnings.push({
+      path: 'status',
+      message: 'is set by the control plane: ignored (an exported object is submitted as a new job)',
+    });
+  }
   const spec = asObject(doc.spec) ?? {};
   if (spec.elasticPolicy !== undefined) {
     warnings.push({
@@ -313,7 +451,7 @@ function warningsFor(doc: Raw): FieldIssue[] {
     const acts =
       rule.expectedStartCutOffInSeconds !== undefined ||
       rule.expectedRecurringFrequencyInSeconds !== undefined ||
-      rule.metricThreshold !== undefined ||
+      (rule.metricThreshold !== undefined && rule.operator !== undefined) ||
       rule.faultOnMatch === true;
     if (!acts && rule.name !== progressRule) {
       warnings.push({
@@ -323,8 +461,13 @@ function warningsFor(doc: Raw): FieldIssue[] {
       });
     }
     const pattern = asString(rule.logPattern);
-    if (rule.metricThreshold !== undefined && pattern !== undefined && patternError(pattern) === undefined) {
-      if (RE2JS.compile(pattern).groupCount() < 1) {
+    if (
+      rule.metricThreshold !== undefined &&
+      rule.operator !== undefined &&
+      pattern !== undefined &&
+      patternError(pattern) === undefined
+    ) {
+      if (captureGroups(pattern) < 1) {
         warnings.push({
           path: `${path}.metricThreshold`,
           message: 'is never compared: logPattern has no capture group (group 1 holds the metric)',
@@ -332,6 +475,7 @@ function warningsFor(doc: Raw): FieldIssue[] {
       }
     }
   });
+  warnings.push(...logRuleWarnings(runPolicy.logMonitoringConfiguration, RULES_PATH));
   return warnings;
 }
 
@@ -397,7 +541,7 @@ function toJobSpec(m: Manifest, rules: LogRule[]): JobSpec {
     nprocPerNode: m.spec.nprocPerNode,
     replicaSpecs,
     runPolicy,
-    elasticPolicy: m.spec.elasticPolicy,
+    elasticPolicy: m.spec.elasticPolicy satisfies ElasticPolicy | undefined,
     trainkeeper,
   } satisfies JobSpec);
 }
@@ -432,20 +576,41 @@ function readDocument(text: string): { ok: true; value: unknown } | { ok: false;
 }
 
 /**
+ * `raw` with `metadata.name` generated from `metadata.generateName` when only that is given, as the API
+ * server does: the prefix (cut to 58 characters) and a five-character suffix. Anything else is returned
+ * as it is (a bad prefix is reported by the schema at `metadata.generateName`, and a missing name at
+ * `metadata.name`).
+ */
+function withGeneratedName(raw: unknown, options: ParseOptions): unknown {
+  const doc = asObject(raw);
+  const metadata = asObject(doc?.metadata);
+  if (!doc || !metadata || metadata.name !== undefined) return raw;
+  const prefix = asString(metadata.generateName);
+  if (prefix === undefined || !generateNameSchema.safeParse(prefix).success) return raw;
+  const namespace = asString(metadata.namespace) ?? 'default';
+  const suffix = options.nameSuffix?.() ?? nameSuffixFrom(`${namespace}/${prefix}`);
+  const name = prefix.slice(0, MAX_GENERATE_NAME_PREFIX) + suffix;
+  return { ...doc, metadata: { ...metadata, name } };
+}
+
+/**
  * Parse and validate a `HyperPodPyTorchJob` manifest: YAML or JSON text, or an already-parsed value (an
  * API body). Never throws for bad input: every problem comes back in `errors` at once; `warnings` list
- * fields that are accepted but not acted on, in both outcomes.
+ * fields that are accepted but not acted on, in both outcomes. A manifest with `metadata.generateName` and
+ * no name gets a generated name (`options.nameSuffix`); server fields of an exported object are ignored
+ * with a warning each.
  */
-export function parseJobManifest(input: string | unknown): ParseResult {
-  let raw: unknown = input;
+export function parseJobManifest(input: string | unknown, options: ParseOptions = {}): ParseResult {
+  let given: unknown = input;
   if (typeof input === 'string') {
     const read = readDocument(input);
     if (!read.ok) return { ok: false, errors: read.errors, warnings: [] };
-    raw = read.value;
+    given = read.value;
   }
-  if (raw === undefined || raw === null) {
+  if (given === undefined || given === null) {
     return { ok: false, errors: [{ path: '', message: 'the manifest is empty' }], warnings: [] };
   }
+  const raw = withGeneratedName(given, options);
   const result = manifestSchema.safeParse(raw, { error: messageFor });
   const doc = asObject(raw) ?? {};
   const rules = parseLogRules(
@@ -456,8 +621,12 @@ export function parseJobManifest(input: string | unknown): ParseResult {
     ...(result.success ? [] : manifestIssues(result.error.issues, raw)),
     ...(rules.ok ? [] : rules.errors),
     ...crossFieldErrors(doc),
-  ];
-  const warnings = warningsFor(doc);
+  ].map((e) =>
+    e.path === 'metadata.name' && e.message === 'is required'
+      ? { ...e, message: 'is required (or give metadata.generateName)' }
+      : e,
+  );
+  const warnings = warningsFor(asObject(given) ?? {});
   if (!result.success || !rules.ok || errors.length > 0) {
     return {
       ok: false,

@@ -16,7 +16,10 @@ export type MetricOperator = 'gt' | 'gteq' | 'lt' | 'lteq' | 'eq';
 /** One entry of `runPolicy.logMonitoringConfiguration` (hyperpod-spec §3.1), plus TrainKeeper extensions. */
 export interface LogRule {
   name: string;
-  /** Anchored at line start (Python `re.match` semantics). RE2 dialect: no backreferences, no lookaround. */
+  /**
+   * Anchored at line start (Python `re.match` semantics). Python `re` syntax; lookaround and
+   * backreferences are accepted when the pattern is backtrack-safe (core/spec/pattern.ts).
+   */
   logPattern: string;
   stopPattern?: string;
   expectedStartCutOffInSeconds?: number;
@@ -122,6 +125,23 @@ export interface TrainKeeperOptions {
   progressRule?: string;
 }
 
+/**
+ * `spec.elasticPolicy` (hyperpod-spec §2.5): the world sizes an elastic job may take. Validated (min ≤ max,
+ * a step or discrete sizes but not both, sizes ascending within [min, max]) and kept; TrainKeeper does not
+ * scale jobs elastically.
+ */
+export interface ElasticPolicy {
+  minReplicas?: number;
+  maxReplicas?: number;
+  /** Sizes are `minReplicas + N × step`. Not with `replicaDiscreteValues`. */
+  replicaIncrementStep?: number;
+  /** Explicit sizes, strictly ascending. Not with `replicaIncrementStep`. */
+  replicaDiscreteValues?: number[];
+  gracefulShutdownTimeoutInSeconds?: number;
+  scalingTimeoutInSeconds?: number;
+  faultyScaleDownTimeoutInSeconds?: number;
+}
+
 export interface JobSpec {
   apiVersion: 'sagemaker.amazonaws.com/v1';
   kind: 'HyperPodPyTorchJob';
@@ -134,8 +154,8 @@ export interface JobSpec {
   nprocPerNode: NprocPerNode;
   replicaSpecs: ReplicaSpec[];
   runPolicy: RunPolicy;
-  /** Accepted and kept, not acted on (a warning says so). */
-  elasticPolicy?: Record<string, unknown>;
+  /** Validated and kept, not acted on (a warning says so). */
+  elasticPolicy?: ElasticPolicy;
   trainkeeper: TrainKeeperOptions;
 }
 

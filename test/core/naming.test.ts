@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { masterPortFor, parsePodName, podName, slotForPodName } from '../../core/decide/naming.ts';
+import {
+  MAX_POD_NAME_LENGTH,
+  masterPortFor,
+  parsePodName,
+  podName,
+  slotForPodName,
+} from '../../core/decide/naming.ts';
 import { given, makeSpec } from './dsl.ts';
 
 describe('pod names', () => {
@@ -21,6 +27,45 @@ describe('pod names', () => {
     ['llama', 'llama-pods-0'],
   ])('a name that is not one of job %s pods (%s) parses to undefined', (job, name) => {
     expect(parsePodName(job, name)).toBeUndefined();
+  });
+
+  const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+  const job63 = `j${'o'.repeat(61)}b`;
+
+  it.each([
+    [job63, 'pods', 0, 0],
+    [job63, 'w'.repeat(63), 9999, 9999],
+    ['a'.repeat(50), 'worker-', 3, 12],
+    [`${'x'.repeat(40)}-${'y'.repeat(10)}`, 'pods', 123, 4],
+  ])(
+    'shortens the name of job %s replica %s index %i generation %i to a valid DNS label of at most 63 characters',
+    (job, replica, index, gen) => {
+      const name = podName(job, replica, index, gen);
+      expect(name.length).toBeLessThanOrEqual(MAX_POD_NAME_LENGTH);
+      expect(name).toMatch(DNS_LABEL);
+      expect(name.endsWith(`-${index}-g${gen}`)).toBe(true);
+      expect(podName(job, replica, index, gen)).toBe(name);
+      expect(parsePodName(job, name, ['other', replica])).toEqual({ replica, index, podGeneration: gen });
+    },
+  );
+
+  it('keeps the shortened names of one long job distinct across replicas, indexes and generations', () => {
+    const replicas = ['workers-a', 'workers-b', 'w'.repeat(63), `${'w'.repeat(62)}x`];
+    const names = replicas.flatMap((r) =>
+      Array.from({ length: 20 }, (_, i) => [podName(job63, r, i, 0), podName(job63, r, i, 1)]).flat(),
+    );
+    expect(new Set(names).size).toBe(names.length);
+  });
+
+  it('leaves a name that fits in 63 characters as it was', () => {
+    expect(podName('a'.repeat(40), 'pods', 7, 3)).toBe(`${'a'.repeat(40)}-pods-7-g3`);
+  });
+
+  it('maps a shortened pod name back to its slot', () => {
+    const s = given(makeSpec({ replicas: 3 }));
+    const job = { ...s.job, name: job63 };
+    expect(slotForPodName(job, podName(job63, 'pods', 2, 9))?.index).toBe(2);
+    expect(parsePodName(job63, podName(job63, 'pods', 2, 9))).toBeUndefined();
   });
 
   it('maps a pod name of any pod generation back to the slot with the same replica and index', () => {

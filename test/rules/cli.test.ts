@@ -168,7 +168,7 @@ describe('trainkeeper rules check', () => {
 
   it('exits 1 with field paths for an invalid manifest', async () => {
     const job = manifest(`      - name: Bad
-        logPattern: '(a)\\1'`);
+        logPattern: '(a+)\\1+'`);
     const { code, stderr } = await trainkeeper([
       'rules',
       'check',

@@ -616,8 +616,8 @@ describe('rule engine: HyperPod log-monitoring semantics', () => {
 
 describe('compileRules', () => {
   it.each([
-    ['a backreference', '(a)\\1', 'logPattern'],
-    ['a lookahead', '.*(?=x)', 'logPattern'],
+    ['a repeated backreference', '(a+)\\1+', 'logPattern'],
+    ['a dangerous lookahead', '(?=x)(x+)+y', 'logPattern'],
     ['an unbalanced group', '.*(abc', 'logPattern'],
   ] as const)('rejects %s with an error naming the rule and field', (_n, pattern, field) => {
     const bad = () => compileRules([rule({ name: 'MyRule', logPattern: pattern })]);
@@ -626,7 +626,7 @@ describe('compileRules', () => {
   });
 
   it('rejects a bad stop pattern naming the field', () => {
-    expect(() => compileRules([rule({ name: 'R', logPattern: 'x', stopPattern: '(?<!y)z' })])).toThrow(
+    expect(() => compileRules([rule({ name: 'R', logPattern: 'x', stopPattern: '(?<!y+)z' })])).toThrow(
       /rule "R": stopPattern/,
     );
   });
@@ -659,4 +659,49 @@ describe('parsePythonFloat', () => {
   it('nan parses to NaN', () => {
     expect(parsePythonFloat('nan')).toBeNaN();
   });
+});
+
+describe('rule names as fault reasons', () => {
+  const fault = (name: string) => rule({ name, logPattern: `.*${name.length}x`, faultOnMatch: true });
+  const reasonsOf = (rules: LogRule[], text: string) =>
+    scenario(rules, [{ lines: [[1, text]] }]).raw.map((f) => [f.rule, f.reason]);
+
+  it.each([
+    ['GPU Error', 'LogFault_GPUError'],
+    ['loss spike!', 'LogFault_lossSpike'],
+    ['Fehler Überlauf', 'LogFault_FehlerUberlauf'],
+    ['preset.nccl.watchdog-timeout', 'LogFault_preset.nccl.watchdog-timeout'],
+    ['JobStart', 'LogFault_JobStart'],
+  ])('a rule named %j reports reason %s and keeps its name in the finding', (name, reason) => {
+    expect(reasonsOf([fault(name)], `${name.length}x`)).toEqual([[name, reason]]);
+  });
+
+  it('gives two names that map alike distinct reasons, whatever their order, and leaves a name kept as written alone', () => {
+    const names = ['GPU Error', 'GPU  Error', 'GPUError'];
+    const rules = names.map((name, i) => rule({ name, logPattern: `.*r${i}`, faultOnMatch: true }));
+    const line = 'r0 r1 r2';
+    const forward = new Map(reasonsOf(rules, line) as [string, string][]);
+    const backward = new Map(reasonsOf([...rules].reverse(), line) as [string, string][]);
+    expect(forward).toEqual(backward);
+    expect(forward.get('GPUError')).toBe('LogFault_GPUError');
+    expect(forward.get('GPU Error')).toMatch(/^LogFault_GPUError_[0-9a-f]{8}$/);
+    expect(forward.get('GPU  Error')).toMatch(/^LogFault_GPUError_[0-9a-f]{8}$/);
+    expect(new Set(forward.values()).size).toBe(3);
+  });
+
+  it('gives a name with nothing reason-safe a hashed reason', () => {
+    const [[, reason] = []] = reasonsOf([fault('日本語')], '3x');
+    expect(reason).toMatch(/^LogFault_Rule_[0-9a-f]{8}$/);
+  });
+
+  it.each(['__proto__', 'constructor', 'toString'])(
+    'keeps the state of a rule named %s as its own and carries it across batches',
+    (name) => {
+      const r = rule({ name, logPattern: '.*step', expectedRecurringFrequencyInSeconds: 10 });
+      const { findings, state } = scenario([r], [{ lines: [[1, 'step']] }, { tick: 20 }]);
+      expect(findings).toEqual([`HANGING ${name} job @11`]);
+      expect(Object.hasOwn(state.rules, name)).toBe(true);
+      expect(Object.getPrototypeOf(state.rules)).toBe(Object.prototype);
+    },
+  );
 });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { MAX_BACKTRACKING_LINE, patternError } from '../../core/spec/pattern.ts';
 import { compileRules, evaluateLines, initialRuleState } from '../../rules/engine.ts';
 import { compilePattern, PatternSyntaxError } from '../../rules/matcher.ts';
 import { rule } from './helpers.ts';
@@ -83,11 +84,64 @@ const table: [string, string][] = [
   ['.*{(\\d+)}', 'x {12} {34}'],
 ];
 
+/** Patterns only a backtracking engine runs (lookaround, backreferences), with lines that tell them apart. */
+const backtrackingTable: [string, string][] = [
+  ['.*(?<!cuda )error (\\d+)', 'x error 5'],
+  ['.*(?<!cuda )error (\\d+)', 'cuda error 5'],
+  ['.*(?<!cuda )error (\\d+)', 'cuda error 5 then error 7'],
+  ['.*step (\\d+)(?= done)', 'step 3 done step 4 pending'],
+  ['.*step (\\d+)(?= done)', 'step 4 pending'],
+  ['.*step (\\d+)(?! done)', 'step 3 done step 4 pending'],
+  ['(?<=x)y', 'xy'],
+  ['.*(?<=loss=)([0-9.]+)', 'a loss=1.5 b loss=2.25'],
+  ['(\\w+) failed, \\1 restarting', 'worker failed, worker restarting'],
+  ['(\\w+) failed, \\1 restarting', 'worker failed, other restarting'],
+  ['(?P<rank>\\d+): (?P=rank) down', '12: 12 down'],
+  ['(?P<rank>\\d+): (?P=rank) down', '12: 13 down'],
+  ['(?:(?!skip).)*loss (\\d+)', 'a loss 5'],
+  ['(?:(?!skip).)*loss (\\d+)', 'skip a loss 5'],
+  ['(?i).*(?<=error )(\\d+)', 'ERROR 42'],
+  ['(a)(b)?\\1', 'aa'],
+  ['[]x](?=y)', ']y'],
+  ['(?=.*NCCL)(\\w+)', 'abc def NCCL'],
+  ['(\\d+)-\\1(?!\\d)', '12-123'],
+  ['(\\d+)-\\1(?!\\d)', '12-12 x'],
+  ['\\A(?=a)(\\w+)\\Z', 'abc'],
+];
+
 describe('compilePattern: Python re.match parity', () => {
   it('matches and captures exactly like Python re.match over a table of rule patterns and log lines', () => {
     const expected = pythonMatch(table);
     const actual = table.map(([p, l]) => ours(p, l));
     expect(actual.map((a, i) => [table[i], a])).toEqual(expected.map((e, i) => [table[i], e]));
+  });
+
+  it('matches and captures like Python re.match with lookahead, lookbehind and backreferences', () => {
+    const runnable = backtrackingTable;
+    const expected = pythonMatch(runnable);
+    const actual = runnable.map(([p, l]) => ours(p, l));
+    expect(actual.map((a, i) => [runnable[i], a])).toEqual(expected.map((e, i) => [runnable[i], e]));
+    for (const [p] of runnable) expect(compilePattern(p).engine).toBe('backtracking');
+  });
+
+  it('matches like Python re.match on generated lookaround and backreference patterns', () => {
+    const head = fc.constantFrom('', '.*', '(a)', '(\\w)', '(ab|x)');
+    const look = fc.constantFrom('(?=a)', '(?!a)', '(?<=a)', '(?<!b)', '(?=.*x)', '(?<=ab)');
+    const tail = fc.constantFrom('', 'b', '\\d', '(\\w+)', 'a*', '$');
+    const ref = fc.constantFrom('', '\\1');
+    const pattern = fc
+      .tuple(head, look, tail, ref)
+      .filter(([h, , , r]) => r === '' || h.startsWith('('))
+      .map(([h, l, t, r]) => h + l + t + r)
+      .filter((p) => patternError(p) === undefined);
+    const line = fc.string({ unit: fc.constantFrom('a', 'b', 'x', '1', ' '), maxLength: 10 });
+    const pairs = fc.sample(fc.tuple(pattern, line), { numRuns: 1500, seed: 7 });
+    const expected = pythonMatch(pairs);
+    const mismatches = pairs.flatMap((pair, i) => {
+      const got = ours(pair[0], pair[1]);
+      return JSON.stringify(got) === JSON.stringify(expected[i]) ? [] : [{ pair, got, python: expected[i] }];
+    });
+    expect(mismatches).toEqual([]);
   });
 
   it('matches like Python re.match on generated patterns and lines', () => {
@@ -150,13 +204,43 @@ describe('compilePattern: Python re.match parity', () => {
   });
 
   it.each([
-    ['(a)\\1', /backreferences/],
-    ['(?=x)', /lookahead/],
+    ['(a)\\1+', /repeated backreference/],
+    ['(?=x)(a|a)*', /repeated alternation/],
     ['\\Z', /invalid escape/],
     ['a**', /repetition/],
   ])('rejects %s with the reason', (pattern, reason) => {
     expect(() => compilePattern(pattern)).toThrow(PatternSyntaxError);
     expect(() => compilePattern(pattern)).toThrow(reason);
+  });
+});
+
+describe('compilePattern: bounded time for backtracking patterns', () => {
+  // the worst shapes the analysis allows: two unbounded quantifiers in sequence (plus lookaround or a
+  // backreference), on adversarial lines of the capped length and beyond
+  const worst: [string, string][] = [
+    ['.*.*(?=x)y', `y${'a'.repeat(10_000)}`],
+    ['.*a.*b(?<!x)c', 'ab'.repeat(5_000)],
+    ['(\\w+)\\1x', 'a'.repeat(10_000)],
+    ['(?:(?!zz).)*(?=.*q)y', 'a'.repeat(10_000)],
+  ];
+
+  it.each(worst)(
+    '%s on a 10,000-character line stays within 100 ms per line (about 12 ms measured)',
+    (pattern, line) => {
+      const m = compilePattern(pattern);
+      expect(m.engine).toBe('backtracking');
+      m.match(line);
+      const runs = 5;
+      const start = performance.now();
+      for (let i = 0; i < runs; i++) expect(m.match(line)).toBeNull();
+      expect((performance.now() - start) / runs).toBeLessThan(100);
+    },
+  );
+
+  it('reads only the first MAX_BACKTRACKING_LINE characters of a line', () => {
+    const m = compilePattern('.*(?<!x)tail');
+    expect(m.match(`${'a'.repeat(MAX_BACKTRACKING_LINE - 4)}tail`)).toBeUndefined();
+    expect(m.match(`${'a'.repeat(MAX_BACKTRACKING_LINE)}tail`)).toBeNull();
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseLogRules } from '../../core/spec/log-rules.ts';
+import { logRuleWarnings, parseLogRules } from '../../core/spec/log-rules.ts';
 import { parseJobManifest } from '../../core/spec/parse.ts';
 import type { FieldIssue } from '../../core/spec/types.ts';
 
@@ -48,13 +48,13 @@ describe('parseLogRules', () => {
     ['a list that is a mapping', { name: 'x' }],
     ['an unknown field with a hint', [{ name: 'a', logPattern: '.*', faultOnMatch: true, operater: 'gt' }]],
     ['a bad operator', [{ name: 'Hang', logPattern: '.*step.*', operator: 'bogus' }]],
-    ['an operator without a threshold', [{ name: 'a', logPattern: '.* (\\d+)', operator: 'gt' }]],
-    ['a threshold without an operator', [{ name: 'a', logPattern: '.* (\\d+)', metricThreshold: 1 }]],
+    ['a dangerous lookahead pattern', [{ name: 'a', logPattern: '(?=x)(a+)+$' }]],
+    ['a variable-width lookbehind', [{ name: 'a', logPattern: '(?<=a*)b', metricThreshold: 1 }]],
     [
       'a duplicate name after a malformed rule',
-      [{ name: 'a', logPattern: '(a)\\1' }, 'not a rule', { name: 'a', logPattern: '.*', stopPattern: '' }],
+      [{ name: 'a', logPattern: '(a)\\1+' }, 'not a rule', { name: 'a', logPattern: '.*', stopPattern: '' }],
     ],
-    ['a missing pattern and a bad name', [{ name: 'a b' }]],
+    ['a missing pattern and a bad name', [{ name: 'a\tb' }]],
   ])('reports %s with the paths and messages the manifest parser gives', (_case, rules) => {
     const result = parseLogRules(rules, 'rules');
     expect(result.ok).toBe(false);
@@ -65,7 +65,18 @@ describe('parseLogRules', () => {
   });
 
   it('roots every path at the path it is given', () => {
-    const result = parseLogRules([{ name: 'a', logPattern: '.*', operator: 'gt' }], 'body.rules');
+    const result = parseLogRules([{ name: 'a', logPattern: '.*', operator: 'bogus' }], 'body.rules');
     expect(result.ok ? [] : result.errors.map((e) => e.path)).toEqual(['body.rules[0].operator']);
+  });
+
+  it('accepts any non-empty name, operator without threshold and lookaround, and warns about the operator', () => {
+    const list = [{ name: 'GPU Error', logPattern: '.*(?<!cuda )error (\\d+)', operator: 'gt' }];
+    const result = parseLogRules(list, 'rules');
+    expect(result.ok && result.rules.map((r) => [r.name, r.operator, r.metricThreshold])).toEqual([
+      ['GPU Error', 'gt', undefined],
+    ]);
+    expect(logRuleWarnings(list, 'rules')).toEqual([
+      { path: 'rules[0].operator', message: expect.stringContaining('metric evaluation is skipped') },
+    ]);
   });
 });

@@ -1,6 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MAX_JOB_NAME_LENGTH, parseJobManifest } from '../../core/spec/parse.ts';
+import {
+  GENERATED_NAME_ALPHABET,
+  MAX_JOB_NAME_LENGTH,
+  nameSuffixFrom,
+  parseJobManifest,
+} from '../../core/spec/parse.ts';
 import { PRESET_NAMES } from '../../core/spec/preset-names.ts';
 import { closestKey, formatPath } from '../../core/spec/schema.ts';
 import type { FieldIssue, JobSpec, ParseResult } from '../../core/spec/types.ts';
@@ -263,14 +268,14 @@ describe('parseJobManifest fixtures', () => {
       'spec.runPolicy.logMonitoringConfiguration[1].name',
       'spec.runPolicy.logMonitoringConfiguration[1].logPattern',
       'spec.runPolicy.logMonitoringConfiguration[2].operator',
-      'spec.runPolicy.logMonitoringConfiguration[2].operator',
-      'spec.runPolicy.logMonitoringConfiguration[3].metricThreshold',
       'spec.replicaSpecs[0].replicas',
       'spec.replicaSpecs[0].template.spec.containers',
       'spec.replicaSpecs[1].name',
       'spec.replicaSpecs[1].spares',
       'spec.replicaSpecs[1].template.spec.containers[0].name',
       'spec.replicaSpecs[1].template.spec.containers[0].command',
+      'spec.elasticPolicy.minReplicas',
+      'spec.elasticPolicy.maxReplica',
       'spec.trainkeeper.presets[1]',
       'spec.trainkeeper.progressRule',
     ]);
@@ -322,7 +327,7 @@ describe('parseJobManifest errors', () => {
       'must be at least replicas (2)',
     ],
     ['spec.replicaSpecs[0].name', 'Workers', 'spec.replicaSpecs[0].name', 'DNS-1123 label'],
-    ['spec.replicaSpecs[0].name', 'w'.repeat(49), 'spec.replicaSpecs[0].name', 'makes pod names too long'],
+    ['spec.replicaSpecs[0].name', 'w'.repeat(64), 'spec.replicaSpecs[0].name', 'at most 63 characters'],
     ['spec.replicaSpecs[0].template', undefined, 'spec.replicaSpecs[0].template', 'is required'],
     [
       'spec.replicaSpecs[0].template.spec.containers',
@@ -394,9 +399,15 @@ describe('parseJobManifest errors', () => {
     ['spec.runPolicy.suspend', 'yes', 'spec.runPolicy.suspend', 'must be a boolean'],
     [
       'spec.runPolicy.logMonitoringConfiguration[0].name',
-      'has space',
+      'line\nbreak',
       'spec.runPolicy.logMonitoringConfiguration[0].name',
-      'letters, digits',
+      'must not contain control characters',
+    ],
+    [
+      'spec.runPolicy.logMonitoringConfiguration[0].name',
+      'n'.repeat(129),
+      'spec.runPolicy.logMonitoringConfiguration[0].name',
+      'at most 128 characters',
     ],
     [
       'spec.runPolicy.logMonitoringConfiguration[0].logPattern',
@@ -406,33 +417,21 @@ describe('parseJobManifest errors', () => {
     ],
     [
       'spec.runPolicy.logMonitoringConfiguration[0].logPattern',
-      '(a)\\1',
+      '(\\w+)\\1+',
       'spec.runPolicy.logMonitoringConfiguration[0].logPattern',
-      'backreferences are not supported',
+      'a repeated backreference',
     ],
     [
       'spec.runPolicy.logMonitoringConfiguration[0].stopPattern',
-      '(?<!x)y',
+      '(?<!x+)y',
       'spec.runPolicy.logMonitoringConfiguration[0].stopPattern',
-      'lookahead/lookbehind',
+      'look-behind requires fixed-width pattern',
     ],
     [
       'spec.runPolicy.logMonitoringConfiguration[0].stopPattern',
       '[',
       'spec.runPolicy.logMonitoringConfiguration[0].stopPattern',
       'missing closing ]',
-    ],
-    [
-      'spec.runPolicy.logMonitoringConfiguration[0].operator',
-      'gt',
-      'spec.runPolicy.logMonitoringConfiguration[0].operator',
-      'needs `metricThreshold` too',
-    ],
-    [
-      'spec.runPolicy.logMonitoringConfiguration[0].metricThreshold',
-      5,
-      'spec.runPolicy.logMonitoringConfiguration[0].metricThreshold',
-      'needs `operator` too',
     ],
     [
       'spec.runPolicy.logMonitoringConfiguration[0].metricThreshold',
@@ -540,7 +539,14 @@ describe('parseJobManifest errors', () => {
     ],
     ['spec.replicaSpecs[0].replica', 'spec.replicaSpecs[0].replica', 'did you mean `replicas`?'],
     ['spec.trainkeeper.preset', 'spec.trainkeeper.preset', 'did you mean `presets`?'],
-    ['status', 'status', 'unknown field; allowed here: `apiVersion`, `kind`, `metadata`, `spec`'],
+    ['statuz', 'statuz', 'did you mean `status`?'],
+    ['metadata.generatename', 'metadata.generatename', 'did you mean `generateName`?'],
+    ['spec.elasticPolicy.minReplica', 'spec.elasticPolicy.minReplica', 'did you mean `minReplicas`?'],
+    [
+      'spec.elasticPolicy.replicaDiscreteValue',
+      'spec.elasticPolicy.replicaDiscreteValue',
+      'did you mean `replicaDiscreteValues`?',
+    ],
   ])('rejects the unknown field %s with a hint', (field, path, message) => {
     const doc = withField(field, 1, withField('spec.runPolicy.restartPolicy.evalPeriodSeconds', 60));
     expect(errorsOf(parseJobManifest(doc))).toContainEqual({
@@ -634,6 +640,230 @@ describe('parseJobManifest warnings', () => {
     const result = parseJobManifest(doc);
     expect(result.ok).toBe(false);
     expect(result.warnings.map((w) => w.path)).toEqual(['spec.elasticPolicy']);
+  });
+});
+
+describe('parseJobManifest accepts what the operator accepts', () => {
+  const ruleAt = (rule: Record<string, unknown>) =>
+    withField('spec.runPolicy.logMonitoringConfiguration', [rule]);
+
+  it.each([['GPU Error'], ['loss spike (rank 0)'], ['Überlauf'], ['日本語'], ['r'.repeat(128)]])(
+    'accepts the rule name %j as written (the operator puts no pattern on names)',
+    (name) => {
+      const spec = specOf(parseJobManifest(ruleAt({ name, logPattern: '.*x.*', faultOnMatch: true })));
+      expect(spec.runPolicy.logMonitoringConfiguration[0]?.name).toBe(name);
+    },
+  );
+
+  it('still refuses two rules of one job with the same name', () => {
+    const doc = withField('spec.runPolicy.logMonitoringConfiguration', [
+      { name: 'GPU Error', logPattern: 'a', faultOnMatch: true },
+      { name: 'GPU Error', logPattern: 'b', faultOnMatch: true },
+    ]);
+    expect(errorsOf(parseJobManifest(doc))).toEqual([
+      {
+        path: 'spec.runPolicy.logMonitoringConfiguration[1].name',
+        message: expect.stringContaining('duplicates rule `GPU Error`'),
+      },
+    ]);
+  });
+
+  it.each([
+    ['operator', { operator: 'gt' }, 'operator', 'is ignored without `metricThreshold`'],
+    ['metricThreshold', { metricThreshold: 5 }, 'metricThreshold', 'is ignored without `operator`'],
+  ])(
+    'accepts %s alone and warns that metric evaluation is skipped',
+    (_field, extra, warnedField, message) => {
+      const result = parseJobManifest(
+        ruleAt({
+          name: 'Loss',
+          logPattern: '.*loss (\\d+)',
+          expectedRecurringFrequencyInSeconds: 60,
+          ...extra,
+        }),
+      );
+      expect(result.ok).toBe(true);
+      expect(result.warnings).toEqual([
+        {
+          path: `spec.runPolicy.logMonitoringConfiguration[0].${warnedField}`,
+          message: expect.stringContaining(message),
+        },
+      ]);
+    },
+  );
+
+  it('says a rule with only an operator never reports a fault', () => {
+    const result = parseJobManifest(ruleAt({ name: 'Loss', logPattern: '.*loss (\\d+)', operator: 'gt' }));
+    expect(result.ok).toBe(true);
+    expect(result.warnings.map((w) => w.message)).toContainEqual(expect.stringContaining('never reports'));
+  });
+
+  it.each([
+    ['a lookbehind', '.*(?<!cuda )error (\\d+)'],
+    ['a lookahead', '.*step (\\d+)(?= done)'],
+    ['a backreference', '(\\w+) failed, \\1 restarting'],
+    ['a named backreference', '(?P<rank>\\d+): (?P=rank) down'],
+    ['a tempered token', '(?:(?!skip).)*loss (\\d+)'],
+  ])('accepts %s (Python re runs it; the pattern is backtrack-safe)', (_what, logPattern) => {
+    expect(parseJobManifest(ruleAt({ name: 'R', logPattern, faultOnMatch: true })).ok).toBe(true);
+  });
+
+  it.each([
+    ['nested quantifiers', '(?=x)(a+)+$', 'nested quantifiers'],
+    ['an overlapping repeated alternation', '(?<!y)(a|ab)*c', 'repeated alternation'],
+    ['a repeated backreference', '(a+)\\1*', 'repeated backreference'],
+    ['three unbounded quantifiers in sequence', '.*a.*b.*c(?=d)', 'n^3'],
+    ['a variable-width lookbehind', '(?<=a+)b', 'look-behind requires fixed-width'],
+    ['a backreference to an optional group', '(a)?b\\1', 'may not take part'],
+  ])('refuses %s with the reason', (_what, logPattern, message) => {
+    expect(errorsOf(parseJobManifest(ruleAt({ name: 'R', logPattern, faultOnMatch: true })))).toEqual([
+      {
+        path: 'spec.runPolicy.logMonitoringConfiguration[0].logPattern',
+        message: expect.stringContaining(message),
+      },
+    ]);
+  });
+
+  it('accepts a job name of 63 characters, the HyperPod CLI limit', () => {
+    expect(MAX_JOB_NAME_LENGTH).toBe(63);
+    const name = 'j'.repeat(63);
+    const doc = withField('spec.replicaSpecs[0].name', 'w'.repeat(63), withField('metadata.name', name));
+    expect(specOf(parseJobManifest(doc)).name).toBe(name);
+  });
+
+  it('generates the name from metadata.generateName with the suffix it is given, as the API server does', () => {
+    const doc = withField('metadata', { generateName: 'llama-' });
+    const spec = specOf(parseJobManifest(doc, { nameSuffix: () => 'x7k2q' }));
+    expect(spec.name).toBe('llama-x7k2q');
+  });
+
+  it('cuts a long generateName prefix to 58 characters so the name stays within 63', () => {
+    const doc = withField('metadata', { generateName: 'p'.repeat(70) });
+    expect(specOf(parseJobManifest(doc, { nameSuffix: () => 'abcde' })).name).toBe(`${'p'.repeat(58)}abcde`);
+  });
+
+  it('derives a repeatable suffix when no random source is given (validation runs)', () => {
+    const doc = () => withField('metadata', { generateName: 'llama-' });
+    const a = specOf(parseJobManifest(doc())).name;
+    expect(a).toMatch(/^llama-[bcdfghjklmnpqrstvwxz2456789]{5}$/);
+    expect(specOf(parseJobManifest(doc())).name).toBe(a);
+  });
+
+  it('keeps metadata.name when generateName is given too (the name wins) and warns', () => {
+    const doc = withField('metadata', { name: 'given', generateName: 'gen-' });
+    const result = parseJobManifest(doc, { nameSuffix: () => 'zzzzz' });
+    expect(specOf(result).name).toBe('given');
+    expect(result.warnings).toEqual([
+      { path: 'metadata.generateName', message: expect.stringContaining('name wins') },
+    ]);
+  });
+
+  it.each([
+    [{}, 'metadata.name', 'is required (or give metadata.generateName)'],
+    [{ generateName: 'Bad_' }, 'metadata.generateName', 'start of a DNS-1123 label'],
+    [{ generateName: '' }, 'metadata.generateName', 'must not be empty'],
+  ])('refuses metadata %j', (metadata, path, message) => {
+    expect(errorsOf(parseJobManifest(withField('metadata', metadata)))).toContainEqual({
+      path,
+      message: expect.stringContaining(message),
+    });
+  });
+
+  it('accepts a kubectl get -o yaml export, ignoring each server field with a warning', () => {
+    const doc = withField('metadata', {
+      name: 'job',
+      namespace: 'default',
+      uid: '0b1c2d3e-0000-4000-8000-000000000000',
+      resourceVersion: '12345',
+      generation: 3,
+      creationTimestamp: '2026-01-02T03:04:05Z',
+      managedFields: [{ manager: 'kubectl-client-side-apply', operation: 'Update' }],
+      selfLink: '/apis/sagemaker.amazonaws.com/v1/namespaces/default/hyperpodpytorchjobs/job',
+    });
+    (doc as Record<string, unknown>).status = { conditions: [{ type: 'Running', status: 'True' }] };
+    const result = parseJobManifest(doc);
+    const spec = specOf(result);
+    expect(spec.name).toBe('job');
+    expect(JSON.stringify(spec)).not.toContain('12345');
+    expect(result.warnings.map((w) => w.path)).toEqual([
+      'metadata.uid',
+      'metadata.resourceVersion',
+      'metadata.generation',
+      'metadata.creationTimestamp',
+      'metadata.managedFields',
+      'metadata.selfLink',
+      'status',
+    ]);
+  });
+
+  it('draws suffixes from the Kubernetes alphabet and spreads them over seeds', () => {
+    const suffixes = Array.from({ length: 200 }, (_, i) => nameSuffixFrom(`seed-${i}`));
+    for (const s of suffixes) expect([...s].every((c) => GENERATED_NAME_ALPHABET.includes(c))).toBe(true);
+    expect(new Set(suffixes).size).toBeGreaterThan(195);
+  });
+});
+
+describe('parseJobManifest validates spec.elasticPolicy', () => {
+  const elastic = (policy: unknown) => parseJobManifest(withField('spec.elasticPolicy', policy));
+
+  it('keeps a valid policy and still warns that elastic scaling is not acted on', () => {
+    const policy = {
+      minReplicas: 2,
+      maxReplicas: 8,
+      replicaDiscreteValues: [2, 4, 8],
+      gracefulShutdownTimeoutInSeconds: 600,
+      scalingTimeoutInSeconds: 60,
+      faultyScaleDownTimeoutInSeconds: 120,
+    };
+    const result = elastic(policy);
+    expect(specOf(result).elasticPolicy).toEqual(policy);
+    expect(result.warnings.map((w) => w.message)).toEqual([
+      expect.stringContaining('accepted but not acted on'),
+    ]);
+  });
+
+  it.each([
+    [{ minReplicas: 0 }, 'spec.elasticPolicy.minReplicas', 'must be at least 1'],
+    [{ maxReplicas: 'many' }, 'spec.elasticPolicy.maxReplicas', 'must be an integer'],
+    [
+      { minReplicas: 4, maxReplicas: 2 },
+      'spec.elasticPolicy.maxReplicas',
+      'must be at least minReplicas (4)',
+    ],
+    [{ replicaIncrementStep: 0 }, 'spec.elasticPolicy.replicaIncrementStep', 'must be at least 1'],
+    [
+      { replicaIncrementStep: 2, replicaDiscreteValues: [2, 4] },
+      'spec.elasticPolicy.replicaDiscreteValues',
+      'cannot be given with `replicaIncrementStep`',
+    ],
+    [{ replicaDiscreteValues: [] }, 'spec.elasticPolicy.replicaDiscreteValues', 'at least 1 item'],
+    [{ replicaDiscreteValues: [4, 2] }, 'spec.elasticPolicy.replicaDiscreteValues[1]', 'ascending'],
+    [{ replicaDiscreteValues: [2, 2] }, 'spec.elasticPolicy.replicaDiscreteValues[1]', 'ascending'],
+    [
+      { minReplicas: 2, maxReplicas: 8, replicaDiscreteValues: [1, 4] },
+      'spec.elasticPolicy.replicaDiscreteValues[0]',
+      'within minReplicas..maxReplicas (2..8)',
+    ],
+    [
+      { maxReplicas: 8, replicaDiscreteValues: [4, 16] },
+      'spec.elasticPolicy.replicaDiscreteValues[1]',
+      'within minReplicas..maxReplicas',
+    ],
+    [
+      { gracefulShutdownTimeoutInSeconds: -1 },
+      'spec.elasticPolicy.gracefulShutdownTimeoutInSeconds',
+      'at least 0',
+    ],
+    [{ scalingTimeoutInSeconds: 1.5 }, 'spec.elasticPolicy.scalingTimeoutInSeconds', 'must be an integer'],
+    [
+      { faultyScaleDownTimeoutInSeconds: -5 },
+      'spec.elasticPolicy.faultyScaleDownTimeoutInSeconds',
+      'at least 0',
+    ],
+    [{ minReplica: 1 }, 'spec.elasticPolicy.minReplica', 'did you mean `minReplicas`?'],
+    ['yes', 'spec.elasticPolicy', 'must be a mapping'],
+  ])('refuses %j at %s', (policy, path, message) => {
+    expect(errorsOf(elastic(policy))).toContainEqual({ path, message: expect.stringContaining(message) });
   });
 });
 

@@ -10,14 +10,22 @@ describe('patternError', () => {
     '.*step (?P<step>\\d+).*',
     '(?i).*nccl error.*',
     '^\\s*$',
+    '(a)\\1',
+    '.*(?=TFLOPs)',
+    '(?<!x)y',
+    '(?<=step=)\\d+',
+    '(?:(?!foo).)*bar',
   ])('accepts %s', (pattern) => {
     expect(patternError(pattern)).toBeUndefined();
   });
 
   it.each([
-    ['(a)\\1', 'backreferences are not supported'],
-    ['.*(?=TFLOPs)', 'lookahead/lookbehind is not supported'],
-    ['(?<!x)y', 'lookahead/lookbehind is not supported'],
+    ['(a+)+(?=b)', 'nested quantifiers'],
+    ['(\\w+)\\1*', 'a repeated backreference'],
+    ['(?<!x*)y', 'look-behind requires fixed-width pattern'],
+    ['(?=x)(?i:y)', 'not supported with lookaround or backreferences'],
+    ['\\2(a)(b)', 'cannot refer to an open group'],
+    ['(?=x)\\q', 'bad escape \\q'],
     ['[abc', 'missing closing ]'],
     ['(abc', 'missing closing )'],
     ['a{2,1}', 'invalid repeat count'],
