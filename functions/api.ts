@@ -38,7 +38,7 @@ import {
 import { isCommandApplied, isTerminal, JOB_PHASES, sameJson } from '../core/job.ts';
 import type { Command } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
-import { parseJobManifest } from '../core/spec/parse.ts';
+import { nameSuffixFrom, parseJobManifest } from '../core/spec/parse.ts';
 import { checkPodSecurity } from '../core/spec/pod-security.ts';
 import { type Grant, grantOf, isGranted } from './shell/access.ts';
 import { isNamespaceAllowed } from './shell/config.ts';
@@ -200,7 +200,8 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
       return invalid('the body is not valid JSON', [{ path: 'body', message: (err as Error).message }]);
     }
   }
-  const parsed = parseJobManifest(input);
+  // a manifest with only metadata.generateName gets a random suffix, as the API server gives it
+  const parsed = parseJobManifest(input, { nameSuffix: () => nameSuffixFrom(deps.ids.uid()) });
   if (!parsed.ok) return invalid(`the manifest has ${parsed.errors.length} error(s)`, parsed.errors);
   const spec = parsed.spec;
   if (!isNamespaceAllowed(deps.config, spec.namespace)) {
