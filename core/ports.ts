@@ -49,7 +49,7 @@ export interface JobStore {
     limit?: number;
     cursor?: string;
   }): Promise<{ jobs: JobRecord[]; cursor?: string }>;
-  /** Non-terminal jobs whose `nextCheckAt` ≤ now, via an index (no scans). */
+  /** Jobs whose `nextCheckAt` ≤ now (finished ones too: their TTL delete), via an index (no scans). */
   listDueJobs(now: number, limit?: number): Promise<JobRef[]>;
   /** Every non-terminal job (the sweep's and node-health events' candidates), via an index. */
   listActiveJobs(): Promise<JobRef[]>;

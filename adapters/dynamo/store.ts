@@ -208,10 +208,12 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     if (!isTerminal(job.phase)) {
       item[Attr.activePk] = 'ACTIVE';
       item[Attr.activeSk] = jobRef;
-      if (job.nextCheckAt !== undefined) {
-        item[Attr.duePk] = 'DUE';
-        item[Attr.dueAt] = job.nextCheckAt;
-      }
+    }
+    // Due whatever the phase: a finished job's only `nextCheckAt` is its TTL delete, which the sweep finds
+    // here (a finished job is not in the active index).
+    if (job.nextCheckAt !== undefined) {
+      item[Attr.duePk] = 'DUE';
+      item[Attr.dueAt] = job.nextCheckAt;
     }
     return item;
   }

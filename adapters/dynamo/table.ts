@@ -25,7 +25,7 @@ export const Attr = {
   /** active index: partition = `ACTIVE` while the job is not terminal (absent otherwise). */
   activePk: 'activePk',
   activeSk: 'activeSk',
-  /** due index: partition = `DUE` while non-terminal and `nextCheckAt` is set; sort = nextCheckAt (N). */
+  /** due index: partition = `DUE` while `nextCheckAt` is set (a finished job's: its TTL delete); sort = nextCheckAt (N). */
   duePk: 'duePk',
   dueAt: 'dueAt',
   ttl: 'expiresAt',

@@ -233,7 +233,7 @@ export function runStoreContract(label: string, start: () => Promise<LocalDynamo
         expect((err as ValidationError).issues[0]?.path).toBe('cursor');
       });
 
-      it('lists active jobs and due jobs from their indexes, never terminal ones', async () => {
+      it('lists active jobs (never finished ones) and due jobs (finished ones too: their TTL delete) from their indexes', async () => {
         await store.createJob(makeJob({ name: 'running-due', phase: 'Running', nextCheckAt: 1000 }));
         await store.createJob(makeJob({ name: 'running-later', phase: 'Running', nextCheckAt: 5000 }));
         await store.createJob(makeJob({ name: 'pending-no-check', phase: 'Pending' }));
@@ -248,10 +248,16 @@ export function runStoreContract(label: string, start: () => Promise<LocalDynamo
           'running-due',
           'running-later',
         ]);
-        expect(names(await store.listDueJobs(999))).toEqual([]);
-        expect(names(await store.listDueJobs(1000))).toEqual(['running-due']);
-        expect(names(await store.listDueJobs(10_000))).toEqual(['running-due', 'running-later']);
-        expect(await store.listDueJobs(10_000, 1)).toEqual([{ namespace: 'team-a', name: 'running-due' }]);
+        expect(names(await store.listDueJobs(9))).toEqual([]);
+        expect(names(await store.listDueJobs(999))).toEqual(['failed-due', 'finishing']);
+        expect(names(await store.listDueJobs(1000))).toEqual(['failed-due', 'finishing', 'running-due']);
+        expect(names(await store.listDueJobs(10_000))).toEqual([
+          'failed-due',
+          'finishing',
+          'running-due',
+          'running-later',
+        ]);
+        expect(await store.listDueJobs(10_000, 1)).toEqual([{ namespace: 'team-a', name: 'failed-due' }]);
       });
 
       it('deletes a job with its timeline, and deleting again is fine', async () => {
