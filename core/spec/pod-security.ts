@@ -3,8 +3,13 @@
  * a job's pod templates before TrainKeeper creates any pod, so that a job is refused with field paths
  * instead of failing pod by pod at admission.
  *
+ * First, at every level, the fields these checks read must have the types Kubernetes gives them
+ * (`checkSecurityFieldTypes`): the template passes through the manifest parser untyped, and a check that
+ * reads `hostNetwork: "true"` as "not `true`" would let it by. Kubernetes does not convert such a value (the
+ * API server refuses the pod), so neither do we: it is refused with its path.
+ *
  * Levels, cumulative:
- * - `privileged`: no checks.
+ * - `privileged`: no level checks.
  * - `baseline`: no privileged containers, no host namespaces (hostNetwork/hostPID/hostIPC), no hostPort,
  *   no hostPath volumes, added capabilities only from the baseline list, no Windows HostProcess, no
  *   `Unconfined` seccomp/AppArmor, only the default /proc mount, restricted SELinux options, only safe
@@ -85,10 +90,98 @@ const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
  * Every violation of `level` in the job's pod templates; `[]` means the job may run at that level.
  */
 export function checkPodSecurity(spec: JobSpec, level: PodSecurityLevel): FieldIssue[] {
-  if (level === 'privileged') return [];
+  const types = spec.replicaSpecs.flatMap((replica, i) =>
+    checkSecurityFieldTypes(replica.template, `spec.replicaSpecs[${i}].template`),
+  );
+  if (types.length > 0 || level === 'privileged') return types;
   return spec.replicaSpecs.flatMap((replica, i) =>
     checkTemplate(replica.template, `spec.replicaSpecs[${i}].template`, level === 'restricted'),
   );
+}
+
+/** The Kubernetes type of a field: a scalar, an object with known fields (others unchecked), or a list. */
+type Shape = 'boolean' | 'integer' | 'string' | { fields: Record<string, Shape> } | { items: Shape };
+
+const SECURITY_CONTEXT_COMMON: Record<string, Shape> = {
+  runAsUser: 'integer',
+  runAsNonRoot: 'boolean',
+  windowsOptions: { fields: { hostProcess: 'boolean' } },
+  seccompProfile: { fields: { type: 'string' } },
+  appArmorProfile: { fields: { type: 'string' } },
+  seLinuxOptions: { fields: { type: 'string', user: 'string', role: 'string', level: 'string' } },
+};
+
+const CONTAINER_SHAPE: Shape = {
+  fields: {
+    securityContext: {
+      fields: {
+        ...SECURITY_CONTEXT_COMMON,
+        privileged: 'boolean',
+        allowPrivilegeEscalation: 'boolean',
+        procMount: 'string',
+        capabilities: { fields: { add: { items: 'string' }, drop: { items: 'string' } } },
+      },
+    },
+    ports: { items: { fields: { hostPort: 'integer' } } },
+  },
+};
+
+/** The shape of every field `checkTemplate` reads, under a template's `spec`. */
+const POD_SPEC_SHAPE: Shape = {
+  fields: {
+    hostNetwork: 'boolean',
+    hostPID: 'boolean',
+    hostIPC: 'boolean',
+    securityContext: {
+      fields: { ...SECURITY_CONTEXT_COMMON, sysctls: { items: { fields: { name: 'string' } } } },
+    },
+    volumes: { items: { fields: {} } },
+    initContainers: { items: CONTAINER_SHAPE },
+    containers: { items: CONTAINER_SHAPE },
+    ephemeralContainers: { items: CONTAINER_SHAPE },
+  },
+};
+
+const describeValue = (v: unknown): string =>
+  typeof v === 'string'
+    ? `the string ${JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}…` : v)}`
+    : Array.isArray(v)
+      ? 'a list'
+      : typeof v === 'object'
+        ? 'an object'
+        : `${typeof v} ${String(v)}`;
+
+/**
+ * Every security-relevant field of `template.spec` whose value has the wrong type (`null` counts as unset,
+ * as Kubernetes reads it). Walks the fixed shape, not the input, so its depth is the shape's.
+ */
+export function checkSecurityFieldTypes(template: PodTemplateSpec, base: string): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  const walk = (value: unknown, shape: Shape, path: string): void => {
+    if (value === undefined || value === null) return;
+    const fail = (kind: string) =>
+      issues.push({
+        path,
+        message: `must be ${kind}, not ${describeValue(value)} (Kubernetes does not convert it)`,
+      });
+    if (shape === 'boolean') {
+      if (typeof value !== 'boolean') fail('a boolean');
+    } else if (shape === 'integer') {
+      if (!Number.isInteger(value)) fail('an integer');
+    } else if (shape === 'string') {
+      if (typeof value !== 'string') fail('a string');
+    } else if ('items' in shape) {
+      if (!Array.isArray(value)) fail('a list');
+      else for (const [i, item] of value.entries()) walk(item, shape.items, `${path}[${i}]`);
+    } else if (!obj(value)) {
+      fail('an object');
+    } else {
+      for (const [key, inner] of Object.entries(shape.fields))
+        walk((value as Raw)[key], inner, `${path}.${key}`);
+    }
+  };
+  walk(template.spec, POD_SPEC_SHAPE, `${base}.spec`);
+  return issues;
 }
 
 function checkTemplate(template: PodTemplateSpec, base: string, restricted: boolean): FieldIssue[] {

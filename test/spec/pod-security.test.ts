@@ -258,4 +258,49 @@ describe('checkPodSecurity', () => {
     ]);
     expect(checkPodSecurity(result.spec, 'privileged')).toEqual([]);
   });
+
+  it.each<[string, JobSpec, string]>([
+    ['hostNetwork as the string "true"', job({ hostNetwork: 'true' }), `${P}.spec.hostNetwork`],
+    ['hostPID as the number 1', job({ hostPID: 1 }), `${P}.spec.hostPID`],
+    [
+      'privileged as the string "yes"',
+      job({}, { securityContext: { privileged: 'yes' } }),
+      `${C}.securityContext.privileged`,
+    ],
+    [
+      'runAsUser as the string "0"',
+      job({ securityContext: { runAsNonRoot: true, runAsUser: '0' } }),
+      `${P}.spec.securityContext.runAsUser`,
+    ],
+    [
+      'a securityContext that is a string',
+      job({}, { securityContext: 'privileged' }),
+      `${C}.securityContext`,
+    ],
+    [
+      'volumes as an object (a hostPath the volume check would not see)',
+      job({ volumes: { name: 'host', hostPath: { path: '/' } } }),
+      `${P}.spec.volumes`,
+    ],
+    [
+      'capabilities.add as one string',
+      job({}, { securityContext: { capabilities: { add: 'SYS_ADMIN', drop: ['ALL'] } } }),
+      `${C}.securityContext.capabilities.add`,
+    ],
+    [
+      'a hostPort as a string',
+      job({}, { ports: [{ containerPort: 80, hostPort: '80' }] }),
+      `${C}.ports[0].hostPort`,
+    ],
+  ])('refuses %s at every level, with its path, as Kubernetes would', (_what, spec, path) => {
+    for (const level of ['privileged', 'baseline', 'restricted'] as const) {
+      const issues = checkPodSecurity(spec, level);
+      expect(issues.map((i) => i.path)).toContain(path);
+      expect(issues.find((i) => i.path === path)?.message).toMatch(/^must be (a|an) \w+, not /);
+    }
+  });
+
+  it('reads null security fields as unset, as Kubernetes does', () => {
+    expect(checkPodSecurity(job({ hostNetwork: null }, { securityContext: null }), 'baseline')).toEqual([]);
+  });
 });
