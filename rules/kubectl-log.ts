@@ -41,7 +41,7 @@ export interface ParsedKubectlLog {
 const STAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2}) ?/;
 
 /** Epoch ms of an RFC 3339 stamp (fractions beyond milliseconds are truncated). */
-function stampToMs(date: string, fraction: string | undefined, zone: string): number {
+export function stampToMs(date: string, fraction: string | undefined, zone: string): number {
   const ms = (fraction ?? '').slice(0, 3).padEnd(3, '0');
   return Date.parse(`${date}.${ms}${zone}`);
 }
@@ -73,22 +73,35 @@ export function parseKubectlLog(text: string, source: string): ParsedKubectlLog 
       out.unstamped++;
       return;
     }
-    const agent = recogniseAgentLine(body);
-    if (agent) {
-      if ('record' in agent) out.agentRecords++;
-      else out.invalidAgentRecords++;
-      return;
-    }
-    const prefix = WORKER_LINE_PREFIX.exec(body);
-    const line: NumberedLogLine = { stream: source, timestamp: time, text: body, lineNumber: index + 1 };
-    if (prefix) {
-      const localRank = Number(prefix[1]);
-      line.text = body.slice(prefix[0].length);
-      line.stream = `${source}/${localRank}`;
-      line.localRank = localRank;
-      line.rank = localRank;
-    }
-    out.lines.push(line);
+    const line = numberLine(body, source, time, index + 1);
+    if (line === 'agent') out.agentRecords++;
+    else if (line === 'invalid-agent') out.invalidAgentRecords++;
+    else out.lines.push(line);
   });
   return out;
+}
+
+/**
+ * One line of training output as rule input, in every saved-log format (rules/log-formats.ts): an agent
+ * record (`agent`) or a line that claims to be one and does not parse (`invalid-agent`) is not rule input;
+ * else the line, with the `[default<N>]:` prefix removed and the stream `<stream>/<N>`, rank N.
+ */
+export function numberLine(
+  body: string,
+  stream: string,
+  timestamp: number,
+  lineNumber: number,
+): NumberedLogLine | 'agent' | 'invalid-agent' {
+  const agent = recogniseAgentLine(body);
+  if (agent) return 'record' in agent ? 'agent' : 'invalid-agent';
+  const line: NumberedLogLine = { stream, timestamp, text: body, lineNumber };
+  const prefix = WORKER_LINE_PREFIX.exec(body);
+  if (prefix) {
+    const localRank = Number(prefix[1]);
+    line.text = body.slice(prefix[0].length);
+    line.stream = `${stream}/${localRank}`;
+    line.localRank = localRank;
+    line.rank = localRank;
+  }
+  return line;
 }

@@ -6,7 +6,8 @@ import { basename } from 'node:path';
 import type { RuleFinding } from '../../core/observations.ts';
 import { parseJobManifest } from '../../core/spec/parse.ts';
 import { compileRules, evaluateLines, initialRuleState } from '../../rules/engine.ts';
-import { type NumberedLogLine, parseKubectlLog } from '../../rules/kubectl-log.ts';
+import type { NumberedLogLine } from '../../rules/kubectl-log.ts';
+import { type LogFormat, parseLog } from '../../rules/log-formats.ts';
 import { effectiveRules } from '../../rules/presets/index.ts';
 import { ExitCode, type OutputFormat, printData, printErr, printIssues, printOut, readInput } from '../io.ts';
 
@@ -85,6 +86,8 @@ export interface RulesCheckOptions {
   log: string;
   presets: boolean;
   output: OutputFormat;
+  /** The log's format; detected from its content when absent (rules/log-formats.ts). */
+  format?: LogFormat;
 }
 
 /** Runs `rules check`; returns the exit code (0 nothing found, 3 findings, 1 bad input, 2 usage). */
@@ -102,10 +105,21 @@ export async function runRulesCheck(options: RulesCheckOptions): Promise<ExitCod
     ? effectiveRules(parsed.spec)
     : parsed.spec.runPolicy.logMonitoringConfiguration;
   const source = options.log === '-' ? 'stdin' : basename(options.log);
-  const log = parseKubectlLog(await readInput(options.log), source);
+  const log = parseLog(await readInput(options.log), source, options.format);
+  if (log.error !== undefined) {
+    printErr(`error: ${options.log}: ${log.error} (read as ${log.format}; --format names the format)`);
+    return ExitCode.Failed;
+  }
+  for (const s of log.skipped) printErr(`warning: ${s.reason}`);
+  if (log.malformed > 0) {
+    const what = log.format === 'cloudwatch-json' ? 'event(s)' : 'record(s)';
+    printErr(`warning: ${log.malformed} malformed ${what} skipped (read as ${log.format})`);
+  }
   if (log.firstTimestamp === undefined) {
     printErr(
-      `error: ${options.log}: no line starts with an RFC 3339 timestamp (save the log with \`kubectl logs --timestamps\`)`,
+      log.format === 'kubectl'
+        ? `error: ${options.log}: no line starts with an RFC 3339 timestamp (save the log with \`kubectl logs --timestamps\`)`
+        : `error: ${options.log}: no usable ${log.format} line (read as ${log.format}; --format names the format)`,
     );
     return ExitCode.Failed;
   }
