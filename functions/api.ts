@@ -23,6 +23,7 @@
  * `reconcile` as every other trigger; the handler never edits a job record itself.
  */
 import { createHash } from 'node:crypto';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Handler } from 'aws-lambda';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { eventDocument, jobDocument } from '../core/api/documents.ts';
@@ -90,12 +91,10 @@ interface Request {
 /** The caller of a request without an IAM principal on the local plane (which has no IAM). */
 export const LOCAL_PRINCIPAL = 'local';
 
-/** The local plane's own caller: local mode and no IAM principal in the request. */
-const isLocalCaller = (deps: Deps, event: ParsedEvent): boolean =>
-  deps.config.mode === 'local' && event.requestContext.authorizer?.iam?.userArn === undefined;
-
 /** Builds the handler over the given ports. Never throws: every failure is a problem document. */
-export function makeHandler(deps: Deps): (event: ApiGatewayV2Event) => Promise<ApiResponse> {
+export function makeHandler(
+  deps: Deps,
+): (event: APIGatewayProxyEventV2 | ApiGatewayV2Event) => Promise<ApiResponse> {
   return async (raw) => {
     const parsed = ApiGatewayV2EventSchema.safeParse(raw);
     if (!parsed.success) {
@@ -122,8 +121,7 @@ export function makeHandler(deps: Deps): (event: ApiGatewayV2Event) => Promise<A
       segments,
       event,
       principal,
-      // `local` only where it cannot be an IAM principal: the local plane, without an authorizer context
-      grant: isLocalCaller(deps, event) ? '*' : grantOf(deps.config.access, principal),
+      grant: principal === LOCAL_PRINCIPAL ? '*' : grantOf(deps.config.access, principal),
     };
     try {
       return await route(deps, req);
@@ -419,4 +417,6 @@ function errorResponse(deps: Deps, err: unknown, req: Request): ApiResponse {
 }
 
 /** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
-export const handler = lambdaHandler(makeHandler);
+/** The Lambda entry point, typed as API Gateway (HTTP API, payload v2) calls it; zod still checks the event. */
+export const handler: Handler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> =
+  lambdaHandler(makeHandler);

@@ -29,6 +29,7 @@
  * Jobs are independent: one failing reconcile does not stop the others; a retryable failure is thrown at
  * the end so EventBridge retries the event (reconcile is idempotent, so the retry is safe).
  */
+import type { EventBridgeEvent, Handler } from 'aws-lambda';
 import { z } from 'zod';
 import { jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
@@ -258,4 +259,5 @@ const issuesText = (error: z.ZodError, prefix: string): string =>
   error.issues.map((i) => `${[prefix, ...i.path.map(String)].join('.')}: ${i.message}`).join('; ');
 
 /** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
-export const handler = lambdaHandler(makeHandler);
+/** The Lambda entry point, typed as EventBridge calls it (any detail type); zod still checks the event. */
+export const handler: Handler<EventBridgeEvent<string, unknown>, EventsOutcome> = lambdaHandler(makeHandler);

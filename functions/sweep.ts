@@ -9,6 +9,7 @@
  * the metric totals (with the per-phase job gauge) and throws if any job failed with a retryable error, so
  * the schedule's retry/alarm sees it.
  */
+import type { Handler, ScheduledEvent } from 'aws-lambda';
 import { isTerminal, JOB_PHASES, type JobRecord, jobKey } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
@@ -94,4 +95,5 @@ function phaseGauges(outcome: SweepOutcome): CounterTotal[] {
 }
 
 /** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
-export const handler = lambdaHandler(makeHandler);
+/** The Lambda entry point, typed as the EventBridge schedule calls it (the event's content is not read). */
+export const handler: Handler<ScheduledEvent, SweepOutcome> = lambdaHandler(makeHandler);
