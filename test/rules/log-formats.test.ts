@@ -141,6 +141,19 @@ describe('parseLog', () => {
     ]);
   });
 
+  it('reads the records of the stock subscription fixture (test/fixtures/cloudwatch/) as Fluent Bit lines', () => {
+    const payload = JSON.parse(fixture('cloudwatch/subscription-stock.json')) as {
+      logEvents: { message: string }[];
+    };
+    const log = parseLog(payload.logEvents.map((e) => e.message).join('\n'), 'x');
+    expect(log.format).toBe('fluent-bit');
+    expect(log.malformed).toBe(0);
+    expect(log.agentRecords).toBe(1);
+    expect(log.lines.map((l) => [l.stream, l.rank, l.text, new Date(l.timestamp).toISOString()])).toEqual([
+      ['llama-pods-0-g1/0', 0, 'step 12 | Loss: 2.1043', '2026-12-05T10:00:00.512Z'],
+    ]);
+  });
+
   it('leaves agent records out of the rule input in every format, as the kubectl parser does', () => {
     const agent = '{"trainkeeper":"agent/v1","ts":"2026-03-02T09:00:00.000Z","kind":"heartbeat"}';
     const kubectl = parseKubectlLog(`2026-03-02T09:00:00.000Z ${agent}\n`, POD);
