@@ -43,6 +43,13 @@ export interface JobStore {
   putJob(job: JobRecord): Promise<void>;
   /** Deletes the job and its timeline; deleting a missing job is fine. */
   deleteJob(ref: JobRef): Promise<void>;
+  /**
+   * Name reuse: replaces a finished job's record with a new job's first record, if the stored version is
+   * still `finishedVersion` (the caller read it terminal at that version; terminal records change only by
+   * deletion or replacement), else ConcurrencyError. The old job's timeline is deleted first, so the new
+   * job's timeline does not mix with it.
+   */
+  replaceFinishedJob(job: JobRecord, finishedVersion: number): Promise<void>;
   listJobs(query: {
     namespace?: string;
     phase?: JobPhase;
@@ -86,9 +93,25 @@ export interface IdempotencyStore {
   /** Records a key once; returns false if it was already recorded (duplicate delivery). TTL in seconds. */
   claimOnce(key: string, ttlSeconds: number): Promise<boolean>;
   /** The value a key was recorded with (a submission: the job it created), if the key is live. */
-  getIdempotencyKey(key: string): Promise<{ ref: JobRef; bodyHash: string } | undefined>;
-  /** Records a key; the same value again is fine, another value is AlreadyExistsError. TTL in seconds. */
-  putIdempotencyKey(key: string, value: { ref: JobRef; bodyHash: string }, ttlSeconds: number): Promise<void>;
+  getIdempotencyKey(key: string): Promise<IdempotencyValue | undefined>;
+  /**
+   * Records a key; the same ref and body hash again is fine (and may set `uid`), another value is
+   * AlreadyExistsError. TTL in seconds.
+   */
+  putIdempotencyKey(key: string, value: IdempotencyValue, ttlSeconds: number): Promise<void>;
+  /**
+   * Claims a key for a submission BEFORE its job is created (one conditional put): returns `value` when
+   * this call claimed it, else the live value another call claimed it with. Of concurrent claims exactly
+   * one wins, so only one submission per key creates a job (the job with the claimed `uid`).
+   */
+  claimIdempotencyKey(key: string, value: IdempotencyValue, ttlSeconds: number): Promise<IdempotencyValue>;
+}
+
+/** What an idempotency key stands for: a submission (its job, the body's hash, the job's uid once known). */
+export interface IdempotencyValue {
+  ref: JobRef;
+  bodyHash: string;
+  uid?: string;
 }
 
 /** The cluster: EKS through @kubernetes/client-node (adapters/kube), or the local API server. */

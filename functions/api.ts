@@ -36,7 +36,7 @@ import {
   TransientError,
   ValidationError,
 } from '../core/errors.ts';
-import { isCommandApplied, isTerminal, JOB_PHASES, sameJson } from '../core/job.ts';
+import { isCommandApplied, isTerminal, JOB_PHASES, type JobRecord, sameJson } from '../core/job.ts';
 import type { Command } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
 import { nameSuffixFrom, parseJobManifest } from '../core/spec/parse.ts';
@@ -176,25 +176,6 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
   const key = header(req.event.headers, 'idempotency-key');
   const bodyHash = createHash('sha256').update(text).digest('hex');
 
-  if (key !== undefined) {
-    const seen = await deps.idempotency.getIdempotencyKey(idempotencyKey(req.principal, key));
-    // A replay into a namespace the caller has lost goes the normal way (and gets its 403).
-    if (seen && isGranted(req.grant, seen.ref.namespace)) {
-      if (seen.bodyHash !== bodyHash) {
-        return problem(
-          409,
-          'idempotency-key-reused',
-          'Idempotency key reused',
-          'this Idempotency-Key was used with a different body',
-          [{ path: 'headers.idempotency-key', message: 'already used for another submission' }],
-        );
-      }
-      const existing = await deps.store.getJob(seen.ref);
-      if (existing) return json(200, jobDocument(existing));
-      // The job was deleted since (finished and past its TTL): submit it again.
-    }
-  }
-
   let input: unknown = text;
   if (/\bjson\b/i.test(contentType)) {
     try {
@@ -203,10 +184,13 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
       return invalid('the body is not valid JSON', [{ path: 'body', message: (err as Error).message }]);
     }
   }
-  // a manifest with only metadata.generateName gets a random suffix, as the API server gives it
-  const parsed = parseJobManifest(input, { nameSuffix: () => nameSuffixFrom(deps.ids.uid()) });
+  // The new job's uid; a manifest with only metadata.generateName gets a suffix derived from it, as the
+  // API server gives a random one (so a replay of a claimed key re-derives the claimed job's name).
+  let uid = deps.ids.uid();
+  const parseWith = (seed: string) => parseJobManifest(input, { nameSuffix: () => nameSuffixFrom(seed) });
+  const parsed = parseWith(uid);
   if (!parsed.ok) return invalid(`the manifest has ${parsed.errors.length} error(s)`, parsed.errors);
-  const spec = parsed.spec;
+  let spec = parsed.spec;
   if (!isNamespaceAllowed(deps.config, spec.namespace)) {
     return problem(
       403,
@@ -228,38 +212,58 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
     );
   }
 
-  const ref: JobRef = { namespace: spec.namespace, name: spec.name };
-  const { job, actions } = newJobRecord(spec, {
-    uid: deps.ids.uid(),
-    submittedBy: req.principal,
-    now: deps.clock.now(),
-  });
-  try {
-    await deps.store.createJob(job);
-  } catch (err) {
-    if (!(err instanceof AlreadyExistsError)) throw err;
-    // A retry whose first attempt created the job but crashed before recording the key: same principal,
-    // same spec ⇒ the same submission. Anything else is a name clash.
-    const existing = key !== undefined ? await deps.store.getJob(ref) : undefined;
-    if (existing && existing.submittedBy === req.principal && sameJson(existing.spec, spec)) {
-      await deps.idempotency.putIdempotencyKey(
-        idempotencyKey(req.principal, key as string),
-        { ref, bodyHash },
-        IDEMPOTENCY_TTL_SECONDS,
-      );
-      return json(200, jobDocument(existing));
-    }
-    return problem(409, 'job-exists', 'Job exists', `job ${ref.namespace}/${ref.name} already exists`, [
-      { path: 'metadata.name', message: 'a job with this name exists in this namespace' },
-    ]);
-  }
-  if (key !== undefined) {
-    // Recorded after the create, so a key never points at a job another submission owns.
-    await deps.idempotency.putIdempotencyKey(
-      idempotencyKey(req.principal, key),
-      { ref, bodyHash },
+  let ref: JobRef = { namespace: spec.namespace, name: spec.name };
+  const scopedKey = key !== undefined ? idempotencyKey(req.principal, key) : undefined;
+  if (scopedKey !== undefined) {
+    // Claimed BEFORE the job is created: of concurrent submissions with one key exactly one claim wins,
+    // and only the job with the claimed uid can be created under it (never two jobs per key).
+    const claim = await deps.idempotency.claimIdempotencyKey(
+      scopedKey,
+      { ref, bodyHash, uid },
       IDEMPOTENCY_TTL_SECONDS,
     );
+    if (claim.bodyHash !== bodyHash) return keyReused();
+    if (claim.uid !== undefined && claim.uid !== uid) {
+      // The same submission sent again (a retry, or concurrently): create (or find) the claimed job.
+      uid = claim.uid;
+      if (claim.ref.name !== spec.name) {
+        const again = parseWith(uid);
+        if (!again.ok || again.spec.name !== claim.ref.name) return keyReused();
+        spec = again.spec;
+      }
+      ref = claim.ref;
+    }
+  }
+  const { job, actions } = newJobRecord(spec, { uid, submittedBy: req.principal, now: deps.clock.now() });
+  const clash = await createOrReplace(deps, job);
+  if (clash !== undefined) {
+    // The name is taken by a job that is not finished. The same submission (this key's job, or a retry
+    // whose first attempt created the job before keys were claimed first) answers that job.
+    const same =
+      clash.uid === uid ||
+      (scopedKey !== undefined && clash.submittedBy === req.principal && sameJson(clash.spec, spec));
+    if (!same) {
+      return problem(
+        409,
+        'job-exists',
+        'Job exists',
+        `job ${ref.namespace}/${ref.name} exists and is ${clash.phase}`,
+        [
+          {
+            path: 'metadata.name',
+            message: 'a job with this name exists in this namespace and is not finished',
+          },
+        ],
+      );
+    }
+    if (scopedKey !== undefined && clash.uid !== uid) {
+      await deps.idempotency.putIdempotencyKey(
+        scopedKey,
+        { ref, bodyHash, uid: clash.uid },
+        IDEMPOTENCY_TTL_SECONDS,
+      );
+    }
+    return json(200, jobDocument(clash));
   }
   let current = job;
   try {
@@ -363,6 +367,40 @@ async function command(deps: Deps, ref: JobRef, cmd: Command, status: number): P
 
 /** Scoped per caller: another principal's key never replays (or blocks) this caller's submission. */
 const idempotencyKey = (principal: string, key: string) => `api#${principal}#${key}`;
+
+const keyReused = () =>
+  problem(
+    409,
+    'idempotency-key-reused',
+    'Idempotency key reused',
+    'this Idempotency-Key was used with a different body',
+    [{ path: 'headers.idempotency-key', message: 'already used for another submission' }],
+  );
+
+/**
+ * Stores a new job's first record: created when the name is free; when a FINISHED job holds the name, its
+ * record (and timeline) is replaced, conditional on it still being that finished record (name reuse).
+ * Returns the job holding the name when it is not finished (nothing written).
+ *
+ * ```
+ *   A: create ✗ exists ─ get (Cancelled v9) ─ replace if v9 ✓
+ *   B: create ✗ exists ─ get (Cancelled v9) ─────────────── replace if v9 ✗ → 503, retry → get (A's, Pending) → 409
+ * ```
+ */
+async function createOrReplace(deps: Deps, job: JobRecord): Promise<JobRecord | undefined> {
+  try {
+    await deps.store.createJob(job);
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof AlreadyExistsError)) throw err;
+  }
+  const stored = await deps.store.getJob(job);
+  // Deleted in between (its TTL): the name is free again, but another submission may take it first.
+  if (!stored) throw new ConcurrencyError(`job ${job.namespace}/${job.name} was deleted meanwhile; retry`);
+  if (stored.uid === job.uid || !isTerminal(stored.phase)) return stored;
+  await deps.store.replaceFinishedJob(job, stored.version);
+  return undefined;
+}
 
 
 /** The body as a value: JSON when asked for (or when the content type says so), else YAML (a superset). */

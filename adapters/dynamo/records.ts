@@ -125,6 +125,7 @@ export const seriesItemSchema = z.object({
 export const idempotencyItemSchema = z.object({
   ref: z.object({ namespace: z.string(), name: z.string() }),
   bodyHash: z.string(),
+  uid: z.string().optional(),
   expiresAt: z.number(),
 });
 

@@ -48,6 +48,7 @@ import type {
   CounterIncrement,
   CounterTotal,
   IdempotencyStore,
+  IdempotencyValue,
   JobRef,
   JobStore,
   MetricStore,
@@ -289,8 +290,39 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       this.client.send(new DeleteCommand({ TableName: this.table, Key: Keys.job(ref) })),
     );
     // The timeline goes with the record, so a job re-created under the same name starts clean.
+    await this.deleteTimeline('deleteJob', ref);
+  }
+
+  async replaceFinishedJob(job: JobRecord, finishedVersion: number): Promise<void> {
+    const Item = this.jobItem(job);
+    // The old timeline first: once the new record is in, its own events start arriving.
+    await this.deleteTimeline('replaceFinishedJob', job);
+    await this.call('replaceFinishedJob', async () => {
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.table,
+            Item,
+            ConditionExpression: '#v = :prev',
+            ExpressionAttributeNames: { '#v': 'version' },
+            ExpressionAttributeValues: { ':prev': finishedVersion },
+          }),
+        );
+      } catch (err) {
+        if (isConditionFailure(err)) {
+          throw new ConcurrencyError(
+            `job ${job.namespace}/${job.name}: the finished record changed (replaced or deleted) meanwhile`,
+            { cause: err },
+          );
+        }
+        throw err;
+      }
+    });
+  }
+
+  private async deleteTimeline(operation: string, ref: JobRef): Promise<void> {
     const keys: Item[] = [];
-    for await (const item of this.queryAll('deleteJob', {
+    for await (const item of this.queryAll(operation, {
       TableName: this.table,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
       ExpressionAttributeValues: { ':pk': Keys.job(ref).pk, ':e': Keys.eventPrefix },
@@ -300,7 +332,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     }
     for (let i = 0; i < keys.length; i += 25) {
       await this.batchWrite(
-        'deleteJob',
+        operation,
         keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } })),
       );
     }
@@ -602,7 +634,44 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     }
   }
 
-  async getIdempotencyKey(key: string): Promise<{ ref: JobRef; bodyHash: string } | undefined> {
+  async claimIdempotencyKey(
+    key: string,
+    value: IdempotencyValue,
+    ttlSeconds: number,
+  ): Promise<IdempotencyValue> {
+    // Two attempts: a claim seen taken but gone on the read (its TTL passed in between) is claimed again.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const nowSec = Math.floor(this.clock.now() / 1000);
+      try {
+        await this.client.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { ...this.idempotencyItem(key, value), [Attr.ttl]: nowSec + ttlSeconds },
+            ConditionExpression: 'attribute_not_exists(pk) OR #ttl < :now',
+            ExpressionAttributeNames: { '#ttl': Attr.ttl },
+            ExpressionAttributeValues: { ':now': nowSec },
+          }),
+        );
+        return value;
+      } catch (err) {
+        if (!isConditionFailure(err)) throw translateError('claimIdempotencyKey', err);
+      }
+      const held = await this.getIdempotencyKey(key);
+      if (held) return held;
+    }
+    throw new ConcurrencyError(`idempotency key ${key}: claimed and expired concurrently; retry`);
+  }
+
+  private idempotencyItem(key: string, value: IdempotencyValue): Item {
+    return {
+      ...Keys.idempotency(key),
+      ref: { namespace: value.ref.namespace, name: value.ref.name },
+      bodyHash: value.bodyHash,
+      ...(value.uid !== undefined ? { uid: value.uid } : {}),
+    };
+  }
+
+  async getIdempotencyKey(key: string): Promise<IdempotencyValue | undefined> {
     const out = await this.call('getIdempotencyKey', () =>
       this.client.send(
         new GetCommand({ TableName: this.table, Key: Keys.idempotency(key), ConsistentRead: true }),
@@ -614,7 +683,8 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       throw new PermanentError(`store: corrupt idempotency item ${key}: ${formatIssues(parsed.error)}`);
     }
     if (parsed.data.expiresAt < Math.floor(this.clock.now() / 1000)) return undefined;
-    return { ref: parsed.data.ref, bodyHash: parsed.data.bodyHash };
+    const { ref, bodyHash, uid } = parsed.data;
+    return uid !== undefined ? { ref, bodyHash, uid } : { ref, bodyHash };
   }
 
   /**
@@ -623,7 +693,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
    */
   async putIdempotencyKey(
     key: string,
-    value: { ref: JobRef; bodyHash: string },
+    value: IdempotencyValue,
     ttlSeconds: number,
   ): Promise<void> {
     const nowSec = Math.floor(this.clock.now() / 1000);
@@ -631,12 +701,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       await this.client.send(
         new PutCommand({
           TableName: this.table,
-          Item: {
-            ...Keys.idempotency(key),
-            ref: { namespace: value.ref.namespace, name: value.ref.name },
-            bodyHash: value.bodyHash,
-            [Attr.ttl]: nowSec + ttlSeconds,
-          },
+          Item: { ...this.idempotencyItem(key, value), [Attr.ttl]: nowSec + ttlSeconds },
           ConditionExpression:
             'attribute_not_exists(pk) OR #ttl < :now OR (#h = :h AND #r.#ns = :ns AND #r.#nm = :nm)',
           ExpressionAttributeNames: {
