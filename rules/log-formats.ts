@@ -8,6 +8,9 @@
  * | `cloudwatch-json` | `aws logs filter-log-events --output json`: `{"events":[{logStreamName, timestamp, message, ingestionTime, eventId}], "searchedLogStreams":[…]}`; each `message` a Fluent Bit record | the record's `time` (else the event's `timestamp`) | the record's `kubernetes.pod_name` (else the `logStreamName`) |
  * | `fluent-bit` | one Fluent Bit record per line (JSON lines), as the add-on writes it: `{time, stream, _p, log, kubernetes{pod_name, namespace_name, …}}` | `time` | `kubernetes.pod_name` (else the file's name) |
  *
+ * `aws logs get-log-events --output json` (one stream: `{"events":[{timestamp, message, ingestionTime}],
+ * "nextForwardToken", …}`, no `logStreamName`) reads as `cloudwatch-json` too.
+ *
  * In every format a `[default<N>]:` prefix makes the stream `<stream>/<N>` with rank N, and agent records
  * are left out (rules/kubectl-log.ts `numberLine`). `lineNumber` is the 1-based position of the line, the
  * event (`cloudwatch-json`: in `events`) or the record. A `cloudwatch-json` message that is not JSON is a
@@ -100,7 +103,8 @@ export function detectLogFormat(text: string): LogFormat {
   const head = text.trimStart();
   if (!head.startsWith('{')) return 'kubectl';
   // `filter-log-events` pretty-prints: its first key is "events" (or the document is one JSON value).
-  if (/^\{\s*"(events|searchedLogStreams|nextToken)"\s*:/.test(head)) return 'cloudwatch-json';
+  if (/^\{\s*"(events|searchedLogStreams|nextToken|nextForwardToken)"\s*:/.test(head))
+    return 'cloudwatch-json';
   const firstLine = head.split(/\r?\n/, 1)[0] ?? '';
   try {
     const value = JSON.parse(firstLine);
@@ -113,7 +117,7 @@ export function detectLogFormat(text: string): LogFormat {
 
 interface Entry {
   lineNumber: number;
-  time: number | undefined;
+  time: number;
   stream: string;
   /** A runtime-split piece (`_p: "P"`) that continues in the next entry of the same stream. */
   partial: boolean;
@@ -222,9 +226,9 @@ export function parseLog(text: string, source: string, format: LogFormat = detec
     joined.push(entry);
     if (entry.partial) open.set(entry.stream, entry);
   }
-  joined.sort((a, b) => (a.time ?? 0) - (b.time ?? 0));
+  joined.sort((a, b) => a.time - b.time);
   for (const entry of joined) {
-    const time = entry.time as number;
+    const time = entry.time;
     out.firstTimestamp = Math.min(out.firstTimestamp ?? time, time);
     const line = numberLine(entry.text, entry.stream, time, entry.lineNumber);
     if (line === 'agent') out.agentRecords++;

@@ -120,6 +120,22 @@ describe('parseLog', () => {
     ]);
   });
 
+  it('reads aws logs get-log-events output (one stream, no logStreamName) the same way', () => {
+    const doc = JSON.parse(CLOUDWATCH) as { events: Record<string, unknown>[] };
+    const single = {
+      events: doc.events.map(({ timestamp, message, ingestionTime }) => ({
+        timestamp,
+        message,
+        ingestionTime,
+      })),
+      nextForwardToken: 'f/38112345678901234567890123456789012345678901234567890263',
+      nextBackwardToken: 'b/38112345678901234567890123456789012345678901234567890230',
+    };
+    const log = parseLog(JSON.stringify(single, null, 4), 'x.json');
+    expect(log.format).toBe('cloudwatch-json');
+    expect(log.lines).toEqual(parseLog(KUBECTL, POD).lines);
+  });
+
   it('fails a cloudwatch-json file that is not the filter-log-events document as a whole', () => {
     expect(parseLog('{"events": [', 'x', 'cloudwatch-json').error).toMatch(
       /not the JSON of aws logs filter-log-events/,
