@@ -28,6 +28,17 @@ export type Action =
   /** `/start` each agent with its own body (rank, rendezvous, rules, faultCount = generation). */
   | { type: 'StartAgents'; starts: { pod: string; body: StartBody }[]; generation: number }
   | { type: 'ShutdownAgents'; pods: string[] }
+  /**
+   * Elastic scale-up: tell the rank agents (running `generation`) that the world size changes to
+   * `targetReplicas`, so their workers checkpoint and exit (core/decide/elastic.ts).
+   */
+  | {
+      type: 'SignalElasticEvent';
+      pods: string[];
+      generation: number;
+      targetReplicas: number;
+      reason: string;
+    }
   /** Ask these agents for `/status` (silent pods); answers come back as `AgentPolled` observations. */
   | { type: 'PollAgents'; pods: string[] }
   | { type: 'RecordEvent'; event: JobEvent }

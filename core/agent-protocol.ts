@@ -64,6 +64,20 @@ export type ParsedStartBody = z.output<typeof StartBody>;
 export const UpdateBody = StartBody.omit({ progress: true });
 export type UpdateBody = z.input<typeof UpdateBody>;
 
+/**
+ * `POST /elastic-event` body (TrainKeeper extension: HyperPod's agent API documents no such call). The
+ * control plane is about to change the world size to `nnodes` pods; the agent raises the elastic event for
+ * its workers (the `hyperpod_elastic_agent.elastic_event_handler` shim, the `TRAINKEEPER_ELASTIC_EVENT_FILE`
+ * file, the optional signal) if it runs generation `faultCount`, and answers with its status. Workers are
+ * expected to checkpoint and exit; the control plane then restarts every rank at the new size.
+ */
+export const ElasticEventBody = z.object({
+  nnodes: z.coerce.number().int().min(1),
+  faultCount: z.coerce.number().int().min(0),
+  reason: z.string().optional(),
+});
+export type ElasticEventBody = z.input<typeof ElasticEventBody>;
+
 /** `POST /stop` body. */
 export const StopBody = z
   .object({

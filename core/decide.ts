@@ -19,11 +19,12 @@
  * compile when one is added).
  */
 import type { Action } from './actions.ts';
+import { deriveElastic, faultsToAct, newElasticStatus, settleElastic } from './decide/elastic.ts';
 import { newFault } from './decide/fault.ts';
 import { type FoldContext, foldObservation } from './decide/fold.ts';
 import { remediate } from './decide/ladder.ts';
-import { guardLogPath } from './decide/log-path.ts';
 import { computeNextCheckAt, deriveActions } from './decide/lifecycle.ts';
+import { guardLogPath } from './decide/log-path.ts';
 import { counterAction, eventAction, setCondition } from './decide/record.ts';
 import { freshSlots } from './decide/slots.ts';
 import { cancelJob, resumeJob, suspendJob } from './decide/terminal.ts';
@@ -44,6 +45,7 @@ export const newJobRecord = (
 ): { job: JobRecord; actions: Action[] } => {
   const { now } = meta;
   const suspended = spec.runPolicy.suspend;
+  const elastic = newElasticStatus(spec);
   const job: JobRecord = {
     namespace: spec.namespace,
     name: spec.name,
@@ -53,7 +55,7 @@ export const newJobRecord = (
     phase: suspended ? 'Suspended' : 'Pending',
     conditions: [],
     generation: 0,
-    pods: freshSlots(spec, 0),
+    pods: freshSlots(spec, 0, [], elastic?.currentReplicas),
     restartStatus: { currentEvalPeriod: now, restartCount: 0, fullJobRestartCount: 0 },
     restartCount: 0,
     processRestartCount: 0,
@@ -61,6 +63,7 @@ export const newJobRecord = (
     progress: { restartsWithoutProgress: 0 },
     remediations: [],
     ruleState: undefined,
+    ...(elastic ? { elastic } : {}),
     createdAt: now,
     updatedAt: now,
     version: 1,
@@ -183,8 +186,10 @@ export const decide = (
     actions.push(counterAction(Metric.ruleFindings, { rule: f.rule, verdict: f.verdict }));
   }
   for (const command of ctx.commands) applyCommand(draft, command, now, ctx, actions);
-  remediate(draft, ctx.faults, now, actions);
+  remediate(draft, faultsToAct(draft, ctx.faults), now, actions);
+  deriveElastic(draft, now, actions);
   deriveActions(draft, now, ctx.strays, actions);
+  settleElastic(draft, now, actions);
   const next = computeNextCheckAt(draft);
   if (next === undefined) delete draft.nextCheckAt;
   else draft.nextCheckAt = next;

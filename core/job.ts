@@ -65,6 +65,56 @@ export interface PodSlot {
   avoidNodes?: string[];
   /** Consecutive unreachable `/status` polls and the time of the last one (replays of it are no-ops). */
   unreachable?: { count: number; lastAt: number };
+  /**
+   * Elastic scale-up: the slot's pod was created to join the job at the next scaling restart; it holds no
+   * rank until then (core/decide/elastic.ts) and is treated as a spare meanwhile.
+   */
+  joining?: true;
+}
+
+/** One elastic scaling (core/decide/elastic.ts): from one world size to another, and why. */
+export interface ElasticScaling {
+  direction: 'up' | 'down';
+  from: number;
+  to: number;
+  /** `CapacityAvailable` for a scale-up; the fault's reason (e.g. `NodeFault`) for a scale-down. */
+  reason: string;
+  startedAt: number;
+  /**
+   * `CreatingPods`: joining pods are being created; `Draining`: the elastic event went out and the ranks
+   * checkpoint and exit; `Restarting`: every rank restarts at the new size.
+   */
+  stage: 'CreatingPods' | 'Draining' | 'Restarting';
+  /** When the elastic event went out (the graceful shutdown timeout counts from here). */
+  drainSince?: number;
+  /** The generation the scaling belongs to; a ladder restart past it aborts the scaling. */
+  generation: number;
+}
+
+/** The elastic view of a job with `spec.elasticPolicy` (absent otherwise). */
+export interface ElasticStatus {
+  /** World sizes (rank pods) the job may take, ascending. */
+  allowedSizes: number[];
+  /** Rank pods in the current layout. */
+  currentReplicas: number;
+  /** The size the control plane is moving to (equal to current when steady). */
+  desiredReplicas: number;
+  /** Schedulable healthy nodes last observed (absent: unknown), and when. */
+  capacity?: number;
+  capacityAt?: number;
+  /** Since when a larger allowed size fits (the scale-up clock; restarts whenever it stops fitting). */
+  growFitsSince?: number;
+  /** Since when the current size has not fitted while recovering from a fault (the scale-down clock). */
+  shrinkWaitSince?: number;
+  /** The scaling in flight. */
+  scaling?: ElasticScaling;
+  /** Scalings started over the job's life. */
+  scalingCount: number;
+  /** The last scalings, oldest first (the timeline keeps every one). */
+  events: (ElasticScaling & { endedAt: number; outcome: 'Completed' | 'Aborted' })[];
+  /** Since when the job runs below its largest allowed size, and the time spent below it before. */
+  belowMaxSince?: number;
+  belowMaxMs?: number;
 }
 
 export interface RestartStatus {
@@ -122,6 +172,8 @@ export interface JobRecord {
   masterPort?: number;
   /** Faults attributed to each node (repeat offenders are avoided at the next restart). */
   nodeFaults: Record<string, number>;
+  /** Elastic training state; present only for jobs with `spec.elasticPolicy`. */
+  elastic?: ElasticStatus;
   /** Highest training progress (step) seen, and restarts since it last advanced. */
   progress: { step?: number; at?: number; restartsWithoutProgress: number };
   remediations: Remediation[];

@@ -50,6 +50,12 @@ export const Metric = {
   restartLatencySeconds: 'trainkeeper_restart_latency_seconds',
   /** Histogram (seconds). */
   detectionLatencySeconds: 'trainkeeper_fault_detection_latency_seconds',
+  /** Counter, labels {direction, outcome}: elastic scalings (core/decide/elastic.ts). */
+  elasticScalingEvents: 'trainkeeper_elastic_scaling_events_total',
+  /** Histogram (seconds), labels {direction}: a scaling's start to every rank RUNNING at the new size. */
+  elasticScalingSeconds: 'trainkeeper_elastic_scaling_duration_seconds',
+  /** Counter (seconds): time elastic jobs ran below their largest allowed size. */
+  elasticSecondsBelowMax: 'trainkeeper_elastic_seconds_below_max_total',
 } as const;
 export type MetricName = (typeof Metric)[keyof typeof Metric];
 
@@ -95,6 +101,18 @@ export const MetricHelp: Record<MetricName, { type: MetricType; help: string }> 
     help: 'Restart latency in seconds (detection to all agents RUNNING), by level.',
   },
   [Metric.detectionLatencySeconds]: { type: 'histogram', help: 'Fault detection latency in seconds.' },
+  [Metric.elasticScalingEvents]: {
+    type: 'counter',
+    help: 'Elastic scalings by direction (up, down) and outcome (Completed, Aborted).',
+  },
+  [Metric.elasticScalingSeconds]: {
+    type: 'histogram',
+    help: 'Elastic scaling duration in seconds (start to every rank running at the new size), by direction.',
+  },
+  [Metric.elasticSecondsBelowMax]: {
+    type: 'counter',
+    help: 'Seconds elastic jobs spent below their largest allowed world size.',
+  },
 };
 
 /** How one latency is recorded: its gauge, its histogram, and the labels both may carry. */

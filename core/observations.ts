@@ -83,6 +83,8 @@ export interface ObservedNode {
   ready: boolean;
   /** From NODE_HEALTH_LABEL, when present. */
   health?: string;
+  /** `spec.unschedulable` (cordoned), when true. */
+  unschedulable?: boolean;
   /** EC2 instance id (from providerID or SageMaker mapping) when known. */
   instanceId?: string;
 }
@@ -112,6 +114,11 @@ export type Observation =
    * log path is not blind (core/decide/log-path.ts).
    */
   | { type: 'WorkerLinesArrived'; at: number }
+  /**
+   * Every node of the cluster that could host the job's pods (the sweep lists them once): the elastic
+   * capacity (core/decide/elastic.ts). Ignored by jobs without `elasticPolicy`.
+   */
+  | { type: 'NodesObserved'; nodes: ObservedNode[]; at: number }
   /** Training progress (from a progress rule's metric or an agent heartbeat). */
   | { type: 'Progress'; step: number; at: number }
   /**

@@ -6,7 +6,7 @@
  * test/adapters/kube/cluster.contract.test.ts (the local Kubernetes API).
  */
 import type { Action, PodPlan } from './actions.ts';
-import type { StartBody, StatusBody, StopBody } from './agent-protocol.ts';
+import type { ElasticEventBody, StartBody, StatusBody, StopBody } from './agent-protocol.ts';
 import type { JobEvent, JobPhase, JobRecord } from './job.ts';
 import type { ObservedNode, ObservedPod } from './observations.ts';
 import type { JobSpec } from './spec/types.ts';
@@ -134,6 +134,8 @@ export interface Cluster {
   startAgents(namespace: string, starts: { pod: string; body: StartBody }[]): Promise<AgentCallResult[]>;
   stopAgents(namespace: string, pods: string[], body?: StopBody): Promise<AgentCallResult[]>;
   shutdownAgents(namespace: string, pods: string[]): Promise<AgentCallResult[]>;
+  /** `POST /elastic-event` to each agent (elastic scale-up: checkpoint and exit). */
+  signalElasticEvent(namespace: string, pods: string[], body: ElasticEventBody): Promise<AgentCallResult[]>;
   agentStatus(namespace: string, pods: string[]): Promise<AgentCallResult[]>;
   /** A Kubernetes Event on the job's pods/namespace so `kubectl describe` shows it. */
   recordKubeEvent(ref: JobRef, event: JobEvent): Promise<void>;

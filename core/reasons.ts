@@ -37,6 +37,13 @@ export const Reason = {
   LogsNotArriving: 'LogsNotArriving',
   /** Worker lines arrive again: the LogsNotArriving condition is cleared. */
   LogsArriving: 'LogsArriving',
+  // elastic training (core/decide/elastic.ts)
+  /** A scaling began (or the first placement chose a size). */
+  Scaling: 'Scaling',
+  ScaledUp: 'ScaledUp',
+  ScaledDown: 'ScaledDown',
+  /** A fault or a capacity loss overtook a scaling. */
+  ScalingAborted: 'ScalingAborted',
 } as const;
 export type Reason = (typeof Reason)[keyof typeof Reason];
 

@@ -26,7 +26,13 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { PodPlan } from '../../core/actions.ts';
-import { AGENT_PORT, type StartBody, StatusBody, type StopBody } from '../../core/agent-protocol.ts';
+import {
+  AGENT_PORT,
+  type ElasticEventBody,
+  type StartBody,
+  StatusBody,
+  type StopBody,
+} from '../../core/agent-protocol.ts';
 import { AlreadyExistsError, NotFoundError } from '../../core/errors.ts';
 import type { JobEvent } from '../../core/job.ts';
 import {
@@ -161,7 +167,14 @@ export function observeNode(node: V1Node): ObservedNode {
     name,
     ...(node.spec?.providerID ? { providerID: node.spec.providerID } : {}),
   });
-  return { name, labels, ready, ...(health ? { health } : {}), ...(instanceId ? { instanceId } : {}) };
+  return {
+    name,
+    labels,
+    ready,
+    ...(health ? { health } : {}),
+    ...(instanceId ? { instanceId } : {}),
+    ...(node.spec?.unschedulable ? { unschedulable: true } : {}),
+  };
 }
 
 /** A deterministic, DNS-subdomain-safe Event name: duplicate deliveries of one event collide (409). */
@@ -365,6 +378,12 @@ export class KubeCluster implements Cluster {
   shutdownAgents(namespace: string, pods: string[]): Promise<AgentCallResult[]> {
     return this.fanOut(pods, (pod) =>
       this.agentCall(namespace, pod, 'POST', 'shutdown', {}, this.agentTimeoutMs),
+    );
+  }
+
+  signalElasticEvent(namespace: string, pods: string[], body: ElasticEventBody): Promise<AgentCallResult[]> {
+    return this.fanOut(pods, (pod) =>
+      this.agentCall(namespace, pod, 'POST', 'elastic-event', body, this.agentTimeoutMs),
     );
   }
 

@@ -22,6 +22,7 @@ import type { JobRecord, PodSlot } from '../job.ts';
 import { APPLIED_COMMANDS_KEPT, isCommandApplied, isStarted, isTerminal } from '../job.ts';
 import type { Observation, ObservedNode, RuleFinding } from '../observations.ts';
 import { Reason } from '../reasons.ts';
+import { foldCapacity } from './elastic.ts';
 import { type Fault, newFault } from './fault.ts';
 import { foldWorkerLines, isLogPathBlind } from './log-path.ts';
 import { slotForPod } from './naming.ts';
@@ -264,12 +265,11 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
     case 'RuleFindings': {
       if (obs.ruleState !== undefined) job.ruleState = obs.ruleState;
       if (!isStarted(job)) return;
-      const blind = isLogPathBlind(job);
       for (const finding of obs.findings) {
         if (finding.generation !== job.generation) continue;
         ctx.findings.push({ rule: finding.rule, verdict: finding.verdict });
         // Silence the log path caused is no hang (core/decide/log-path.ts): held, never a restart.
-        if (blind && finding.verdict === 'HANGING') {
+        if (finding.verdict === 'HANGING' && isLogPathBlind(job, finding.at)) {
           ctx.heldHangs?.push(finding);
           continue;
         }
@@ -388,6 +388,9 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
       return;
     case 'Progress':
       applyProgress(job, obs.step, obs.at);
+      return;
+    case 'NodesObserved':
+      foldCapacity(job, obs.nodes, obs.at);
       return;
     case 'WorkerLinesArrived':
       foldWorkerLines(job, obs.at);

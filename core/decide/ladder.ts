@@ -323,7 +323,12 @@ const recreateAllPods = (job: JobRecord, b: Batch, now: number, work: Action[]):
       ...(force ? { force: true, gracePeriodSeconds: 0 } : {}),
     });
   }
-  const fresh = freshSlots(job.spec, job.generation, [...new Set([...avoid, ...b.badNodes])].sort());
+  const fresh = freshSlots(
+    job.spec,
+    job.generation,
+    [...new Set([...avoid, ...b.badNodes])].sort(),
+    job.elastic?.currentReplicas,
+  );
   // Keep pod names unique even if a slot had already used this pod generation.
   job.pods = fresh.map((s) => {
     const old = job.pods.find((o) => o.replica === s.replica && o.index === s.index);

@@ -14,6 +14,7 @@ import type { JobRecord, PodSlot } from '../job.ts';
 import { isStarted, isTerminal } from '../job.ts';
 import { Metric } from '../metrics.ts';
 import { LifecycleEvent, Reason } from '../reasons.ts';
+import { elasticNextCheckAt } from './elastic.ts';
 import { masterPortFor } from './naming.ts';
 import { clearCondition, eventAction, latencyAction, rankSlots, setCondition, setPhase } from './record.ts';
 import { isPodSeen, isReadyToStart } from './slots.ts';
@@ -67,7 +68,7 @@ const planFor = (slot: PodSlot): PodPlan => ({
   replica: slot.replica,
   index: slot.index,
   generation: slot.podGeneration,
-  spare: slot.groupRank === null,
+  spare: slot.groupRank === null && slot.joining !== true,
   avoidNodes: slot.avoidNodes ?? [],
 });
 
@@ -229,6 +230,7 @@ export const computeNextCheckAt = (job: JobRecord): number | undefined => {
   if (job.phase === 'Suspended') return undefined;
   const candidates = deadlines(job).map(([at]) => at);
   if (job.backoffUntil !== undefined) candidates.push(job.backoffUntil);
+  candidates.push(...elasticNextCheckAt(job));
   const base = job.phase === 'Running' ? job.runningSince : (job.phaseSince ?? job.createdAt);
   for (const s of rankSlots(job)) {
     if (s.podPhase === 'Deleting') continue;

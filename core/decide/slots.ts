@@ -4,18 +4,33 @@
  */
 import type { JobRecord, PodSlot } from '../job.ts';
 import type { JobSpec } from '../spec/types.ts';
+import { replicaCounts, specCap } from './elastic.ts';
 import { podName } from './naming.ts';
 
 /**
  * Every slot of a spec at one generation, in the canonical rank layout (no promotions). Used at creation,
- * on a full job restart and on resume, which all start from a clean layout.
+ * on a full job restart and on resume, which all start from a clean layout. `size` (elastic jobs) is the
+ * world size laid out over the replica specs (`replicaCounts`); spares then sit at indices from each
+ * spec's cap, so their names do not depend on the size. Without it every spec has its `replicas`.
  */
-export const freshSlots = (spec: JobSpec, generation: number, avoidNodes: string[] = []): PodSlot[] => {
+export const freshSlots = (
+  spec: JobSpec,
+  generation: number,
+  avoidNodes: string[] = [],
+  size?: number,
+): PodSlot[] => {
   const slots: PodSlot[] = [];
   let rank = 0;
-  for (const replica of spec.replicaSpecs) {
-    for (let index = 0; index < replica.replicas + replica.spares; index++) {
-      const spare = index >= replica.replicas;
+  const counts = size === undefined ? undefined : replicaCounts(spec, size);
+  spec.replicaSpecs.forEach((replica, i) => {
+    const ranks = counts?.[i] ?? replica.replicas;
+    const firstSpare = counts ? specCap(replica) : replica.replicas;
+    const indices = [
+      ...Array.from({ length: ranks }, (_, k) => k),
+      ...Array.from({ length: replica.spares }, (_, k) => firstSpare + k),
+    ];
+    for (const index of indices) {
+      const spare = index >= ranks;
       const slot: PodSlot = {
         replica: replica.name,
         index,
@@ -28,7 +43,7 @@ export const freshSlots = (spec: JobSpec, generation: number, avoidNodes: string
       if (avoidNodes.length > 0) slot.avoidNodes = [...avoidNodes];
       slots.push(slot);
     }
-  }
+  });
   return slots;
 };
 

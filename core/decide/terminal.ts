@@ -123,7 +123,8 @@ export const suspendJob = (job: JobRecord, by: string, now: number, actions: Act
 export const resumeJob = (job: JobRecord, by: string, now: number, actions: Action[]): void => {
   if (job.phase !== 'Suspended') return;
   job.generation += 1;
-  job.pods = freshSlots(job.spec, job.generation);
+  // An elastic job resumes at its largest size; its first placement then fits it to the capacity.
+  job.pods = freshSlots(job.spec, job.generation, [], job.elastic?.allowedSizes.at(-1));
   setPhase(job, 'Pending', now);
   job.resumedAt = now;
   const message = `Resumed by ${by}`;

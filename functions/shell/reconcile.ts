@@ -291,6 +291,15 @@ async function act(
           case 'PollAgents':
             await agentAnswers(await deps.cluster.agentStatus(job.namespace, action.pods));
             break;
+          case 'SignalElasticEvent':
+            await agentAnswers(
+              await deps.cluster.signalElasticEvent(job.namespace, action.pods, {
+                nnodes: action.targetReplicas,
+                faultCount: action.generation,
+                reason: action.reason,
+              }),
+            );
+            break;
           case 'RecordEvent':
           case 'IncrementCounter':
           case 'ObserveLatency':

@@ -36,6 +36,14 @@ export class World {
   unreachable = new Set<string>();
   /** When false, created pods stay Pending (unschedulable). */
   schedulable = true;
+  /**
+   * One pod per node, as the pod capacity of a training node makes it: a pod with no free healthy node
+   * stays Pending and is bound when one frees up (at the next `observedPods`). Default false (any healthy
+   * node takes any number of pods), which the non-elastic scenarios rely on.
+   */
+  exclusive = false;
+  /** What agents do on an elastic event: their workers checkpoint and exit 0 (COMPLETED), or ignore it. */
+  onElasticEvent: 'complete' | 'ignore' = 'complete';
   log: Action[] = [];
 
   constructor(
@@ -53,7 +61,33 @@ export class World {
     const healthy = [...this.nodes.values()].filter(
       (n) => n.health === 'Schedulable' && n.ready && !avoid.includes(n.name),
     );
-    return (healthy.find((n) => !used.has(n.name)) ?? healthy[0])?.name;
+    const free = healthy.find((n) => !used.has(n.name));
+    return (this.exclusive ? free : (free ?? healthy[0]))?.name;
+  }
+
+  /** Binds Pending pods to free nodes (exclusive mode: the scheduler retrying as nodes free up). */
+  private schedulePending(): void {
+    if (!this.exclusive || !this.schedulable) return;
+    for (const pod of this.pods.values()) {
+      if (pod.phase !== 'Pending' || pod.node) continue;
+      const node = this.pickNode([]);
+      if (!node) return;
+      pod.node = node;
+      pod.ip = `10.0.0.${this.nextIp++}`;
+      pod.phase = 'Running';
+    }
+  }
+
+  /** Every node as the sweep lists them (the elastic capacity). */
+  observedNodes(at: number): Observation {
+    const nodes: ObservedNode[] = [...this.nodes.values()].map((n) => ({
+      name: n.name,
+      labels: {},
+      ready: n.ready,
+      health: n.health,
+      instanceId: n.instanceId,
+    }));
+    return { type: 'NodesObserved', nodes, at };
   }
 
   status(pod: SimPod): StatusBody {
@@ -122,6 +156,14 @@ export class World {
         case 'PollAgents':
           for (const name of a.pods) answer(name);
           break;
+        case 'SignalElasticEvent':
+          for (const name of a.pods) {
+            const pod = this.pods.get(name);
+            if (pod && pod.generation === a.generation && this.onElasticEvent === 'complete')
+              pod.agent = 'COMPLETED';
+            answer(name);
+          }
+          break;
         default:
           break;
       }
@@ -130,6 +172,7 @@ export class World {
   }
 
   observedPods(at: number): Observation {
+    this.schedulePending();
     const pods: ObservedPod[] = [...this.pods.values()].map((p) => ({
       name: p.name,
       namespace: this.namespace,
