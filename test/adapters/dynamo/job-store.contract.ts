@@ -260,6 +260,20 @@ export function runStoreContract(label: string, start: () => Promise<LocalDynamo
         expect(await store.listDueJobs(10_000, 1)).toEqual([{ namespace: 'team-a', name: 'failed-due' }]);
       });
 
+      it('replaces a finished record only at the version it was read, deleting the old timeline', async () => {
+        const done = makeJob({ name: 'reused', phase: 'Cancelled', version: 7 });
+        await store.createJob(done);
+        await store.appendEvents(done, [event(1, 'Old')]);
+        const next = makeJob({ name: 'reused', phase: 'Pending', uid: 'new-uid' });
+        await expect(store.replaceFinishedJob(next, done.version + 1)).rejects.toBeInstanceOf(
+          ConcurrencyError,
+        );
+        await store.replaceFinishedJob(next, done.version);
+        expect((await store.getJob(next))?.uid).toBe('new-uid');
+        expect(await store.listEvents(next)).toEqual([]);
+        await expect(store.replaceFinishedJob(next, done.version)).rejects.toBeInstanceOf(ConcurrencyError);
+      });
+
       it('deletes a job with its timeline, and deleting again is fine', async () => {
         const job = makeJob({ phase: 'Running', nextCheckAt: 1 });
         await store.createJob(job);
@@ -351,6 +365,21 @@ export function runStoreContract(label: string, start: () => Promise<LocalDynamo
       it('lets only one of many concurrent claims of the same key win', async () => {
         const results = await Promise.all(Array.from({ length: 10 }, () => store.claimOnce('dup', 60)));
         expect(results.filter(Boolean)).toHaveLength(1);
+      });
+
+      it('claims a submission key for exactly one of many concurrent claimers; the others get its value', async () => {
+        const ref = { namespace: 'team-a', name: 'j1' };
+        const claims = await Promise.all(
+          Array.from({ length: 10 }, (_, i) =>
+            store.claimIdempotencyKey('sub', { ref, bodyHash: `h${i}`, uid: `u${i}` }, 3600),
+          ),
+        );
+        const winner = claims[0]!;
+        expect(claims.every((c) => c.uid === winner.uid && c.bodyHash === winner.bodyHash)).toBe(true);
+        expect(await store.getIdempotencyKey('sub')).toEqual(winner);
+        now += 3601_000;
+        const fresh = { ref, bodyHash: 'later', uid: 'u-later' };
+        expect(await store.claimIdempotencyKey('sub', fresh, 3600)).toEqual(fresh);
       });
 
       it('records idempotency keys, accepts the same value again and refuses another body', async () => {
