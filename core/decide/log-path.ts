@@ -11,9 +11,10 @@
  *  first worker line of the run ──► condition cleared, verdicts count again
  * ```
  *
- * The log path is *blind* for a Running job with log rules when an agent of the current run has been heard
- * (an agent record or a `/status` answer at or after `runningSince`) and no worker line of this run has
- * arrived (`workerLinesAt` before `runningSince`). Then hang verdicts (start cut-off and recurring
+ * The log path is *blind* for a Running job with log rules when its agents run the current generation
+ * (every rank's agent confirmed RUNNING: that is how the job became Running) and are still heard from (an
+ * agent record or a `/status` answer within `AGENTS_HEARD_WITHIN_MS`; the sweep polls an agent silent for
+ * `LIVENESS_MS`), and no worker line of this run has arrived (`workerLinesAt` before `runningSince`). Then hang verdicts (start cut-off and recurring
  * frequency rules) are held instead of becoming faults, and the `LogsNotArriving` condition and event say
  * what to fix; they are raised at once when a verdict is held, and after `LOGS_NOT_ARRIVING_AFTER_MS` of
  * blindness otherwise. A job whose workers really print nothing at all looks the same: it is held and
@@ -31,11 +32,17 @@ export const LOGS_NOT_ARRIVING = Reason.LogsNotArriving;
 /** Blindness this long into a run raises the condition even when no verdict was held yet. */
 export const LOGS_NOT_ARRIVING_AFTER_MS = 30_000;
 
+/**
+ * How recently an agent must have been heard for its job to count as alive: a silent agent is polled once
+ * it has been silent `LIVENESS_MS` (30 s), at the next sweep (every minute on AWS).
+ */
+export const AGENTS_HEARD_WITHIN_MS = 120_000;
+
 /** Whether the job has any log rule (its own or a preset's). */
 export const hasLogRules = (job: Pick<JobRecord, 'spec'>): boolean =>
   job.spec.runPolicy.logMonitoringConfiguration.length > 0 || job.spec.trainkeeper.presets.length > 0;
 
-/** The latest time an agent of the current run was heard (record or `/status`), or undefined. */
+/** The latest time an agent of the job was heard (record or `/status`), or undefined. */
 const agentsHeardAt = (job: JobRecord): number | undefined => {
   let latest: number | undefined;
   for (const s of rankSlots(job)) {
@@ -44,12 +51,14 @@ const agentsHeardAt = (job: JobRecord): number | undefined => {
   return latest;
 };
 
-/** See the module header: agents heard in this run, no worker line of it. */
-export const isLogPathBlind = (job: JobRecord): boolean => {
+/** See the module header: at `at`, the agents run this generation and are heard, no worker line of it. */
+export const isLogPathBlind = (job: JobRecord, at: number): boolean => {
   if (job.phase !== 'Running' || job.runningSince === undefined || !hasLogRules(job)) return false;
   if (job.workerLinesAt !== undefined && job.workerLinesAt >= job.runningSince) return false;
+  const ranks = rankSlots(job);
+  const running = ranks.every((s) => s.agent?.state === 'RUNNING' && s.agent.generation === job.generation);
   const heard = agentsHeardAt(job);
-  return heard !== undefined && heard >= job.runningSince;
+  return running && ranks.length > 0 && heard !== undefined && heard >= at - AGENTS_HEARD_WITHIN_MS;
 };
 
 /**
@@ -70,7 +79,7 @@ export const foldWorkerLines = (job: JobRecord, at: number): void => {
 export const guardLogPath = (job: JobRecord, held: RuleFinding[], now: number, actions: Action[]): void => {
   const current = job.conditions.find((c) => c.type === LOGS_NOT_ARRIVING);
   const raised = current?.status === 'True';
-  const blind = isLogPathBlind(job);
+  const blind = isLogPathBlind(job, now);
   if (!blind) {
     const linesArrived =
       job.workerLinesAt !== undefined &&

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AgentRecord } from '../../core/agent-protocol.ts';
-import { LOGS_NOT_ARRIVING_AFTER_MS } from '../../core/decide/log-path.ts';
+import { AGENTS_HEARD_WITHIN_MS, LOGS_NOT_ARRIVING_AFTER_MS } from '../../core/decide/log-path.ts';
 import { decide } from '../../core/decide.ts';
 import type { Observation, RuleFinding } from '../../core/observations.ts';
 import { given, makeSpec, rule, type Scenario, type SpecOptions } from './dsl.ts';
@@ -158,6 +158,13 @@ describe('the blind-log guard', () => {
     // Raised once: the next blind decide emits no second event.
     const r = decide(s.job, [heartbeat(s, 0)], s.now + 1000);
     expect(r.actions.filter((a) => a.type === 'RecordEvent')).toEqual([]);
+  });
+
+  it('does not hold a hang verdict when the agents have not been heard from for long', () => {
+    const s = running(withRules);
+    s.after(AGENTS_HEARD_WITHIN_MS + 1000).decideOnly(hang(s));
+    expect(s.job.phase).toBe('Restarting');
+    expect(s.job.remediations.at(-1)?.reason).toBe('LogHang_JobHang');
   });
 
   it('never raises it for a job without log rules', () => {
