@@ -33,12 +33,22 @@
  *
  * Bad input never sinks the batch: an undecodable payload, a 1 MB line, an unknown job, a malformed agent
  * record are counted (`trainkeeper_malformed_events_skipped_total{kind}`) and skipped.
+ *
+ * Attribution. Every pod of the cluster can print anything, so a line is attributed only by where it came
+ * from (`LineSource`: Fluent Bit's `kubernetes` metadata, or the stream name) and the job only by the store:
+ * the job in that namespace one of whose slots the pod name belongs to (`JobResolver`). An agent record is
+ * believed only from the agent's container (`agentContainerName`) of such a pod, and only when its own
+ * `job`/`namespace`/`pod` fields agree with that; anything else is a `forged-agent-record` (counted, WARN
+ * at most once a minute per source). Even then a record that would move the job (COMPLETED, FAULTED, a
+ * crashed worker) only makes decide ask the agent's `/status` through `pods/proxy` (core/decide/fold.ts).
  */
 import type { CloudWatchLogsEvent as AwsCloudWatchLogsEvent, Handler } from 'aws-lambda';
+import { agentContainerName } from '../adapters/kube/pod-builder.ts';
 import type { AgentRecord } from '../core/agent-protocol.ts';
-import { type JobRecord, jobKey } from '../core/job.ts';
+import { slotForPodName } from '../core/decide/naming.ts';
+import { type JobRecord, jobKey, type PodSlot } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
-import { type Observation, POD_LABELS } from '../core/observations.ts';
+import type { Observation } from '../core/observations.ts';
 import type { CounterIncrement, JobRef } from '../core/ports.ts';
 import { evaluateLines } from '../rules/engine.ts';
 import type { LogLine } from '../rules/types.ts';
@@ -49,8 +59,8 @@ import {
   classifyLine,
   decodeSubscriptionData,
   isMalformed,
+  type LineSource,
   type MalformedKind,
-  type SourcedLine,
   sourceLogEvent,
 } from './shell/log-payload.ts';
 import { countSafely, type Deps, forEachJob, reconcile, throwIfAnyRetryable } from './shell/reconcile.ts';
@@ -126,20 +136,25 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
           skip(classified.malformed, classified.detail);
           continue;
         }
-        const ref = await resolver.resolve(line, classified.kind === 'agent' ? classified.record : undefined);
-        if (!ref) {
+        const owner = await resolver.resolve(line.source);
+        if (classified.kind === 'agent') {
+          const forged = forgery(classified.record, line.source, owner);
+          if (forged) {
+            outcome.skipped['forged-agent-record'] = (outcome.skipped['forged-agent-record'] ?? 0) + 1;
+            warnForged(deps, line.source, forged);
+            continue;
+          }
+        }
+        if (!owner) {
           skip('unknown-job', `pod ${line.source.namespace}/${line.source.pod} belongs to no known job`);
           continue;
         }
+        const ref: JobRef = { namespace: owner.job.namespace, name: owner.job.name };
         const key = jobKey(ref);
         const batch = batches.get(key) ?? { ref, agent: [], worker: [] };
         batches.set(key, batch);
         if (classified.kind === 'agent') {
-          batch.agent.push({
-            pod: classified.record.pod ?? line.source.pod,
-            record: classified.record,
-            at: line.timestamp,
-          });
+          batch.agent.push({ pod: line.source.pod, record: classified.record, at: line.timestamp });
         } else {
           batch.worker.push({
             pod: line.source.pod,
@@ -263,7 +278,12 @@ function evaluateRules(
   }
   if (lines.length === 0) return { observations: [], evaluated: 0 };
   const result = evaluateLines(compiled, ruleStateFor(compiled, job, now), lines, now);
-  const observations: Observation[] = [ruleObservation(result.state, result.findings)];
+  // First, so that a hang verdict of the same batch is judged with the log path known to work.
+  const latest = Math.max(...lines.map((l) => l.timestamp));
+  const observations: Observation[] = [
+    { type: 'WorkerLinesArrived', at: latest },
+    ruleObservation(result.state, result.findings),
+  ];
   const progressRule = job.spec.trainkeeper.progressRule;
   if (progressRule) {
     let best: { step: number; at: number } | undefined;
@@ -276,37 +296,126 @@ function evaluateRules(
   return { observations, evaluated: lines.length };
 }
 
+/** A job and the slot a pod name belongs to (whichever pod generation the name has). */
+interface PodOwner {
+  job: JobRecord;
+  slot: PodSlot;
+}
+
+/** Why an agent record is not believed (undefined: it is). */
+function forgery(record: AgentRecord, source: LineSource, owner: PodOwner | undefined): string | undefined {
+  if (!owner) return 'its pod belongs to no job';
+  const agent = agentContainerName(owner.job.spec, owner.slot.replica);
+  if (source.container === undefined || source.container !== agent) {
+    return `it comes from container ${source.container ?? '(unknown)'}, not the agent's (${agent ?? '?'})`;
+  }
+  if (record.job !== undefined && record.job !== owner.job.name) return `it names job ${record.job}`;
+  if (record.namespace !== undefined && record.namespace !== source.namespace) {
+    return `it names namespace ${record.namespace}`;
+  }
+  if (record.pod !== undefined && record.pod !== source.pod) return `it names pod ${record.pod}`;
+  return undefined;
+}
+
+/** One WARN per source at most this often (a forger can print thousands of lines a second). */
+export const FORGED_WARN_INTERVAL_MS = 60_000;
+const forgedWarnedAt = new Map<string, { at: number; suppressed: number }>();
+
+function warnForged(deps: Deps, source: LineSource, why: string): void {
+  const key = `${source.namespace}/${source.pod}/${source.container ?? ''}`;
+  const now = deps.clock.now();
+  const last = forgedWarnedAt.get(key);
+  if (last && now - last.at < FORGED_WARN_INTERVAL_MS) {
+    last.suppressed++;
+    return;
+  }
+  forgedWarnedAt.delete(key);
+  forgedWarnedAt.set(key, { at: now, suppressed: 0 });
+  while (forgedWarnedAt.size > 1000) {
+    const oldest = forgedWarnedAt.keys().next().value;
+    if (oldest === undefined) break;
+    forgedWarnedAt.delete(oldest);
+  }
+  deps.log.warn('logs: dropped a forged agent record', {
+    namespace: source.namespace,
+    pod: source.pod,
+    container: source.container,
+    why,
+    ...(last ? { suppressedSinceLastWarning: last.suppressed } : {}),
+  });
+}
+
+/** A name made by core/decide/naming.ts `podName` that was shortened (its job name is not in it). */
+const SHORTENED_POD_NAME = /-[0-9a-f]{8}-\d+-g\d+$/;
+/** At most this many candidate job names are looked up per pod. */
+const MAX_CANDIDATES = 6;
+
 /**
- * Maps a line to its job: the pod's `trainkeeper.dev/job` label, else the job an agent record names, else
- * a lookup of the pod name among active jobs' slots (loaded once per batch, only when needed).
+ * The job names a pod name `<job>-<replica>-<index>-g<generation>` may belong to: every dash-separated
+ * prefix of `<job>-<replica>`, longest first (replica names are usually one word).
+ */
+export function candidateJobNames(pod: string): string[] {
+  const m = /^(.+)-\d+-g\d+$/.exec(pod);
+  if (!m) return [];
+  const parts = (m[1] as string).split('-');
+  const out: string[] = [];
+  for (let k = parts.length - 1; k >= 1 && out.length < MAX_CANDIDATES; k--)
+    out.push(parts.slice(0, k).join('-'));
+  return out;
+}
+
+/**
+ * Finds the job a pod belongs to, from the store only: the job of that namespace one of whose slots the
+ * pod's name belongs to. The candidates named by the pod name are read (a get each, cached for the batch);
+ * a shortened name (no job name in it) is looked up among the namespace's active jobs.
  */
 class JobResolver {
-  private podIndex: Map<string, JobRef> | undefined;
+  private readonly jobs = new Map<string, Promise<JobRecord | undefined>>();
+  private active: Promise<JobRef[]> | undefined;
+  private readonly owners = new Map<string, Promise<PodOwner | undefined>>();
 
   constructor(private readonly deps: Deps) {}
 
-  async resolve(line: SourcedLine, record: AgentRecord | undefined): Promise<JobRef | undefined> {
-    const label = line.source.labels[POD_LABELS.job];
-    if (label) return { namespace: line.source.namespace, name: label };
-    if (record?.job) return { namespace: record.namespace ?? line.source.namespace, name: record.job };
-    const index = await this.index();
-    return index.get(`${line.source.namespace}/${line.source.pod}`);
+  resolve(source: LineSource): Promise<PodOwner | undefined> {
+    const key = `${source.namespace}/${source.pod}`;
+    let owner = this.owners.get(key);
+    if (!owner) {
+      owner = this.lookup(source.namespace, source.pod);
+      this.owners.set(key, owner);
+    }
+    return owner;
   }
 
-  private async index(): Promise<Map<string, JobRef>> {
-    if (this.podIndex) return this.podIndex;
-    const index = new Map<string, JobRef>();
-    const refs = await this.deps.store.listActiveJobs();
-    const jobs = await Promise.all(refs.map((ref) => this.deps.store.getJob(ref)));
-    for (const job of jobs) {
-      if (!job) continue;
-      for (const slot of job.pods)
-        index.set(`${job.namespace}/${slot.name}`, { namespace: job.namespace, name: job.name });
+  private async lookup(namespace: string, pod: string): Promise<PodOwner | undefined> {
+    for (const name of candidateJobNames(pod)) {
+      const owner = ownerIn(await this.job({ namespace, name }), pod);
+      if (owner) return owner;
     }
-    this.podIndex = index;
-    return index;
+    if (!SHORTENED_POD_NAME.test(pod)) return undefined;
+    this.active ??= this.deps.store.listActiveJobs();
+    for (const ref of await this.active) {
+      if (ref.namespace !== namespace) continue;
+      const owner = ownerIn(await this.job(ref), pod);
+      if (owner) return owner;
+    }
+    return undefined;
+  }
+
+  private job(ref: JobRef): Promise<JobRecord | undefined> {
+    const key = jobKey(ref);
+    let job = this.jobs.get(key);
+    if (!job) {
+      job = this.deps.store.getJob(ref);
+      this.jobs.set(key, job);
+    }
+    return job;
   }
 }
+
+const ownerIn = (job: JobRecord | undefined, pod: string): PodOwner | undefined => {
+  const slot = job ? slotForPodName(job, pod) : undefined;
+  return job && slot ? { job, slot } : undefined;
+};
 
 /** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
 /** The Lambda entry point, typed as a CloudWatch Logs subscription calls it; zod still checks the envelope. */

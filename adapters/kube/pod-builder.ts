@@ -136,6 +136,24 @@ function withAffinity(podSpec: Json, spec: JobSpec, plan: PodPlan): Json {
   return affinity;
 }
 
+/**
+ * The container that runs `trainkeeper-agent` in a pod built from `spec`'s replica `replica`: the one
+ * declaring the agent port, else the first (which `withAgentPort` gives the port). Agent records are
+ * believed only from this container's output (functions/logs.ts). Undefined for an unknown replica or a
+ * template without containers.
+ */
+export function agentContainerName(
+  spec: JobSpec,
+  replica: string,
+  agentPort = AGENT_PORT,
+): string | undefined {
+  const containers = spec.replicaSpecs.find((r) => r.name === replica)?.template.spec?.containers;
+  if (!Array.isArray(containers) || containers.length === 0) return undefined;
+  const list = containers as Container[];
+  const declared = list.find((c) => (c.ports ?? []).some((p) => p.containerPort === agentPort));
+  return (declared ?? list[0])?.name;
+}
+
 function withAgentPort(containers: Container[], agentPort: number): Container[] {
   const declared = containers.some((c) => (c.ports ?? []).some((p) => p.containerPort === agentPort));
   if (declared || containers.length === 0) return containers;

@@ -45,7 +45,12 @@ export type MalformedKind =
   | 'oversized-line'
   | 'unattributed-line'
   | 'unknown-job'
-  | 'agent-record';
+  | 'agent-record'
+  /**
+   * An agent record that does not come from the agent's container of a pod of the job it is attributed
+   * to, or whose own `job`/`namespace`/`pod` fields disagree with where it came from.
+   */
+  | 'forged-agent-record';
 
 export interface Malformed {
   malformed: MalformedKind;
@@ -96,13 +101,17 @@ export function decodeSubscriptionData(data: string): CloudWatchLogsPayload | Ma
   return parsed.data;
 }
 
-/** Where a line came from: the Kubernetes coordinates of the container that printed it. */
+/**
+ * Where a line came from: the Kubernetes coordinates of the container that printed it, as the log
+ * shipper wrote them (Fluent Bit's `kubernetes` metadata, or the log stream name). The only input to
+ * attribution: a line's own text never says which job or pod it belongs to. Pod labels are not read (the
+ * stock add-on ships none, and a pod can label itself as anything).
+ */
 export interface LineSource {
   pod: string;
   namespace: string;
   container?: string;
   node?: string;
-  labels: Record<string, string>;
 }
 
 /** A log event reduced to its source and text (trailing newline removed). */
@@ -121,7 +130,6 @@ const FluentBitRecord = z.object({
     namespace_name: z.string().min(1),
     container_name: z.string().optional(),
     host: z.string().optional(),
-    labels: z.record(z.string(), z.string()).optional(),
   }),
 });
 
@@ -140,7 +148,7 @@ const CONTAINER_STREAM = /^([^_/.][^_/]*)_([^_/]+)_(.+?)(?:-[0-9a-f]{64})?$/;
 export function parseLogStreamName(logStream: string): LineSource | undefined {
   const m = CONTAINER_LOG_FILE.exec(logStream) ?? CONTAINER_STREAM.exec(logStream);
   if (!m) return undefined;
-  return { pod: m[1] as string, namespace: m[2] as string, container: m[3] as string, labels: {} };
+  return { pod: m[1] as string, namespace: m[2] as string, container: m[3] as string };
 }
 
 /**
@@ -170,7 +178,6 @@ export function sourceLogEvent(event: CloudWatchLogEvent, logStream: string): So
           namespace: k.namespace_name,
           ...(k.container_name ? { container: k.container_name } : {}),
           ...(k.host ? { node: k.host } : {}),
-          labels: k.labels ?? {},
         },
         text: stripNewline(record.data.log),
       };

@@ -4,7 +4,6 @@
  * subscription payload whose messages are Container Insights JSON records.
  */
 import { readFileSync } from 'node:fs';
-import { POD_LABELS } from '../../core/observations.ts';
 import type { ApiGatewayV2Event } from '../../functions/shell/http.ts';
 import { encodeSubscriptionPayload } from '../../local/shipper.ts';
 
@@ -60,16 +59,21 @@ export function manifest(
 
 let eventSeq = 0;
 
-/** One CloudWatch Logs subscription event carrying `lines` of `pod` as Container Insights records. */
+/**
+ * One CloudWatch Logs subscription event carrying `lines` of `pod`'s container (default `trainer`, the
+ * agent's container in manifests/minimal.json) as the stock Container Insights add-on ships them: Fluent
+ * Bit records with Labels Off, in the add-on's log stream.
+ */
 export function logsEvent(
   pod: string,
   lines: { text: string; timestamp: number }[],
-  options: { namespace?: string; job?: string; node?: string; logStream?: string } = {},
+  options: { namespace?: string; container?: string; node?: string; logStream?: string } = {},
 ) {
   const namespace = options.namespace ?? 'team-a';
+  const container = options.container ?? 'trainer';
   const logStream =
     options.logStream ??
-    `${options.node ?? 'node-a'}-application.var.log.containers.${pod}_${namespace}_pytorch.log`;
+    `${options.node ?? 'node-a'}-application.var.log.containers.${pod}_${namespace}_${container}-${'0'.repeat(64)}.log`;
   return encodeSubscriptionPayload(
     '/aws/containerinsights/test/application',
     logStream,
@@ -83,9 +87,8 @@ export function logsEvent(
         kubernetes: {
           pod_name: pod,
           namespace_name: namespace,
-          container_name: 'pytorch',
+          container_name: container,
           host: options.node ?? 'node-a',
-          labels: options.job ? { [POD_LABELS.job]: options.job } : {},
         },
       }),
     })),

@@ -5,7 +5,6 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AgentRecord } from '../../core/agent-protocol.ts';
 import { PermanentError, TransientError } from '../../core/errors.ts';
 import type { JobRecord } from '../../core/job.ts';
 import { Metric } from '../../core/metrics.ts';
@@ -132,9 +131,7 @@ describe('a job through its triggers', () => {
       { text: '{"trainkeeper":"agent/v1","kind":"heartbeat"}', timestamp: now },
       { text: '[default0]:RuntimeError: CUDA out of memory', timestamp: now + 1 },
     ]);
-    const stranger = logsEvent('ghost-pod-0', [{ text: '[default0]:hello', timestamp: now }], {
-      job: 'no-such-job',
-    });
+    const stranger = logsEvent('ghost-pod-0', [{ text: '[default0]:hello', timestamp: now }]);
     const outcome = await logs(batch);
     const ghost = await logs(stranger);
     expect(outcome.skipped).toMatchObject({ 'oversized-line': 1, 'agent-record': 1 });
@@ -156,18 +153,18 @@ describe('a job through its triggers', () => {
   it('lets one of two concurrent reconciles of the same fault win: the loser re-reads, no double and no lost restart', async () => {
     const before = await load('flow-a');
     const pod = before.pods.find((p) => p.groupRank === 1)!;
-    const record: AgentRecord = {
-      trainkeeper: 'agent/v1',
-      kind: 'state',
-      ts: new Date().toISOString(),
-      generation: before.generation,
-      state: 'FAULTED',
-      previous: 'RUNNING',
-      reason: 'WorkerCrash',
-      message: 'local rank 0 exited with code 1',
+    // The agent's /status answer (what decide acts on; a FAULTED record from the logs only asks for it).
+    const fault = {
+      type: 'AgentPolled' as const,
       pod: pod.name,
+      status: {
+        status: 'faulted',
+        faultCount: before.generation,
+        reason: 'WorkerCrash',
+        message: 'local rank 0 exited with code 1',
+      },
+      at: Date.now(),
     };
-    const fault = { type: 'AgentRecord' as const, pod: pod.name, record, at: Date.now() };
     const progress = { type: 'Progress' as const, step: (before.progress.step ?? 0) + 1000, at: Date.now() };
     // Both triggers read the same version before either writes.
     const deps = { ...h.deps, store: barrierStore(h.store, 2) };

@@ -50,7 +50,7 @@ describe('parseLogStreamName', () => {
     [`ip-10-0-0-1-application.var.log.containers.p-1_team-a_main.log`, 'p-1', 'team-a', 'main'],
     [`job-b-worker-3_ml_trainer-${HEX}`, 'job-b-worker-3', 'ml', 'trainer'],
   ])('reads pod, namespace and container from %s', (stream, pod, namespace, container) => {
-    expect(parseLogStreamName(stream)).toEqual({ pod, namespace, container, labels: {} });
+    expect(parseLogStreamName(stream)).toEqual({ pod, namespace, container });
   });
 
   it.each([['i-0123/syslog'], ['plain-stream'], ['a_b']])(
@@ -62,7 +62,7 @@ describe('parseLogStreamName', () => {
 });
 
 describe('sourceLogEvent', () => {
-  it('attributes a Container Insights record by its kubernetes fields and labels', () => {
+  it('attributes a Container Insights record by its kubernetes fields only: pod labels are not part of the source', () => {
     const message = JSON.stringify({
       log: '[default1]:step 5\n',
       stream: 'stdout',
@@ -83,7 +83,6 @@ describe('sourceLogEvent', () => {
         namespace: 'ns',
         container: 'c',
         node: 'node-1',
-        labels: { 'trainkeeper.dev/job': 'j' },
       },
       text: '[default1]:step 5',
     });
