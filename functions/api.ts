@@ -91,6 +91,10 @@ interface Request {
 /** The caller of a request without an IAM principal on the local plane (which has no IAM). */
 export const LOCAL_PRINCIPAL = 'local';
 
+/** The local plane's own caller: local mode and no IAM principal in the request. */
+const isLocalCaller = (deps: Deps, event: ParsedEvent): boolean =>
+  deps.config.mode === 'local' && event.requestContext.authorizer?.iam?.userArn === undefined;
+
 /** Builds the handler over the given ports. Never throws: every failure is a problem document. */
 export function makeHandler(
   deps: Deps,
@@ -121,7 +125,8 @@ export function makeHandler(
       segments,
       event,
       principal,
-      grant: principal === LOCAL_PRINCIPAL ? '*' : grantOf(deps.config.access, principal),
+      // `local` only where it cannot be an IAM principal: the local plane, without an authorizer context
+      grant: isLocalCaller(deps, event) ? '*' : grantOf(deps.config.access, principal),
     };
     try {
       return await route(deps, req);

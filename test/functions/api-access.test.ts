@@ -188,6 +188,12 @@ describe('the local plane', () => {
     expect(res.statusCode).toBe(200);
     expect(names(res)).toEqual(expect.arrayContaining(['default/d-job', 'team-a/a-job', 'team-b/b-job']));
   });
+
+  it('gives an IAM principal that happens to be called local nothing special in AWS mode', async () => {
+    const aws = makeHandler({ ...h.deps, config: { ...h.deps.config, mode: 'aws' } });
+    const res = await aws(apiEvent('GET', '/jobs/team-a/a-job', { principal: 'local' }));
+    expect(res.statusCode).toBe(403);
+  });
 });
 
 describe('bus commands', () => {
