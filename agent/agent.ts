@@ -19,6 +19,7 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { availableParallelism, constants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { AGENT_ENV } from '../core/agent-protocol.ts';
+import { ELASTIC_EVENT_FILE_ENV, hasRealPackage, withPythonPath, writeShim } from './elastic-shim.ts';
 import { workerEnv } from './env.ts';
 import type { AgentOptions } from './options.ts';
 import { type Identity, identityFromEnv, record, statusBody } from './records.ts';
@@ -96,6 +97,8 @@ class Runtime {
   private exiting = false;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
   private queue: Observation[] = [];
+  /** The elastic shim's PYTHONPATH entry; null = the real package is importable; undefined = not checked. */
+  private shimDir: string | null | undefined;
   private dispatching = false;
 
   constructor(private readonly o: AgentRuntimeOptions) {
@@ -140,6 +143,7 @@ class Runtime {
               (g) => g.state === 'READY' || g.state === 'SHUTDOWN',
             ),
       shutdown: () => this.call({ type: 'ShutdownRequested', at: this.now() }, () => this.exiting),
+      elasticEvent: (body) => Promise.resolve(this.elasticEvent(body)),
     });
   }
 
@@ -260,8 +264,52 @@ class Runtime {
     }
   }
 
+  /** The file whose appearance is the elastic event for the workers of `generation`. */
+  private elasticEventFile(generation: number): string {
+    return join(this.workDir, `attempt_${generation}`, 'elastic_event');
+  }
+
+  /**
+   * The PYTHONPATH entry of the `hyperpod_elastic_agent` shim (agent/elastic-shim.ts), written once, or
+   * null when the workers' Python imports the real package.
+   */
+  private pythonShim(): string | null {
+    if (this.shimDir === undefined) {
+      const python = this.opts.python ?? 'python3';
+      this.shimDir = hasRealPackage(python, this.o.env) ? null : writeShim(join(this.workDir, 'python'));
+    }
+    return this.shimDir;
+  }
+
+  /**
+   * `POST /elastic-event`: for the generation the workers run, creates the event file (the shim's
+   * `elastic_event_detected()` turns True) and sends the optional signal; the workers checkpoint and exit.
+   * For another generation, or with no workers running, nothing happens. Answers with the status.
+   */
+  private elasticEvent(body: { nnodes: number; faultCount: number; reason?: string | undefined }): ApiResult {
+    const g = this.group;
+    if (g.state === 'RUNNING' && g.generation === body.faultCount) {
+      const file = this.elasticEventFile(g.generation);
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(
+        file,
+        JSON.stringify({
+          nnodes: body.nnodes,
+          reason: body.reason ?? null,
+          at: new Date(this.now()).toISOString(),
+        }),
+      );
+      if (this.opts.elasticEventSignal) this.procs.signal(this.opts.elasticEventSignal);
+      this.o.stderr(
+        `trainkeeper-agent: elastic event for generation ${g.generation}: world size changes to ${body.nnodes} node(s)\n`,
+      );
+    }
+    return { code: 200, body: statusBody(this.group) };
+  }
+
   private spawnWorkers(generation: number, rendezvous: NonNullable<WorkerGroup['rendezvous']>): void {
     const nproc = this.o.nproc;
+    const shim = this.pythonShim();
     const gpus = this.opts.bindGpus ? (this.o.gpus ?? 0) : 0;
     for (let localRank = 0; localRank < nproc; localRank++) {
       const attemptDir = join(this.workDir, `attempt_${generation}`, String(localRank));
@@ -276,6 +324,8 @@ class Runtime {
         errorFile: join(attemptDir, 'error.json'),
         ...(gpus > 0 ? { gpu: localRank % gpus } : {}),
       });
+      env[ELASTIC_EVENT_FILE_ENV] = this.elasticEventFile(generation);
+      if (shim) env.PYTHONPATH = withPythonPath(env.PYTHONPATH, shim);
       const plan = this.plan(
         localRank,
         `[default${localRank}]:`,

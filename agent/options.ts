@@ -28,6 +28,11 @@ export interface AgentOptions {
   rankIpFile: string;
   /** `--bind-gpus`: give each local rank its own CUDA_VISIBLE_DEVICES (off by default, see README). */
   bindGpus: boolean;
+  /**
+   * `--elastic-event-signal SIGUSR1|SIGUSR2|SIGTERM|SIGINT`: also signal the workers' process groups on an
+   * elastic event (off by default: Python's default SIGUSR1 action kills the process).
+   */
+  elasticEventSignal?: 'SIGUSR1' | 'SIGUSR2' | 'SIGTERM' | 'SIGINT';
   runId?: string;
   script: string;
   scriptArgs: string[];
@@ -79,6 +84,7 @@ const OURS: Record<string, Kind> = {
   'bind-gpus': 'bool',
   'rdzv-id': 'value',
   'run-id': 'value',
+  'elastic-event-signal': 'value',
 };
 /** torchrun / hyperpodrun flags that do not change what this agent does. */
 const IGNORED: Record<string, Kind> = {
@@ -213,9 +219,21 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
     postTrainArgs: get('post-train-args'),
     python: get('python'),
     runId: get('run-id') ?? get('rdzv-id'),
+    elasticEventSignal: elasticSignal(get('elastic-event-signal')),
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) Object.assign(opts, { [k]: v });
   return opts;
+}
+
+const ELASTIC_SIGNALS = ['SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGINT'] as const;
+
+/** `--elastic-event-signal`: one of ELASTIC_SIGNALS (with or without the SIG prefix), else a usage error. */
+function elasticSignal(v: string | undefined): AgentOptions['elasticEventSignal'] {
+  if (v === undefined) return undefined;
+  const name = (v.toUpperCase().startsWith('SIG') ? v.toUpperCase() : `SIG${v.toUpperCase()}`) as never;
+  if (!ELASTIC_SIGNALS.includes(name))
+    throw new UsageError(`--elastic-event-signal: expected one of ${ELASTIC_SIGNALS.join(', ')}, got "${v}"`);
+  return name;
 }
 
 /** torchrun's `auto`/`gpu`/`cpu` resolution, given what the node has. */

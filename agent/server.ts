@@ -1,6 +1,7 @@
 /**
  * The agent's HTTP API, HyperPod elastic agent compatible (hyperpod-spec §5): `POST /start`, `/stop`,
- * `/update`, `/shutdown`, `GET /status`. Bodies are parsed with the zod schemas of core/agent-protocol.ts;
+ * `/update`, `/shutdown`, `GET /status`; plus `POST /elastic-event` (elastic scaling, an extension:
+ * HyperPod documents no such call). Bodies are parsed with the zod schemas of core/agent-protocol.ts;
  * an invalid body is answered 422 with a FastAPI-style `detail` list (`type`, `loc`, `msg`), so HyperPod
  * clients read our errors as they read HyperPod's.
  *
@@ -9,6 +10,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import {
+  ElasticEventBody,
   type ParsedStartBody,
   StartBody,
   type StatusBody,
@@ -29,6 +31,8 @@ export interface AgentApi {
   update(body: z.output<typeof UpdateBody>, progress?: Record<string, unknown>): Promise<ApiResult>;
   stop(body: z.output<typeof StopBody>): Promise<ApiResult>;
   shutdown(): Promise<ApiResult>;
+  /** `POST /elastic-event` (TrainKeeper extension, core/agent-protocol.ts `ElasticEventBody`). */
+  elasticEvent(body: z.output<typeof ElasticEventBody>): Promise<ApiResult>;
 }
 
 /** One FastAPI-style validation error entry. */
@@ -66,7 +70,7 @@ async function handle(api: AgentApi, req: IncomingMessage, res: ServerResponse):
   const method = req.method ?? 'GET';
   if (path === '/status' && method === 'GET') return send(res, 200, api.status());
   if (path === '/healthz' && method === 'GET') return send(res, 200, { ok: true });
-  const routes = ['/start', '/stop', '/update', '/shutdown'];
+  const routes = ['/start', '/stop', '/update', '/shutdown', '/elastic-event'];
   if (!routes.includes(path ?? '')) return send(res, 404, { detail: 'Not Found' });
   if (method !== 'POST') return send(res, 405, { detail: 'Method Not Allowed' });
   const raw = await readBody(req);
@@ -95,6 +99,12 @@ async function handle(api: AgentApi, req: IncomingMessage, res: ServerResponse):
       const p = UpdateBody.safeParse(json);
       if (!p.success) return send(res, 422, { detail: toDetail(p.error) });
       result = await api.update(p.data, progressOf(json));
+      break;
+    }
+    case '/elastic-event': {
+      const p = ElasticEventBody.safeParse(json);
+      if (!p.success) return send(res, 422, { detail: toDetail(p.error) });
+      result = await api.elasticEvent(p.data);
       break;
     }
     case '/stop': {

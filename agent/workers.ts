@@ -193,6 +193,11 @@ export class ProcessSet {
     this.tracked = [];
   }
 
+  /** Sends `signal` to every live process group (the elastic event's optional signal). */
+  signal(signal: NodeJS.Signals): void {
+    this.signalAll(signal);
+  }
+
   private signalAll(signal: NodeJS.Signals): void {
     for (const t of this.tracked) {
       if (t.pgid === undefined) continue;
