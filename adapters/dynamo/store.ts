@@ -67,6 +67,15 @@ import { Attr, createTableInput, Index } from './table.ts';
 
 /** DynamoDB's hard item limit is 400 KB; we refuse records past this so the write never fails half-way. */
 export const MAX_RECORD_BYTES = 350 * 1024;
+/**
+ * Room a record keeps for what it gains after it is first written, so a record that was written can always
+ * be written again (above all with a cancel): conditions (one per type), the last 64 applied command ids,
+ * the last 50 remediations, per-slot agent state, node fault counts, the rule engine's state (dropped when
+ * the job finishes). A new record (submit, name reuse) must fit `MAX_NEW_RECORD_BYTES`.
+ */
+export const RECORD_GROWTH_HEADROOM_BYTES = 96 * 1024;
+/** The largest first record of a job: the guard minus the growth headroom. */
+export const MAX_NEW_RECORD_BYTES = MAX_RECORD_BYTES - RECORD_GROWTH_HEADROOM_BYTES;
 /** Default retention of timeline events (seconds). */
 export const DEFAULT_EVENT_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -186,10 +195,24 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     }
   }
 
-  /** The job item: the record as JSON plus the sparse index attributes derived from it. */
-  private jobItem(job: JobRecord): Item {
+  /**
+   * The job item: the record as JSON plus the sparse index attributes derived from it. A new record over
+   * `MAX_NEW_RECORD_BYTES` is the submitter's error (ValidationError naming the size): it would leave no
+   * room to write the job again, not even to cancel it.
+   */
+  private jobItem(job: JobRecord, isNew = false): Item {
     const record = JSON.stringify(job);
     const bytes = Buffer.byteLength(record, 'utf8');
+    if (isNew && bytes > MAX_NEW_RECORD_BYTES) {
+      throw new ValidationError(`the job's record would be ${bytes} bytes; at most ${MAX_NEW_RECORD_BYTES}`, [
+        {
+          path: 'spec',
+          message:
+            `the job (mostly its manifest: pod templates, rules, annotations) takes ${bytes} bytes stored; ` +
+            `a job may take at most ${MAX_NEW_RECORD_BYTES} (DynamoDB's 400 KB item limit, less room for its status)`,
+        },
+      ]);
+    }
     if (bytes > MAX_RECORD_BYTES) {
       throw new PermanentError(
         `store: job ${job.namespace}/${job.name} record is ${bytes} bytes, over the ${MAX_RECORD_BYTES}-byte guard ` +
@@ -238,7 +261,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
   }
 
   async createJob(job: JobRecord): Promise<void> {
-    const Item = this.jobItem(job);
+    const Item = this.jobItem(job, true);
     await this.call('createJob', async () => {
       try {
         await this.client.send(
@@ -294,7 +317,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
   }
 
   async replaceFinishedJob(job: JobRecord, finishedVersion: number): Promise<void> {
-    const Item = this.jobItem(job);
+    const Item = this.jobItem(job, true);
     // The old timeline first: once the new record is in, its own events start arriving.
     await this.deleteTimeline('replaceFinishedJob', job);
     await this.call('replaceFinishedJob', async () => {

@@ -8,7 +8,8 @@
  * Invariants:
  * - Terminal phases are absorbing: fail, succeed and cancel of a terminal job, suspend of a terminal or suspended
  *   job, and resume of a job that is not suspended change nothing and emit nothing (replays are no-ops).
- * - Ending a run (fail, succeed, cancel) stamps `completionTime`, drops `backoffUntil` and `runningSince`,
+ * - Ending a run (fail, succeed, cancel) stamps `completionTime`, drops `backoffUntil`, `runningSince` and
+ *   the rule engine's state,
  *   marks the Running and Restarting conditions False, shuts down the running agents and deletes pods per
  *   `cleanPodPolicy`; suspending deletes every pod whatever the policy. A deleted slot is marked `Deleting`
  *   so no later fold takes news of it as a fault.
@@ -50,6 +51,8 @@ const endRun = (job: JobRecord, now: number): void => {
   job.completionTime = now;
   delete job.backoffUntil;
   delete job.runningSince;
+  // A finished job evaluates no rules: its rule state only takes room the final write may need.
+  job.ruleState = undefined;
   clearCondition(job, 'Running', 'Stopped', now);
   clearCondition(job, 'Restarting', 'Stopped', now);
 };

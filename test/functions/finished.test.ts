@@ -3,6 +3,7 @@
  * sweep after completion + ttl; a finished job's name can be submitted again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_NEW_RECORD_BYTES } from '../../adapters/dynamo/store.ts';
 import { makeHandler } from '../../functions/api.ts';
 import type { ApiResponse } from '../../functions/shell/http.ts';
 import { makeHandler as makeSweep } from '../../functions/sweep.ts';
@@ -35,6 +36,8 @@ const submit = (
       headers: { 'content-type': 'application/json', ...headers },
     }),
   );
+const post = (text: string) =>
+  api(apiEvent('POST', '/jobs', { body: text, headers: { 'content-type': 'application/json' } }));
 const cancel = (name: string) => api(apiEvent('DELETE', `/jobs/${NAMESPACE}/${name}`));
 const ref = (name: string) => ({ namespace: NAMESPACE, name });
 
@@ -60,5 +63,28 @@ describe('ttlSecondsAfterFinished', () => {
     expect((await cancel('ttl-keep')).statusCode).toBe(202);
     await makeSweep({ ...h.deps, clock: { now: () => Date.now() + 365 * 86_400_000 } })();
     expect((await h.store.getJob(ref('ttl-keep')))?.phase).toBe('Cancelled');
+  }, 60_000);
+});
+
+describe('jobs that must stay cancellable', () => {
+  const withEnv = (name: string, bytes: number) =>
+    manifest(name, NAMESPACE, (m) => {
+      const spec = m.spec as {
+        replicaSpecs: { template: { spec: { containers: Record<string, unknown>[] } } }[];
+      };
+      spec.replicaSpecs[0]!.template.spec.containers[0]!.env = [{ name: 'BLOB', value: 'a'.repeat(bytes) }];
+    });
+
+  it('refuses a job whose record would leave no room to grow, naming its size; one just under is accepted and cancels', async () => {
+    const over = await post(withEnv('big-over', MAX_NEW_RECORD_BYTES));
+    expect([400, 413]).toContain(over.statusCode);
+    expect(JSON.stringify(body(over).errors)).toMatch(/\d+ bytes/);
+    expect(await h.store.getJob(ref('big-over'))).toBeUndefined();
+
+    const under = await post(withEnv('big-under', MAX_NEW_RECORD_BYTES - 8 * 1024));
+    expect(under.statusCode).toBe(201);
+    const cancelled = await cancel('big-under');
+    expect(cancelled.statusCode).toBe(202);
+    expect(body(cancelled).status.phase).toBe('Cancelled');
   }, 60_000);
 });

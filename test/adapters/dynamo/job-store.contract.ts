@@ -6,7 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DynamoJobStore, ensureTable, MAX_RECORD_BYTES } from '../../../adapters/dynamo/store.ts';
+import {
+  DynamoJobStore,
+  ensureTable,
+  MAX_NEW_RECORD_BYTES,
+  MAX_RECORD_BYTES,
+  RECORD_GROWTH_HEADROOM_BYTES,
+} from '../../../adapters/dynamo/store.ts';
 import {
   AlreadyExistsError,
   ConcurrencyError,
@@ -151,6 +157,27 @@ export function runStoreContract(label: string, start: () => Promise<LocalDynamo
         for (const r of lost) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrencyError);
         const winner = results.findIndex((r) => r.status === 'fulfilled');
         expect((await store.getJob(job))?.submittedBy).toBe(`writer-${winner}`);
+      });
+
+      it('refuses a new record over MAX_NEW_RECORD_BYTES (ValidationError naming the size), so every stored record has room to grow', async () => {
+        const fat = (bytes: number) => makeJob({ ruleState: { blob: 'x'.repeat(bytes) } });
+        const over = fat(MAX_NEW_RECORD_BYTES);
+        const err = await store.createJob(over).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ValidationError);
+        expect((err as ValidationError).message).toMatch(/\d+ bytes; at most \d+/);
+        expect(await store.getJob(over)).toBeUndefined();
+        const under = fat(MAX_NEW_RECORD_BYTES - 4096);
+        await store.createJob(under);
+        // The stored record can take RECORD_GROWTH_HEADROOM_BYTES more and still be written.
+        const grown = {
+          ...under,
+          version: 2,
+          remediations: [],
+          nodeFaults: { n: 1 },
+          submittedBy: 'y'.repeat(RECORD_GROWTH_HEADROOM_BYTES),
+        };
+        await store.putJob(grown);
+        expect((await store.getJob(under))?.version).toBe(2);
       });
 
       it('refuses a record past the size guard with a clear error and keeps the stored one', async () => {
