@@ -64,7 +64,16 @@ export interface LocalControlPlaneOptions {
    * namespaces.
    */
   logFilterPattern?: string;
+  /**
+   * Namespaces jobs may run in (`TRAINKEEPER_ALLOWED_NAMESPACES`). Default `LOCAL_ALLOWED_NAMESPACES`: a
+   * concrete list, as a stage has, so the default subscription filter is the JSON namespace pattern AWS
+   * applies (with `*` it would be the empty pattern, kinder than any real stage).
+   */
+  allowedNamespaces?: readonly string[];
 }
+
+/** The local plane's allowed namespaces unless told otherwise: where its example jobs run. */
+export const LOCAL_ALLOWED_NAMESPACES: readonly string[] = ['default'];
 
 export interface LocalControlPlane {
   /** The TrainKeeper API (what `--endpoint` takes). */
@@ -144,7 +153,7 @@ export async function startLocalControlPlane(
       TRAINKEEPER_DYNAMO_ENDPOINT: dynamo.endpoint,
       TRAINKEEPER_CLUSTER_KIND: 'local',
       TRAINKEEPER_KUBECONFIG: kubeconfig,
-      TRAINKEEPER_ALLOWED_NAMESPACES: '*',
+      TRAINKEEPER_ALLOWED_NAMESPACES: (options.allowedNamespaces ?? LOCAL_ALLOWED_NAMESPACES).join(','),
       TRAINKEEPER_POD_SECURITY: 'baseline',
       TRAINKEEPER_STAGE: 'local',
       ...(options.prometheusUrl ? { TRAINKEEPER_AMP_REMOTE_WRITE_URL: options.prometheusUrl } : {}),

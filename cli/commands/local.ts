@@ -125,6 +125,11 @@ export function registerLocalCommands(program: Command): void {
         .choices(LOG_DIALECT_NAMES)
         .default('stock'),
     )
+    .option(
+      '--allowed-namespaces <list>',
+      'comma-separated namespaces jobs may use; the shipper applies the default subscription filter over them, as a stage does (* = any: the empty filter)',
+      'default',
+    )
     .addHelpText(
       'after',
       example([
@@ -132,6 +137,7 @@ export function registerLocalCommands(program: Command): void {
         'trainkeeper local up --port 8787 --nodes 3 --data-dir /tmp/tk',
         'trainkeeper local up --prometheus-url http://127.0.0.1:9090/api/v1/write',
         'trainkeeper local up --log-dialect raw',
+        'trainkeeper local up --allowed-namespaces default,team-a',
       ]),
     )
     .action(
@@ -143,6 +149,7 @@ export function registerLocalCommands(program: Command): void {
           dynamodb: 'dynalite' | 'local';
           prometheusUrl?: string;
           logDialect: LogDialect;
+          allowedNamespaces: string;
         }) => {
           const dataDir = resolve(options.dataDir);
           const stateFile = join(dataDir, LOCAL_STATE_FILE);
@@ -171,6 +178,10 @@ export function registerLocalCommands(program: Command): void {
               nodes: options.nodes,
               dynamodb: options.dynamodb,
               logDialect: options.logDialect,
+              allowedNamespaces: options.allowedNamespaces
+                .split(',')
+                .map((n) => n.trim())
+                .filter((n) => n !== ''),
               ...(options.prometheusUrl ? { prometheusUrl: options.prometheusUrl } : {}),
             });
             printOut(
