@@ -58,14 +58,20 @@ export function age(time: string | undefined, now: number): string {
 }
 
 /**
+ * Conditions that report on the job without being a state of it (the blind-log guard's
+ * `LogsNotArriving`): `jobStatus` passes over them, `describe` explains them.
+ */
+const ADVISORY_CONDITIONS: ReadonlySet<string> = new Set(['LogsNotArriving']);
+
+/**
  * The status HyperPod's CLI shows: the type of the last condition whose status is `True`
- * (hyperpod-spec §2.4); when none is True yet, the phase.
+ * (hyperpod-spec §2.4), advisory ones aside; when none is True yet, the phase.
  */
 export function jobStatus(job: Pick<JobDocument, 'status'>): string {
   const conditions = job.status.conditions ?? [];
   for (let i = conditions.length - 1; i >= 0; i--) {
     const c = conditions[i];
-    if (c?.status === 'True') return c.type;
+    if (c?.status === 'True' && !ADVISORY_CONDITIONS.has(c.type)) return c.type;
   }
   return job.status.phase;
 }
@@ -238,6 +244,17 @@ export function describeJob(
           ),
         ),
   );
+
+  const blind = s.conditions.find((c) => c.type === 'LogsNotArriving' && c.status === 'True');
+  if (blind) {
+    out.push('Log path:');
+    out.push(
+      indent(
+        `worker lines are not arriving since ${shortTime(blind.lastTransitionTime)}: hang rules are held, the job is not restarted for it.\n` +
+          `What to fix: ${oneLine(blind.message ?? '')}`,
+      ),
+    );
+  }
 
   out.push('Pods:');
   out.push(

@@ -159,6 +159,15 @@ describe('job status as HyperPod’s CLI shows it', () => {
       ],
       'Restarting',
     ],
+    [
+      'the last True state condition, not the advisory LogsNotArriving after it',
+      [
+        ['Created', 'True'],
+        ['Running', 'True'],
+        ['LogsNotArriving', 'True'],
+      ],
+      'Running',
+    ],
     ['the phase when no condition is True', [['Created', 'False']], 'Running'],
     ['the phase when there are no conditions', [], 'Running'],
   ])('is %s', (_, conditions, expected) => {
@@ -238,6 +247,21 @@ describe('describe page', () => {
     ],
   ])('shows %s', (_, pattern) => {
     expect(page).toMatch(pattern);
+  });
+
+  it('says what to fix when worker lines are not arriving', () => {
+    const j = job();
+    j.status.conditions.push({
+      type: 'LogsNotArriving',
+      status: 'True',
+      reason: 'LogsNotArriving',
+      message: 'Check that the subscription filter passes worker lines',
+      lastTransitionTime: '2026-06-01T11:59:00.000Z',
+    });
+    const page = describeJob(j, [], NOW);
+    expect(page).toMatch(/Log path:\n {2}worker lines are not arriving since .*hang rules are held/);
+    expect(page).toMatch(/What to fix: Check that the subscription filter passes worker lines/);
+    expect(describeJob(job(), [], NOW)).not.toContain('Log path:');
   });
 
   it('says "recovering" for a remediation that has not recovered yet', () => {
