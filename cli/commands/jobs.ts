@@ -86,7 +86,11 @@ export function registerJobCommands(program: Command): void {
       .description('submit a HyperPodPyTorchJob manifest (YAML or JSON), validated locally first')
       .argument('<file>', 'manifest file, or - for stdin')
       .option('-w, --watch', 'follow the job until it finishes; exit 0 if it Succeeded, 1 otherwise')
-      .option('--idempotency-key <key>', 'makes a retried submit safe (default: a hash of the file content)')
+      .option(
+        '--idempotency-key <key>',
+        'makes a retried submit safe (default: a hash of the file content, so the same file within 24 h ' +
+          'answers the job it first created; pass a new key to run a finished job of that name again)',
+      )
       .addOption(outputOption()),
   )
     .addHelpText(
@@ -95,6 +99,7 @@ export function registerJobCommands(program: Command): void {
         'trainkeeper submit job.yaml',
         'trainkeeper submit job.yaml --watch',
         'envsubst < job.yaml | trainkeeper submit - -o json',
+        'trainkeeper submit job.yaml --idempotency-key "rerun-$(date +%s)"',
       ]),
     )
     .action(
