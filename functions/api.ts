@@ -26,6 +26,7 @@ import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Handler } from 'aws-lambda';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { MAX_RECORD_BYTES } from '../adapters/dynamo/store.ts';
 import { eventDocument, jobDocument } from '../core/api/documents.ts';
 import { newJobRecord } from '../core/decide.ts';
 import {
@@ -41,6 +42,7 @@ import type { Command } from '../core/observations.ts';
 import type { JobRef } from '../core/ports.ts';
 import { nameSuffixFrom, parseJobManifest } from '../core/spec/parse.ts';
 import { checkPodSecurity } from '../core/spec/pod-security.ts';
+import type { JobSpec, LogRule } from '../core/spec/types.ts';
 import { type Grant, grantOf, isGranted } from './shell/access.ts';
 import { isNamespaceAllowed } from './shell/config.ts';
 import { lambdaHandler } from './shell/deps.ts';
@@ -48,16 +50,23 @@ import {
   type ApiGatewayV2Event,
   ApiGatewayV2Event as ApiGatewayV2EventSchema,
   type ApiResponse,
+  bodyBytes,
   bodyText,
   header,
   json,
+  MAX_BODY_BYTES,
+  MAX_BODY_DEPTH,
   type ProblemIssue,
+  parseStrictJson,
+  pathSegments,
   problem,
   queryOf,
+  tooDeep,
   zodIssues,
 } from './shell/http.ts';
 import { describeError } from './shell/logger.ts';
 import { type Deps, executeActions, type ReconcileOutcome, reconcile } from './shell/reconcile.ts';
+import { oversizeIssues } from './shell/record-size.ts';
 import { validateRules } from './shell/rule-input.ts';
 
 /** How long an `Idempotency-Key` is remembered (seconds). */
@@ -116,13 +125,11 @@ export function makeHandler(
     if (principal === '') {
       return problem(401, 'unauthenticated', 'Unauthenticated', 'the request carries no IAM principal');
     }
-    const segments = event.rawPath
-      .split('/')
-      .filter((s) => s !== '')
-      .map(decodeURIComponent);
+    const input = admitInput(event);
+    if (!input.ok) return input.response;
     const req: Request = {
       method: event.requestContext.http.method.toUpperCase(),
-      segments,
+      segments: input.segments,
       event,
       principal,
       // `local` only where it cannot be an IAM principal: the local plane, without an authorizer context
@@ -169,6 +176,8 @@ async function route(deps: Deps, req: Request): Promise<ApiResponse> {
     if (!job) return jobNotFound(ref);
     const rules = validateRules(parseBody(req, 'yaml'));
     if (!rules.ok) return invalid(`${rules.errors.length} invalid rule field(s)`, rules.errors);
+    const oversize = oversizeIssues(withRules(job, rules.rules), MAX_RECORD_BYTES);
+    if (oversize) return recordTooLarge(oversize);
     return command(deps, ref, { kind: 'UpdateRules', rules: rules.rules, by: req.principal }, 200);
   }
   return notFound(req);
@@ -183,11 +192,9 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
 
   let input: unknown = text;
   if (/\bjson\b/i.test(contentType)) {
-    try {
-      input = JSON.parse(text);
-    } catch (err) {
-      return invalid('the body is not valid JSON', [{ path: 'body', message: (err as Error).message }]);
-    }
+    const body = parseStrictJson(text);
+    if (!body.ok) return invalid('the body is not valid JSON', [body.issue]);
+    input = body.value;
   }
   // The new job's uid; a manifest with only metadata.generateName gets a suffix derived from it, as the
   // API server gives a random one (so a replay of a claimed key re-derives the claimed job's name).
@@ -195,6 +202,8 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
   const parseWith = (seed: string) => parseJobManifest(input, { nameSuffix: () => nameSuffixFrom(seed) });
   const parsed = parseWith(uid);
   if (!parsed.ok) return invalid(`the manifest has ${parsed.errors.length} error(s)`, parsed.errors);
+  const deep = templateTooDeep(parsed.spec);
+  if (deep) return invalid('the manifest is nested too deeply', [deep]);
   let spec = parsed.spec;
   if (!isNamespaceAllowed(deps.config, spec.namespace)) {
     return problem(
@@ -240,6 +249,8 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
     }
   }
   const { job, actions } = newJobRecord(spec, { uid, submittedBy: req.principal, now: deps.clock.now() });
+  const oversize = oversizeIssues(job, MAX_RECORD_BYTES);
+  if (oversize) return recordTooLarge(oversize);
   const clash = await createOrReplace(deps, job);
   if (clash !== undefined) {
     // The name is taken by a job that is not finished. The same submission (this key's job, or a retry
@@ -407,18 +418,80 @@ async function createOrReplace(deps: Deps, job: JobRecord): Promise<JobRecord | 
   return undefined;
 }
 
-
 /** The body as a value: JSON when asked for (or when the content type says so), else YAML (a superset). */
 function parseBody(req: Request, kind: 'json' | 'yaml'): unknown {
   const text = bodyText(req.event);
   if (text.trim() === '') return kind === 'json' ? {} : undefined;
   const contentType = header(req.event.headers, 'content-type') ?? '';
-  try {
-    return kind === 'json' || /\bjson\b/i.test(contentType) ? JSON.parse(text) : parseYaml(text);
-  } catch (err) {
-    throw new ValidationError('the body does not parse', [{ path: 'body', message: (err as Error).message }]);
+  if (kind === 'json' || /\bjson\b/i.test(contentType)) {
+    const body = parseStrictJson(text);
+    if (!body.ok) throw new ValidationError('the body does not parse', [body.issue]);
+    return body.value;
   }
+  let value: unknown;
+  try {
+    value = parseYaml(text, { uniqueKeys: true });
+  } catch (err) {
+    const message =
+      err instanceof RangeError ? 'nested too deeply to parse' : `not valid YAML: ${(err as Error).message}`;
+    throw new ValidationError('the body does not parse', [{ path: 'body', message }]);
+  }
+  const deep = tooDeep(value);
+  if (deep) throw new ValidationError('the body is nested too deeply', [deep]);
+  return value;
 }
+
+/**
+ * What is refused before routing: a body over `MAX_BODY_BYTES` (413, before it is decoded or parsed) and a
+ * path that does not decode or has a segment longer than any Kubernetes name (400). Else the decoded path.
+ */
+function admitInput(
+  event: ParsedEvent,
+): { ok: true; segments: string[] } | { ok: false; response: ApiResponse } {
+  const size = bodyBytes(event);
+  if (size > MAX_BODY_BYTES) {
+    const response = problem(
+      413,
+      'payload-too-large',
+      'Payload too large',
+      `the body is ${size} bytes; the API accepts at most ${MAX_BODY_BYTES}`,
+      [{ path: 'body', message: `at most ${MAX_BODY_BYTES} bytes (a job must fit one DynamoDB item)` }],
+    );
+    return { ok: false, response };
+  }
+  const path = pathSegments(event.rawPath);
+  if (!path.ok) {
+    return {
+      ok: false,
+      response: problem(400, 'bad-request', 'Bad request', 'the path is not valid', [path.issue]),
+    };
+  }
+  return path;
+}
+
+/**
+ * The pod templates pass through the manifest parser untyped: a YAML body may nest them past
+ * `MAX_BODY_DEPTH` or, through an alias, make one contain itself. Either is refused here, before anything
+ * serialises or clones the spec.
+ */
+function templateTooDeep(spec: JobSpec): ProblemIssue | undefined {
+  for (const [i, replica] of spec.replicaSpecs.entries()) {
+    const path = `spec.replicaSpecs[${i}].template`;
+    const issue = tooDeep(replica.template, path, MAX_BODY_DEPTH - 4);
+    if (issue) return { ...issue, message: `${issue.message} (or a YAML alias makes it contain itself)` };
+  }
+  return undefined;
+}
+
+/** `job` as it would be with its rules replaced (to size it before the command is sent). */
+const withRules = (job: JobRecord, rules: LogRule[]): JobRecord => ({
+  ...job,
+  spec: { ...job.spec, runPolicy: { ...job.spec.runPolicy, logMonitoringConfiguration: rules } },
+});
+
+/** 413 `record-too-large`: the issues name the record's size and its largest parts (shell/record-size.ts). */
+const recordTooLarge = (issues: ProblemIssue[]) =>
+  problem(413, 'record-too-large', 'Job too large', 'the job would not fit in its record', issues);
 
 const invalid = (detail: string, errors: ProblemIssue[]) =>
   problem(400, 'invalid', 'Invalid request', detail, errors);

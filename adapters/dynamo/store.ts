@@ -134,6 +134,32 @@ const decodeCursor = (s: string): Cursor => {
   return parsed.data;
 };
 
+/** A key value DynamoDB accepts: a non-empty string well under its 1,024-byte sort-key limit. */
+const isKeyString = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= 512;
+
+/**
+ * A cursor's start key must be one this query could have returned: exactly the table's and the queried
+ * index's key attributes, all non-empty strings, in the queried partition. DynamoDB refuses any other with a
+ * ValidationException, which would surface as a server error; a forged or stale cursor is the caller's error.
+ */
+const checkCursorKey = (
+  k: Record<string, unknown>,
+  index: { hash: string; sort: string; partition: unknown; sortPrefix?: string },
+): void => {
+  const expected = [Attr.pk, Attr.sk, index.hash, index.sort].sort();
+  const keys = Object.keys(k).sort();
+  const fits =
+    keys.length === expected.length &&
+    keys.every((key, i) => key === expected[i] && isKeyString(k[key])) &&
+    k[index.hash] === index.partition &&
+    (k[index.sort] as string).startsWith(index.sortPrefix ?? '');
+  if (!fits) {
+    throw new ValidationError('invalid cursor', [
+      { path: 'cursor', message: 'not a cursor from this listing (pass back the cursor the last page gave)' },
+    ]);
+  }
+};
+
 /**
  * Translates an SDK error (after the SDK's own retries) into the core taxonomy: `translateAwsError` with the
  * `store.` prefix; a ResourceNotFoundException names the missing table, a PermanentError.
@@ -376,6 +402,11 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     const phases: (JobPhase | undefined)[] =
       query.namespace !== undefined || query.phase !== undefined ? [undefined] : [...JOB_PHASES];
     let p = start?.p ?? 0;
+    if (p >= phases.length && start !== undefined) {
+      throw new ValidationError('invalid cursor', [
+        { path: 'cursor', message: 'not a cursor from this listing' },
+      ]);
+    }
     let exclusiveStartKey = start?.k;
     const refs: JobRef[] = [];
     let next: Cursor | undefined;
@@ -401,6 +432,19 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
               ExpressionAttributeNames: { '#h': Attr.phasePk },
               ExpressionAttributeValues: { ':h': query.phase ?? phases[p] },
             };
+      if (exclusiveStartKey !== undefined && exclusiveStartKey === start?.k) {
+        checkCursorKey(
+          exclusiveStartKey,
+          query.namespace !== undefined
+            ? {
+                hash: Attr.nsPk,
+                sort: Attr.nsSk,
+                partition: query.namespace,
+                ...(query.phase !== undefined ? { sortPrefix: `${query.phase}#` } : {}),
+              }
+            : { hash: Attr.phasePk, sort: Attr.phaseSk, partition: query.phase ?? phases[p] },
+        );
+      }
       const out = await this.call('listJobs', () =>
         this.client.send(
           new QueryCommand({ ...input, Limit: limit - refs.length, ExclusiveStartKey: exclusiveStartKey }),
@@ -714,11 +758,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
    * Records what a key created. Re-recording the same value is fine (a retried submission); the same key
    * with another body or job while unexpired is `AlreadyExistsError`.
    */
-  async putIdempotencyKey(
-    key: string,
-    value: IdempotencyValue,
-    ttlSeconds: number,
-  ): Promise<void> {
+  async putIdempotencyKey(key: string, value: IdempotencyValue, ttlSeconds: number): Promise<void> {
     const nowSec = Math.floor(this.clock.now() / 1000);
     try {
       await this.client.send(

@@ -234,6 +234,9 @@ export function dedupe(issues: FieldIssue[]): FieldIssue[] {
   });
 }
 
+/** How deep `inDocumentOrder` walks a document (a pod template needs about 15 levels). */
+const ORDER_DEPTH = 64;
+
 /**
  * Sort issues top to bottom as their fields appear in the manifest, so a reader can walk the file once.
  * An issue about a missing field sorts with its parent; the sort is stable. `raw` is the value found at
@@ -241,9 +244,13 @@ export function dedupe(issues: FieldIssue[]): FieldIssue[] {
  */
 export function inDocumentOrder(issues: FieldIssue[], raw: unknown, base = ''): FieldIssue[] {
   const order = new Map<string, number>();
+  // A YAML alias may repeat a node, even inside itself (`a: &a [*a]`): each node is walked once, where it
+  // first appears, and no deeper than ORDER_DEPTH (deeper issues sort with their ancestor at that depth).
+  const seen = new Set<object>();
   const walk = (value: unknown, path: PropertyKey[]): void => {
     order.set(joinPath(base, path), order.size);
-    if (value === null || typeof value !== 'object') return;
+    if (value === null || typeof value !== 'object' || seen.has(value) || path.length >= ORDER_DEPTH) return;
+    seen.add(value);
     const entries: [PropertyKey, unknown][] = Array.isArray(value)
       ? [...value.entries()]
       : Object.entries(value);
