@@ -100,6 +100,8 @@ export const jobRecordSchema = z.looseObject({
   completionTime: z.number().optional(),
   updatedAt: z.number(),
   nextCheckAt: z.number().optional(),
+  /** Ids of the last applied commands (core/job.ts `APPLIED_COMMANDS_KEPT`): replays are recognised by them. */
+  appliedCommands: z.array(z.string()).optional(),
   version: int.nonnegative(),
 });
 
