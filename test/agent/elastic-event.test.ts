@@ -160,6 +160,6 @@ while true; do sleep 0.05; done
     ]);
     const r = await a.call('/elastic-event', { faultCount: 1 });
     expect(r.code).toBe(422);
-    expect(r.body.detail[0].loc).toEqual(['body', 'nnodes']);
+    expect((r.body.detail as { loc: unknown[] }[])[0]?.loc).toEqual(['body', 'nnodes']);
   });
 });
