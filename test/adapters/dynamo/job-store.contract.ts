@@ -260,6 +260,26 @@ export function runStoreContract(label: string, start: () => Promise<LocalDynamo
         expect((err as ValidationError).issues[0]?.path).toBe('cursor');
       });
 
+      it('rejects a real cursor passed to another query (namespace, phase, index) with a ValidationError, not a DynamoDB error', async () => {
+        for (const [i, ns] of ['team-a', 'team-a', 'team-b'].entries()) {
+          await store.createJob(makeJob({ namespace: ns, name: `cursor-${i}` }));
+        }
+        const page = await store.listJobs({ namespace: 'team-a', limit: 1 });
+        expect(page.cursor).toBeDefined();
+        const cursor = page.cursor as string;
+        expect((await store.listJobs({ namespace: 'team-a', limit: 1, cursor })).jobs).toHaveLength(1);
+        for (const query of [
+          { namespace: 'team-b' },
+          { namespace: 'team-a', phase: 'Running' as const },
+          { phase: 'Pending' as const },
+          {},
+        ]) {
+          const err = await store.listJobs({ ...query, cursor }).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(ValidationError);
+          expect((err as ValidationError).issues[0]?.path).toBe('cursor');
+        }
+      });
+
       it('lists active jobs (never finished ones) and due jobs (finished ones too: their TTL delete) from their indexes', async () => {
         await store.createJob(makeJob({ name: 'running-due', phase: 'Running', nextCheckAt: 1000 }));
         await store.createJob(makeJob({ name: 'running-later', phase: 'Running', nextCheckAt: 5000 }));
