@@ -88,13 +88,38 @@ const cell = (v: unknown): string => (v === undefined || v === null || v === '' 
 export const refOf = (job: { metadata: { namespace: string; name: string } }): string =>
   `${job.metadata.namespace}/${job.metadata.name}`;
 
-/** The `list`/`get` table: NAME STATUS PHASE GEN RESTARTS STEP AGE (NAMESPACE first with `-A`). */
+/**
+ * A job's world size (pods holding a rank): `3`, or `2→3` while an elastic job moves to another size.
+ * Documents from before the field have none (`-`).
+ */
+export function worldSize(job: Pick<JobDocument, 'status'>): string {
+  const e = job.status.elasticScalingStatus;
+  const now = job.status.worldSize;
+  if (e && e.targetReplicas !== now) return `${cell(now)}→${e.targetReplicas}`;
+  return cell(now);
+}
+
+/**
+ * The `list`/`get` table: NAME STATUS PHASE GEN RESTARTS STEP AGE (NAMESPACE first with `-A`), and WORLD
+ * after PHASE when any listed job is elastic (its size changes; a fixed job's is its replicas).
+ */
 export function jobTable(jobs: readonly JobDocument[], now: number, withNamespace: boolean): string {
-  const headers = ['NAME', 'STATUS', 'PHASE', 'GEN', 'RESTARTS', 'STEP', 'AGE'];
+  const elastic = jobs.some((j) => j.status.elasticScalingStatus !== undefined);
+  const headers = [
+    'NAME',
+    'STATUS',
+    'PHASE',
+    ...(elastic ? ['WORLD'] : []),
+    'GEN',
+    'RESTARTS',
+    'STEP',
+    'AGE',
+  ];
   const rows = jobs.map((j) => [
     j.metadata.name,
     jobStatus(j),
     j.status.phase,
+    ...(elastic ? [worldSize(j)] : []),
     cell(j.status.generation),
     cell(j.status.restartCount),
     cell(j.status.progress?.step),
@@ -189,6 +214,19 @@ export function describeJob(
   field('Phase', s.phase);
   field('Age', jobAge(job, now));
   field('Generation', String(s.generation));
+  field('World size', `${worldSize(job)} pod(s) holding a rank`);
+  const e = s.elasticScalingStatus;
+  if (e) {
+    field(
+      'Elastic',
+      `current ${e.currentReplicas}, target ${e.targetReplicas}, allowed ${e.allowedSizes.join(',')}, capacity ${cell(e.capacity)} node(s)${e.stage ? `, scaling: ${e.stage}` : ''}; ${e.scalingCount} scaling(s), ${duration(e.secondsBelowMax * 1000)} below max${e.belowMaxSince ? ` (below since ${shortTime(e.belowMaxSince)})` : ''}`,
+    );
+    for (const x of e.events.slice(-5)) {
+      out.push(
+        `  ${shortTime(x.startTime)}  ${x.direction} ${x.from}→${x.to}  ${x.reason}  ${x.outcome} in ${latency(x.durationMs)}`,
+      );
+    }
+  }
   field('Start time', cell(s.startTime));
   if (s.completionTime) field('Completion time', s.completionTime);
   if (s.runningSince) field('Running since', `${s.runningSince} (${age(s.runningSince, now)})`);

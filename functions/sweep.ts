@@ -43,11 +43,12 @@ export function makeHandler(deps: Deps): (event?: unknown) => Promise<SweepOutco
     const refs = new Map<string, JobRef>();
     for (const ref of [...active, ...due]) refs.set(jobKey(ref), ref);
 
+    const capacity = refs.size > 0 ? await observeNodes(deps) : undefined;
     const runs = await forEachJob(
       deps,
       'sweep',
       [...refs.values()],
-      (ref) => sweepJob(deps, ref),
+      (ref) => sweepJob(deps, ref, capacity),
       SWEEP_CONCURRENCY,
     );
     const outcome: SweepOutcome = {
@@ -71,10 +72,33 @@ export function makeHandler(deps: Deps): (event?: unknown) => Promise<SweepOutco
   };
 }
 
-/** One job: observe its pods and nodes, tick its rules, reconcile. */
-export async function sweepJob(deps: Deps, ref: JobRef): Promise<ReconcileOutcome> {
+/**
+ * One job: observe its pods and nodes, tick its rules, reconcile. `capacity` (the cluster's nodes, listed
+ * once per sweep) sizes elastic jobs; other jobs ignore it.
+ */
+export async function sweepJob(deps: Deps, ref: JobRef, capacity?: Observation): Promise<ReconcileOutcome> {
   const observed = await observePods(deps, ref);
-  return reconcile(deps, ref, (job, now) => [...tickObservations(job, now), observed]);
+  return reconcile(deps, ref, (job, now) => [
+    ...tickObservations(job, now),
+    observed,
+    ...(capacity && job.spec.elasticPolicy ? [capacity] : []),
+  ]);
+}
+
+/**
+ * The nodes that can host training pods (HyperPod's health-labelled nodes), as one `NodesObserved` for
+ * every job of the sweep: the elastic capacity. A failed list is logged and leaves capacity as it was.
+ */
+async function observeNodes(deps: Deps): Promise<Observation | undefined> {
+  try {
+    const nodes = await deps.cluster.listNodes();
+    return { type: 'NodesObserved', nodes, at: deps.clock.now() };
+  } catch (err) {
+    deps.log.warn('sweep: listing nodes failed; elastic capacity not refreshed', {
+      error: err instanceof Error ? err.message : String(err),
+    });
+    return undefined;
+  }
 }
 
 /** Time-based rule checks for a Running job (hang deadlines, start cut-offs). */

@@ -20,7 +20,15 @@ import { join } from 'node:path';
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { NODE_HEALTH_LABEL } from '../core/observations.ts';
 
-export const CHAOS_FAULTS = ['crash', 'hang', 'spike', 'slow', 'kill-pod', 'node-fault'] as const;
+export const CHAOS_FAULTS = [
+  'crash',
+  'hang',
+  'spike',
+  'slow',
+  'kill-pod',
+  'node-fault',
+  'node-heal',
+] as const;
 export type ChaosFault = (typeof CHAOS_FAULTS)[number];
 
 export interface ChaosTarget {
@@ -41,6 +49,8 @@ export interface ChaosOptions {
   exitCode?: number;
   /** For node-fault. Default `UnschedulablePendingReplacement`. */
   health?: string;
+  /** For node-heal: the node to label `Schedulable` again. Default every node not labelled so. */
+  node?: string;
 }
 
 export interface ChaosResult {
@@ -83,6 +93,35 @@ async function writeChaosFile(
   await rename(tmp, path);
 }
 
+/**
+ * Labels a node (or every node not labelled so) `Schedulable` again, as HyperPod's health agent does after
+ * a repair or a passed deep health check: capacity comes back (elastic jobs grow after their delay).
+ */
+async function healNodes(target: ChaosTarget, node: string | undefined): Promise<ChaosResult> {
+  const kc = new KubeConfig();
+  kc.loadFromString(target.kubeconfigYaml);
+  const core = kc.makeApiClient(CoreV1Api);
+  const names = node
+    ? [node]
+    : (await core.listNode({})).items
+        .filter((n) => (n.metadata?.labels?.[NODE_HEALTH_LABEL] ?? 'Schedulable') !== 'Schedulable')
+        .map((n) => n.metadata?.name ?? '')
+        .filter((n) => n !== '');
+  const at = Date.now();
+  for (const name of names) {
+    await core.patchNode(
+      { name, body: { metadata: { labels: { [NODE_HEALTH_LABEL]: 'Schedulable' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+  }
+  return {
+    fault: 'node-heal',
+    at,
+    target: names.length > 0 ? `node ${names.join(', ')}` : 'no node',
+    ...(names.length === 1 ? { node: names[0] } : {}),
+  };
+}
+
 /** Injects one fault into a running job. */
 export async function injectChaos(
   target: ChaosTarget,
@@ -90,6 +129,7 @@ export async function injectChaos(
   options: ChaosOptions = {},
 ): Promise<ChaosResult> {
   const rank = options.rank ?? 0;
+  if (fault === 'node-heal') return healNodes(target, options.node);
   switch (fault) {
     case 'crash':
       await writeChaosFile(target, rank, { fault, exitCode: options.exitCode ?? 1 });

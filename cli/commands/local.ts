@@ -34,6 +34,7 @@ export const CHAOS_FAULT_NAMES = [
   'slow',
   'kill-pod',
   'node-fault',
+  'node-heal',
 ] as const satisfies readonly ChaosFault[];
 
 /** local/logs/container-insights.ts `LOG_DIALECTS`, for the same reason. */
@@ -228,6 +229,7 @@ export function registerLocalCommands(program: Command): void {
     .option('--rank <rank>', 'global rank to hit (or whose pod/node)', positiveInt('--rank', 0), 0)
     .option('--steps <n>', 'steps a spike/slow lasts', positiveInt('--steps', 1))
     .option('--exit-code <code>', 'exit code of a crash', positiveInt('--exit-code', 1))
+    .option('--node <node>', 'node-heal: the node to label Schedulable again (default: every unhealthy node)')
     .option('--data-dir <dir>', 'the data directory of `local up`', DEFAULT_DATA_DIR)
     .addOption(outputOption())
     .addHelpText(
@@ -238,7 +240,8 @@ export function registerLocalCommands(program: Command): void {
         'trainkeeper local chaos node-fault --job default/demo-llama --rank 2',
       ])}
 Faults: crash (rank exits non-zero), hang (rank blocks), spike (loss ×10), slow (throughput 5 %),
-kill-pod (delete the rank's pod), node-fault (label its node UnschedulablePendingReplacement).
+kill-pod (delete the rank's pod), node-fault (label its node UnschedulablePendingReplacement),
+node-heal (label --node, or every unhealthy node, Schedulable again: capacity returns).
 `,
     )
     .action(
@@ -251,6 +254,7 @@ kill-pod (delete the rank's pod), node-fault (label its node UnschedulablePendin
             rank: number;
             steps?: number;
             exitCode?: number;
+            node?: string;
             dataDir: string;
             output: OutputFormat;
           },
@@ -272,6 +276,7 @@ kill-pod (delete the rank's pod), node-fault (label its node UnschedulablePendin
               rank: options.rank,
               ...(options.steps !== undefined ? { steps: options.steps } : {}),
               ...(options.exitCode !== undefined ? { exitCode: options.exitCode } : {}),
+              ...(options.node !== undefined ? { node: options.node } : {}),
             },
           );
           const doc = { ...result, time: new Date(result.at).toISOString(), job: ref };

@@ -120,8 +120,40 @@ export function jobDocument(job: JobRecord) {
         restartsWithoutProgress: job.progress.restartsWithoutProgress,
       },
       nodeFaults: job.nodeFaults,
+      /** Pods holding a rank (the node count the agents get as `nnodes`). */
+      worldSize: job.pods.filter((p) => p.groupRank !== null).length,
+      elasticScalingStatus: job.elastic ? elasticDocument(job.elastic) : undefined,
       updateTime: iso(job.updatedAt),
     },
+  };
+}
+
+/**
+ * An elastic job's scaling state (HyperPod's `status.elasticScalingStatus`, with TrainKeeper's fields):
+ * current and target world size, the allowed sizes, the capacity seen, the scaling in flight and the
+ * last scalings with their reason and duration.
+ */
+export function elasticDocument(e: NonNullable<JobRecord['elastic']>) {
+  return {
+    currentReplicas: e.currentReplicas,
+    targetReplicas: e.desiredReplicas,
+    allowedSizes: e.allowedSizes,
+    capacity: e.capacity,
+    stage: e.scaling?.stage,
+    scalingCount: e.scalingCount,
+    lastScalingTime: iso(e.events.at(-1)?.endedAt ?? e.scaling?.startedAt),
+    secondsBelowMax: (e.belowMaxMs ?? 0) / 1000,
+    belowMaxSince: iso(e.belowMaxSince),
+    events: e.events.map((s) => ({
+      direction: s.direction,
+      from: s.from,
+      to: s.to,
+      reason: s.reason,
+      outcome: s.outcome,
+      startTime: iso(s.startedAt),
+      endTime: iso(s.endedAt),
+      durationMs: s.endedAt - s.startedAt,
+    })),
   };
 }
 

@@ -271,3 +271,51 @@ describe('describe page', () => {
     expect(describeJob(j, [], NOW)).toMatch(/180ms +recovering/);
   });
 });
+
+describe('elastic jobs', () => {
+  const elastic = (current: number, target: number): Partial<JobDocument['status']> => ({
+    worldSize: current,
+    elasticScalingStatus: {
+      currentReplicas: current,
+      targetReplicas: target,
+      allowedSizes: [2, 3],
+      capacity: 3,
+      stage: current === target ? undefined : 'CreatingPods',
+      scalingCount: 2,
+      lastScalingTime: '2026-06-01T11:59:00.000Z',
+      secondsBelowMax: 75,
+      belowMaxSince: undefined,
+      events: [
+        {
+          direction: 'down',
+          from: 3,
+          to: 2,
+          reason: 'NodeFault',
+          outcome: 'Completed',
+          startTime: '2026-06-01T11:58:00.000Z',
+          endTime: '2026-06-01T11:58:02.500Z',
+          durationMs: 2500,
+        },
+      ],
+    },
+  });
+
+  it('adds a WORLD column, with the target while the size changes, when any listed job is elastic', () => {
+    expect(jobTable([job(elastic(2, 3)), job({ worldSize: 4 })], NOW, false)).toBe(
+      [
+        'NAME   STATUS   PHASE    WORLD  GEN  RESTARTS  STEP  AGE',
+        'llama  Running  Running  2→3    2    2         1200  2m',
+        'llama  Running  Running  4      2    2         1200  2m',
+      ].join('\n'),
+    );
+  });
+
+  it('describes the world size, the allowed sizes, the capacity and each scaling with its reason and duration', () => {
+    const text = describeJob(job(elastic(2, 2)), [], NOW);
+    expect(text).toMatch(/World size: +2 pod\(s\) holding a rank/);
+    expect(text).toMatch(
+      /Elastic: +current 2, target 2, allowed 2,3, capacity 3 node\(s\); 2 scaling\(s\), 1m15s below max/,
+    );
+    expect(text).toMatch(/down 3→2 {2}NodeFault {2}Completed in 2\.5s/);
+  });
+});
