@@ -7,9 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { registerCompletionCommand } from './commands/completion.ts';
 import { registerDemoCommand } from './commands/demo.ts';
 import { registerJobCommands } from './commands/jobs.ts';
 import { registerLocalCommands } from './commands/local.ts';
+import { registerLogsCommand } from './commands/logs.ts';
 import { registerRulesCommands } from './commands/rules.ts';
 import { registerValidate } from './commands/validate.ts';
 import { ExitCode, exitCodeOf, printErr } from './io.ts';
@@ -29,8 +31,10 @@ export async function main(argv: string[]): Promise<number> {
   registerValidate(program);
   registerRulesCommands(program);
   registerJobCommands(program);
+  registerLogsCommand(program);
   registerLocalCommands(program);
   registerDemoCommand(program);
+  registerCompletionCommand(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

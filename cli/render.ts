@@ -345,6 +345,13 @@ export function describeJob(
         ),
   );
 
+  const last = s.remediations.at(-1);
+  if (last) {
+    out.push(
+      `  log lines of a fault: trainkeeper logs ${job.metadata.namespace}/${job.metadata.name} --around <GEN> (latest: --around ${last.generation})`,
+    );
+  }
+
   const recent = events.slice(-recentEvents);
   out.push(`Events${events.length > recent.length ? ` (last ${recent.length} of ${events.length})` : ''}:`);
   out.push(recent.length === 0 ? '  none' : indent(eventTable(recent)));

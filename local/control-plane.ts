@@ -28,6 +28,7 @@ import { prepareAgentBin } from './agent-bin.ts';
 import { type HttpApiHandler, type LocalApiGateway, startLocalApiGateway } from './api-gateway.ts';
 import { type LocalDynamo, makeDocClient, startDynalite, startDynamoDbLocal } from './dynamo.ts';
 import { type LocalKube, startLocalKube } from './kube/index.ts';
+import { LocalLogGroup } from './logs/cloudwatch-logs-api.ts';
 import { applicationLogGroup, type LogDialect } from './logs/container-insights.ts';
 import { LogShipper } from './shipper.ts';
 
@@ -58,6 +59,8 @@ export interface LocalControlPlaneOptions {
    * CloudWatch Observability add-on's records, Labels Off), `labels` (Labels On) or `raw` (plain lines).
    */
   logDialect?: LogDialect;
+  /** Told each start-up step as it completes (`trainkeeper local up` prints them). */
+  onProgress?: (step: string) => void;
   /**
    * The subscription filter pattern the shipper applies (CloudWatch semantics). Default: the deployed
    * default (`logFilterPattern('namespaces', …)` of stacks/log-filter.ts) over this plane's allowed
@@ -133,8 +136,11 @@ export async function startLocalControlPlane(
     cleanups.push(() => dynamo.stop());
     const tableName = 'trainkeeper-local';
     await ensureTable(makeDocClient(dynamo.endpoint), tableName);
+    const progress = options.onProgress ?? (() => {});
+    progress(`DynamoDB ready (${options.dynamodb === 'local' ? 'DynamoDB Local' : 'dynalite'})`);
 
     const binDir = await prepareAgentBin(join(dataDir, 'bin'));
+    progress('agent ready');
     const kube = await startLocalKube({
       nodes: options.nodes ?? 4,
       podsDir: join(dataDir, 'pods'),
@@ -146,6 +152,7 @@ export async function startLocalControlPlane(
     const kubeconfig = join(dataDir, 'kubeconfig.yaml');
     // It holds the API's bearer token: readable by the user only.
     await kube.writeKubeconfig(kubeconfig);
+    progress(`Kubernetes API and ${options.nodes ?? 4} node(s) ready`);
 
     const config = loadConfig({
       TRAINKEEPER_MODE: 'local',
@@ -172,7 +179,12 @@ export async function startLocalControlPlane(
       deliver: (payload) => logs(payload),
       onError: (err, attempt) => log.warn('local: log delivery failed', { attempt, error: String(err) }),
     });
-    const unsubscribe = kube.onLog((line) => shipper.accept(line));
+    // What the log group holds, for `trainkeeper logs` (FilterLogEvents at <api>/local/cloudwatch-logs).
+    const logGroup = new LocalLogGroup(applicationLogGroup('trainkeeper-local'));
+    const unsubscribe = kube.onLog((line) => {
+      logGroup.accept(line);
+      shipper.accept(line);
+    });
     cleanups.push(async () => {
       unsubscribe();
       await shipper.stop();
@@ -199,6 +211,7 @@ export async function startLocalControlPlane(
       handler: api,
       ...(options.port !== undefined ? { port: options.port } : {}),
       extraRoutes: [
+        (req, res) => logGroup.route(req, res),
         async (req, res) => {
           // Served when the configuration chose the text sink (no remote-write URL).
           const metrics = deps.metrics;
@@ -212,6 +225,7 @@ export async function startLocalControlPlane(
       onError: (err) => log.error('local: api handler failed', { error: String(err) }),
     });
     cleanups.push(() => gateway.close());
+    progress('handlers, log shipper, sweep and API started');
 
     const state: LocalStateFile = { apiUrl: gateway.url, kubeconfig, chaosDir, pid: process.pid };
     await writeFile(join(dataDir, STATE_FILE), `${JSON.stringify(state, null, 2)}\n`);

@@ -18,6 +18,7 @@ import type { LocalStateFile } from '../../local/control-plane.ts';
 import type { LogDialect } from '../../local/logs/container-insights.ts';
 import { ApiClient } from '../client.ts';
 import { action, ExitCode, type OutputFormat, outputOption, printData, printErr, printOut } from '../io.ts';
+import { errColors } from '../style.ts';
 import { type JobArg, jobRefOf, namespaceOption, parseJobArg } from './common.ts';
 
 /** The data directory both commands use when `--data-dir` is not given (relative to the current directory). */
@@ -173,7 +174,12 @@ export function registerLocalCommands(program: Command): void {
           process.on('SIGTERM', onSignal);
           try {
             const { startLocalControlPlane } = await import('../../local/control-plane.ts');
+            const started = performance.now();
             const plane = await startLocalControlPlane({
+              onProgress: (step) =>
+                printErr(
+                  errColors.dim(`  ${(performance.now() - started).toFixed(0).padStart(5)} ms  ${step}`),
+                ),
               port: options.port,
               dataDir,
               nodes: options.nodes,
