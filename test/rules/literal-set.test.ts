@@ -208,3 +208,80 @@ describe('the engine prefilter (literal set + includes + matcher searches)', () 
     },
   );
 });
+
+describe('the literal set of a compiled rule set', () => {
+  it('holds every rule prefilter literal and marks exactly the event rules ones', () => {
+    const c = compileRules(RULES);
+    const events = new Set(
+      c.rules.filter((r) => r.event).flatMap((r) => [...(r.matchGate ?? []), ...(r.stopGate ?? [])]),
+    );
+    for (const r of c.rules) {
+      for (const [m, gate] of [
+        [r.match, r.matchGate],
+        [r.stop, r.stopGate],
+      ] as const) {
+        expect([...(gate ?? [])].map((id) => c.literals.literals[id])).toEqual(m?.prefilter ?? []);
+      }
+    }
+    c.literals.literals.forEach((lit, id) => {
+      // scanning a literal alone reports it exactly when it is an event rule's literal
+      expect(c.literals.scan(lit)).toBe(
+        events.has(id) || c.literals.literals.some((o, j) => events.has(j) && lit.includes(o)),
+      );
+    });
+  });
+
+  it('gives event and progress rules over random literals the same faults and values as plain matching', () => {
+    const word = fc.string({ unit: fc.constantFrom('a', 'b', 'c', 'ab', ':'), minLength: 1, maxLength: 5 });
+    const ruleArb = fc.record({
+      alternatives: fc.uniqueArray(word, { minLength: 1, maxLength: 3 }),
+      fault: fc.boolean(),
+      timed: fc.boolean(),
+      stop: fc.option(word, { nil: undefined }),
+    });
+    fc.assert(
+      fc.property(
+        fc.array(ruleArb, { minLength: 1, maxLength: 5 }),
+        fc.array(fc.array(fc.oneof(word, fc.constantFrom(' ', '1', '2.5')), { maxLength: 6 }), {
+          minLength: 1,
+          maxLength: 10,
+        }),
+        (specs, lineParts) => {
+          const quote = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+          const rules = specs.map((s, i) =>
+            rule({
+              name: `r${i}`,
+              logPattern: `.*(?:${s.alternatives.map(quote).join('|')}) ?(\\d+(?:\\.\\d+)?)?`,
+              faultOnMatch: s.fault,
+              ...(s.timed ? { expectedRecurringFrequencyInSeconds: 3600 } : {}),
+              ...(s.stop === undefined ? {} : { stopPattern: `.*${quote(s.stop)}!` }),
+            }),
+          );
+          const c = compileRules(rules);
+          const lines: LogLine[] = lineParts.map((parts, i) => ({
+            stream: 's',
+            rank: 0,
+            timestamp: 1000 + i,
+            text: parts.join(''),
+          }));
+          const out = evaluateLines(c, initialRuleState(c, 1, 0), lines, 2000);
+          // stop patterns end in `!`, which no line contains: every rule reads every line
+          const expectedFaults = new Set<string>();
+          const expectedValues: string[] = [];
+          for (const l of lines) {
+            for (const r of rules) {
+              const g = reference(r.logPattern, l.text);
+              if (g === null) continue;
+              if (r.faultOnMatch) expectedFaults.add(r.name);
+              if (typeof g === 'string') expectedValues.push(`${r.name}@${l.timestamp}=${Number(g)}`);
+            }
+          }
+          const faults = new Set(out.findings.filter((f) => f.verdict === 'FAULTED').map((f) => f.rule));
+          expect([...faults].sort()).toEqual([...expectedFaults].sort());
+          expect(out.values.map((v) => `${v.rule}@${v.at}=${v.value}`).sort()).toEqual(expectedValues.sort());
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
