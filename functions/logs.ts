@@ -40,7 +40,9 @@
  * believed only from the agent's container (`agentContainerName`) of such a pod, and only when its own
  * `job`/`namespace`/`pod` fields agree with that; anything else is a `forged-agent-record` (counted, WARN
  * at most once a minute per source). Even then a record that would move the job (COMPLETED, FAULTED, a
- * crashed worker) only makes decide ask the agent's `/status` through `pods/proxy` (core/decide/fold.ts).
+ * crashed worker) is replaced by its agent's `/status` answer, asked through `pods/proxy` before the
+ * reconcile, so decide acts on the agent's word (and on it in the same pass as the batch's rule findings);
+ * decide itself asks (PollAgents) for any such record that reaches it (core/decide/fold.ts).
  */
 import type { CloudWatchLogsEvent as AwsCloudWatchLogsEvent, Handler } from 'aws-lambda';
 import { agentContainerName } from '../adapters/kube/pod-builder.ts';
@@ -212,7 +214,22 @@ async function processJob(
   if (await deps.idempotency.getIdempotencyKey(markKey))
     return { ref: batch.ref, status: 'duplicate', linesEvaluated: 0 };
   const fixed: Observation[] = [];
-  for (const a of batch.agent) fixed.push({ type: 'AgentRecord', pod: a.pod, record: a.record, at: a.at });
+  // A record that would move the job is replaced by its agent's /status answer, asked here so that the
+  // answer is folded in the same decide as the batch's rule findings (one batch, one restart, as before).
+  // decide asks itself (PollAgents) for any such record that still reaches it.
+  const claims = new Set<string>();
+  for (const a of batch.agent) {
+    if (claimsChange(a.record)) claims.add(a.pod);
+    else fixed.push({ type: 'AgentRecord', pod: a.pod, record: a.record, at: a.at });
+  }
+  if (claims.size > 0) {
+    const results = await deps.cluster.agentStatus(batch.ref.namespace, [...claims]);
+    const at = deps.clock.now();
+    for (const r of results) {
+      if (r.ok) fixed.push({ type: 'AgentPolled', pod: r.pod, status: r.status, at });
+      else if (r.unreachable) fixed.push({ type: 'AgentPolled', pod: r.pod, status: null, at });
+    }
+  }
   let evaluated = 0;
   let wasRunning = false;
   const observe =
@@ -295,6 +312,15 @@ function evaluateRules(
   }
   return { observations, evaluated: lines.length };
 }
+
+/**
+ * Whether a record claims what would move a job if believed: COMPLETED or FAULTED (a state change or a
+ * heartbeat) or a worker that crashed. Such claims are confirmed with the agent's `/status`.
+ */
+const claimsChange = (record: AgentRecord): boolean =>
+  record.state === 'COMPLETED' ||
+  record.state === 'FAULTED' ||
+  (record.kind === 'worker-exit' && (record.exitCode !== 0 || record.signal !== null));
 
 /** A job and the slot a pod name belongs to (whichever pod generation the name has). */
 interface PodOwner {

@@ -108,6 +108,26 @@ describe('attribution from the source', () => {
     expect(h.log.entries.some((e) => e.message === 'logs: dropped a forged agent record')).toBe(true);
   });
 
+  it('warns about a forging source at most once a minute, however much it prints', async () => {
+    const logs = makeLogs(h.deps);
+    const batch = () =>
+      logsEvent(
+        'noisy-forger',
+        [{ text: agentRecord({ state: 'COMPLETED', job: NAME }), timestamp: Date.now() }],
+        {
+          namespace: 'sandbox',
+          container: 'app',
+        },
+      );
+    const before = await forgedCount();
+    for (let i = 0; i < 5; i++) await logs(batch());
+    expect(await forgedCount()).toBe(before + 5);
+    const warnings = h.log.entries.filter(
+      (e) => e.message === 'logs: dropped a forged agent record' && e.fields?.pod === 'noisy-forger',
+    );
+    expect(warnings).toHaveLength(1);
+  });
+
   it("asks the agent before believing a FAULTED record from the agent's own container: the agent runs, so nothing moves", async () => {
     const outcome = await makeLogs(h.deps)(
       logsEvent(rank0(), [
