@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Handler } from 'aws-lambda';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { MAX_RECORD_BYTES } from '../adapters/dynamo/store.ts';
+import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES } from '../adapters/dynamo/store.ts';
 import { eventDocument, jobDocument } from '../core/api/documents.ts';
 import { newJobRecord } from '../core/decide.ts';
 import {
@@ -249,7 +249,8 @@ async function submitJob(deps: Deps, req: Request): Promise<ApiResponse> {
     }
   }
   const { job, actions } = newJobRecord(spec, { uid, submittedBy: req.principal, now: deps.clock.now() });
-  const oversize = oversizeIssues(job, MAX_RECORD_BYTES);
+  // A new record leaves room to grow (store.ts RECORD_GROWTH_HEADROOM_BYTES), so it can always be cancelled.
+  const oversize = oversizeIssues(job, MAX_NEW_RECORD_BYTES);
   if (oversize) return recordTooLarge(oversize);
   const clash = await createOrReplace(deps, job);
   if (clash !== undefined) {
