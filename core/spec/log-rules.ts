@@ -36,13 +36,16 @@ import {
 } from './schema.ts';
 import type { FieldIssue, LogRule } from './types.ts';
 
+/** The start of every invalid-pattern message (`namePatternRules` names the rule in it). */
+const INVALID_PATTERN = 'is not a valid pattern';
+
 /** A `logPattern`/`stopPattern`: non-empty and valid in the RE2 dialect (matched in linear time). */
 const pattern = z
   .string()
   .min(1)
   .superRefine((value, ctx) => {
     const error = patternError(value);
-    if (error) ctx.addIssue({ code: 'custom', message: `is not a valid pattern: ${error}` });
+    if (error) ctx.addIssue({ code: 'custom', message: `${INVALID_PATTERN}: ${error}` });
   });
 
 /**
@@ -137,13 +140,31 @@ function toLogRule(rule: z.output<typeof logRuleSchema>): LogRule {
 }
 
 /**
+ * Names the rule in each invalid-pattern message (`is not a valid pattern (rule \`BadRegex\`): …`), read
+ * from the raw list, so a reader of `…[1].logPattern` need not count rules. The name goes in the message,
+ * not the path: `path` stays a plain field path (`…logMonitoringConfiguration[1].logPattern`) that API
+ * clients and the CLI's `--output json` parse, and a rule name is any text (dots, brackets, spaces).
+ */
+function namePatternRules(issues: FieldIssue[], list: unknown, path: string): FieldIssue[] {
+  const rules = asArray(list);
+  return issues.map((issue) => {
+    if (!issue.message.startsWith(`${INVALID_PATTERN}:`)) return issue;
+    const at = /^\[(\d+)\]\.(?:logPattern|stopPattern)$/.exec(issue.path.slice(path.length));
+    const name = at && issue.path.startsWith(path) ? asObject(rules[Number(at[1])])?.name : undefined;
+    if (typeof name !== 'string' || name === '') return issue;
+    const reason = issue.message.slice(INVALID_PATTERN.length);
+    return { ...issue, message: `${INVALID_PATTERN} (rule \`${name}\`)${reason}` };
+  });
+}
+
+/**
  * Validates a list of log rules found at `path` (a formatted field path, e.g. `rules`). Never throws for
  * bad input: every problem comes back in `errors`, with paths under `path`.
  */
 export function parseLogRules(list: unknown, path: string): LogRulesResult {
   const result = logRuleListSchema.safeParse(list, { error: messageFor });
   const errors = [
-    ...(result.success ? [] : toFieldIssues(result.error.issues, path)),
+    ...(result.success ? [] : namePatternRules(toFieldIssues(result.error.issues, path), list, path)),
     ...crossRuleErrors(list, path),
   ];
   if (!result.success || errors.length > 0) {

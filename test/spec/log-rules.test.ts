@@ -79,4 +79,35 @@ describe('parseLogRules', () => {
       { path: 'rules[0].operator', message: expect.stringContaining('metric evaluation is skipped') },
     ]);
   });
+
+  it('names the rule in an invalid-pattern message and keeps the path a plain field path', () => {
+    const list = [
+      { name: 'Good', logPattern: '.*ok' },
+      { name: 'BadRegex', logPattern: '(a+)\\1+', stopPattern: '[' },
+      { name: 'a.b[0]', logPattern: '(' },
+      { logPattern: '(' },
+    ];
+    const result = parseLogRules(list, 'spec.runPolicy.logMonitoringConfiguration');
+    expect(result.ok ? [] : result.errors).toEqual([
+      {
+        path: 'spec.runPolicy.logMonitoringConfiguration[1].logPattern',
+        message: expect.stringMatching(
+          /^is not a valid pattern \(rule `BadRegex`\): .*repeated backreference/,
+        ),
+      },
+      {
+        path: 'spec.runPolicy.logMonitoringConfiguration[1].stopPattern',
+        message: expect.stringMatching(/^is not a valid pattern \(rule `BadRegex`\): .*missing closing \]/),
+      },
+      {
+        path: 'spec.runPolicy.logMonitoringConfiguration[2].logPattern',
+        message: expect.stringMatching(/^is not a valid pattern \(rule `a\.b\[0\]`\): /),
+      },
+      { path: 'spec.runPolicy.logMonitoringConfiguration[3].name', message: expect.any(String) },
+      {
+        path: 'spec.runPolicy.logMonitoringConfiguration[3].logPattern',
+        message: expect.stringMatching(/^is not a valid pattern: /),
+      },
+    ]);
+  });
 });
