@@ -48,7 +48,7 @@ import { Reason } from '../reasons.ts';
 import type { JobSpec } from '../spec/types.ts';
 import type { Fault } from './fault.ts';
 import { podName } from './naming.ts';
-import { counterAction, eventAction, latencyAction, rankSlots, setCondition, setPhase } from './record.ts';
+import { counterAction, eventAction, latencyAction, rankSlots, setPhase } from './record.ts';
 import { isReadyToStart } from './slots.ts';
 
 /** Scaling events kept on the record (the timeline keeps them all). */
@@ -258,10 +258,10 @@ const finishScaling = (job: JobRecord, now: number, actions: Action[], outcome: 
     }),
     counterAction(Metric.elasticScalingEvents, { direction: s.direction, outcome }),
   );
-  if (outcome === 'Completed') {
+  // No condition of its own: a job's status is its last True condition (HyperPod's CLI), which must stay
+  // Running after a scaling; the scaling lives in `elastic.events`, the timeline and the metrics.
+  if (outcome === 'Completed')
     actions.push(latencyAction(Metric.elasticScalingSeconds, { direction: s.direction }, ms));
-    setCondition(job, 'Elastic', 'True', reason, message, now);
-  }
 };
 
 const beginScaling = (

@@ -266,6 +266,8 @@ describe('scale up when capacity appears', () => {
     expect(new Set(starts(s).map((x) => x.body.rank))).toEqual(new Set([0, 1, 2]));
     expect(s.actionsOf('StopAgents').flatMap((a) => a.pods)).toHaveLength(2);
     expect(s.events(s.history)).toContain('ScaledUp');
+    // The job's status (its last True condition) stays Running through a scaling.
+    expect(s.job.conditions.filter((c) => c.status === 'True').at(-1)?.type).toBe('Running');
     expect(s.job.elastic).toMatchObject({ currentReplicas: 3, desiredReplicas: 3, scalingCount: 1 });
     expect(s.job.elastic?.events.at(-1)).toMatchObject({
       direction: 'up',
