@@ -26,7 +26,7 @@ import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Handler } from 'aws-lambda';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES } from '../adapters/dynamo/store.ts';
+import { MAX_NEW_RECORD_BYTES } from '../adapters/dynamo/store.ts';
 import { eventDocument, jobDocument } from '../core/api/documents.ts';
 import { newJobRecord } from '../core/decide.ts';
 import {
@@ -176,7 +176,9 @@ async function route(deps: Deps, req: Request): Promise<ApiResponse> {
     if (!job) return jobNotFound(ref);
     const rules = validateRules(parseBody(req, 'yaml'));
     if (!rules.ok) return invalid(`${rules.errors.length} invalid rule field(s)`, rules.errors);
-    const oversize = oversizeIssues(withRules(job, rules.rules), MAX_RECORD_BYTES);
+    // The same bound as a new record (MAX_NEW_RECORD_BYTES): the record keeps its growth headroom, so a
+    // rules update cannot fill it to the store's guard and leave no room for the job's status or a cancel.
+    const oversize = oversizeIssues(withRules(job, rules.rules), MAX_NEW_RECORD_BYTES);
     if (oversize) return recordTooLarge(oversize);
     return command(deps, ref, { kind: 'UpdateRules', rules: rules.rules, by: req.principal }, 200);
   }

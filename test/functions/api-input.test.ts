@@ -4,6 +4,7 @@
  * store. Against the real handler on dynalite and the local Kubernetes API (harness.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES } from '../../adapters/dynamo/store.ts';
 import { makeHandler } from '../../functions/api.ts';
 import type { ApiResponse } from '../../functions/shell/http.ts';
 import { MAX_BODY_BYTES, MAX_BODY_DEPTH } from '../../functions/shell/http.ts';
@@ -171,6 +172,37 @@ describe('records too big to store', () => {
       message: expect.stringMatching(/^900 log rules: /),
     });
     expect((await api(apiEvent('GET', `/jobs/${NAMESPACE}/many-rules`))).statusCode).toBe(200);
+  });
+
+  it('answers 413 for rules that fit the store guard but not the growth headroom a new record keeps, and 200 for rules that do', async () => {
+    expect((await postJson(manifest('headroom-rules', NAMESPACE))).statusCode).toBe(201);
+    const ref = { namespace: NAMESPACE, name: 'headroom-rules' };
+    const before = (await h.store.getJob(ref))!;
+    const rulesOf = (count: number) =>
+      Array.from({ length: count }, (_, i) => ({
+        name: `Rule${i}`,
+        logPattern: `.*${'x'.repeat(400)}${i}.*`,
+        faultOnMatch: true,
+      }));
+    const put = (count: number) =>
+      api(
+        apiEvent('PUT', `/jobs/${NAMESPACE}/headroom-rules/rules`, {
+          body: JSON.stringify(rulesOf(count)),
+          headers: JSON_TYPE,
+        }),
+      );
+    // 600 such rules take ~290 KB: over MAX_NEW_RECORD_BYTES, under MAX_RECORD_BYTES.
+    const recordBytes =
+      Buffer.byteLength(JSON.stringify(before)) + Buffer.byteLength(JSON.stringify(rulesOf(600)));
+    expect(recordBytes).toBeGreaterThan(MAX_NEW_RECORD_BYTES);
+    expect(recordBytes).toBeLessThan(MAX_RECORD_BYTES);
+    const res = await put(600);
+    expect(res.statusCode).toBe(413);
+    expect(body(res).errors[0].message).toContain(`over the ${(MAX_NEW_RECORD_BYTES / 1024).toFixed(1)} KiB`);
+    expect((await h.store.getJob(ref))!.spec.runPolicy.logMonitoringConfiguration).toEqual(
+      before.spec.runPolicy.logMonitoringConfiguration,
+    );
+    expect((await put(100)).statusCode).toBe(200);
   });
 });
 
