@@ -32,7 +32,7 @@ export class LocalLogGroup {
     private readonly maxEventsPerStream = 20_000,
   ) {}
 
-  /** Records one container line as the add-on writes it (stock dialect). */
+  /** Records one container line as the add-on writes it (stock dialect; the event's time is the line's). */
   accept(line: ContainerLine, now = Date.now()): void {
     const stream = logStreamName(line);
     let events = this.streams.get(stream);
@@ -43,7 +43,7 @@ export class LocalLogGroup {
     this.seq += 1;
     events.push({
       logStreamName: stream,
-      timestamp: now,
+      timestamp: line.timestamp,
       message: eventMessage(line, 'stock'),
       ingestionTime: now,
       eventId: String(this.seq).padStart(20, '0'),
