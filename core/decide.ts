@@ -14,11 +14,13 @@
  * nextCheckAt).
  *
  * Invariants: an unchanged record comes back as the same object with `changed` false and the same
- * `version`; any change bumps `version` by exactly one and stamps `updatedAt = now`. Every observation
+ * `version`; any change bumps `version` by exactly one and stamps `updatedAt = now`; a changed record's
+ * JSON fits `MAX_RECORD_BYTES` (decide/compact.ts) unless its spec, slots and conditions alone do not. Every observation
  * type and every command is handled (the switches in `foldObservation` and `applyCommand` fail to
  * compile when one is added).
  */
 import type { Action } from './actions.ts';
+import { compactRecord } from './decide/compact.ts';
 import { deriveElastic, faultsToAct, newElasticStatus, settleElastic } from './decide/elastic.ts';
 import { newFault } from './decide/fault.ts';
 import { type FoldContext, foldObservation } from './decide/fold.ts';
@@ -196,5 +198,7 @@ export const decide = (
   if (sameJson(job, draft)) return { job, actions, changed: false };
   draft.version = job.version + 1;
   draft.updatedAt = now;
-  return { job: draft, actions, changed: true };
+  // Every record decide writes fits the store's guard: history is trimmed, in a documented order, when
+  // the record would outgrow it (a cancel of a big job with many restarts must still be written).
+  return { job: compactRecord(draft), actions, changed: true };
 };

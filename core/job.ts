@@ -112,6 +112,11 @@ export interface ElasticStatus {
   scalingCount: number;
   /** The last scalings, oldest first (the timeline keeps every one). */
   events: (ElasticScaling & { endedAt: number; outcome: 'Completed' | 'Aborted' })[];
+  /**
+   * The last pod generation each removed slot (`replica/index`) used: a slot added there later takes a
+   * higher one, so a pod name is never reused while its old pod may still be terminating.
+   */
+  retiredPods?: Record<string, number>;
   /** Since when the job runs below its largest allowed size, and the time spent below it before. */
   belowMaxSince?: number;
   belowMaxMs?: number;
@@ -147,6 +152,11 @@ export interface Remediation {
   pods: string[];
   ranks: number[];
   nodes: string[];
+  /**
+   * The full lengths of `pods`, `ranks` and `nodes` when the record was compacted (core/decide/compact.ts)
+   * and the lists keep only their first entries; absent when the lists are complete.
+   */
+  counts?: { pods: number; ranks: number; nodes: number };
   message?: string;
 }
 

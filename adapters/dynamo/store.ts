@@ -36,6 +36,11 @@ import {
 import pRetry from 'p-retry';
 import { z } from 'zod';
 import {
+  MAX_NEW_RECORD_BYTES,
+  MAX_RECORD_BYTES,
+  RECORD_GROWTH_HEADROOM_BYTES,
+} from '../../core/decide/compact.ts';
+import {
   AlreadyExistsError,
   ConcurrencyError,
   PermanentError,
@@ -65,17 +70,13 @@ import {
 } from './records.ts';
 import { Attr, createTableInput, Index } from './table.ts';
 
-/** DynamoDB's hard item limit is 400 KB; we refuse records past this so the write never fails half-way. */
-export const MAX_RECORD_BYTES = 350 * 1024;
 /**
- * Room a record keeps for what it gains after it is first written, so a record that was written can always
- * be written again (above all with a cancel): conditions (one per type), the last 64 applied command ids,
- * the last 50 remediations, per-slot agent state, node fault counts, the rule engine's state (dropped when
- * the job finishes). A new record (submit, name reuse) must fit `MAX_NEW_RECORD_BYTES`.
+ * The size bounds of a job record live in core (decide keeps every record it writes under the guard,
+ * core/decide/compact.ts): `MAX_RECORD_BYTES`, the guard (DynamoDB's item limit is 400 KB, and we refuse
+ * records past this so the write never fails half-way); `MAX_NEW_RECORD_BYTES`, the largest first record
+ * (submit, name reuse, rules update), the guard less `RECORD_GROWTH_HEADROOM_BYTES`.
  */
-export const RECORD_GROWTH_HEADROOM_BYTES = 96 * 1024;
-/** The largest first record of a job: the guard minus the growth headroom. */
-export const MAX_NEW_RECORD_BYTES = MAX_RECORD_BYTES - RECORD_GROWTH_HEADROOM_BYTES;
+export { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES, RECORD_GROWTH_HEADROOM_BYTES };
 /** Default retention of timeline events (seconds). */
 export const DEFAULT_EVENT_TTL_SECONDS = 30 * 24 * 3600;
 
@@ -242,7 +243,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     if (bytes > MAX_RECORD_BYTES) {
       throw new PermanentError(
         `store: job ${job.namespace}/${job.name} record is ${bytes} bytes, over the ${MAX_RECORD_BYTES}-byte guard ` +
-          '(DynamoDB items are limited to 400 KB); trim remediations/ruleState before writing',
+          '(DynamoDB items are limited to 400 KB); decide compacts the records it writes (core/decide/compact.ts)',
       );
     }
     const jobRef = `${job.namespace}/${job.name}`;

@@ -111,6 +111,8 @@ export function jobDocument(job: JobRecord) {
         pods: r.pods,
         ranks: r.ranks,
         nodes: r.nodes,
+        // Full list lengths when a compacted record keeps only the first entries (core/decide/compact.ts).
+        counts: r.counts,
         message: r.message,
       })),
       budgets: budgetsOf(job),

@@ -3,10 +3,12 @@
  * sweep after completion + ttl; a finished job's name can be submitted again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_NEW_RECORD_BYTES } from '../../adapters/dynamo/store.ts';
+import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES } from '../../adapters/dynamo/store.ts';
+import { recordBytes } from '../../core/decide/compact.ts';
 import { makeHandler } from '../../functions/api.ts';
 import type { ApiResponse } from '../../functions/shell/http.ts';
 import { makeHandler as makeSweep } from '../../functions/sweep.ts';
+import { grow, runningRecord } from '../core/big-record.ts';
 import { apiEvent, manifest } from './fixtures.ts';
 import { type Harness, NAMESPACE, startHarness } from './harness.ts';
 
@@ -87,6 +89,39 @@ describe('jobs that must stay cancellable', () => {
     const cancelled = await cancel('big-under');
     expect(cancelled.statusCode).toBe(202);
     expect(body(cancelled).status.phase).toBe('Cancelled');
+  }, 60_000);
+
+  it('cancels a big job whose record grew to the store guard through many job-level restarts (202, Cancelled)', async () => {
+    expect((await submit('big-grown')).statusCode).toBe(201);
+    const stored = (await h.store.getJob(ref('big-grown')))!;
+    // The same job at 300 pods on EKS-style nodes, every job-level restart remembered listing all of them.
+    const spec = {
+      ...stored.spec,
+      replicaSpecs: stored.spec.replicaSpecs.map((r) => ({ ...r, replicas: 300, spares: 0 })),
+    };
+    const first = { ...runningRecord(spec), uid: stored.uid, createdAt: stored.createdAt };
+    expect(recordBytes(first)).toBeLessThan(MAX_NEW_RECORD_BYTES);
+    let restarts = 1;
+    while (recordBytes(grow(first, { restarts: restarts + 1 })) <= MAX_RECORD_BYTES) restarts++;
+    const big = grow(first, { restarts });
+    // Filled to 24 bytes under the guard: what a cancel adds (its condition, its command id) cannot fit.
+    big.remediations.at(-1)!.message += 'm'.repeat(MAX_RECORD_BYTES - 24 - recordBytes(big));
+    big.version = stored.version + 1;
+    expect(recordBytes(big)).toBe(MAX_RECORD_BYTES - 24);
+    await h.store.putJob(big);
+
+    const cancelled = await cancel('big-grown');
+    expect(cancelled.statusCode).toBe(202);
+    expect(body(cancelled).status.phase).toBe('Cancelled');
+    const after = (await h.store.getJob(ref('big-grown')))!;
+    expect(after.phase).toBe('Cancelled');
+    expect(recordBytes(after)).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+    // History was trimmed, not the job: the newest remediations stay, their lists cut to counts.
+    expect(after.remediations.at(-1)).toMatchObject({
+      generation: restarts,
+      counts: { pods: 300, ranks: 300, nodes: 300 },
+    });
+    expect(after.spec).toEqual(big.spec);
   }, 60_000);
 
   it.each(['json', 'yaml'] as const)(
