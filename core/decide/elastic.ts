@@ -173,6 +173,11 @@ const relayout = (job: JobRecord, size: number, join: boolean): string[] => {
       for (const s of drop) {
         if (s.podPhase !== 'Deleting') deleted.push(s.name);
         job.pods = job.pods.filter((p) => p !== s);
+        const key = `${s.replica}/${s.index}`;
+        job.elastic!.retiredPods = {
+          ...job.elastic!.retiredPods,
+          [key]: Math.max(job.elastic!.retiredPods?.[key] ?? -1, s.podGeneration),
+        };
       }
     } else if (held.length < want) {
       const used = new Set(mine.map((s) => s.index));
@@ -180,11 +185,16 @@ const relayout = (job: JobRecord, size: number, join: boolean): string[] => {
       for (let k = held.length; k < want; k++) {
         while (used.has(index)) index++;
         used.add(index);
+        // A pod name is never reused: the pod this index held last may still be terminating.
+        const podGeneration = Math.max(
+          job.generation,
+          (job.elastic!.retiredPods?.[`${r.name}/${index}`] ?? -1) + 1,
+        );
         const slot: PodSlot = {
           replica: r.name,
           index,
-          name: podName(job.name, r.name, index, job.generation),
-          podGeneration: job.generation,
+          name: podName(job.name, r.name, index, podGeneration),
+          podGeneration,
           groupRank: join ? null : -1,
           spare: false,
           podPhase: 'Pending',

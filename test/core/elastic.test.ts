@@ -410,3 +410,24 @@ describe('property: the world size', () => {
     );
   });
 });
+
+describe('pod names', () => {
+  it('never reuses the name of a pod removed by a resize (it may still be terminating)', () => {
+    const s = on(elasticSpec(POLICY), 2);
+    sweep(s.after(1000));
+    const removed = s.actionsOf('DeletePods', s.history).flatMap((a) => a.pods);
+    expect(removed).toHaveLength(1);
+    sweep(s.after(1000));
+    s.world.nodes.set('node-new', {
+      name: 'node-new',
+      health: 'Schedulable',
+      ready: true,
+      instanceId: 'i-new',
+    });
+    sweep(s.after(1000));
+    sweep(s.after(120_000));
+    const created = [...new Set(s.actionsOf('CreatePods').flatMap((a) => a.pods.map((p) => p.name)))];
+    expect(created).toHaveLength(1);
+    expect(removed).not.toContain(created[0]);
+  });
+});
