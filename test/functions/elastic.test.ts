@@ -43,7 +43,9 @@ async function converge(name: string, what: string, done: (job: JobRecord) => bo
     if (!done(job)) await sleep(100);
   }
   if (!done(job))
-    throw new Error(`job ${name}: no ${what}: phase ${job.phase}, ${JSON.stringify(job.elastic)} ${JSON.stringify(job.pods)}`);
+    throw new Error(
+      `job ${name}: no ${what}: phase ${job.phase}, ${JSON.stringify(job.elastic)} ${JSON.stringify(job.pods)}`,
+    );
   return job;
 }
 
