@@ -143,6 +143,16 @@ describe('nodes', () => {
     expect(listed.map((n) => n.name).sort()).toEqual(['hyperpod-i-0123456789abcdef0', 'node-b']);
   });
 
+  it('observes a cordoned node as unschedulable (it adds no elastic capacity)', async () => {
+    const c = fresh();
+    kube.addNode('cordoned', { [NODE_HEALTH_LABEL]: 'Schedulable' });
+    kube.store.mutate('nodes', undefined, 'cordoned', (n) => {
+      n.spec = { ...(n.spec ?? {}), unschedulable: true };
+    });
+    const [node] = await c.getNodes(['cordoned']);
+    expect(node).toMatchObject({ name: 'cordoned', health: 'Schedulable', unschedulable: true });
+  });
+
   it('reads many nodes with one list call instead of one read each, same answer', async () => {
     for (let i = 0; i < 20; i++) kube.addNode(`n${i}`, { [NODE_HEALTH_LABEL]: 'Schedulable' }, i !== 3);
     const names = ['n3', 'gone', ...Array.from({ length: 18 }, (_, i) => `n${i + 2}`)];
@@ -348,6 +358,30 @@ describe('agents through pods/proxy', () => {
     const stopped = await c.stopAgents(NS, pods, { timeout: 2 });
     expect(stopped.map((r) => r.ok && r.status.status)).toEqual(['ready', 'ready']);
     expect(c.stats.calls()).toMatchObject({ 'agent:status': 2, 'agent:start': 2, 'agent:stop': 2 });
+  });
+
+  it('raises the elastic event on the agents through pods/proxy, one answer per pod', async () => {
+    const c = fresh();
+    await route(c);
+    const pods = ['llama-pods-0-g0', 'llama-pods-1-g0'];
+    await c.startAgents(
+      NS,
+      pods.map((pod, rank) => ({
+        pod,
+        body: { rank, nnodes: 2, faultCount: 4, master_addr: '127.0.0.1', master_port: 29500 },
+      })),
+    );
+    const signalled = await c.signalElasticEvent(NS, pods, {
+      nnodes: 3,
+      faultCount: 4,
+      reason: 'CapacityAvailable',
+    });
+    expect(signalled.map((r) => [r.pod, r.ok && r.status.status, r.ok && r.status.faultCount])).toEqual([
+      ['llama-pods-0-g0', 'running', 4],
+      ['llama-pods-1-g0', 'running', 4],
+    ]);
+    expect(c.stats.calls()).toMatchObject({ 'agent:elastic-event': 2 });
+    await c.stopAgents(NS, pods, { timeout: 2 });
   });
 
   it('reports a 4xx from the agent as a failed call, not as unreachable', async () => {
