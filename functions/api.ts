@@ -43,6 +43,7 @@ import type { JobRef } from '../core/ports.ts';
 import { nameSuffixFrom, parseJobManifest } from '../core/spec/parse.ts';
 import { checkPodSecurity } from '../core/spec/pod-security.ts';
 import type { JobSpec, LogRule } from '../core/spec/types.ts';
+import { yamlTooDeep } from '../core/spec/yaml-depth.ts';
 import { type Grant, grantOf, isGranted } from './shell/access.ts';
 import { isNamespaceAllowed } from './shell/config.ts';
 import { lambdaHandler } from './shell/deps.ts';
@@ -431,6 +432,10 @@ function parseBody(req: Request, kind: 'json' | 'yaml'): unknown {
     if (!body.ok) throw new ValidationError('the body does not parse', [body.issue]);
     return body.value;
   }
+  // The YAML parser recurses per level: deep text is refused before it can overflow the stack.
+  const deepText = yamlTooDeep(text, MAX_BODY_DEPTH);
+  if (deepText)
+    throw new ValidationError('the body is nested too deeply', [{ path: 'body', message: deepText.message }]);
   let value: unknown;
   try {
     value = parseYaml(text, { uniqueKeys: true });

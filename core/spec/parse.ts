@@ -52,6 +52,7 @@ import type {
   RunPolicy,
   TrainKeeperOptions,
 } from './types.ts';
+import { yamlTooDeep } from './yaml-depth.ts';
 
 /** The only `apiVersion` accepted: HyperPod's training operator CRD group/version. */
 export const JOB_API_VERSION = 'sagemaker.amazonaws.com/v1';
@@ -551,6 +552,9 @@ function toJobSpec(m: Manifest, rules: LogRule[]): JobSpec {
 
 /** YAML (JSON is YAML) text → one plain document, or the syntax errors with their line and column. */
 function readDocument(text: string): { ok: true; value: unknown } | { ok: false; errors: FieldIssue[] } {
+  // The YAML parser recurses per level and has no depth limit: refuse deep text before it overflows.
+  const deep = yamlTooDeep(text);
+  if (deep) return { ok: false, errors: [{ path: '', message: deep.message }] };
   const docs = parseAllDocuments(text, { prettyErrors: true, uniqueKeys: true });
   if (!Array.isArray(docs)) return { ok: true, value: undefined };
   const errors: FieldIssue[] = [];

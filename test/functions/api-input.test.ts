@@ -61,6 +61,32 @@ describe('bodies', () => {
     expect(lists.statusCode).toBe(400);
   });
 
+  it('refuses a flow-style YAML manifest nested 2,000 deep with 400 naming the depth and the line, not a stack overflow', async () => {
+    const m = JSON.parse(manifest('deep-flow-yaml', NAMESPACE));
+    const text = `# yaml\n${JSON.stringify(m).replace('"containers":', `"deep":${'{"a":'.repeat(2000)}1${'}'.repeat(2000)},"containers":`)}\n`;
+    const res = await api(
+      apiEvent('POST', '/jobs', { body: text, headers: { 'content-type': 'application/yaml' } }),
+    );
+    expect(res.statusCode).toBe(400);
+    const [issue] = body(res).errors;
+    expect(issue.message).toMatch(
+      new RegExp(`^nested deeper than ${MAX_BODY_DEPTH} levels at line 2, column \\d+$`),
+    );
+    expect(await h.store.getJob({ namespace: NAMESPACE, name: 'deep-flow-yaml' })).toBeUndefined();
+    expect((await postJson(manifest('deep-flow-rules', NAMESPACE))).statusCode).toBe(201);
+    const rules = await api(
+      apiEvent('PUT', `/jobs/${NAMESPACE}/deep-flow-rules/rules`, {
+        body: `- ${'{a: '.repeat(800)}1${'}'.repeat(800)}`,
+        headers: { 'content-type': 'application/yaml' },
+      }),
+    );
+    expect(rules.statusCode).toBe(400);
+    expect(body(rules).errors[0]).toEqual({
+      path: 'body',
+      message: `nested deeper than ${MAX_BODY_DEPTH} levels at line 1, column ${2 + 4 * 99 + 1}`,
+    });
+  });
+
   it('refuses deep YAML rule lists with 400', async () => {
     expect((await postJson(manifest('rules-target', NAMESPACE))).statusCode).toBe(201);
     for (const text of [
