@@ -18,6 +18,8 @@
  * `process.cpuUsage()` across the handler calls (with dynalite it includes dynalite's share). Figures are
  * printed, never asserted. `LOGS_FILTER_BENCH_LINES` sets the number of lines (default 5,000).
  */
+
+import { applicationLogGroup } from '../adapters/aws/cloudwatch-logs.ts';
 import { ensureTable } from '../adapters/dynamo/store.ts';
 import { AGENT_RECORD_MARKER } from '../core/agent-protocol.ts';
 import { POD_LABELS } from '../core/observations.ts';
@@ -32,7 +34,6 @@ import {
   startDynalite,
   startDynamoDbLocal,
 } from '../local/dynamo.ts';
-import { applicationLogGroup } from '../local/logs/container-insights.ts';
 import { type CapturedLine, type CloudWatchLogsEvent, LogShipper } from '../local/shipper.ts';
 import { type LogFilter, logFilterPattern } from '../stacks/log-filter.ts';
 import { loadLine, printTable } from './support.ts';

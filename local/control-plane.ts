@@ -13,6 +13,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { applicationLogGroup } from '../adapters/aws/cloudwatch-logs.ts';
 import { ensureTable } from '../adapters/dynamo/store.ts';
 import { PROMETHEUS_TEXT_CONTENT_TYPE, PrometheusTextSink } from '../adapters/prometheus/text.ts';
 import { makeHandler as makeApiHandler } from '../functions/api.ts';
@@ -29,7 +30,7 @@ import { type HttpApiHandler, type LocalApiGateway, startLocalApiGateway } from 
 import { type LocalDynamo, makeDocClient, startDynalite, startDynamoDbLocal } from './dynamo.ts';
 import { type LocalKube, startLocalKube } from './kube/index.ts';
 import { LocalLogGroup } from './logs/cloudwatch-logs-api.ts';
-import { applicationLogGroup, type LogDialect } from './logs/container-insights.ts';
+import type { LogDialect } from './logs/container-insights.ts';
 import { LogShipper } from './shipper.ts';
 
 /**

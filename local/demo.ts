@@ -14,7 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import pc from 'picocolors';
+import { outColors as pc } from '../cli/style.ts';
 import { type ChaosFault, type ChaosOptions, injectChaos } from './chaos.ts';
 import { type LocalControlPlane, REPO_ROOT, startLocalControlPlane } from './control-plane.ts';
 

@@ -57,10 +57,6 @@ export interface ContainerLine {
   timestamp: number;
 }
 
-/** The log group the add-on writes container output to. */
-export const applicationLogGroup = (cluster: string): string =>
-  `/aws/containerinsights/${cluster}/application`;
-
 const sha256 = (s: string): string => createHash('sha256').update(s).digest('hex');
 
 /** The container's runtime id (64 hex digits), stable for a (namespace, pod, container). */

@@ -7,9 +7,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JobLogReader, makeLogsClient } from '../../adapters/aws/cloudwatch-logs.ts';
+import { applicationLogGroup, JobLogReader, makeLogsClient } from '../../adapters/aws/cloudwatch-logs.ts';
 import { LOCAL_LOGS_PATH, LocalLogGroup } from '../../local/logs/cloudwatch-logs-api.ts';
-import { applicationLogGroup } from '../../local/logs/container-insights.ts';
 
 const group = new LocalLogGroup(applicationLogGroup('trainkeeper-local'));
 let server: Server;
