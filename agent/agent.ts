@@ -149,17 +149,16 @@ class Runtime {
 
   async listen(): Promise<number> {
     const port = Number(this.o.env[AGENT_ENV.agentPort] ?? this.opts.serverPort);
+    const host = this.o.env[AGENT_ENV.agentHost] || this.opts.serverHost;
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(port, this.opts.serverHost, () => {
+      this.server.listen(port, host, () => {
         this.server.off('error', reject);
         resolve();
       });
     });
     const bound = (this.server.address() as AddressInfo).port;
-    this.o.stderr(
-      `trainkeeper-agent: listening on ${this.opts.serverHost}:${bound}, ${this.o.nproc} worker(s) per node\n`,
-    );
+    this.o.stderr(`trainkeeper-agent: listening on ${host}:${bound}, ${this.o.nproc} worker(s) per node\n`);
     this.emit({ kind: 'state', reason: 'Ready' });
     if (this.opts.heartbeatInterval > 0) {
       this.heartbeat = setInterval(() => this.beat(), this.opts.heartbeatInterval * 1000);

@@ -39,6 +39,12 @@ export const AGENT_ENV = {
   nprocPerNode: 'NPROC_PER_NODE',
   /** Overrides `--server-port` (the local kubelet gives each pod its own port on loopback). */
   agentPort: 'TRAINKEEPER_AGENT_PORT',
+  /**
+   * Overrides `--server-host` (default 0.0.0.0: in a real pod the pod IP is what `pods/proxy` reaches). The
+   * local kubelet sets the pod's loopback IP: there every pod is a process on the user's machine, and an
+   * agent on 0.0.0.0 would take `/start` from the network.
+   */
+  agentHost: 'TRAINKEEPER_AGENT_HOST',
 } as const;
 
 const rankIp = z.object({ rank: z.coerce.number().int().min(0), ip: z.string().min(1) });

@@ -5,7 +5,9 @@
  * Per pod: the first container's `command` + `args` run (the image is ignored; other containers are not
  * run and not reported), with env = the container's env (`$(VAR)` references and downward-API `fieldRef`s
  * resolved) over a base of PATH (configured directories first), HOME and the kubelet's extra env, plus
- * `TRAINKEEPER_AGENT_PORT`: a free loopback port standing in for container port 8080. Each pod gets its
+ * `TRAINKEEPER_AGENT_PORT`: a free loopback port standing in for container port 8080, and
+ * `TRAINKEEPER_AGENT_HOST`: the pod's loopback IP, so the agent is not reachable from the network (a real
+ * agent listens on 0.0.0.0, which here would be every interface of the user's machine). Each pod gets its
  * own loopback IP (127.X.Y.Z; X and Y random per kubelet, so parallel test files do not collide), which
  * its processes bind and connect to; the API server's proxy goes there.
  *
@@ -550,6 +552,8 @@ export class ProcessKubelet implements PodLogSource {
       } else env[e.name] = '';
     }
     env.TRAINKEEPER_AGENT_PORT = String(runtime.agentPort);
+    // The agent listens on the pod's loopback IP (what the proxy reaches), never on the user's network.
+    env.TRAINKEEPER_AGENT_HOST = runtime.ip;
     return env;
   }
 

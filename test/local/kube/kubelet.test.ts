@@ -7,10 +7,12 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { PodLogEvent } from '../../../local/kube/index.ts';
 import { eventually, kubeRequest, useLocalKube } from '../../support/kube.ts';
+import { acceptedFromOutside, externalAddresses } from './loopback.ts';
 
 const workDir = mkdtempSync(join(tmpdir(), 'tk-kubelet-'));
 const binDir = join(workDir, 'bin');
@@ -224,6 +226,8 @@ describe('pod lifecycle', () => {
     // The kubelet's own free port wins over the manifest's 8080.
     expect(Number(vars.TRAINKEEPER_AGENT_PORT)).toBeGreaterThan(0);
     expect(vars.TRAINKEEPER_AGENT_PORT).not.toBe('8080');
+    // The agent listens on the pod's loopback IP, not on every interface of the user's machine.
+    expect(vars.TRAINKEEPER_AGENT_HOST).toBe(done.status!.podIP);
     expect(vars.HOME).toBeTruthy();
   });
 
@@ -449,6 +453,40 @@ describe('pods/proxy', () => {
     const plain = await kubeRequest(env.kube, `/api/v1/namespaces/${ns}/pods/agent/proxy/status`);
     expect(JSON.parse(plain.body)).toMatchObject({ url: '/status' });
   });
+
+  it("runs a real agent on the pod's loopback IP: reachable through pods/proxy, refused on the host's network addresses", async () => {
+    const agentBin = fileURLToPath(new URL('../../../bin/trainkeeper-agent.js', import.meta.url));
+    await env.core.createNamespacedPod({
+      namespace: ns,
+      body: {
+        metadata: { name: 'real-agent' },
+        spec: {
+          restartPolicy: 'Never',
+          containers: [
+            {
+              name: 'pytorch',
+              command: [process.execPath, agentBin, '--nproc-per-node', '1', 'train.sh'],
+              ports: [{ containerPort: 8080 }],
+            },
+          ],
+        },
+      },
+    });
+    const log = await eventually(async () => {
+      const text = await env.core.readNamespacedPodLog({ namespace: ns, name: 'real-agent' }).catch(() => '');
+      return /listening on \S+:\d+/.test(text) ? text : undefined;
+    }, 30_000);
+    const [, host, port] = /listening on (\S+):(\d+)/.exec(log)!;
+    const pod = await env.core.readNamespacedPod({ namespace: ns, name: 'real-agent' });
+    expect(host).toBe(pod.status!.podIP);
+    expect(host).toMatch(/^127\./);
+    const status = await kubeRequest(env.kube, `/api/v1/namespaces/${ns}/pods/real-agent:8080/proxy/status`);
+    expect(status.status).toBe(200);
+    expect(JSON.parse(status.body)).toMatchObject({ status: 'ready' });
+    expect(externalAddresses().length).toBeGreaterThan(0);
+    expect(await acceptedFromOutside(Number(port))).toEqual([]);
+    await env.core.deleteNamespacedPod({ namespace: ns, name: 'real-agent', gracePeriodSeconds: 0 });
+  }, 60_000);
 
   it('answers 503 ServiceUnavailable when nothing listens in the pod', async () => {
     const pod = await env.core.createNamespacedPod({ namespace: ns, body: shPod('exec sleep 300') });
