@@ -227,8 +227,8 @@ const nprocSchema = z.preprocess(
 );
 
 /**
- * `spec.elasticPolicy` (hyperpod-spec §2.5, operator ≥ 1.2): every field checked, though TrainKeeper does
- * not scale elastically (a warning says so). Cross-field rules are in `elasticPolicyErrors`.
+ * `spec.elasticPolicy` (hyperpod-spec §2.5, operator ≥ 1.2): every field checked; core/decide/elastic.ts
+ * acts on it (docs/elastic.md). Cross-field rules are in `elasticPolicyErrors`.
  */
 const elasticPolicySchema = strict({
   minReplicas: optionalInt(1),
@@ -416,26 +416,23 @@ function warningsFor(doc: Raw): FieldIssue[] {
     });
   }
   const spec = asObject(doc.spec) ?? {};
-  if (spec.elasticPolicy !== undefined) {
-    warnings.push({
-      path: 'spec.elasticPolicy',
-      message: `${NOT_ACTED_ON}: TrainKeeper does not scale jobs elastically`,
-    });
-  }
+  // core/decide/elastic.ts reads a replica spec's maxReplicas and the scale-up snooze only for a job with
+  // spec.elasticPolicy; without one they change nothing.
+  const isElastic = spec.elasticPolicy !== undefined;
   asArray(spec.replicaSpecs).forEach((r, i) => {
-    if (asObject(r)?.maxReplicas !== undefined) {
+    if (!isElastic && asObject(r)?.maxReplicas !== undefined) {
       warnings.push({
         path: `spec.replicaSpecs[${i}].maxReplicas`,
-        message: `${NOT_ACTED_ON}: it bounds elastic scaling only`,
+        message: `${NOT_ACTED_ON}: it bounds elastic scaling only, and the job has no spec.elasticPolicy`,
       });
     }
   });
   const runPolicy = asObject(spec.runPolicy) ?? {};
   const snooze = asInt(asObject(runPolicy.restartPolicy)?.scaleUpSnoozeTimeInSeconds);
-  if (snooze !== undefined && snooze > 0) {
+  if (!isElastic && snooze !== undefined && snooze > 0) {
     warnings.push({
       path: 'spec.runPolicy.restartPolicy.scaleUpSnoozeTimeInSeconds',
-      message: `${NOT_ACTED_ON}: it delays elastic scale-up only`,
+      message: `${NOT_ACTED_ON}: it delays elastic scale-up only, and the job has no spec.elasticPolicy`,
     });
   }
   if (runPolicy.workloadMode !== undefined) {

@@ -66,15 +66,24 @@ describe('trainkeeper validate', () => {
 
   it('prints warnings as warning: path: message and still exits 0', () => {
     const text = readFileSync(`${root}${fixture('minimal.json')}`, 'utf8').replace(
-      '"spec": {',
-      '"spec": { "elasticPolicy": { "minReplicas": 1 },',
+      '"replicas": 2,',
+      '"replicas": 2, "maxReplicas": 4,',
     );
     const run = trainkeeper(['validate', '-'], text);
     expect(run.code).toBe(0);
     expect(run.stderr).toBe(
-      'warning: spec.elasticPolicy: accepted but not acted on: TrainKeeper does not scale jobs elastically\n',
+      'warning: spec.replicaSpecs[0].maxReplicas: accepted but not acted on: it bounds elastic scaling only, and the job has no spec.elasticPolicy\n',
     );
     expect(run.stdout).toContain('warnings: 1');
+  });
+
+  it('prints no warning for an elastic job: spec.elasticPolicy and replicaSpecs[].maxReplicas are acted on', () => {
+    const text = readFileSync(`${root}${fixture('minimal.json')}`, 'utf8')
+      .replace('"replicas": 2,', '"replicas": 2, "maxReplicas": 4,')
+      .replace('"spec": {', '"spec": { "elasticPolicy": { "minReplicas": 2, "maxReplicas": 4 },');
+    const run = trainkeeper(['validate', '-'], text);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toContain('warnings: 0');
   });
 
   it('checks pod security when asked and exits 1 with the template paths', () => {

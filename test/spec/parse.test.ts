@@ -590,18 +590,17 @@ describe('parseJobManifest errors', () => {
 describe('parseJobManifest warnings', () => {
   it.each([
     [
-      'spec.elasticPolicy',
-      { minReplicas: 1, maxReplicas: 4 },
-      'spec.elasticPolicy',
-      'accepted but not acted on',
+      'spec.replicaSpecs[0].maxReplicas',
+      4,
+      'spec.replicaSpecs[0].maxReplicas',
+      'accepted but not acted on: it bounds elastic scaling only, and the job has no spec.elasticPolicy',
     ],
-    ['spec.replicaSpecs[0].maxReplicas', 4, 'spec.replicaSpecs[0].maxReplicas', 'accepted but not acted on'],
     ['spec.runPolicy.workloadMode', 'Deployment', 'spec.runPolicy.workloadMode', 'accepted but not acted on'],
     [
       'spec.runPolicy.restartPolicy',
       { evalPeriodSeconds: 60, scaleUpSnoozeTimeInSeconds: 30 },
       'spec.runPolicy.restartPolicy.scaleUpSnoozeTimeInSeconds',
-      'accepted but not acted on',
+      'accepted but not acted on: it delays elastic scale-up only, and the job has no spec.elasticPolicy',
     ],
     [
       'spec.runPolicy.logMonitoringConfiguration[0]',
@@ -635,11 +634,11 @@ describe('parseJobManifest warnings', () => {
   });
 
   it('returns warnings alongside errors', () => {
-    const doc = withField('spec.elasticPolicy', { minReplicas: 1 });
+    const doc = withField('spec.replicaSpecs[0].maxReplicas', 4);
     (doc as Record<string, unknown>).kind = 'Job';
     const result = parseJobManifest(doc);
     expect(result.ok).toBe(false);
-    expect(result.warnings.map((w) => w.path)).toEqual(['spec.elasticPolicy']);
+    expect(result.warnings.map((w) => w.path)).toEqual(['spec.replicaSpecs[0].maxReplicas']);
   });
 });
 
@@ -805,8 +804,9 @@ describe('parseJobManifest accepts what the operator accepts', () => {
 
 describe('parseJobManifest validates spec.elasticPolicy', () => {
   const elastic = (policy: unknown) => parseJobManifest(withField('spec.elasticPolicy', policy));
+  const elasticPolicyDoc = () => withField('spec.elasticPolicy', { minReplicas: 2, maxReplicas: 4 });
 
-  it('keeps a valid policy and still warns that elastic scaling is not acted on', () => {
+  it('keeps a valid policy without a warning: elastic scaling is acted on', () => {
     const policy = {
       minReplicas: 2,
       maxReplicas: 8,
@@ -817,9 +817,19 @@ describe('parseJobManifest validates spec.elasticPolicy', () => {
     };
     const result = elastic(policy);
     expect(specOf(result).elasticPolicy).toEqual(policy);
-    expect(result.warnings.map((w) => w.message)).toEqual([
-      expect.stringContaining('accepted but not acted on'),
-    ]);
+    expect(result.warnings).toEqual([]);
+  });
+
+  it('does not warn about replicaSpecs[].maxReplicas or the scale-up snooze when the job has an elasticPolicy, which reads both', () => {
+    const doc = withField(
+      'spec.runPolicy.restartPolicy',
+      { evalPeriodSeconds: 60, scaleUpSnoozeTimeInSeconds: 30 },
+      withField('spec.replicaSpecs[0].maxReplicas', 4, elasticPolicyDoc()),
+    );
+    const result = parseJobManifest(doc);
+    expect(result).toMatchObject({ ok: true, warnings: [] });
+    expect(specOf(result).replicaSpecs[0]!.maxReplicas).toBe(4);
+    expect(specOf(result).runPolicy.restartPolicy?.scaleUpSnoozeTimeInSeconds).toBe(30);
   });
 
   it.each([
