@@ -33,6 +33,7 @@ import {
   StatusBody,
   type StopBody,
 } from '../../core/agent-protocol.ts';
+import { serviceName } from '../../core/decide/naming.ts';
 import { AlreadyExistsError, NotFoundError } from '../../core/errors.ts';
 import type { JobEvent } from '../../core/job.ts';
 import {
@@ -253,7 +254,7 @@ export class KubeCluster implements Cluster {
     }
     // It exists: converge its selector and ports if someone changed them.
     const current = await this.call('getService', () =>
-      this.core.readNamespacedService({ name: spec.name, namespace }),
+      this.core.readNamespacedService({ name: body.metadata!.name!, namespace }),
     );
     const same =
       JSON.stringify(current.spec?.selector ?? {}) === JSON.stringify(body.spec?.selector) &&
@@ -264,7 +265,7 @@ export class KubeCluster implements Cluster {
     await this.call('patchService', () =>
       this.core.patchNamespacedService(
         {
-          name: spec.name,
+          name: body.metadata!.name!,
           namespace,
           body: [
             { op: 'replace', path: '/spec/selector', value: body.spec?.selector },
@@ -400,7 +401,7 @@ export class KubeCluster implements Cluster {
       metadata: { name: kubeEventName(ref, event), namespace: ref.namespace },
       involvedObject: target
         ? { apiVersion: 'v1', kind: 'Pod', name: target.name, namespace: ref.namespace }
-        : { apiVersion: 'v1', kind: 'Service', name: ref.name, namespace: ref.namespace },
+        : { apiVersion: 'v1', kind: 'Service', name: serviceName(ref.name), namespace: ref.namespace },
       reason: event.reason,
       message: event.message.slice(0, 1024),
       type: event.type,

@@ -19,6 +19,7 @@
 import type { V1Pod, V1Service } from '@kubernetes/client-node';
 import type { PodPlan } from '../../core/actions.ts';
 import { AGENT_ENV, AGENT_PORT } from '../../core/agent-protocol.ts';
+import { serviceName } from '../../core/decide/naming.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { NODE_HEALTH_LABEL, POD_LABELS } from '../../core/observations.ts';
 import type { JobSpec } from '../../core/spec/types.ts';
@@ -210,7 +211,8 @@ export function buildPod(spec: JobSpec, plan: PodPlan, options: BuildPodOptions 
   const hostname = stableHostname(spec.name, plan.replica, plan.index);
   if (hostname && DNS_LABEL.test(spec.name) && spec.name.length <= 63) {
     podSpec.hostname = hostname;
-    podSpec.subdomain = spec.name;
+    // The job's headless Service, whose name is a DNS-1035 label (core/decide/naming.ts `serviceName`).
+    podSpec.subdomain = serviceName(spec.name);
   }
 
   return {
@@ -227,8 +229,9 @@ export function buildPod(spec: JobSpec, plan: PodPlan, options: BuildPodOptions 
 }
 
 /**
- * The job's headless Service (named after the job, in its namespace): gives each pod with a `hostname`
- * the DNS name `<hostname>.<job>.<namespace>.svc`. Publishes not-ready addresses so rank 0 resolves
+ * The job's headless Service (named after the job, in its namespace: `serviceName`, the job name with a
+ * `j-` prefix when it starts with a digit, as Service names must start with a letter): gives each pod with
+ * a `hostname` the DNS name `<hostname>.<service>.<namespace>.svc`. Publishes not-ready addresses so rank 0 resolves
  * before its readiness (the rendezvous happens before training is "ready").
  */
 export function buildService(spec: JobSpec, options: BuildPodOptions = {}): V1Service {
@@ -236,7 +239,7 @@ export function buildService(spec: JobSpec, options: BuildPodOptions = {}): V1Se
     apiVersion: 'v1',
     kind: 'Service',
     metadata: {
-      name: spec.name,
+      name: serviceName(spec.name),
       namespace: spec.namespace,
       labels: { [POD_LABELS.job]: spec.name, [POD_LABELS.hpJob]: spec.name },
     },

@@ -30,6 +30,29 @@ export const podName = (jobName: string, replica: string, index: number, podGene
   return `${keep}-${tag}${suffix}`;
 };
 
+/** A DNS-1035 label, what Kubernetes requires of a Service name: a letter first, then as a DNS-1123 label. */
+export const DNS_1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * The name of the job's headless Service (and its pods' `subdomain`). Service names must be DNS-1035
+ * labels (a letter first), while job names are DNS-1123 labels and may start with a digit: such a name gets
+ * the prefix `j-`, and when that makes it longer than 63 characters it is cut and tagged with a hash of the
+ * job name, as `podName` shortens names. A job name starting with a letter is used as it is, except one
+ * that a prefixed name could equal (`j-1a`, `j-j-1a`, ...: `j-`s then a digit), which is prefixed too.
+ *
+ * Invariants: a valid DNS-1035 label of at most 63 characters (given a DNS-1123 label job name);
+ * deterministic; names that are not cut are distinct for distinct job names (job `1a` → `j-1a`, job
+ * `j-1a` → `j-j-1a`), and cut ones carry a hash of the whole job name.
+ */
+export const serviceName = (jobName: string): string => {
+  if (!/^(j-)*[0-9]/.test(jobName)) return jobName;
+  const prefixed = `j-${jobName}`;
+  if (prefixed.length <= MAX_POD_NAME_LENGTH) return prefixed;
+  const tag = fnv1a(jobName).toString(16).padStart(8, '0');
+  const keep = prefixed.slice(0, MAX_POD_NAME_LENGTH - tag.length - 1).replace(/-+$/, '');
+  return `${keep}-${tag}`;
+};
+
 /**
  * Parses a name made by `podName` back into its parts; undefined for a name that is not one of this job's.
  * Replica names may contain dashes: the index and generation are read from the end. A shortened name

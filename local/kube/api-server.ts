@@ -19,6 +19,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DNS_1035_LABEL } from '../../core/decide/naming.ts';
 import { CORE_V1_OPENAPI, fieldValidationOf, OPENAPI_V3_ROOT, unknownFields } from './openapi.ts';
 import { jsonPatch, mergePatch, PatchError, strategicMerge } from './patch.ts';
 import {
@@ -803,7 +804,8 @@ function restrictTo(part: 'main' | 'status', current: KubeObject, incoming: Kube
 
 /**
  * Fills the defaults the real API server would, so clients read the same shapes: pods get restartPolicy
- * Always, terminationGracePeriodSeconds 30, schedulerName, phase Pending; services a clusterIP.
+ * Always, terminationGracePeriodSeconds 30, schedulerName, phase Pending; services a clusterIP. A Service
+ * whose name is not a DNS-1035 label (e.g. starts with a digit) is 422 Invalid, as on a real cluster.
  * A pod without containers is 422 Invalid with the field path.
  */
 function applyDefaults(resource: Resource, obj: KubeObject, now: number): void {
@@ -841,6 +843,19 @@ function applyDefaults(resource: Resource, obj: KubeObject, now: number): void {
     status.phase = 'Pending';
     status.qosClass ??= 'BestEffort';
   } else if (resource === 'services') {
+    // As the real API server: a Service name is a DNS-1035 label (a letter first), stricter than a pod's.
+    const name = obj.metadata.name ?? '';
+    if (!DNS_1035_LABEL.test(name)) {
+      const message =
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an " +
+        'alphabetic character, and end with an alphanumeric character';
+      throw new ApiError(
+        422,
+        'Invalid',
+        `Service "${name}" is invalid: metadata.name: Invalid value: "${name}": ${message}`,
+        { name, kind: 'Service', causes: [{ field: 'metadata.name', message }] },
+      );
+    }
     obj.spec ??= {};
     const spec = obj.spec;
     spec.type ??= 'ClusterIP';

@@ -4,6 +4,7 @@ import {
   masterPortFor,
   parsePodName,
   podName,
+  serviceName,
   slotForPodName,
 } from '../../core/decide/naming.ts';
 import { given, makeSpec } from './dsl.ts';
@@ -72,6 +73,31 @@ describe('pod names', () => {
     const s = given(makeSpec({ replicas: 3 }));
     expect(slotForPodName(s.job, 'llama-pods-2-g9')?.index).toBe(2);
     expect(slotForPodName(s.job, 'llama-pods-5-g0')).toBeUndefined();
+  });
+});
+
+describe('service names', () => {
+  const DNS_1035 = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+  it.each([
+    ['a name starting with a letter as it is', 'llama', 'llama'],
+    ['a name starting with a digit prefixed j-', '7b-run', 'j-7b-run'],
+    ['a name a prefixed one could equal prefixed too', 'j-7b-run', 'j-j-7b-run'],
+    ['a j- name not followed by a digit as it is', 'j-llama', 'j-llama'],
+  ])('keeps %s', (_, job, service) => {
+    expect(serviceName(job)).toBe(service);
+    expect(service).toMatch(DNS_1035);
+  });
+
+  it('cuts a 63-character name starting with a digit to a valid label tagged with a hash, distinct per job', () => {
+    const a = `1${'a'.repeat(61)}b`;
+    const b = `1${'a'.repeat(61)}c`;
+    for (const job of [a, b, `9${'-'.repeat(60)}a9`]) {
+      expect(serviceName(job)).toMatch(DNS_1035);
+      expect(serviceName(job).length).toBeLessThanOrEqual(MAX_POD_NAME_LENGTH);
+    }
+    expect(serviceName(a)).not.toBe(serviceName(b));
+    expect(serviceName(a)).toBe(serviceName(a));
   });
 });
 

@@ -111,6 +111,38 @@ describe('service', () => {
     expect(svc.spec?.selector).toEqual({ [POD_LABELS.job]: 'llama' });
     expect(c.stats.calls().patchService).toBe(1);
   });
+
+  it('names the service of a job whose name starts with a digit j-<job> (a Service name must start with a letter), and its pods’ subdomain after it', async () => {
+    // The API server refuses a Service named after such a job, as a real one does.
+    await expect(
+      core.createNamespacedService({ namespace: NS, body: { metadata: { name: '7b-run' }, spec: {} } }),
+    ).rejects.toMatchObject({ code: 422 });
+    const c = fresh();
+    const spec = jobSpec({ name: '7b-run' });
+    await c.ensureService(spec);
+    await c.ensureService(spec);
+    const svc = await core.readNamespacedService({ name: 'j-7b-run', namespace: NS });
+    expect(svc.spec?.selector).toEqual({ [POD_LABELS.job]: '7b-run' });
+    const stored = kube.store.mustGet('services', NS, 'j-7b-run');
+    kube.store.update('services', { ...stored, spec: { ...stored.spec, selector: { app: 'x' } } });
+    await c.ensureService(spec);
+    expect((await core.readNamespacedService({ name: 'j-7b-run', namespace: NS })).spec?.selector).toEqual({
+      [POD_LABELS.job]: '7b-run',
+    });
+    await c.createPods(spec, [{ ...plan(0), name: '7b-run-pods-0-g0' }]);
+    const pod = await core.readNamespacedPod({ name: '7b-run-pods-0-g0', namespace: NS });
+    expect(pod.spec?.subdomain).toBe('j-7b-run');
+    // A job without pods has its Events attached to its service, by the service's name.
+    await c.recordKubeEvent(
+      { namespace: NS, name: '9x' },
+      { at: 1, type: 'Normal', reason: 'Created', message: 'submitted', generation: 0 },
+    );
+    const events = await core.listNamespacedEvent({ namespace: NS });
+    expect(events.items.find((e) => e.involvedObject.name?.endsWith('9x'))?.involvedObject).toMatchObject({
+      kind: 'Service',
+      name: 'j-9x',
+    });
+  });
 });
 
 describe('nodes', () => {
