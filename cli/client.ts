@@ -11,17 +11,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import type { Signer } from '../adapters/aws/sigv4.ts';
-import type { eventDocument, JobDocument, Problem, ProblemIssue } from '../core/api/documents.ts';
+import type { EventDocument, JobDocument, Problem, ProblemIssue } from '../core/api/documents.ts';
 import { TrainKeeperError, ValidationError } from '../core/errors.ts';
 import type { JobRef } from '../core/ports.ts';
-
-/** The job document the API returns (functions/README.md "Job document"). */
-export type { JobDocument };
-/** One timeline event as the API returns it (functions/README.md "Event"). */
-export type EventDocument = ReturnType<typeof eventDocument>;
-
-// The API's own shapes: the CLI reads exactly what functions/ serves.
-export type { JobRef, Problem, ProblemIssue };
 
 /** What one API request carries besides its method and path. */
 interface RequestOptions {

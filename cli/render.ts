@@ -3,7 +3,7 @@
  * job status HyperPod's CLI shows, and the `describe` page. Pure: every function takes `now` (epoch ms)
  * instead of reading the clock, so output is a function of its inputs.
  */
-import type { EventDocument, JobDocument } from './client.ts';
+import type { EventDocument, JobDocument } from '../core/api/documents.ts';
 
 /** A cell that is not known prints as this (kubectl prints `<none>`; a dash is easier to scan). */
 export const NONE = '-';

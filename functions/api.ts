@@ -26,8 +26,8 @@ import { createHash } from 'node:crypto';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Handler } from 'aws-lambda';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { MAX_NEW_RECORD_BYTES } from '../adapters/dynamo/store.ts';
-import { eventDocument, jobDocument } from '../core/api/documents.ts';
+import { eventDocument, jobDocument, type ProblemIssue } from '../core/api/documents.ts';
+import { MAX_NEW_RECORD_BYTES } from '../core/decide/compact.ts';
 import { newJobRecord } from '../core/decide.ts';
 import {
   AlreadyExistsError,
@@ -57,7 +57,6 @@ import {
   json,
   MAX_BODY_BYTES,
   MAX_BODY_DEPTH,
-  type ProblemIssue,
   parseStrictJson,
   pathSegments,
   problem,

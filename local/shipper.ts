@@ -24,8 +24,6 @@ import {
 } from './logs/container-insights.ts';
 import { compileFilterPattern } from './logs/filter-pattern.ts';
 
-export { logStreamName };
-
 /** What the kubelet reports for one captured line. */
 export type CapturedLine = ContainerLine;
 

@@ -52,9 +52,6 @@ import {
 } from './state.ts';
 import type { LogLine, Verdict } from './types.ts';
 
-export type { RuleState } from './state.ts';
-export { RuleStateSchema } from './state.ts';
-
 /** A rule pattern that cannot be compiled; names the rule and the field. */
 export class RuleCompileError extends ValidationError {
   constructor(

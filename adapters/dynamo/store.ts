@@ -70,13 +70,6 @@ import {
 } from './records.ts';
 import { Attr, createTableInput, Index } from './table.ts';
 
-/**
- * The size bounds of a job record live in core (decide keeps every record it writes under the guard,
- * core/decide/compact.ts): `MAX_RECORD_BYTES`, the guard (DynamoDB's item limit is 400 KB, and we refuse
- * records past this so the write never fails half-way); `MAX_NEW_RECORD_BYTES`, the largest first record
- * (submit, name reuse, rules update), the guard less `RECORD_GROWTH_HEADROOM_BYTES`.
- */
-export { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES, RECORD_GROWTH_HEADROOM_BYTES };
 /** Default retention of timeline events (seconds). */
 export const DEFAULT_EVENT_TTL_SECONDS = 30 * 24 * 3600;
 

@@ -9,16 +9,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { stringify } from 'yaml';
+import type { EventDocument, JobDocument } from '../../core/api/documents.ts';
 import { isTerminal, type JobPhase } from '../../core/job.ts';
-import {
-  ApiClient,
-  ApiError,
-  EndpointError,
-  type EventDocument,
-  type JobDocument,
-  type JobRef,
-  resolveEndpoint,
-} from '../client.ts';
+import type { JobRef } from '../../core/ports.ts';
+import { ApiClient, ApiError, EndpointError, resolveEndpoint } from '../client.ts';
 import { printErr } from '../io.ts';
 import { eventLine, statusLine } from '../render.ts';
 

@@ -10,9 +10,10 @@
 import { createHash } from 'node:crypto';
 import { type Command, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
+import type { JobDocument } from '../../core/api/documents.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { JOB_PHASES } from '../../core/job.ts';
-import type { CancelResult, JobDocument } from '../client.ts';
+import type { CancelResult } from '../client.ts';
 import {
   action,
   ExitCode,

@@ -10,9 +10,9 @@
  * failed request, 2 on a bad command line.
  */
 import { type Command, InvalidArgumentError, Option } from 'commander';
+import type { JobDocument } from '../../core/api/documents.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { LOCAL_LOGS_PATH } from '../../local/logs/cloudwatch-logs-api.ts';
-import type { JobDocument } from '../client.ts';
 import { isAwsEndpoint, regionOfEndpoint, resolveEndpoint } from '../client.ts';
 import { action, ExitCode, printOut } from '../io.ts';
 import {

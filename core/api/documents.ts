@@ -162,6 +162,9 @@ export function elasticDocument(e: NonNullable<JobRecord['elastic']>) {
 /** The job document's type (see functions/README.md). */
 export type JobDocument = ReturnType<typeof jobDocument>;
 
+/** One timeline event as the API returns it (functions/README.md "Event"). */
+export type EventDocument = ReturnType<typeof eventDocument>;
+
 /** Renders one timeline event: `at` stays epoch ms (the `after` cursor), `time` is RFC 3339. */
 export function eventDocument(e: JobEvent) {
   return {

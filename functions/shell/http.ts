@@ -33,8 +33,6 @@ export interface ApiResponse {
   body: string;
 }
 
-export type { Problem, ProblemIssue };
-
 /** A JSON response. */
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): ApiResponse {
   return {

@@ -10,8 +10,9 @@
 import { createHash } from 'node:crypto';
 import type { JobRecord } from '../../core/job.ts';
 import type { Observation, RuleFinding } from '../../core/observations.ts';
-import { type CompiledRules, compileRules, loadRuleState, type RuleState } from '../../rules/engine.ts';
+import { type CompiledRules, compileRules, loadRuleState } from '../../rules/engine.ts';
 import { effectiveRules } from '../../rules/presets/index.ts';
+import type { RuleState } from '../../rules/state.ts';
 
 /** Compiled rules cached per job uid; the hash detects rule updates (UpdateRules). Bounded in size. */
 const cache = new Map<string, { hash: string; compiled: CompiledRules | null }>();

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobDocument } from '../../cli/client.ts';
+import type { JobDocument } from '../../core/api/documents.ts';
 import { type LocalControlPlane, startLocalControlPlane } from '../../local/control-plane.ts';
 import { cleanEnv, closedPort, demoManifest, type Run, trainkeeper } from './run.ts';
 

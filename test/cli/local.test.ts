@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { JobDocument } from '../../cli/client.ts';
+import type { JobDocument } from '../../core/api/documents.ts';
 import { BIN, cleanEnv, demoManifest, descendants, isAlive, ROOT, trainkeeper } from './run.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'tk-cli-local-'));

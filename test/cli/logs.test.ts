@@ -6,10 +6,10 @@
  */
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import type { JobDocument } from '../../cli/client.ts';
 import { bashCompletion, completionTable } from '../../cli/commands/completion.ts';
 import { registerJobCommands } from '../../cli/commands/jobs.ts';
 import { aroundWindow, parseDuration, registerLogsCommand } from '../../cli/commands/logs.ts';
+import type { JobDocument } from '../../core/api/documents.ts';
 
 const job = {
   metadata: { name: 'llama', namespace: 'team-a' },

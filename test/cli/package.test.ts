@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { JobDocument } from '../../cli/client.ts';
+import type { JobDocument } from '../../core/api/documents.ts';
 import { cleanEnv, demoManifest, descendants, isAlive, ROOT, type Run } from './run.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'tk-package-'));

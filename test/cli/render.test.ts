@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import type { EventDocument, JobDocument } from '../../cli/client.ts';
 import {
   age,
   describeJob,
@@ -10,6 +9,7 @@ import {
   statusLine,
   table,
 } from '../../cli/render.ts';
+import type { EventDocument, JobDocument } from '../../core/api/documents.ts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 

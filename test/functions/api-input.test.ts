@@ -4,7 +4,7 @@
  * store. Against the real handler on dynalite and the local Kubernetes API (harness.ts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES } from '../../adapters/dynamo/store.ts';
+import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES } from '../../core/decide/compact.ts';
 import { makeHandler } from '../../functions/api.ts';
 import type { ApiResponse } from '../../functions/shell/http.ts';
 import { MAX_BODY_BYTES, MAX_BODY_DEPTH } from '../../functions/shell/http.ts';

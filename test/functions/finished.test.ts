@@ -3,8 +3,7 @@
  * sweep after completion + ttl; a finished job's name can be submitted again.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES } from '../../adapters/dynamo/store.ts';
-import { recordBytes } from '../../core/decide/compact.ts';
+import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES, recordBytes } from '../../core/decide/compact.ts';
 import { makeHandler } from '../../functions/api.ts';
 import type { ApiResponse } from '../../functions/shell/http.ts';
 import { makeHandler as makeSweep } from '../../functions/sweep.ts';

@@ -1,12 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import {
-  type CapturedLine,
-  type CloudWatchLogsEvent,
-  LogShipper,
-  logStreamName,
-} from '../../local/shipper.ts';
+import { logStreamName } from '../../local/logs/container-insights.ts';
+import { type CapturedLine, type CloudWatchLogsEvent, LogShipper } from '../../local/shipper.ts';
 
 const decode = (event: CloudWatchLogsEvent) =>
   JSON.parse(gunzipSync(Buffer.from(event.awslogs.data, 'base64')).toString('utf8')) as {

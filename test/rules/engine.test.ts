@@ -8,12 +8,11 @@ import {
   nextRuleDeadline,
   parsePythonFloat,
   RuleCompileError,
-  RuleStateSchema,
   restartRuleState,
   ruleStateGeneration,
   tickRules,
 } from '../../rules/engine.ts';
-import { MAX_TEXT } from '../../rules/state.ts';
+import { MAX_TEXT, RuleStateSchema } from '../../rules/state.ts';
 import { rule, type Step, scenario } from './helpers.ts';
 
 const iter = (n: number, loss = 2.1): string => `[Epoch 0 Batch ${n}] training_loss_step ${loss} lr 1e-4`;

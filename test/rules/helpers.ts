@@ -9,10 +9,10 @@ import {
   compileRules,
   evaluateLines,
   initialRuleState,
-  type RuleState,
   type RuleValue,
   tickRules,
 } from '../../rules/engine.ts';
+import type { RuleState } from '../../rules/state.ts';
 import type { LogLine } from '../../rules/types.ts';
 
 /** A rule with the manifest parser's defaults applied. */

@@ -6,13 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DynamoJobStore, ensureTable } from '../../../adapters/dynamo/store.ts';
 import {
-  DynamoJobStore,
-  ensureTable,
   MAX_NEW_RECORD_BYTES,
   MAX_RECORD_BYTES,
   RECORD_GROWTH_HEADROOM_BYTES,
-} from '../../../adapters/dynamo/store.ts';
+} from '../../../core/decide/compact.ts';
 import {
   AlreadyExistsError,
   ConcurrencyError,
