@@ -22,7 +22,7 @@
 import type { Action } from './actions.ts';
 import { compactRecord } from './decide/compact.ts';
 import { deriveElastic, faultsToAct, newElasticStatus, settleElastic } from './decide/elastic.ts';
-import { newFault } from './decide/fault.ts';
+import { newFault, withoutCollateral } from './decide/fault.ts';
 import { type FoldContext, foldObservation } from './decide/fold.ts';
 import { remediate } from './decide/ladder.ts';
 import { computeNextCheckAt, deriveActions } from './decide/lifecycle.ts';
@@ -177,7 +177,15 @@ export const decide = (
   now: number,
 ): { job: JobRecord; actions: Action[]; changed: boolean } => {
   const draft = structuredClone(job);
-  const ctx: FoldContext = { faults: [], commands: [], strays: [], findings: [], confirm: [], heldHangs: [] };
+  const ctx: FoldContext = {
+    faults: [],
+    commands: [],
+    strays: [],
+    findings: [],
+    confirm: [],
+    heldHangs: [],
+    faulted: [],
+  };
   for (const obs of observations) foldObservation(draft, obs, ctx);
   const actions: Action[] = [];
   // Claims read from the log path move the job only once the agent confirms them (decide/fold.ts).
@@ -188,7 +196,7 @@ export const decide = (
     actions.push(counterAction(Metric.ruleFindings, { rule: f.rule, verdict: f.verdict }));
   }
   for (const command of ctx.commands) applyCommand(draft, command, now, ctx, actions);
-  remediate(draft, faultsToAct(draft, ctx.faults), now, actions);
+  remediate(draft, faultsToAct(draft, withoutCollateral(ctx.faults, ctx.faulted ?? [])), now, actions);
   deriveElastic(draft, now, actions);
   deriveActions(draft, now, ctx.strays, actions);
   settleElastic(draft, now, actions);

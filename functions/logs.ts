@@ -48,6 +48,7 @@ import type { CloudWatchLogsEvent as AwsCloudWatchLogsEvent, Handler } from 'aws
 import { agentContainerName } from '../adapters/kube/pod-builder.ts';
 import type { AgentRecord } from '../core/agent-protocol.ts';
 import { slotForPodName } from '../core/decide/naming.ts';
+import { rankPodsToAsk } from '../core/decide/slots.ts';
 import { type JobRecord, jobKey, type PodSlot } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
@@ -91,6 +92,9 @@ interface JobBatch {
   ref: JobRef;
   agent: { pod: string; record: AgentRecord; at: number }[];
   worker: WorkerLine[];
+  /** The job's generation and rank pods as the store had them when the batch was attributed. */
+  generation: number;
+  ranks: string[];
 }
 
 /** Builds the handler over the given ports. */
@@ -153,7 +157,13 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
         }
         const ref: JobRef = { namespace: owner.job.namespace, name: owner.job.name };
         const key = jobKey(ref);
-        const batch = batches.get(key) ?? { ref, agent: [], worker: [] };
+        const batch = batches.get(key) ?? {
+          ref,
+          agent: [],
+          worker: [],
+          generation: owner.job.generation,
+          ranks: rankPodsToAsk(owner.job),
+        };
         batches.set(key, batch);
         if (classified.kind === 'agent') {
           batch.agent.push({ pod: line.source.pod, record: classified.record, at: line.timestamp });
@@ -217,10 +227,16 @@ async function processJob(
   // A record that would move the job is replaced by its agent's /status answer, asked here so that the
   // answer is folded in the same decide as the batch's rule findings (one batch, one restart, as before).
   // decide asks itself (PollAgents) for any such record that still reaches it.
+  // A fault claim of the current generation asks every rank's agent: a peer's crash report (its workers
+  // lost the connection to the rank that failed) may be read before that rank's own, and decide blames
+  // the earliest FAULTED transition (core/decide/fault.ts `withoutCollateral`).
   const claims = new Set<string>();
   for (const a of batch.agent) {
-    if (claimsChange(a.record)) claims.add(a.pod);
-    else fixed.push({ type: 'AgentRecord', pod: a.pod, record: a.record, at: a.at });
+    if (claimsChange(a.record)) {
+      claims.add(a.pod);
+      if (claimsFault(a.record) && a.record.generation === batch.generation)
+        for (const pod of batch.ranks) claims.add(pod);
+    } else fixed.push({ type: 'AgentRecord', pod: a.pod, record: a.record, at: a.at });
   }
   if (claims.size > 0) {
     const results = await deps.cluster.agentStatus(batch.ref.namespace, [...claims]);
@@ -317,8 +333,10 @@ function evaluateRules(
  * Whether a record claims what would move a job if believed: COMPLETED or FAULTED (a state change or a
  * heartbeat) or a worker that crashed. Such claims are confirmed with the agent's `/status`.
  */
-const claimsChange = (record: AgentRecord): boolean =>
-  record.state === 'COMPLETED' ||
+const claimsChange = (record: AgentRecord): boolean => record.state === 'COMPLETED' || claimsFault(record);
+
+/** Whether a record claims a fault: FAULTED, or a worker that crashed. */
+const claimsFault = (record: AgentRecord): boolean =>
   record.state === 'FAULTED' ||
   (record.kind === 'worker-exit' && (record.exitCode !== 0 || record.signal !== null));
 

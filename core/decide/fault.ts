@@ -54,3 +54,23 @@ export const newFault = (input: FaultInput, slot?: PodSlot): Fault => {
   if (input.force !== undefined) fault.force = input.force;
   return fault;
 };
+
+/**
+ * Drops the collateral of a crash from a batch of faults (HyperPod's view: the faulty pod is the one whose
+ * worker failed; peers whose workers then fail, typically with "Connection reset by peer", are collateral).
+ * Among `faulted`, the faults built from agents' FAULTED reports (dated by the agent's transition), only
+ * the earliest is kept, with any of the same time; the later ones of other pods are left out, so they name
+ * no pod, rank or node in the remediation and count against no node. Faults of every other kind (a rule
+ * hit, a node or pod fault, a command) are kept as given. The result keeps the order of `faults`.
+ *
+ *   t ─ rank 2 exits 3 ─► pod-1's agent FAULTED (t+2 ms) ── blamed
+ *        └─ rank 0: Connection reset ─► pod-0's agent FAULTED (t+9 ms) ── collateral, whichever report
+ *                                                                          the logs function read first
+ */
+export const withoutCollateral = (faults: Fault[], faulted: readonly Fault[]): Fault[] => {
+  if (faulted.length < 2) return faults;
+  const first = Math.min(...faulted.map((f) => f.faultAt));
+  const blamed = new Set(faulted.filter((f) => f.faultAt === first).map((f) => f.pod));
+  const collateral = new Set(faulted.filter((f) => f.faultAt > first && !blamed.has(f.pod)));
+  return faults.filter((f) => !collateral.has(f));
+};

@@ -45,6 +45,11 @@ export interface FoldContext {
   confirm?: string[];
   /** Hang findings held because the job's worker lines are not arriving (see `isLogPathBlind`). */
   heldHangs?: RuleFinding[];
+  /**
+   * The faults (also in `faults`) built from an agent's FAULTED report: when several pods' agents
+   * faulted in one pass, only the earliest is blamed (`withoutCollateral`, decide/fault.ts).
+   */
+  faulted?: Fault[];
 }
 
 /** A node is unhealthy when its HyperPod health label says anything but `Schedulable`, or it is NotReady. */
@@ -111,7 +116,9 @@ const applyAgentState = (
   if (slot.lastSeenAt === undefined || report.at > slot.lastSeenAt) slot.lastSeenAt = report.at;
   if (slot.unreachable) delete slot.unreachable;
   if (report.state === 'FAULTED' && slot.groupRank !== null && isStarted(job)) {
-    ctx.faults.push(faultFromAgent(slot, report.reason, report.message, report.enteredAt ?? report.at));
+    const fault = faultFromAgent(slot, report.reason, report.message, report.enteredAt ?? report.at);
+    ctx.faults.push(fault);
+    ctx.faulted?.push(fault);
   } else if (
     (report.state === 'READY' || report.state === 'INIT') &&
     job.phase === 'Running' &&

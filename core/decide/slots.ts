@@ -78,3 +78,11 @@ export const isPodSeen = (slot: PodSlot): boolean =>
 /** A rank slot that can be started: pod Running with an IP and its agent idle. */
 export const isReadyToStart = (slot: PodSlot): boolean =>
   slot.podPhase === 'Running' && slot.ip !== undefined && slot.agent?.state === 'READY';
+
+/**
+ * The pods whose agents are asked for `/status` when a fault is claimed: every rank slot's pod that is
+ * Running. A peer's crash report may arrive before the report of the rank that failed first; asking all
+ * ranks lets decide compare the agents' FAULTED transition times (`withoutCollateral`, decide/fault.ts).
+ */
+export const rankPodsToAsk = (job: Pick<JobRecord, 'pods'>): string[] =>
+  job.pods.filter((s) => s.groupRank !== null && s.podPhase === 'Running').map((s) => s.name);

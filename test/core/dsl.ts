@@ -199,12 +199,13 @@ export class Scenario {
 
   /**
    * An agent's `/status` answer (`AgentPolled`), for the current generation unless given; the simulated
-   * agent takes that state too, so later polls agree.
+   * agent takes that state too, so later polls agree. `enteredAt`: when the agent says it entered `state`
+   * (its `transitions`).
    */
   agentAnswer(
     pod: string,
     state: AgentRecord['state'],
-    extra: { reason?: string; message?: string; generation?: number } = {},
+    extra: { reason?: string; message?: string; generation?: number; enteredAt?: number } = {},
   ): Observation {
     const generation = extra.generation ?? this.job.generation;
     const simPod = this.world.pods.get(pod);
@@ -222,6 +223,9 @@ export class Scenario {
         faultCount: generation,
         ...(extra.reason ? { reason: extra.reason } : {}),
         ...(extra.message ? { message: extra.message } : {}),
+        ...(extra.enteredAt !== undefined
+          ? { transitions: { [state]: new Date(extra.enteredAt).toISOString() } }
+          : {}),
       },
       at: this.now,
     };

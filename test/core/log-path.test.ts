@@ -114,6 +114,63 @@ describe('state-changing agent records are confirmed with /status', () => {
   });
 });
 
+describe('a crash is blamed on the pod whose worker failed first, whichever confirmation arrives first', () => {
+  /** Rank 1's worker crashes at `t`; rank 0's workers then lose the connection and its agent faults 7 ms later. */
+  const crashThenPeer = (s: Scenario, t: number) => ({
+    crasher: s.agentAnswer(s.slot(1).name, 'FAULTED', {
+      reason: 'WorkerCrash',
+      message: 'local rank 0 (global rank 2) exited with code 3',
+      enteredAt: t,
+    }),
+    peer: s.agentAnswer(s.slot(0).name, 'FAULTED', {
+      reason: 'WorkerCrash',
+      message: 'local rank 0 (global rank 0) exited with code 1: Connection reset by peer',
+      enteredAt: t + 7,
+    }),
+  });
+
+  it.each<[string, (o: ReturnType<typeof crashThenPeer>) => Observation[]]>([
+    ["the peer's confirmation first", (o) => [o.peer, o.crasher]],
+    ["the crasher's confirmation first", (o) => [o.crasher, o.peer]],
+  ])('given both agents FAULTED, when decide reads %s, then only the crasher is blamed', (_name, order) => {
+    const s = running({ restartPolicy: { numRestartBeforeFullJobRestart: 5 } });
+    const crasher = s.slot(1);
+    s.after(1000);
+    s.observe(...order(crashThenPeer(s, s.now - 200)));
+    expect(s.job.generation).toBe(1);
+    expect(s.job.remediations).toHaveLength(1);
+    expect(s.job.remediations[0]).toMatchObject({
+      level: 'process',
+      reason: 'WorkerCrash',
+      faultAt: s.now - 200,
+      pods: [crasher.name],
+      ranks: [1],
+      nodes: [crasher.nodeName],
+    });
+    expect(s.job.nodeFaults).toEqual({ [crasher.nodeName as string]: 1 });
+    expect(s.job.latestFaultyPodInstanceList?.faultyPodList).toEqual([crasher.name]);
+  });
+
+  it("given only the peer's agent FAULTED, when decide reads it, then the peer is blamed (nothing earlier exists)", () => {
+    const s = running();
+    const peer = s.slot(0);
+    s.after(1000);
+    s.observe(crashThenPeer(s, s.now - 200).peer);
+    expect(s.job.remediations[0]).toMatchObject({ pods: [peer.name], ranks: [0], nodes: [peer.nodeName] });
+  });
+
+  it('given two agents FAULTED at the same time, when decide reads both, then both are blamed', () => {
+    const s = running();
+    s.after(1000);
+    const t = s.now - 200;
+    s.observe(
+      s.agentAnswer(s.slot(0).name, 'FAULTED', { reason: 'WorkerCrash', enteredAt: t }),
+      s.agentAnswer(s.slot(1).name, 'FAULTED', { reason: 'WorkerCrash', enteredAt: t }),
+    );
+    expect(s.job.remediations[0]?.pods).toEqual([s.slot(0).name, s.slot(1).name].sort());
+  });
+});
+
 describe('the blind-log guard', () => {
   it('holds a hang verdict while the agents report in and no worker line arrived, and says so', () => {
     const s = running(withRules);

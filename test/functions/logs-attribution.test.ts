@@ -143,6 +143,29 @@ describe('attribution from the source', () => {
     expect(after.pods.find((p) => p.name === rank0())?.agent?.state).toBe('RUNNING');
   });
 
+  it("asks every rank's agent on a fault claim, so decide can blame the pod that faulted first: the other rank's agent answered too", async () => {
+    const before = await load();
+    const rank1 = before.pods.find((p) => p.groupRank === 1)!;
+    const crash = JSON.stringify({
+      trainkeeper: 'agent/v1',
+      ts: new Date().toISOString(),
+      generation: before.generation,
+      kind: 'worker-exit',
+      state: 'RUNNING',
+      localRank: 0,
+      exitCode: 1,
+      signal: null,
+    });
+    const outcome = await makeLogs(h.deps)(logsEvent(rank0(), [{ text: crash, timestamp: Date.now() }]));
+    expect(outcome.jobs).toEqual([expect.objectContaining({ status: 'reconciled' })]);
+    const after = await load();
+    expect(after.phase).toBe('Running');
+    expect(after.generation).toBe(before.generation);
+    const asked = after.pods.find((p) => p.name === rank1.name)!;
+    expect(asked.agent?.state).toBe('RUNNING');
+    expect(asked.agent?.at).toBeGreaterThan(rank1.agent?.at ?? 0);
+  });
+
   it('attributes worker lines of a stock record (no labels) to the job that owns the pod, and notes that worker lines arrive', async () => {
     const outcome = await makeLogs(h.deps)(
       logsEvent(rank0(), [{ text: '[default0]:step 3 loss 2.0', timestamp: Date.now() }]),
