@@ -2,10 +2,14 @@
  * `npm run demo` (`trainkeeper demo`): the whole product on one machine. It starts the embedded control
  * plane, submits examples/jobs/demo.yaml (2 nodes × 2 workers + 1 spare), injects four faults one after
  * another — a worker crash, a hang, a loss spike, a node marked unhealthy — shows each detection and
- * recovery as it happens, waits for the job to succeed and prints a summary table.
+ * recovery as it happens and waits for the job to succeed. Then the elastic scene: the nodes are healed,
+ * examples/jobs/demo-elastic.yaml (elasticPolicy 2..4) runs on exactly the 4 nodes, a node fault shrinks it
+ * to 3 after `faultyScaleDownTimeoutInSeconds` and the healed node grows it back to 4 after
+ * `scalingTimeoutInSeconds`, and it is cancelled. A summary table ends it.
  *
- * Exits 0 only if every fault was detected and recovered and the job succeeded. `--torch` runs the same
- * with the real PyTorch DDP trainer (needs torch for /usr/bin/python3).
+ * Exits 0 only if every fault was detected and recovered, the first job succeeded, and the elastic job
+ * scaled down and back up with no remediation but the node fault's. `--torch` runs the same with the real
+ * PyTorch DDP trainers (needs torch for /usr/bin/python3).
  */
 
 import { spawnSync } from 'node:child_process';
@@ -26,13 +30,24 @@ interface Remediation {
   restartLatencyMs: number | null;
   generation: number;
 }
+interface ScalingEvent {
+  direction: 'up' | 'down';
+  from: number;
+  to: number;
+  reason: string;
+  outcome: string;
+  durationMs: number;
+}
 interface JobDoc {
+  spec?: { elasticPolicy?: { faultyScaleDownTimeoutInSeconds?: number; scalingTimeoutInSeconds?: number } };
   status: {
     phase: string;
     generation: number;
     pods: { name: string; rank: number | null; node?: string; spare: boolean; agentState?: string }[];
     remediations: Remediation[];
     progress: { step?: number };
+    worldSize?: number;
+    elasticScalingStatus?: { events: ScalingEvent[] };
   };
 }
 interface EventDoc {
@@ -87,13 +102,30 @@ export const DEMO_FAULTS: FaultStep[] = [
 export const substitute = (text: string, values: Record<string, string>): string =>
   text.replace(/\$\{([A-Z_]+)\}/g, (m, name: string) => values[name] ?? m);
 
-/** The demo manifest, ready to submit. */
-export function demoManifest(checkpointDir: string, torch: boolean): string {
-  const text = readFileSync(
-    join(REPO_ROOT, 'examples/jobs', torch ? 'demo-torch.yaml' : 'demo.yaml'),
-    'utf8',
-  );
+/** The demo manifest (or the elastic scene's), ready to submit. */
+export function demoManifest(
+  checkpointDir: string,
+  torch: boolean,
+  scene: 'faults' | 'elastic' = 'faults',
+): string {
+  const base = scene === 'elastic' ? 'demo-elastic' : 'demo';
+  const text = readFileSync(join(REPO_ROOT, 'examples/jobs', `${base}${torch ? '-torch' : ''}.yaml`), 'utf8');
   return substitute(text, { CHECKPOINT_DIR: checkpointDir });
+}
+
+/** The elastic scene's job and the sizes it moves between (examples/jobs/demo-elastic.yaml). */
+const ELASTIC_JOB = 'demo-elastic';
+const ELASTIC_FULL = 4;
+const ELASTIC_SHRUNK = 3;
+
+/** What the elastic scene measured: one scaling, from the chaos action that caused it. */
+interface ScalingResult {
+  label: string;
+  /** The control plane's scaling, once it completed. */
+  event?: ScalingEvent;
+  /** Chaos action → the job running at the new size (includes the policy's timeout). */
+  afterMs?: number;
+  timeoutSeconds?: number;
 }
 
 export const hasTorch = (): boolean =>
@@ -126,8 +158,16 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     );
     say(`${since()}  data (logs, checkpoints): ${plane.dataDir}`);
     const api = plane.apiUrl;
-    const jobUrl = `${api}/jobs/default/demo-llama`;
-    const getJob = async (): Promise<JobDoc> => (await (await fetch(jobUrl)).json()) as JobDoc;
+    let jobName = 'demo-llama';
+    const jobUrl = () => `${api}/jobs/default/${jobName}`;
+    const getJob = async (): Promise<JobDoc> => (await (await fetch(jobUrl())).json()) as JobDoc;
+    const chaosTarget = () => ({
+      apiUrl: api,
+      kubeconfigYaml: plane.kube.kubeconfigYaml(),
+      chaosDir: plane.chaosDir,
+      namespace: 'default',
+      name: jobName,
+    });
 
     const submitted = await fetch(`${api}/jobs`, {
       method: 'POST',
@@ -144,7 +184,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     let job = await getJob();
     const follow = (async () => {
       while (following) {
-        const res = await fetch(`${jobUrl}/events?after=${after}`).catch(() => undefined);
+        const res = await fetch(`${jobUrl()}/events?after=${after}`).catch(() => undefined);
         if (res?.ok) {
           const { items } = (await res.json()) as { items: EventDoc[] };
           for (const e of items) {
@@ -157,8 +197,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
         job = await getJob().catch(() => job);
         if (tty) {
           const s = job.status;
+          const size = s.worldSize !== undefined && s.elasticScalingStatus ? ` · world ${s.worldSize}` : '';
           write(
-            `\r\x1b[2K${pc.cyan(`${since()}  ${s.phase} · generation ${s.generation} · step ${s.progress.step ?? '–'}`)}`,
+            `\r\x1b[2K${pc.cyan(`${since()}  ${jobName} ${s.phase} · generation ${s.generation}${size} · step ${s.progress.step ?? '–'}`)}`,
           );
         }
         await sleep(200);
@@ -194,17 +235,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       const startStep = before.status.progress.step ?? 0;
       await waitFor('a few training steps', (j) => (j.status.progress.step ?? 0) >= startStep + 12, 60_000);
       const count = (await getJob()).status.remediations.length;
-      const injected = await injectChaos(
-        {
-          apiUrl: api,
-          kubeconfigYaml: plane.kube.kubeconfigYaml(),
-          chaosDir: plane.chaosDir,
-          namespace: 'default',
-          name: 'demo-llama',
-        },
-        step.fault,
-        step.options,
-      );
+      const injected = await injectChaos(chaosTarget(), step.fault, step.options);
       say(`${since()}  ${pc.magenta(`inject: ${step.label} → ${injected.target}`)}`);
       const recovered = await waitFor(
         `recovery from ${step.label}`,
@@ -224,8 +255,89 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       });
     }
     const done = await waitFor('job completion', (j) => j.status.phase === 'Succeeded', 180_000);
+
+    // The elastic scene: every node healthy again (the node-fault scene left one unhealthy), then an elastic
+    // job on exactly the 4 nodes; a node fault shrinks it, the healed node grows it back.
+    const healed = await injectChaos(chaosTarget(), 'node-heal');
+    say(`${since()}  ${pc.magenta(`heal: ${healed.target} Schedulable again (4 healthy nodes)`)}`);
+    const elasticSubmitted = await fetch(`${api}/jobs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/yaml' },
+      body: demoManifest(join(plane.dataDir, 'checkpoints-elastic'), Boolean(options.torch), 'elastic'),
+    });
+    if (elasticSubmitted.status !== 201)
+      throw new Error(`submit failed: ${elasticSubmitted.status} ${await elasticSubmitted.text()}`);
+    jobName = ELASTIC_JOB;
+    say(`${since()}  submitted default/${ELASTIC_JOB} (elasticPolicy 2..4, 4 nodes × 1 worker, no spare)`);
+    const scalings = (j: JobDoc) => j.status.elasticScalingStatus?.events ?? [];
+    const completedScaling = (j: JobDoc, direction: 'up' | 'down', from: number, to: number) =>
+      scalings(j).find(
+        (e) => e.direction === direction && e.from === from && e.to === to && e.outcome === 'Completed',
+      );
+    const full = await waitFor(
+      `${ELASTIC_JOB} training at world size ${ELASTIC_FULL}`,
+      (j) =>
+        j.status.phase === 'Running' &&
+        j.status.worldSize === ELASTIC_FULL &&
+        (j.status.progress.step ?? 0) >= 5,
+      60_000,
+    );
+    const policy = full.spec?.elasticPolicy ?? {};
+    const elasticRemediations = full.status.remediations.length;
+    const down: ScalingResult = {
+      label: `scale-down ${ELASTIC_FULL} → ${ELASTIC_SHRUNK} (node fault, no spare node)`,
+      timeoutSeconds: policy.faultyScaleDownTimeoutInSeconds,
+    };
+    const up: ScalingResult = {
+      label: `scale-up ${ELASTIC_SHRUNK} → ${ELASTIC_FULL} (node healed)`,
+      timeoutSeconds: policy.scalingTimeoutInSeconds,
+    };
+    const fault = await injectChaos(chaosTarget(), 'node-fault', { rank: ELASTIC_FULL - 1 });
+    say(
+      `${since()}  ${pc.magenta(`inject: node fault (rank ${ELASTIC_FULL - 1}’s node) → ${fault.target}`)}`,
+    );
+    const shrunk = await waitFor(
+      `${ELASTIC_JOB} running at world size ${ELASTIC_SHRUNK}`,
+      (j) =>
+        j.status.phase === 'Running' &&
+        j.status.worldSize === ELASTIC_SHRUNK &&
+        completedScaling(j, 'down', ELASTIC_FULL, ELASTIC_SHRUNK) !== undefined,
+      60_000,
+    );
+    down.afterMs = Date.now() - fault.at;
+    down.event = completedScaling(shrunk, 'down', ELASTIC_FULL, ELASTIC_SHRUNK);
+    const shrunkStep = shrunk.status.progress.step ?? 0;
+    await waitFor(
+      `${ELASTIC_JOB} training at world size ${ELASTIC_SHRUNK}`,
+      (j) => (j.status.progress.step ?? 0) >= shrunkStep + 5,
+      60_000,
+    );
+    const heal = await injectChaos(chaosTarget(), 'node-heal', fault.node ? { node: fault.node } : {});
+    say(`${since()}  ${pc.magenta(`heal: ${heal.target} Schedulable again`)}`);
+    const grown = await waitFor(
+      `${ELASTIC_JOB} running at world size ${ELASTIC_FULL} again`,
+      (j) =>
+        j.status.phase === 'Running' &&
+        j.status.worldSize === ELASTIC_FULL &&
+        completedScaling(j, 'up', ELASTIC_SHRUNK, ELASTIC_FULL) !== undefined,
+      60_000,
+    );
+    up.afterMs = Date.now() - heal.at;
+    up.event = completedScaling(grown, 'up', ELASTIC_SHRUNK, ELASTIC_FULL);
+    const grownStep = grown.status.progress.step ?? 0;
+    const elasticAfter = await waitFor(
+      `${ELASTIC_JOB} training at world size ${ELASTIC_FULL} again`,
+      (j) => j.status.phase === 'Running' && (j.status.progress.step ?? 0) >= grownStep + 5,
+      60_000,
+    );
     following = false;
     await follow;
+    // Its training is open-ended (the scene is over once it grew back): cancel it, as `trainkeeper cancel` does.
+    const cancelled = await fetch(jobUrl(), { method: 'DELETE' });
+    if (!cancelled.ok) throw new Error(`cancel failed: ${cancelled.status} ${await cancelled.text()}`);
+    say(
+      `${since()}  cancelled default/${ELASTIC_JOB}: back at world size ${ELASTIC_FULL}, the scene is over`,
+    );
 
     say('');
     say(pc.bold('Summary'));
@@ -246,14 +358,40 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     const falseAlarms = results.flatMap((r) => r.unexpected);
     for (const r of falseAlarms) say(pc.yellow(`unexpected remediation: ${r.reason} (${r.level})`));
     const allRecovered = results.every((r) => r.remediation && r.remediation.restartLatencyMs !== null);
-    ok = allRecovered && falseAlarms.length === 0 && done.status.phase === 'Succeeded';
+
+    // The elastic scene: world sizes, the time from the chaos action to the job running at the new size
+    // (the policy's timeout included) and the control plane's own scaling duration.
+    say('');
+    const scaleRows = [down, up].map((r) => [
+      r.label,
+      r.event ? `${r.event.from} → ${r.event.to}` : '—',
+      r.event?.reason ?? '—',
+      r.timeoutSeconds !== undefined ? `${r.timeoutSeconds} s` : '—',
+      r.afterMs !== undefined ? `${r.afterMs} ms` : '—',
+      r.event ? `${r.event.durationMs} ms` : '—',
+    ]);
+    const scaleHeader = ['elastic', 'world size', 'reason', 'timeout', 'running after', 'scaling'];
+    const scaleWidths = scaleHeader.map((h, i) => Math.max(h.length, ...scaleRows.map((r) => r[i]!.length)));
+    const scaleLine = (cells: string[]) => cells.map((c, i) => c.padEnd(scaleWidths[i]!)).join('  ');
+    say(pc.bold(scaleLine(scaleHeader)));
+    for (const r of scaleRows) say(scaleLine(r));
+    // The node fault is the elastic job's one remediation; scaling restarts are not faults.
+    const elasticFresh = elasticAfter.status.remediations.slice(elasticRemediations);
+    const elasticAlarms = elasticFresh.filter((r) => r.reason !== 'NodeFault');
+    for (const r of elasticAlarms)
+      say(pc.yellow(`unexpected remediation (${ELASTIC_JOB}): ${r.reason} (${r.level})`));
+    const elasticOk = down.event !== undefined && up.event !== undefined && elasticAlarms.length === 0;
+
+    ok = allRecovered && falseAlarms.length === 0 && done.status.phase === 'Succeeded' && elasticOk;
     say('');
     say(
       ok
         ? pc.green(
-            `job Succeeded after ${results.length} faults, all detected and recovered (${since().trim()} in all)`,
+            `job Succeeded after ${results.length} faults, all detected and recovered; the elastic job scaled ${ELASTIC_FULL} → ${ELASTIC_SHRUNK} → ${ELASTIC_FULL} (${since().trim()} in all)`,
           )
-        : pc.red('demo failed: not every fault was detected and recovered exactly once'),
+        : pc.red(
+            'demo failed: not every fault was detected and recovered exactly once, or the elastic job did not scale down and back up',
+          ),
     );
   } catch (err) {
     say(pc.red(`demo failed: ${err instanceof Error ? err.message : String(err)}`));

@@ -9,8 +9,10 @@ import { action } from '../io.ts';
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description('run the whole control plane locally: a job, four injected faults, four recoveries')
-    .option('--torch', 'use the real PyTorch DDP trainer (needs torch for /usr/bin/python3)')
+    .description(
+      'run the whole control plane locally: a job, four injected faults, four recoveries, an elastic job shrinking and growing back',
+    )
+    .option('--torch', 'use the real PyTorch DDP trainers (needs torch for /usr/bin/python3)')
     .option('--keep', 'keep the data directory (logs, checkpoints) afterwards')
     .addHelpText('after', '\nExample:\n  $ trainkeeper demo\n  $ trainkeeper demo --torch')
     .action(

@@ -11,7 +11,10 @@ a data-parallel job where it matters for fault recovery, and logs like a real tr
   latest complete checkpoint, so a restarted job continues where it left off;
 * the loss decays smoothly and deterministically from the step number, so runs are reproducible;
 * fault injection for chaos tools: with TRAINKEEPER_CHAOS_DIR set, each rank consumes
-  <dir>/rank-<RANK>.json once (see examples/trainers/README.md).
+  <dir>/rank-<RANK>.json once (see examples/trainers/README.md);
+* with --elastic, elastic training as HyperPod's scripts do it: every step the ranks agree (one more
+  all-reduce) on `elastic_event_detected()`; on an event rank 0 checkpoints the step just finished and every
+  rank exits 0, and the control plane restarts all ranks at the new world size (docs/elastic.md).
 """
 
 import argparse
@@ -222,6 +225,15 @@ def save_checkpoint(directory, step, loss):
     log("Saved checkpoint step %d to %s ... checkpoint is finalized" % (step, path))
 
 
+def elastic_event_poll():
+    """HyperPod's `elastic_event_detected` (the agent's stand-in when the real package is absent)."""
+    try:
+        from hyperpod_elastic_agent.elastic_event_handler import elastic_event_detected
+    except ImportError:  # run outside an agent: no elastic events
+        return lambda: False
+    return elastic_event_detected
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=200)
@@ -229,7 +241,9 @@ def main():
     p.add_argument("--checkpoint-dir", default=None)
     p.add_argument("--checkpoint-every", type=int, default=20)
     p.add_argument("--global-batch", type=int, default=256)
+    p.add_argument("--elastic", action="store_true", help="checkpoint and exit 0 on an elastic event")
     args = p.parse_args()
+    elastic_event_detected = elastic_event_poll() if args.elastic else None
 
     if args.checkpoint_dir:
         os.makedirs(args.checkpoint_dir, exist_ok=True)
@@ -278,6 +292,12 @@ def main():
             )
             if args.checkpoint_dir and RANK == 0 and step % args.checkpoint_every == 0:
                 save_checkpoint(args.checkpoint_dir, step, mean)
+            # Ranks see the event at slightly different times: agree on it, so all stop after the same step.
+            if elastic_event_detected and group.all_reduce(1.0 if elastic_event_detected() else 0.0) > 0:
+                if args.checkpoint_dir and RANK == 0 and step % args.checkpoint_every != 0:
+                    save_checkpoint(args.checkpoint_dir, step, mean)
+                log("elastic event: stopping after step %d (checkpointed) at world size %d; exiting for the restart" % (step, WORLD))
+                return
         group.all_reduce(0.0)  # final barrier: nobody closes while a peer still needs it
         log("training complete")
         print("final step=%d loss=%.6f" % (args.steps, loss_at(args.steps)), flush=True)
