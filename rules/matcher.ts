@@ -404,7 +404,26 @@ export function compilePattern(pattern: string): PatternMatcher {
   return new Re2Matcher(pattern, re2, prefilter, scan.captures);
 }
 
-class V8Matcher implements PatternMatcher {
+/**
+ * What every matcher shares: the literal prefilter (a line without any of its literals cannot match, so the
+ * engine is not run) in front of the engine-specific `matchUnchecked`.
+ */
+abstract class PrefilteredMatcher {
+  abstract readonly prefilter: readonly string[] | undefined;
+
+  get literal(): string | undefined {
+    return this.prefilter?.length === 1 ? this.prefilter[0] : undefined;
+  }
+
+  match(text: string): MatchGroup {
+    if (this.prefilter !== undefined && !this.prefilter.some((l) => text.includes(l))) return null;
+    return this.matchUnchecked(text);
+  }
+
+  abstract matchUnchecked(text: string): MatchGroup;
+}
+
+class V8Matcher extends PrefilteredMatcher implements PatternMatcher {
   readonly engine = 'v8';
   constructor(
     readonly pattern: string,
@@ -413,19 +432,12 @@ class V8Matcher implements PatternMatcher {
     readonly prefilter: readonly string[] | undefined,
     private readonly prefix: string | undefined,
     readonly groups: number,
-  ) {}
-
-  get literal(): string | undefined {
-    return this.prefilter?.length === 1 ? this.prefilter[0] : undefined;
+  ) {
+    super();
   }
 
   get scansPrefilter(): boolean {
     return this.strategy === 'last-occurrence' && this.prefix !== undefined && this.literal === this.prefix;
-  }
-
-  match(text: string): MatchGroup {
-    if (this.prefilter !== undefined && !this.prefilter.some((l) => text.includes(l))) return null;
-    return this.matchUnchecked(text);
   }
 
   matchUnchecked(text: string): MatchGroup {
@@ -457,7 +469,7 @@ class V8Matcher implements PatternMatcher {
  * analysis found it backtrack-safe (core/spec/pattern.ts). It reads at most `MAX_BACKTRACKING_LINE`
  * characters of a line, which bounds the time of one line (see test/rules/matcher.test.ts).
  */
-class BacktrackingMatcher implements PatternMatcher {
+class BacktrackingMatcher extends PrefilteredMatcher implements PatternMatcher {
   readonly engine = 'backtracking';
   readonly strategy = 'anchored';
   readonly scansPrefilter = false;
@@ -466,15 +478,8 @@ class BacktrackingMatcher implements PatternMatcher {
     private readonly re: RegExp,
     readonly prefilter: readonly string[] | undefined,
     readonly groups: number,
-  ) {}
-
-  get literal(): string | undefined {
-    return this.prefilter?.length === 1 ? this.prefilter[0] : undefined;
-  }
-
-  match(text: string): MatchGroup {
-    if (this.prefilter !== undefined && !this.prefilter.some((l) => text.includes(l))) return null;
-    return this.matchUnchecked(text);
+  ) {
+    super();
   }
 
   matchUnchecked(text: string): MatchGroup {
@@ -485,7 +490,7 @@ class BacktrackingMatcher implements PatternMatcher {
   }
 }
 
-class Re2Matcher implements PatternMatcher {
+class Re2Matcher extends PrefilteredMatcher implements PatternMatcher {
   readonly engine = 're2';
   readonly strategy = 'anchored';
   readonly scansPrefilter = false;
@@ -494,15 +499,8 @@ class Re2Matcher implements PatternMatcher {
     private readonly re: RE2JS,
     readonly prefilter: readonly string[] | undefined,
     readonly groups: number,
-  ) {}
-
-  get literal(): string | undefined {
-    return this.prefilter?.length === 1 ? this.prefilter[0] : undefined;
-  }
-
-  match(text: string): MatchGroup {
-    if (this.prefilter !== undefined && !this.prefilter.some((l) => text.includes(l))) return null;
-    return this.matchUnchecked(text);
+  ) {
+    super();
   }
 
   matchUnchecked(text: string): MatchGroup {
