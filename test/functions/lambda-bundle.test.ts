@@ -2,30 +2,16 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildHandlers, HANDLERS } from '../../scripts/build.ts';
 
 // The Lambdas run as esbuild bundles laid out as SST lays them out: `functions/<name>.mjs` under the bundle
 // root and nothing else (no files are copied beside them: the rule presets are imported modules). A bundle
 // that cannot load its presets would fail every cold start, so each one is built and imported here.
 const root = mkdtempSync(join(tmpdir(), 'trainkeeper-bundle-'));
-const HANDLERS = ['api', 'logs', 'sweep', 'events'];
 
-beforeAll(async () => {
-  await build({
-    entryPoints: HANDLERS.map((name) => `functions/${name}.ts`),
-    outdir: join(root, 'functions'),
-    outExtension: { '.js': '.mjs' },
-    bundle: true,
-    platform: 'node',
-    target: 'node22',
-    format: 'esm',
-    banner: {
-      js: "import { createRequire } from 'node:module'; const require = createRequire(import.meta.url);",
-    },
-    logLevel: 'silent',
-  });
-}, 120_000);
+// The same build `npm run build` makes (scripts/build.ts), into a temporary root.
+beforeAll(() => buildHandlers(root), 120_000);
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 describe('Lambda bundles', () => {
