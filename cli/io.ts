@@ -41,11 +41,20 @@ export function outputOption(defaultFormat: OutputFormat = 'text'): Option {
  * whole-string operation must flatten (measured on a 135 MB log: 3.8 s against 2.7 s).
  */
 export async function readInput(file: string): Promise<string> {
-  if (file !== '-') return (await readFile(file)).toString('utf8');
+  return (await readInputBytes(file)).toString('utf8');
+}
+
+/**
+ * Read a whole file's bytes; `-` reads standard input to its end. For a consumer that decodes a line at a
+ * time (rules/kubectl-log.ts): decoding a 135 MB log that is not all ASCII as one string takes ~5 s on
+ * Node 20, line by line ~0.2 s.
+ */
+export async function readInputBytes(file: string): Promise<Buffer> {
+  if (file !== '-') return await readFile(file);
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin)
     chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /** Write one line (or block) to stdout. */

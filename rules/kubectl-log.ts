@@ -38,16 +38,139 @@ export interface ParsedKubectlLog {
   invalidAgentRecords: number;
 }
 
-const STAMP = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]\d{2}:\d{2}) ?/;
-
 /** Epoch ms of an RFC 3339 stamp (fractions beyond milliseconds are truncated). */
 export function stampToMs(date: string, fraction: string | undefined, zone: string): number {
   const ms = (fraction ?? '').slice(0, 3).padEnd(3, '0');
   return Date.parse(`${date}.${ms}${zone}`);
 }
 
-/** Parses `text` (a whole file) read from `source` (the stream name prefix, e.g. the file's base name). */
-export function parseKubectlLog(text: string, source: string): ParsedKubectlLog {
+const C_0 = 48;
+const C_9 = 57;
+const C_DASH = 45;
+const C_PLUS = 43;
+const C_COLON = 58;
+const C_DOT = 46;
+const C_T = 84;
+const C_Z = 90;
+const C_SPACE = 32;
+const C_CR = 13;
+const C_LF = 10;
+/** Bytes decoded at a time by `parseKubectlLog`. */
+const CHUNK_BYTES = 1 << 20;
+const C_LBRACE = 123;
+const C_LBRACKET = 91;
+
+const isDigit = (c: number): boolean => c >= C_0 && c <= C_9;
+
+/** The last `YYYY-MM-DDTHH:MM:SS` seen by `scanStamp`, its zone, and their epoch ms (a one-entry cache). */
+let cachedSeconds = '';
+let cachedZone = '';
+let cachedBase = Number.NaN;
+
+/** Set by `scanStamp`: the stamp's epoch ms (NaN when the date does not exist, as `Date.parse` says). */
+let scannedMs = Number.NaN;
+
+/**
+ * Scans an RFC 3339 stamp at `text[start]` (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`), not reading at or
+ * past `end`. Returns the index just past the zone, or -1 when there is none there; sets `scannedMs` to what
+ * `stampToMs` gives for it. Lines of one second share its prefix, so `Date.parse` runs once per second (and
+ * zone) and the fraction's milliseconds are added; an hour of 24 (which `Date.parse` treats specially) takes
+ * the `stampToMs` path. No regex and no string built per line.
+ */
+function scanStamp(text: string, start: number, end: number): number {
+  if (end - start < 20) return -1;
+  const s = start;
+  if (
+    !isDigit(text.charCodeAt(s)) ||
+    !isDigit(text.charCodeAt(s + 1)) ||
+    !isDigit(text.charCodeAt(s + 2)) ||
+    !isDigit(text.charCodeAt(s + 3)) ||
+    text.charCodeAt(s + 4) !== C_DASH ||
+    !isDigit(text.charCodeAt(s + 5)) ||
+    !isDigit(text.charCodeAt(s + 6)) ||
+    text.charCodeAt(s + 7) !== C_DASH ||
+    !isDigit(text.charCodeAt(s + 8)) ||
+    !isDigit(text.charCodeAt(s + 9)) ||
+    text.charCodeAt(s + 10) !== C_T ||
+    !isDigit(text.charCodeAt(s + 11)) ||
+    !isDigit(text.charCodeAt(s + 12)) ||
+    text.charCodeAt(s + 13) !== C_COLON ||
+    !isDigit(text.charCodeAt(s + 14)) ||
+    !isDigit(text.charCodeAt(s + 15)) ||
+    text.charCodeAt(s + 16) !== C_COLON ||
+    !isDigit(text.charCodeAt(s + 17)) ||
+    !isDigit(text.charCodeAt(s + 18))
+  ) {
+    return -1;
+  }
+  let i = s + 19;
+  let ms = 0;
+  let fractionStart = -1;
+  if (i < end && text.charCodeAt(i) === C_DOT) {
+    fractionStart = i + 1;
+    let j = fractionStart;
+    while (j < end && isDigit(text.charCodeAt(j))) {
+      if (j - fractionStart < 3) ms = ms * 10 + (text.charCodeAt(j) - C_0);
+      j++;
+    }
+    if (j === fractionStart) return -1;
+    for (let k = Math.min(j - fractionStart, 3); k < 3; k++) ms *= 10;
+    i = j;
+  }
+  if (i >= end) return -1;
+  const zoneStart = i;
+  const z = text.charCodeAt(i);
+  if (z === C_Z) i += 1;
+  else if (
+    (z === C_PLUS || z === C_DASH) &&
+    i + 6 <= end &&
+    isDigit(text.charCodeAt(i + 1)) &&
+    isDigit(text.charCodeAt(i + 2)) &&
+    text.charCodeAt(i + 3) === C_COLON &&
+    isDigit(text.charCodeAt(i + 4)) &&
+    isDigit(text.charCodeAt(i + 5))
+  )
+    i += 6;
+  else return -1;
+  const zoneLength = i - zoneStart;
+  if (
+    cachedZone.length === zoneLength &&
+    text.startsWith(cachedSeconds, s) &&
+    text.startsWith(cachedZone, zoneStart)
+  ) {
+    scannedMs = cachedBase + ms;
+    return i;
+  }
+  const seconds = text.slice(s, s + 19);
+  const zone = text.slice(zoneStart, i);
+  if (text.charCodeAt(s + 11) === C_0 + 2 && text.charCodeAt(s + 12) === C_0 + 4) {
+    const fraction = fractionStart < 0 ? undefined : text.slice(fractionStart, zoneStart);
+    scannedMs = stampToMs(seconds, fraction, zone);
+    return i;
+  }
+  cachedSeconds = seconds;
+  cachedZone = zone;
+  cachedBase = Date.parse(`${seconds}.000${zone}`);
+  scannedMs = cachedBase + ms;
+  return i;
+}
+
+/**
+ * Epoch ms of `text` when it is exactly an RFC 3339 stamp (`YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`),
+ * NaN when the date does not exist, undefined when `text` is not such a stamp. Equal to `stampToMs` of its
+ * parts.
+ */
+export function rfc3339ToMs(text: string): number | undefined {
+  return scanStamp(text, 0, text.length) === text.length ? scannedMs : undefined;
+}
+
+/**
+ * Parses `input` (a whole file: its text, or its UTF-8 bytes) read from `source` (the stream name prefix, e.g.
+ * the file's base name). Bytes are split at \n and decoded a line at a time, which gives the same lines as
+ * decoding the whole file first (a UTF-8 sequence never contains \n or \r) without building one giant
+ * string (slow to decode when it is not all ASCII).
+ */
+export function parseKubectlLog(input: string | Uint8Array, source: string): ParsedKubectlLog {
   const out: ParsedKubectlLog = {
     lines: [],
     firstTimestamp: undefined,
@@ -56,28 +179,70 @@ export function parseKubectlLog(text: string, source: string): ParsedKubectlLog 
     invalidAgentRecords: 0,
   };
   let time: number | undefined;
-  const raw = text.split(/\r?\n/);
-  if (raw.at(-1) === '') raw.pop();
-  raw.forEach((rawLine, index) => {
-    let body = rawLine;
-    const stamp = STAMP.exec(rawLine);
-    if (stamp) {
-      const t = stampToMs(stamp[1] as string, stamp[2], stamp[3] as string);
-      if (!Number.isNaN(t)) {
-        time = t;
-        out.firstTimestamp ??= t;
-        body = rawLine.slice(stamp[0].length);
-      }
+  const lines = out.lines;
+  const addLine = (text: string, start: number, end: number, lineNumber: number): void => {
+    let bodyStart = start;
+    const stampEnd = scanStamp(text, start, end);
+    if (stampEnd >= 0 && !Number.isNaN(scannedMs)) {
+      time = scannedMs;
+      out.firstTimestamp ??= time;
+      bodyStart = stampEnd < end && text.charCodeAt(stampEnd) === C_SPACE ? stampEnd + 1 : stampEnd;
     }
     if (time === undefined) {
       out.unstamped++;
       return;
     }
-    const line = numberLine(body, source, time, index + 1);
+    const line = numberLine(text.slice(bodyStart, end), source, time, lineNumber);
     if (line === 'agent') out.agentRecords++;
     else if (line === 'invalid-agent') out.invalidAgentRecords++;
-    else out.lines.push(line);
-  });
+    else lines.push(line);
+  };
+  // Lines end at \n (a \r before it is dropped); a final \n ends the last line rather than starting one.
+  let lineNumber = 0;
+  if (typeof input === 'string') {
+    const length = input.length;
+    for (let start = 0; start < length; ) {
+      let next = input.indexOf('\n', start);
+      if (next < 0) next = length;
+      let end = next;
+      if (end > start && input.charCodeAt(end - 1) === C_CR && next < length) end--;
+      addLine(input, start, end, ++lineNumber);
+      start = next + 1;
+    }
+    return out;
+  }
+  // All-ASCII lines are sliced from 1 MB chunks decoded as ASCII (byte i is char i; no UTF-8 decoding, no
+  // string per line); a line with a byte >= 0x80 is decoded as UTF-8 on its own.
+  const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+  const length = bytes.length;
+  const nextHigh = (from: number): number => {
+    for (let i = from; i < length; i++) if ((bytes[i] as number) >= 0x80) return i;
+    return length;
+  };
+  let high = nextHigh(0);
+  let chunk = '';
+  let chunkStart = 0;
+  let chunkEnd = 0;
+  for (let start = 0; start < length; ) {
+    let next = bytes.indexOf(C_LF, start);
+    if (next < 0) next = length;
+    let end = next;
+    if (end > start && bytes[end - 1] === C_CR && next < length) end--;
+    lineNumber++;
+    if (high < end) {
+      const text = bytes.toString('utf8', start, end);
+      addLine(text, 0, text.length, lineNumber);
+      high = nextHigh(end);
+    } else {
+      if (end > chunkEnd) {
+        chunkStart = start;
+        chunkEnd = Math.max(end, Math.min(start + CHUNK_BYTES, length));
+        chunk = bytes.toString('ascii', chunkStart, chunkEnd);
+      }
+      addLine(chunk, start - chunkStart, end - chunkStart, lineNumber);
+    }
+    start = next + 1;
+  }
   return out;
 }
 
@@ -92,10 +257,15 @@ export function numberLine(
   timestamp: number,
   lineNumber: number,
 ): NumberedLogLine | 'agent' | 'invalid-agent' {
-  const agent = recogniseAgentLine(body);
-  if (agent) return 'record' in agent ? 'agent' : 'invalid-agent';
+  // An agent record starts with `{` after `trimStart` whitespace; a line starting with any other printable
+  // ASCII character cannot be one (the common case: no trim, no search).
+  const first = body.charCodeAt(0);
+  if (first === C_LBRACE || first <= C_SPACE || first >= 0x7f || Number.isNaN(first)) {
+    const agent = recogniseAgentLine(body);
+    if (agent) return 'record' in agent ? 'agent' : 'invalid-agent';
+  }
   const line: NumberedLogLine = { stream, timestamp, text: body, lineNumber };
-  const prefix = WORKER_LINE_PREFIX.exec(body);
+  const prefix = first === C_LBRACKET ? WORKER_LINE_PREFIX.exec(body) : null;
   if (prefix) {
     const localRank = Number(prefix[1]);
     line.text = body.slice(prefix[0].length);

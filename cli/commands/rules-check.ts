@@ -9,7 +9,16 @@ import { compileRules, evaluateLines, initialRuleState } from '../../rules/engin
 import type { NumberedLogLine } from '../../rules/kubectl-log.ts';
 import { type LogFormat, parseLog } from '../../rules/log-formats.ts';
 import { effectiveRules } from '../../rules/presets/index.ts';
-import { ExitCode, type OutputFormat, printData, printErr, printIssues, printOut, readInput } from '../io.ts';
+import {
+  ExitCode,
+  type OutputFormat,
+  printData,
+  printErr,
+  printIssues,
+  printOut,
+  readInput,
+  readInputBytes,
+} from '../io.ts';
 
 /** One finding as `rules check` prints it (the `--output json` line schema). */
 export interface CheckedFinding {
@@ -105,7 +114,7 @@ export async function runRulesCheck(options: RulesCheckOptions): Promise<ExitCod
     ? effectiveRules(parsed.spec)
     : parsed.spec.runPolicy.logMonitoringConfiguration;
   const source = options.log === '-' ? 'stdin' : basename(options.log);
-  const log = parseLog(await readInput(options.log), source, options.format);
+  const log = parseLog(await readInputBytes(options.log), source, options.format);
   if (log.error !== undefined) {
     printErr(`error: ${options.log}: ${log.error} (read as ${log.format}; --format names the format)`);
     return ExitCode.Failed;
