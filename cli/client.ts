@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pRetry from 'p-retry';
 import type { Signer } from '../adapters/aws/sigv4.ts';
-import type { EventDocument, JobDocument, Problem, ProblemIssue } from '../core/api/documents.ts';
+import type { EventDocument, JobDocument, Problem } from '../core/api/documents.ts';
 import { TrainKeeperError, ValidationError } from '../core/errors.ts';
 import type { JobRef } from '../core/ports.ts';
 

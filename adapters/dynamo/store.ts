@@ -35,11 +35,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import pRetry from 'p-retry';
 import { z } from 'zod';
-import {
-  MAX_NEW_RECORD_BYTES,
-  MAX_RECORD_BYTES,
-  RECORD_GROWTH_HEADROOM_BYTES,
-} from '../../core/decide/compact.ts';
+import { MAX_NEW_RECORD_BYTES, MAX_RECORD_BYTES } from '../../core/decide/compact.ts';
 import {
   AlreadyExistsError,
   ConcurrencyError,
