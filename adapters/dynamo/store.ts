@@ -300,28 +300,12 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
   }
 
   async putJob(job: JobRecord): Promise<void> {
-    const Item = this.jobItem(job);
-    await this.call('putJob', async () => {
-      try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.table,
-            Item,
-            ConditionExpression: '#v = :prev',
-            ExpressionAttributeNames: { '#v': 'version' },
-            ExpressionAttributeValues: { ':prev': job.version - 1 },
-          }),
-        );
-      } catch (err) {
-        if (isConditionFailure(err)) {
-          throw new ConcurrencyError(
-            `job ${job.namespace}/${job.name}: stored version is not ${job.version - 1} (concurrent write or deleted)`,
-            { cause: err },
-          );
-        }
-        throw err;
-      }
-    });
+    await this.putAtVersion(
+      'putJob',
+      this.jobItem(job),
+      job.version - 1,
+      `job ${job.namespace}/${job.name}: stored version is not ${job.version - 1} (concurrent write or deleted)`,
+    );
   }
 
   async deleteJob(ref: JobRef): Promise<void> {
@@ -336,7 +320,22 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     const Item = this.jobItem(job, true);
     // The old timeline first: once the new record is in, its own events start arriving.
     await this.deleteTimeline('replaceFinishedJob', job);
-    await this.call('replaceFinishedJob', async () => {
+    await this.putAtVersion(
+      'replaceFinishedJob',
+      Item,
+      finishedVersion,
+      `job ${job.namespace}/${job.name}: the finished record changed (replaced or deleted) meanwhile`,
+    );
+  }
+
+  /** Writes a job item only if the stored one is at `previousVersion`; ConcurrencyError otherwise. */
+  private async putAtVersion(
+    operation: string,
+    Item: Item,
+    previousVersion: number,
+    conflict: string,
+  ): Promise<void> {
+    await this.call(operation, async () => {
       try {
         await this.client.send(
           new PutCommand({
@@ -344,16 +343,11 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
             Item,
             ConditionExpression: '#v = :prev',
             ExpressionAttributeNames: { '#v': 'version' },
-            ExpressionAttributeValues: { ':prev': finishedVersion },
+            ExpressionAttributeValues: { ':prev': previousVersion },
           }),
         );
       } catch (err) {
-        if (isConditionFailure(err)) {
-          throw new ConcurrencyError(
-            `job ${job.namespace}/${job.name}: the finished record changed (replaced or deleted) meanwhile`,
-            { cause: err },
-          );
-        }
+        if (isConditionFailure(err)) throw new ConcurrencyError(conflict, { cause: err });
         throw err;
       }
     });
