@@ -539,7 +539,9 @@ function errorResponse(deps: Deps, err: unknown, req: Request): ApiResponse {
   return problem(500, 'internal', 'Internal error', 'an unexpected error occurred; it was logged');
 }
 
-/** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
-/** The Lambda entry point, typed as API Gateway (HTTP API, payload v2) calls it; zod still checks the event. */
+/**
+ * The Lambda entry point (deps from the environment, built once per instance: functions/shell/deps.ts),
+ * typed as API Gateway (HTTP API, payload v2) calls it; zod still checks the event.
+ */
 export const handler: Handler<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2> =
   lambdaHandler(makeHandler);

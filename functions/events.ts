@@ -258,6 +258,8 @@ async function malformed(deps: Deps, kind: string, detail: string): Promise<Even
 const issuesText = (error: z.ZodError, prefix: string): string =>
   error.issues.map((i) => `${[prefix, ...i.path.map(String)].join('.')}: ${i.message}`).join('; ');
 
-/** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
-/** The Lambda entry point, typed as EventBridge calls it (any detail type); zod still checks the event. */
+/**
+ * The Lambda entry point (deps from the environment, built once per instance: functions/shell/deps.ts),
+ * typed as EventBridge calls it (any detail type); zod still checks the event.
+ */
 export const handler: Handler<EventBridgeEvent<string, unknown>, EventsOutcome> = lambdaHandler(makeHandler);

@@ -461,6 +461,8 @@ const ownerIn = (job: JobRecord | undefined, pod: string): PodOwner | undefined 
   return job && slot ? { job, slot } : undefined;
 };
 
-/** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
-/** The Lambda entry point, typed as a CloudWatch Logs subscription calls it; zod still checks the envelope. */
+/**
+ * The Lambda entry point (deps from the environment, built once per instance: functions/shell/deps.ts),
+ * typed as a CloudWatch Logs subscription calls it; zod still checks the envelope.
+ */
 export const handler: Handler<AwsCloudWatchLogsEvent, LogsOutcome> = lambdaHandler(makeHandler);

@@ -118,6 +118,8 @@ function phaseGauges(outcome: SweepOutcome): CounterTotal[] {
   return [...counts].map(([phase, value]) => ({ name: Metric.jobsByPhase, labels: { phase }, value }));
 }
 
-/** The Lambda entry point: deps from the environment, built once per instance (functions/shell/deps.ts). */
-/** The Lambda entry point, typed as the EventBridge schedule calls it (the event's content is not read). */
+/**
+ * The Lambda entry point (deps from the environment, built once per instance: functions/shell/deps.ts),
+ * typed as the EventBridge schedule calls it (the event's content is not read).
+ */
 export const handler: Handler<ScheduledEvent, SweepOutcome> = lambdaHandler(makeHandler);
