@@ -120,7 +120,6 @@ interface Entry {
   text: string;
 }
 
-/** Parses `text` read from `source` (the file's base name) in `format` (detected when absent). */
 /**
  * The format of a file's bytes, as `detectLogFormat` of their text says: decided from the first byte when
  * that is printable ASCII after ASCII whitespace (a kubectl log: no decoding of the whole file), else from
