@@ -38,7 +38,7 @@ export const podsToClean = (slots: PodSlot[], policy: CleanPodPolicy): PodSlot[]
 
 /** Shuts agents down and deletes pods per policy; marks deleted slots `Deleting`. */
 const stopEverything = (job: JobRecord, policy: CleanPodPolicy, actions: Action[]): void => {
-  const live = job.pods.filter((s) => s.podPhase !== 'Deleting' && s.podPhase === 'Running');
+  const live = job.pods.filter((s) => s.podPhase === 'Running');
   if (live.length > 0) actions.push({ type: 'ShutdownAgents', pods: live.map((s) => s.name) });
   const doomed = podsToClean(job.pods, policy);
   if (doomed.length > 0) {
@@ -57,6 +57,27 @@ const endRun = (job: JobRecord, now: number): void => {
   clearCondition(job, 'Restarting', 'Stopped', now);
 };
 
+/**
+ * The common end of Succeeded, Failed and Cancelled: the phase and its condition, the run ended, agents shut
+ * down and pods cleaned per cleanPodPolicy, the lifecycle event and the phase's counter.
+ */
+const finish = (
+  job: JobRecord,
+  phase: 'Succeeded' | 'Failed' | 'Cancelled',
+  reason: string,
+  message: string,
+  event: Parameters<typeof eventAction>[4],
+  metric: Parameters<typeof counterAction>[0],
+  now: number,
+  actions: Action[],
+): void => {
+  setPhase(job, phase, now);
+  endRun(job, now);
+  setCondition(job, phase, 'True', reason, message, now);
+  stopEverything(job, job.spec.runPolicy.cleanPodPolicy, actions);
+  actions.push(eventAction(job, now, reason, message, event), counterAction(metric));
+};
+
 /** → Failed: agents shut down, pods cleaned per policy, JobFailed event, jobsFailed counter. */
 export const failJob = (
   job: JobRecord,
@@ -66,28 +87,24 @@ export const failJob = (
   actions: Action[],
 ): void => {
   if (isTerminal(job.phase)) return;
-  setPhase(job, 'Failed', now);
-  endRun(job, now);
-  setCondition(job, 'Failed', 'True', reason, message, now);
-  stopEverything(job, job.spec.runPolicy.cleanPodPolicy, actions);
-  actions.push(
-    eventAction(job, now, reason, message, { type: 'Warning', lifecycle: LifecycleEvent.JobFailed }),
-    counterAction(Metric.jobsFailed),
-  );
+  const event = { type: 'Warning', lifecycle: LifecycleEvent.JobFailed } as const;
+  finish(job, 'Failed', reason, message, event, Metric.jobsFailed, now, actions);
 };
 
 /** → Succeeded: every rank's agent COMPLETED the current generation. */
 export const succeedJob = (job: JobRecord, now: number, actions: Action[]): void => {
   if (isTerminal(job.phase)) return;
-  setPhase(job, 'Succeeded', now);
   job.startTime ??= now;
-  endRun(job, now);
-  const message = 'All ranks completed';
-  setCondition(job, 'Succeeded', 'True', Reason.Succeeded, message, now);
-  stopEverything(job, job.spec.runPolicy.cleanPodPolicy, actions);
-  actions.push(
-    eventAction(job, now, Reason.Succeeded, message, { lifecycle: LifecycleEvent.JobSucceeded }),
-    counterAction(Metric.jobsSuccessful),
+  const event = { lifecycle: LifecycleEvent.JobSucceeded };
+  finish(
+    job,
+    'Succeeded',
+    Reason.Succeeded,
+    'All ranks completed',
+    event,
+    Metric.jobsSuccessful,
+    now,
+    actions,
   );
 };
 
@@ -97,15 +114,8 @@ export const succeedJob = (job: JobRecord, now: number, actions: Action[]): void
  */
 export const cancelJob = (job: JobRecord, by: string, now: number, actions: Action[]): void => {
   if (isTerminal(job.phase)) return;
-  setPhase(job, 'Cancelled', now);
-  endRun(job, now);
-  const message = `Cancelled by ${by}`;
-  setCondition(job, 'Cancelled', 'True', Reason.Cancelled, message, now);
-  stopEverything(job, job.spec.runPolicy.cleanPodPolicy, actions);
-  actions.push(
-    eventAction(job, now, Reason.Cancelled, message, { lifecycle: LifecycleEvent.JobCancelled }),
-    counterAction(Metric.jobsDeleted),
-  );
+  const event = { lifecycle: LifecycleEvent.JobCancelled };
+  finish(job, 'Cancelled', Reason.Cancelled, `Cancelled by ${by}`, event, Metric.jobsDeleted, now, actions);
 };
 
 /** → Suspended: agents shut down and every pod deleted (resources go back to the queue). */
