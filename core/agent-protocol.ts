@@ -84,6 +84,38 @@ export const ElasticEventBody = z.object({
 });
 export type ElasticEventBody = z.input<typeof ElasticEventBody>;
 
+/**
+ * `POST /inprocess-restart` body (TrainKeeper extension; HyperPod's in-process restart tier, restartMode
+ * `in_process_restart`): the /start fields, with `faultCount` = the NEW generation and the new rendezvous
+ * (`master_addr`, `master_port`, this agent's `rank`, `nnodes`). Sent by the control plane to every rank
+ * agent of the job, like /start. The agent answers with its status body:
+ * - already at generation ≥ `faultCount`: nothing happens (idempotent replay);
+ * - started with `--inprocess-restart` and holding a run: it respawns only its dead workers at the new
+ *   generation, publishes the rendezvous to its live workers (the file named by the workers' env
+ *   `TRAINKEEPER_INPROCESS_FILE`, then SIGUSR1) and goes RUNNING at `faultCount` once every local worker
+ *   acknowledged (status `restartMode: 'in_process_restart'`, a `state` record with reason
+ *   `InProcessRestart`); workers that do not re-enter within `--inprocess-timeout` seconds are killed and
+ *   the agent goes FAULTED with reason `InProcessRestartTimeout` (the control plane escalates);
+ * - otherwise (flag off, no run): a process-level restart by itself (stop all workers, start them at
+ *   `faultCount`), answered with `restartMode: 'process_level_restart'`.
+ */
+export const InProcessRestartBody = StartBody;
+export type InProcessRestartBody = z.input<typeof InProcessRestartBody>;
+
+/** Agent `reason`s of the in-process restart tier (state records and /status). */
+export const INPROCESS_REASONS = {
+  /** RUNNING at the new generation after every local worker re-entered in place. */
+  restarted: 'InProcessRestart',
+  /** Workers did not re-enter within `--inprocess-timeout`: killed, FAULTED; escalate to process level. */
+  timeout: 'InProcessRestartTimeout',
+} as const;
+
+/** `restartMode` values of the /status body (HyperPod's names). */
+export const RESTART_MODES = {
+  processLevel: 'process_level_restart',
+  inProcess: 'in_process_restart',
+} as const;
+
 /** `POST /stop` body. */
 export const StopBody = z
   .object({
@@ -118,6 +150,11 @@ export const StatusBody = z.object({
   priority: z.unknown().optional(),
   /** Extension: the faultCount of the last /start (the restart generation the agent runs). */
   faultCount: z.number().int().optional(),
+  /**
+   * Extension: in-process restarts this agent completed (workers re-entered in place) since it started;
+   * present when the agent runs with `--inprocess-restart`.
+   */
+  inprocess_restarts: z.number().int().optional(),
 });
 export type StatusBody = z.infer<typeof StatusBody>;
 
