@@ -1,0 +1,570 @@
+/**
+ * The `logs` Lambda at cluster scale (issue #16): handler CPU per 1,000 log lines, split by phase, and store
+ * calls per batch, for a Running job of 16,384 rank pods, of 1,024, and (the baseline, same run) of 16.
+ *
+ * Load: what CloudWatch Logs delivers for such a job. One log stream per pod (its `pytorch` container, whose
+ * agent tees the workers' output), so one subscription batch carries one pod's lines: 4 worker lines
+ * (`[default<r>]:step … | Loss: … | training_loss_step … | …TFLOPs`, ranks 0–7 in turn, the lines the
+ * fixture's four rules look at) and one agent heartbeat with the training step: 5 lines, Container Insights
+ * Fluent Bit records, gzip + base64 as the subscription sends them (local/shipper.ts
+ * `encodeSubscriptionPayload`). Batches go round the pods in a stride, so consecutive batches come from
+ * different pods, as 16,384 streams interleave. The handler (functions/logs.ts `makeHandler`) is invoked
+ * in-process, one batch after another, as one warm Lambda instance.
+ *
+ * The job: test/fixtures/manifests/p5-16-nodes-log-rules.yaml with `replicas` N, every slot Running with its
+ * agent RUNNING (test/core/big-record.ts `runningRecord`). Its record does not fit DynamoDB's item (the
+ * store refuses records over 350 KB: 16,384 slots are ~5 MB; another change shards big records), so the job
+ * lives in `CodecStore` below: an in-memory store that does what DynamoJobStore does to a record besides
+ * the network (JSON.stringify on write; JSON.parse + the store's zod schema on read) and counts every
+ * call. The cluster is a counting fake (no pods to proxy to): `/status` answers RUNNING unless told
+ * otherwise; other agent calls answer nothing.
+ *
+ * Figures (printed, never asserted):
+ * - CPU per 1,000 lines: `process.cpuUsage()` over the measured batches, and lines/s per vCPU from it;
+ * - the split by phase, from a V8 CPU profile of a second pass over the same batches (each sample goes to
+ *   the innermost frame that names a phase: decode = `decodeSubscriptionData`, parse = `sourceLogEvent` +
+ *   `classifyLine`, attribute = the job resolver, `slotForPodName`, `rankPodsToAsk`, rules = `evaluateRules`
+ *   and rules/, decide = core/decide*, store read/write = `CodecStore.getJob`/`putJob`; the rest is
+ *   reconcile's plumbing, metrics, GC);
+ * - store calls per batch (reads, job writes, other writes: idempotency marks, counters, timeline, gauges);
+ * - a crash claim: one worker-exit record from a collateral rank (its worker lost its peer) while the
+ *   rank that failed first (the next rank) also reports FAULTED, 7 ms earlier: how many agents the handler
+ *   asks for `/status`, its CPU, and whether the restart blames the rank that failed first.
+ *
+ * `LOGS_SCALE_BENCH_PODS=16,1024` picks the sizes (default 16,1024,16384); `LOGS_SCALE_BENCH_BATCHES`
+ * the measured batches per size (default 400, 200, 40 as the job grows).
+ */
+import { readFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { fileURLToPath } from 'node:url';
+import { formatIssues, jobRecordSchema, toJobRecord } from '../adapters/dynamo/records.ts';
+import { AGENT_RECORD_MARKER, type StatusBody } from '../core/agent-protocol.ts';
+import { ConcurrencyError } from '../core/errors.ts';
+import { type JobRecord, jobKey } from '../core/job.ts';
+import type {
+  AgentCallResult,
+  Cluster,
+  CounterIncrement,
+  CounterTotal,
+  IdempotencyStore,
+  IdempotencyValue,
+  JobRef,
+  JobStore,
+  MetricStore,
+  Timeline,
+} from '../core/ports.ts';
+import { parseJobManifest } from '../core/spec/parse.ts';
+import { makeHandler } from '../functions/logs.ts';
+import { loadConfig } from '../functions/shell/config.ts';
+import { memoryLogger } from '../functions/shell/logger.ts';
+import type { Deps } from '../functions/shell/reconcile.ts';
+import { encodeSubscriptionPayload } from '../local/shipper.ts';
+import { runningRecord } from '../test/core/big-record.ts';
+import { loadLine, printTable } from './support.ts';
+
+const MANIFEST = fileURLToPath(
+  new URL('../test/fixtures/manifests/p5-16-nodes-log-rules.yaml', import.meta.url),
+);
+const SIZES = (process.env.LOGS_SCALE_BENCH_PODS ?? '16,1024,16384').split(',').map((s) => {
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < 2)
+    throw new Error(`LOGS_SCALE_BENCH_PODS: ${s} is not a pod count ≥ 2`);
+  return n;
+});
+const BATCHES = process.env.LOGS_SCALE_BENCH_BATCHES;
+const batchesFor = (pods: number): number => {
+  if (BATCHES !== undefined) {
+    const n = Number(BATCHES);
+    if (!Number.isSafeInteger(n) || n < 1) throw new Error(`LOGS_SCALE_BENCH_BATCHES: ${BATCHES} is not ≥ 1`);
+    return n;
+  }
+  return pods <= 16 ? 400 : pods <= 1024 ? 200 : 40;
+};
+const NAMESPACE = 'ml-team';
+const CONTAINER = 'pytorch';
+const WORKER_LINES = 4;
+const T0 = Date.UTC(2026, 0, 1);
+
+/** Store calls, counted by kind. */
+interface Calls {
+  reads: number;
+  jobWrites: number;
+  otherWrites: number;
+}
+
+/**
+ * The four store ports in memory, with DynamoJobStore's record codec (JSON string in, JSON.parse + zod
+ * out) and its conditional write on `version`; no size guard (see the module comment).
+ */
+class CodecStore implements JobStore, Timeline, MetricStore, IdempotencyStore {
+  readonly calls: Calls = { reads: 0, jobWrites: 0, otherWrites: 0 };
+  recordBytes = 0;
+  private readonly jobs = new Map<string, string>();
+  private readonly marks = new Map<string, IdempotencyValue>();
+  private readonly counters = new Map<string, CounterTotal>();
+
+  async createJob(job: JobRecord): Promise<void> {
+    this.jobs.set(jobKey(job), JSON.stringify(job));
+  }
+  async getJob(ref: JobRef): Promise<JobRecord | undefined> {
+    this.calls.reads++;
+    const text = this.jobs.get(jobKey(ref));
+    if (text === undefined) return undefined;
+    const parsed = jobRecordSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new Error(`CodecStore: corrupt record: ${formatIssues(parsed.error)}`);
+    return toJobRecord(parsed.data);
+  }
+  async putJob(job: JobRecord): Promise<void> {
+    this.calls.jobWrites++;
+    const key = jobKey(job);
+    const stored = this.jobs.get(key);
+    if (stored === undefined || (JSON.parse(stored) as JobRecord).version !== job.version - 1)
+      throw new ConcurrencyError(`CodecStore: ${key} is not at version ${job.version - 1}`);
+    const text = JSON.stringify(job);
+    this.recordBytes = Buffer.byteLength(text);
+    this.jobs.set(key, text);
+  }
+  async deleteJob(ref: JobRef): Promise<void> {
+    this.jobs.delete(jobKey(ref));
+  }
+  async replaceFinishedJob(): Promise<void> {
+    throw new Error('CodecStore: replaceFinishedJob is not used by the logs handler');
+  }
+  async listJobs(): Promise<{ jobs: JobRecord[] }> {
+    throw new Error('CodecStore: listJobs is not used by the logs handler');
+  }
+  async listDueJobs(): Promise<JobRef[]> {
+    return [];
+  }
+  async listActiveJobs(): Promise<JobRef[]> {
+    this.calls.reads++;
+    return [...this.jobs.values()].map((t) => {
+      const j = JSON.parse(t) as JobRecord;
+      return { namespace: j.namespace, name: j.name };
+    });
+  }
+  async appendEvents(): Promise<void> {
+    this.calls.otherWrites++;
+  }
+  async listEvents(): Promise<[]> {
+    return [];
+  }
+  async incrementCounters(increments: CounterIncrement[]): Promise<void> {
+    this.calls.otherWrites++;
+    for (const i of increments) {
+      const key = `${i.name}${JSON.stringify(i.labels)}`;
+      const c = this.counters.get(key) ?? { name: i.name, labels: i.labels, value: 0 };
+      c.value += i.by;
+      this.counters.set(key, c);
+    }
+  }
+  async readCounters(): Promise<CounterTotal[]> {
+    this.calls.reads++;
+    return [...this.counters.values()];
+  }
+  async setGauges(): Promise<void> {
+    this.calls.otherWrites++;
+  }
+  async readGauges(): Promise<CounterTotal[]> {
+    this.calls.reads++;
+    return [];
+  }
+  async claimOnce(): Promise<boolean> {
+    throw new Error('CodecStore: claimOnce is not used by the logs handler');
+  }
+  async getIdempotencyKey(key: string): Promise<IdempotencyValue | undefined> {
+    this.calls.reads++;
+    return this.marks.get(key);
+  }
+  async putIdempotencyKey(key: string, value: IdempotencyValue): Promise<void> {
+    this.calls.otherWrites++;
+    this.marks.set(key, value);
+  }
+  async claimIdempotencyKey(): Promise<IdempotencyValue> {
+    throw new Error('CodecStore: claimIdempotencyKey is not used by the logs handler');
+  }
+}
+
+/**
+ * A cluster with no pods behind it: `/status` answers from `statuses` (default RUNNING at the job's
+ * generation) and is counted; the other agent calls answer nothing, the rest do nothing.
+ */
+class CountingCluster implements Cluster {
+  statusAsked = 0;
+  statuses = new Map<string, StatusBody>();
+  async ensureService(): Promise<void> {}
+  async createPods(): Promise<void> {}
+  async deletePods(): Promise<void> {}
+  async listJobPods(): Promise<[]> {
+    return [];
+  }
+  async getNodes(): Promise<[]> {
+    return [];
+  }
+  async listNodes(): Promise<[]> {
+    return [];
+  }
+  async startAgents(): Promise<AgentCallResult[]> {
+    return [];
+  }
+  async stopAgents(): Promise<AgentCallResult[]> {
+    return [];
+  }
+  async shutdownAgents(): Promise<AgentCallResult[]> {
+    return [];
+  }
+  async signalElasticEvent(): Promise<AgentCallResult[]> {
+    return [];
+  }
+  async agentStatus(_namespace: string, pods: string[]): Promise<AgentCallResult[]> {
+    this.statusAsked += pods.length;
+    return pods.map((pod) => ({
+      pod,
+      ok: true,
+      status: this.statuses.get(pod) ?? { status: 'running', faultCount: 0 },
+    }));
+  }
+  async recordKubeEvent(): Promise<void> {}
+}
+
+/** A Running job of `pods` rank pods on the fixture's spec. */
+function runningJob(pods: number): JobRecord {
+  const text = readFileSync(MANIFEST, 'utf8');
+  if (!/^ {6}replicas: 16$/m.test(text)) throw new Error(`logs-scale: no "replicas: 16" in ${MANIFEST}`);
+  const parsed = parseJobManifest(text.replace(/^ {6}replicas: 16$/m, `      replicas: ${pods}`));
+  if (!parsed.ok) throw new Error(`logs-scale: the fixture does not parse: ${JSON.stringify(parsed.errors)}`);
+  return runningRecord(parsed.spec, T0);
+}
+
+/** One subscription batch of one pod's stream: Fluent Bit records of its `pytorch` container. */
+function batchOf(pod: string, lines: string[], at: number): unknown {
+  const stream = `node-application.var.log.containers.${pod}_${NAMESPACE}_${CONTAINER}-${'0'.repeat(64)}.log`;
+  return encodeSubscriptionPayload(
+    '/aws/containerinsights/bench/application',
+    stream,
+    lines.map((text, i) => ({
+      id: `${at + i}${String(i).padStart(8, '0')}`,
+      timestamp: at + i,
+      message: JSON.stringify({
+        log: `${text}\n`,
+        stream: 'stdout',
+        time: new Date(at + i).toISOString(),
+        kubernetes: { pod_name: pod, namespace_name: NAMESPACE, container_name: CONTAINER, host: 'node' },
+      }),
+    })),
+  );
+}
+
+const agentLine = (pod: string, at: number, fields: Record<string, unknown>): string =>
+  JSON.stringify({
+    trainkeeper: AGENT_RECORD_MARKER,
+    ts: new Date(at).toISOString(),
+    namespace: NAMESPACE,
+    pod,
+    job: 'llama3-70b-p5',
+    generation: 0,
+    ...fields,
+  });
+
+/** The k-th steady batch of a job of `pods` pods: 4 worker lines and one heartbeat of one pod. */
+function steadyBatch(job: JobRecord, k: number, at: number): unknown {
+  const pods = job.pods.length;
+  // a stride coprime with the pod count walks every pod before repeating one
+  const stride = pods % 7 === 0 ? 11 : 7;
+  const pod = (job.pods[(k * stride) % pods] as JobRecord['pods'][number]).name;
+  const step = 1000 + k;
+  const lines = Array.from(
+    { length: WORKER_LINES },
+    (_, i) =>
+      `[default${(k + i) % 8}]:step ${step} | Loss: 1.9${i} | training_loss_step 1.9${i} | 41${i}.5TFLOPs`,
+  );
+  lines.push(agentLine(pod, at, { state: 'RUNNING', kind: 'heartbeat', progress: { step } }));
+  return batchOf(pod, lines, at);
+}
+
+interface Env {
+  deps: Deps;
+  store: CodecStore;
+  cluster: CountingCluster;
+  clock: { t: number; now(): number };
+  logs: (event: unknown) => Promise<unknown>;
+}
+
+async function envFor(job: JobRecord): Promise<Env> {
+  const store = new CodecStore();
+  await store.createJob(job);
+  const cluster = new CountingCluster();
+  const clock = {
+    t: T0 + 60_000,
+    now() {
+      return this.t;
+    },
+  };
+  let seq = 0;
+  const deps: Deps = {
+    store,
+    timeline: store,
+    metricStore: store,
+    idempotency: store,
+    cluster,
+    events: { publish: async () => {} },
+    metrics: { recordDecision: async () => {}, push: async () => {} },
+    clock,
+    ids: { uid: () => `uid-${seq++}` },
+    config: loadConfig({
+      TRAINKEEPER_MODE: 'local',
+      TRAINKEEPER_TABLE: 'bench',
+      TRAINKEEPER_KUBE_ENDPOINT: 'https://127.0.0.1:1',
+    }),
+    log: memoryLogger(),
+  };
+  return { deps, store, cluster, clock, logs: makeHandler(deps) };
+}
+
+const PHASES = [
+  'decode',
+  'parse',
+  'attribute',
+  'rules',
+  'decide',
+  'store read',
+  'store write',
+  'other',
+  'gc',
+] as const;
+type Phase = (typeof PHASES)[number];
+
+/** The phase a profile frame names, if any (see the module comment). */
+function phaseOf(frame: { functionName: string; url: string }): Phase | undefined {
+  const { functionName: fn, url } = frame;
+  if (fn === '(garbage collector)') return 'gc';
+  if (url.endsWith('/bench/logs-scale.bench.ts')) {
+    if (fn === 'getJob') return 'store read';
+    if (fn === 'putJob') return 'store write';
+    return undefined;
+  }
+  if (url.endsWith('/functions/shell/log-payload.ts')) {
+    if (fn === 'decodeSubscriptionData') return 'decode';
+    if (fn === 'sourceLogEvent' || fn === 'classifyLine') return 'parse';
+    return undefined;
+  }
+  if (url.endsWith('/functions/logs.ts')) {
+    if (fn === 'evaluateRules') return 'rules';
+    if (['resolve', 'lookup', 'job', 'candidateJobNames', 'ownerIn', 'forgery'].includes(fn))
+      return 'attribute';
+    return undefined;
+  }
+  if (url.endsWith('/core/decide/naming.ts') && fn === 'slotForPodName') return 'attribute';
+  if (url.endsWith('/core/decide/slots.ts') && fn === 'rankPodsToAsk') return 'attribute';
+  if (url.includes('/functions/shell/job-rules.ts') || url.includes('/rules/')) return 'rules';
+  if (url.endsWith('/core/decide.ts') || url.includes('/core/decide/')) return 'decide';
+  return undefined;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+  children?: number[];
+}
+
+/** Milliseconds of profile samples per phase. */
+function splitProfile(profile: { nodes: ProfileNode[]; samples?: number[]; timeDeltas?: number[] }) {
+  const parent = new Map<number, number>();
+  const byId = new Map<number, ProfileNode>();
+  for (const n of profile.nodes) {
+    byId.set(n.id, n);
+    for (const c of n.children ?? []) parent.set(c, n.id);
+  }
+  const memo = new Map<number, Phase | 'idle'>();
+  const phaseFor = (id: number): Phase | 'idle' => {
+    const known = memo.get(id);
+    if (known) return known;
+    const node = byId.get(id) as ProfileNode;
+    const name = node.callFrame.functionName;
+    let phase: Phase | 'idle';
+    if (name === '(idle)' || name === '(program)') phase = 'idle';
+    else {
+      const own = phaseOf(node.callFrame);
+      const up = parent.get(id);
+      phase = own ?? (up === undefined ? 'other' : phaseFor(up));
+      if (phase === 'idle') phase = 'other';
+    }
+    memo.set(id, phase);
+    return phase;
+  };
+  const ms = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
+  const samples = profile.samples ?? [];
+  const deltas = profile.timeDeltas ?? [];
+  for (let i = 0; i < samples.length; i++) {
+    const phase = phaseFor(samples[i] as number);
+    // timeDeltas[i] is the time before sample i; the sample stands for the time until the next one
+    const dt = (deltas[i + 1] ?? 0) / 1000;
+    if (phase !== 'idle') ms[phase] += dt;
+  }
+  return ms;
+}
+
+/** Runs the batches through the handler; CPU ms of the whole loop. */
+async function run(env: Env, batches: unknown[]): Promise<number> {
+  const cpu0 = process.cpuUsage();
+  for (const b of batches) {
+    env.clock.t += 10;
+    const out = (await env.logs(b)) as { jobs: { status: string }[]; skipped: Record<string, number> };
+    if (out.jobs[0]?.status !== 'reconciled' || Object.keys(out.skipped).length > 0)
+      throw new Error(`logs-scale: a batch was not reconciled cleanly: ${JSON.stringify(out)}`);
+  }
+  const cpu = process.cpuUsage(cpu0);
+  return (cpu.user + cpu.system) / 1000;
+}
+
+interface SizeFigures {
+  pods: number;
+  batches: number;
+  lines: number;
+  cpuMs: number;
+  phases: Record<Phase, number>;
+  calls: Calls;
+  recordBytes: number;
+  ruleStateBytes: number;
+}
+
+async function measureSteady(pods: number): Promise<SizeFigures> {
+  const job = runningJob(pods);
+  const env = await envFor(job);
+  const n = batchesFor(pods);
+  const make = (from: number) =>
+    Array.from({ length: n }, (_, k) => steadyBatch(job, from + k, env.clock.t + 10 * (k + 1)));
+  await run(env, make(0).slice(0, Math.min(n, 20))); // warm-up: JIT, caches
+  const measured = make(n);
+  const before = { ...env.store.calls };
+  const cpuMs = await run(env, measured);
+  const calls: Calls = {
+    reads: env.store.calls.reads - before.reads,
+    jobWrites: env.store.calls.jobWrites - before.jobWrites,
+    otherWrites: env.store.calls.otherWrites - before.otherWrites,
+  };
+  // a second pass over fresh batches of the same shape, profiled for the split
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  await run(env, make(2 * n));
+  const { profile } = await session.post('Profiler.stop');
+  session.disconnect();
+  const stored = (await env.store.getJob(job)) as JobRecord;
+  return {
+    pods,
+    batches: n,
+    lines: n * (WORKER_LINES + 1),
+    cpuMs,
+    phases: splitProfile(profile as Parameters<typeof splitProfile>[0]),
+    calls,
+    recordBytes: env.store.recordBytes,
+    ruleStateBytes: stored.ruleState === undefined ? 0 : JSON.stringify(stored.ruleState).length,
+  };
+}
+
+interface CrashFigures {
+  pods: number;
+  asked: number;
+  cpuMs: number;
+  blamed: string;
+  culprit: string;
+}
+
+/**
+ * One worker-exit record from rank c+1's agent (collateral) while rank c's agent FAULTED 7 ms earlier and
+ * c+1's own agent FAULTED too: who is asked, and who is blamed.
+ */
+async function measureCrash(pods: number): Promise<CrashFigures> {
+  const job = runningJob(pods);
+  const env = await envFor(job);
+  const c = Math.floor(pods / 2);
+  const culprit = job.pods[c]?.name as string;
+  const claimant = job.pods[c + 1]?.name as string;
+  const at = env.clock.t;
+  const faulted = (t: number): StatusBody => ({
+    status: 'faulted',
+    faultCount: 0,
+    reason: 'WorkerCrash',
+    transitions: { FAULTED: new Date(t).toISOString() },
+  });
+  env.cluster.statuses.set(culprit, faulted(at - 20));
+  env.cluster.statuses.set(claimant, faulted(at - 13));
+  const crash = agentLine(claimant, at - 13, {
+    state: 'RUNNING',
+    kind: 'worker-exit',
+    localRank: 3,
+    exitCode: 1,
+    signal: null,
+  });
+  env.clock.t += 10;
+  const cpu0 = process.cpuUsage();
+  await env.logs(batchOf(claimant, [crash], at - 13));
+  const cpu = process.cpuUsage(cpu0);
+  const after = (await env.store.getJob(job)) as JobRecord;
+  const last = after.remediations.at(-1);
+  return {
+    pods,
+    asked: env.cluster.statusAsked,
+    cpuMs: (cpu.user + cpu.system) / 1000,
+    blamed: last ? last.pods.join(',') || '(none)' : '(no restart)',
+    culprit,
+  };
+}
+
+export default async function main(): Promise<void> {
+  console.log(loadLine());
+  const rows: SizeFigures[] = [];
+  for (const pods of SIZES) rows.push(await measureSteady(pods));
+  const per1k = (r: SizeFigures, x: number) => (x * 1000) / r.lines;
+  console.log(
+    `Steady batches (one pod's stream: ${WORKER_LINES} worker lines + 1 heartbeat), one warm instance, ` +
+      'CodecStore (JSON + zod, no network). CPU per 1,000 lines; the phase split is the profiled pass, ' +
+      'scaled to the measured total:',
+  );
+  printTable(
+    [
+      '>rank pods',
+      '>batches',
+      '>CPU/1k lines',
+      '>lines/s per vCPU',
+      ...PHASES.map((p) => `>${p}`),
+      '>reads/batch',
+      '>job writes/batch',
+      '>other writes/batch',
+      '>record',
+      '>rule state',
+    ],
+    rows.map((r) => {
+      const total = PHASES.reduce((s, p) => s + r.phases[p], 0) || 1;
+      const cpu1k = per1k(r, r.cpuMs);
+      return [
+        r.pods.toLocaleString('en-US'),
+        String(r.batches),
+        `${cpu1k.toFixed(1)} ms`,
+        Math.round((r.lines * 1000) / r.cpuMs).toLocaleString('en-US'),
+        ...PHASES.map((p) => `${((cpu1k * r.phases[p]) / total).toFixed(1)}`),
+        (r.calls.reads / r.batches).toFixed(1),
+        (r.calls.jobWrites / r.batches).toFixed(2),
+        (r.calls.otherWrites / r.batches).toFixed(1),
+        `${(r.recordBytes / 1024).toFixed(0)} KB`,
+        `${(r.ruleStateBytes / 1024).toFixed(1)} KB`,
+      ];
+    }),
+  );
+  const crashes: CrashFigures[] = [];
+  for (const pods of SIZES) crashes.push(await measureCrash(pods));
+  console.log('A crash claim from a collateral rank (the next rank failed 7 ms earlier):');
+  printTable(
+    ['>rank pods', '>agents asked', '>handler CPU', 'blamed', 'failed first'],
+    crashes.map((c) => [
+      c.pods.toLocaleString('en-US'),
+      c.asked.toLocaleString('en-US'),
+      `${c.cpuMs.toFixed(0)} ms`,
+      c.blamed,
+      c.culprit,
+    ]),
+  );
+}
