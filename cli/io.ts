@@ -6,7 +6,7 @@
  * Invariants: data goes to stdout, diagnostics (errors, warnings) to stderr; `main` returns the exit code
  * of the last action that ran, `ExitCode.Ok` when none set one.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { type Command, Option } from 'commander';
 import { stringify } from 'yaml';
 import { TrainKeeperError, ValidationError } from '../core/errors.ts';
@@ -55,6 +55,36 @@ export async function readInputBytes(file: string): Promise<Buffer> {
   for await (const chunk of process.stdin)
     chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
   return Buffer.concat(chunks);
+}
+
+/** Bytes `readInputChunks` reads from a file at a time. */
+export const READ_CHUNK_BYTES = 1 << 18;
+
+/**
+ * A file's bytes a block at a time (`-`: standard input, as it arrives), for a consumer that keeps only
+ * what it parsed from each block (`rules check` on a big log: memory bounded by the block, not the file).
+ * A file's blocks are views of one buffer that the next block overwrites: copy what must outlive the step.
+ */
+export async function* readInputChunks(file: string): AsyncGenerator<Uint8Array> {
+  if (file === '-') {
+    for await (const chunk of process.stdin) yield typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    return;
+  }
+  const handle = await open(file);
+  try {
+    const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES);
+    for (;;) {
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+      if (bytesRead === 0) return;
+      yield buffer.subarray(0, bytesRead);
+    }
+  } catch (err) {
+    // `read` errors (EISDIR) do not name the file; `describeError` prints the path
+    if (err && typeof err === 'object' && !('path' in err)) Object.assign(err, { path: file });
+    throw err;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Write one line (or block) to stdout. */

@@ -56,7 +56,7 @@ const C_SPACE = 32;
 const C_CR = 13;
 const C_LF = 10;
 /** Bytes decoded at a time by `parseKubectlLog`. */
-const CHUNK_BYTES = 1 << 20;
+const CHUNK_BYTES = 1 << 16;
 const C_LBRACE = 123;
 const C_LBRACKET = 91;
 
@@ -165,85 +165,155 @@ export function rfc3339ToMs(text: string): number | undefined {
 }
 
 /**
- * Parses `input` (a whole file: its text, or its UTF-8 bytes) read from `source` (the stream name prefix, e.g.
- * the file's base name). Bytes are split at \n and decoded a line at a time, which gives the same lines as
- * decoding the whole file first (a UTF-8 sequence never contains \n or \r) without building one giant
- * string (slow to decode when it is not all ASCII).
+ * Parses `kubectl logs --timestamps` output handed over in pieces of any size, so that a caller can read a
+ * big file a block at a time and drop each block's lines once evaluated (`rules check` does: bounded
+ * memory). `push(bytes)` returns the lines that `bytes` completes; the unfinished last line is kept (its
+ * bytes copied, so the caller may reuse its buffer) until a later `push` or `end` completes it. Pieces may
+ * split a line, a `\r\n` or a UTF-8 sequence anywhere: the lines are those of the whole input, as
+ * `parseKubectlLog` gives them. The counts (`firstTimestamp`, `unstamped`, …) cover what was parsed so far.
  */
-export function parseKubectlLog(input: string | Uint8Array, source: string): ParsedKubectlLog {
-  const out: ParsedKubectlLog = {
-    lines: [],
-    firstTimestamp: undefined,
-    unstamped: 0,
-    agentRecords: 0,
-    invalidAgentRecords: 0,
-  };
-  let time: number | undefined;
-  const lines = out.lines;
-  const addLine = (text: string, start: number, end: number, lineNumber: number): void => {
-    let bodyStart = start;
-    const stampEnd = scanStamp(text, start, end);
-    if (stampEnd >= 0 && !Number.isNaN(scannedMs)) {
-      time = scannedMs;
-      out.firstTimestamp ??= time;
-      bodyStart = stampEnd < end && text.charCodeAt(stampEnd) === C_SPACE ? stampEnd + 1 : stampEnd;
+export class KubectlLogParser {
+  /** The first timestamp seen (the job's start for `rules check`), epoch ms. */
+  firstTimestamp: number | undefined = undefined;
+  /** Lines before the first timestamp (no time to give them). */
+  unstamped = 0;
+  /** Agent JSON records skipped. */
+  agentRecords = 0;
+  /** Lines that claim to be agent records but do not parse. */
+  invalidAgentRecords = 0;
+  private time: number | undefined = undefined;
+  private lineNumber = 0;
+  /** The bytes of the line not finished by the last `push`, in pieces (joined once the line ends). */
+  private carry: Buffer[] = [];
+  private out: NumberedLogLine[] = [];
+
+  constructor(private readonly source: string) {}
+
+  /** The lines `bytes` completes, in order (see the class comment). */
+  push(bytes: Uint8Array): NumberedLogLine[] {
+    const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let from = 0;
+    if (this.carry.length > 0) {
+      const lf = chunk.indexOf(C_LF);
+      if (lf < 0) {
+        this.carry.push(Buffer.from(chunk));
+        return [];
+      }
+      const line = Buffer.concat([...this.carry, chunk.subarray(0, lf + 1)]);
+      this.carry = [];
+      this.bytes(line, 0, line.length);
+      from = lf + 1;
     }
-    if (time === undefined) {
-      out.unstamped++;
-      return;
+    const last = chunk.lastIndexOf(C_LF);
+    if (last >= from) this.bytes(chunk, from, last + 1);
+    const rest = Math.max(from, last + 1);
+    if (rest < chunk.length) this.carry.push(Buffer.from(chunk.subarray(rest)));
+    return this.take();
+  }
+
+  /** The last line, when the input does not end with `\n` (a final `\r` is then kept: no `\n` follows). */
+  end(): NumberedLogLine[] {
+    if (this.carry.length > 0) {
+      const text = Buffer.concat(this.carry).toString('utf8');
+      this.carry = [];
+      this.line(text, 0, text.length);
     }
-    const line = numberLine(text.slice(bodyStart, end), source, time, lineNumber);
-    if (line === 'agent') out.agentRecords++;
-    else if (line === 'invalid-agent') out.invalidAgentRecords++;
-    else lines.push(line);
-  };
-  // Lines end at \n (a \r before it is dropped); a final \n ends the last line rather than starting one.
-  let lineNumber = 0;
-  if (typeof input === 'string') {
+    return this.take();
+  }
+
+  /** Parses a whole text (no byte decoding); then `end()`. */
+  pushText(input: string): NumberedLogLine[] {
     const length = input.length;
     for (let start = 0; start < length; ) {
       let next = input.indexOf('\n', start);
       if (next < 0) next = length;
       let end = next;
       if (end > start && input.charCodeAt(end - 1) === C_CR && next < length) end--;
-      addLine(input, start, end, ++lineNumber);
+      this.line(input, start, end);
       start = next + 1;
     }
-    return out;
+    return this.take();
   }
-  // All-ASCII lines are sliced from 1 MB chunks decoded as ASCII (byte i is char i; no UTF-8 decoding, no
-  // string per line); a line with a byte >= 0x80 is decoded as UTF-8 on its own.
-  const bytes = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
-  const length = bytes.length;
-  const nextHigh = (from: number): number => {
-    for (let i = from; i < length; i++) if ((bytes[i] as number) >= 0x80) return i;
-    return length;
-  };
-  let high = nextHigh(0);
-  let chunk = '';
-  let chunkStart = 0;
-  let chunkEnd = 0;
-  for (let start = 0; start < length; ) {
-    let next = bytes.indexOf(C_LF, start);
-    if (next < 0) next = length;
-    let end = next;
-    if (end > start && bytes[end - 1] === C_CR && next < length) end--;
-    lineNumber++;
-    if (high < end) {
-      const text = bytes.toString('utf8', start, end);
-      addLine(text, 0, text.length, lineNumber);
-      high = nextHigh(end);
-    } else {
-      if (end > chunkEnd) {
-        chunkStart = start;
-        chunkEnd = Math.max(end, Math.min(start + CHUNK_BYTES, length));
-        chunk = bytes.toString('ascii', chunkStart, chunkEnd);
+
+  private take(): NumberedLogLine[] {
+    const lines = this.out;
+    this.out = [];
+    return lines;
+  }
+
+  /**
+   * The complete lines of `bytes[from, to)` (`to` just past a `\n`). All-ASCII lines are sliced from blocks
+   * of `CHUNK_BYTES` decoded as Latin-1 (byte i is char i: no UTF-8 decoding, no string per line); a line
+   * with a byte >= 0x80 is decoded as UTF-8 on its own.
+   */
+  private bytes(bytes: Buffer, from: number, to: number): void {
+    const nextHigh = (at: number): number => {
+      for (let i = at; i < to; i++) if ((bytes[i] as number) >= 0x80) return i;
+      return to;
+    };
+    let high = nextHigh(from);
+    let block = '';
+    let blockStart = 0;
+    let blockEnd = 0;
+    for (let start = from; start < to; ) {
+      const next = bytes.indexOf(C_LF, start);
+      let end = next;
+      if (end > start && bytes[end - 1] === C_CR) end--;
+      if (high < end) {
+        const text = bytes.toString('utf8', start, end);
+        this.line(text, 0, text.length);
+        high = nextHigh(end);
+      } else {
+        if (end > blockEnd) {
+          blockStart = start;
+          blockEnd = Math.max(end, Math.min(start + CHUNK_BYTES, to));
+          block = bytes.toString('latin1', blockStart, blockEnd);
+        }
+        this.line(block, start - blockStart, end - blockStart);
       }
-      addLine(chunk, start - chunkStart, end - chunkStart, lineNumber);
+      start = next + 1;
     }
-    start = next + 1;
   }
-  return out;
+
+  /** One line, `text[start, end)` without its line end. */
+  private line(text: string, start: number, end: number): void {
+    const lineNumber = ++this.lineNumber;
+    let bodyStart = start;
+    const stampEnd = scanStamp(text, start, end);
+    if (stampEnd >= 0 && !Number.isNaN(scannedMs)) {
+      this.time = scannedMs;
+      this.firstTimestamp ??= scannedMs;
+      bodyStart = stampEnd < end && text.charCodeAt(stampEnd) === C_SPACE ? stampEnd + 1 : stampEnd;
+    }
+    const time = this.time;
+    if (time === undefined) {
+      this.unstamped++;
+      return;
+    }
+    const line = numberLine(text.slice(bodyStart, end), this.source, time, lineNumber);
+    if (line === 'agent') this.agentRecords++;
+    else if (line === 'invalid-agent') this.invalidAgentRecords++;
+    else this.out.push(line);
+  }
+}
+
+/**
+ * Parses `input` (a whole file: its text, or its UTF-8 bytes) read from `source` (the stream name prefix, e.g.
+ * the file's base name). Bytes are split at \n and decoded a line at a time, which gives the same lines as
+ * decoding the whole file first (a UTF-8 sequence never contains \n or \r) without building one giant
+ * string (slow to decode when it is not all ASCII). `KubectlLogParser` parses the same in pieces.
+ */
+export function parseKubectlLog(input: string | Uint8Array, source: string): ParsedKubectlLog {
+  const parser = new KubectlLogParser(source);
+  const lines = typeof input === 'string' ? parser.pushText(input) : parser.push(input);
+  lines.push(...parser.end());
+  return {
+    lines,
+    firstTimestamp: parser.firstTimestamp,
+    unstamped: parser.unstamped,
+    agentRecords: parser.agentRecords,
+    invalidAgentRecords: parser.invalidAgentRecords,
+  };
 }
 
 /**

@@ -121,16 +121,18 @@ interface Entry {
 }
 
 /**
- * The format of a file's bytes, as `detectLogFormat` of their text says: decided from the first byte when
- * that is printable ASCII after ASCII whitespace (a kubectl log: no decoding of the whole file), else from
- * the decoded text.
+ * What the first bytes of a file say of its format, as `detectLogFormat` of its text would: `kubectl` when
+ * the first byte after ASCII whitespace is printable ASCII other than `{` (a kubectl log: no decoding of the
+ * whole file), `text` when the decoded text has to decide, undefined when `bytes` is all whitespace (the
+ * bytes after it decide; a file of whitespace only is `kubectl`). `rules check` reads a kubectl log a block
+ * at a time once the first block said `kubectl`.
  */
-function detectBytesFormat(bytes: Uint8Array): LogFormat | undefined {
+export function formatOfBytes(bytes: Uint8Array): 'kubectl' | 'text' | undefined {
   for (const b of bytes) {
     if (b === 32 || (b >= 9 && b <= 13)) continue;
-    return b < 0x80 && b !== 0x7b ? 'kubectl' : undefined;
+    return b < 0x80 && b !== 0x7b ? 'kubectl' : 'text';
   }
-  return 'kubectl';
+  return undefined;
 }
 
 /**
@@ -139,14 +141,14 @@ function detectBytesFormat(bytes: Uint8Array): LogFormat | undefined {
  */
 export function parseLog(input: string | Uint8Array, source: string, format?: LogFormat): ParsedLog {
   if (typeof input !== 'string') {
-    const known = format ?? detectBytesFormat(input);
+    const known = format ?? formatOfBytes(input) ?? 'kubectl';
     if (known === 'kubectl')
       return { format: known, ...parseKubectlLog(input, source), malformed: 0, skipped: [] };
-    // undefined: the format is detected from the text.
+    // 'text': the format is detected from the text.
     return parseText(
       Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString('utf8'),
       source,
-      known,
+      format,
     );
   }
   return parseText(input, source, format);

@@ -5,10 +5,11 @@
 import { basename } from 'node:path';
 import type { RuleFinding } from '../../core/observations.ts';
 import { parseJobManifest } from '../../core/spec/parse.ts';
-import { compileRules, evaluateLines, initialRuleState } from '../../rules/engine.ts';
-import type { NumberedLogLine } from '../../rules/kubectl-log.ts';
-import { type LogFormat, parseLog } from '../../rules/log-formats.ts';
+import { type CompiledRules, compileRules, evaluateLines, initialRuleState } from '../../rules/engine.ts';
+import { KubectlLogParser, type NumberedLogLine } from '../../rules/kubectl-log.ts';
+import { formatOfBytes, type LogFormat, type ParsedLog, parseLog } from '../../rules/log-formats.ts';
 import { effectiveRules } from '../../rules/presets/index.ts';
+import type { RuleState } from '../../rules/state.ts';
 import {
   ExitCode,
   type OutputFormat,
@@ -17,7 +18,7 @@ import {
   printIssues,
   printOut,
   readInput,
-  readInputBytes,
+  readInputChunks,
 } from '../io.ts';
 
 /** One finding as `rules check` prints it (the `--output json` line schema). */
@@ -45,22 +46,50 @@ function lineOf(f: RuleFinding, lines: readonly NumberedLogLine[]): number | nul
   return found?.lineNumber ?? null;
 }
 
-/** Runs rules over a parsed log; findings in file order. */
-export function checkLog(
-  rules: Parameters<typeof compileRules>[0],
-  lines: readonly NumberedLogLine[],
-  start: number,
-): CheckedFinding[] {
-  const compiled = compileRules(rules);
-  let state = initialRuleState(compiled, 0, start);
-  const out: CheckedFinding[] = [];
-  for (let i = 0; i < lines.length; i += CHUNK) {
-    const chunk = lines.slice(i, i + CHUNK);
-    const now = chunk.reduce((t, l) => Math.max(t, l.timestamp), state.clock);
-    const result = evaluateLines(compiled, state, chunk, now);
-    state = result.state;
+/**
+ * Runs rules over a log's lines handed over in pieces of any size (`add`), in `CHUNK`-line engine calls,
+ * keeping only the findings: a caller that parses a file a block at a time holds one block's lines. The
+ * findings do not depend on how the lines were split into `add` calls.
+ */
+export class LogCheck {
+  private readonly compiled: CompiledRules;
+  private state: RuleState;
+  private pending: NumberedLogLine[] = [];
+  private readonly found: CheckedFinding[] = [];
+
+  /** `start`: the job's start (rule timers start there), epoch ms. @throws RuleCompileError */
+  constructor(rules: Parameters<typeof compileRules>[0], start: number) {
+    this.compiled = compileRules(rules);
+    this.state = initialRuleState(this.compiled, 0, start);
+  }
+
+  /** Evaluates `lines` (the next lines of the log, in file order) as far as whole chunks go. */
+  add(lines: readonly NumberedLogLine[]): void {
+    let i = 0;
+    if (this.pending.length > 0) {
+      while (i < lines.length && this.pending.length < CHUNK)
+        this.pending.push(lines[i++] as NumberedLogLine);
+      if (this.pending.length < CHUNK) return;
+      this.evaluate(this.pending);
+      this.pending = [];
+    }
+    for (; i + CHUNK <= lines.length; i += CHUNK) this.evaluate(lines.slice(i, i + CHUNK));
+    if (i < lines.length) this.pending = lines.slice(i);
+  }
+
+  /** Evaluates what is left; the findings in file order. */
+  finish(): CheckedFinding[] {
+    if (this.pending.length > 0) this.evaluate(this.pending);
+    this.pending = [];
+    return this.found.sort((a, b) => (a.lineNumber ?? 0) - (b.lineNumber ?? 0));
+  }
+
+  private evaluate(chunk: readonly NumberedLogLine[]): void {
+    const now = chunk.reduce((t, l) => Math.max(t, l.timestamp), this.state.clock);
+    const result = evaluateLines(this.compiled, this.state, chunk, now);
+    this.state = result.state;
     for (const f of result.findings) {
-      out.push({
+      this.found.push({
         rule: f.rule,
         verdict: f.verdict,
         reason: f.reason,
@@ -73,7 +102,88 @@ export function checkLog(
       });
     }
   }
-  return out.sort((a, b) => (a.lineNumber ?? 0) - (b.lineNumber ?? 0));
+}
+
+/** Runs rules over a parsed log; findings in file order. */
+export function checkLog(
+  rules: Parameters<typeof compileRules>[0],
+  lines: readonly NumberedLogLine[],
+  start: number,
+): CheckedFinding[] {
+  const check = new LogCheck(rules, start);
+  check.add(lines);
+  return check.finish();
+}
+
+/** What `rules check` learnt of a log file: its parse less the lines (counted), and the findings. */
+interface CheckedFile {
+  log: Omit<ParsedLog, 'lines'>;
+  lineCount: number;
+  findings: CheckedFinding[];
+}
+
+/**
+ * Reads, parses and checks `file`. A kubectl log (named by `format` or by its first bytes) is parsed and
+ * evaluated a block at a time as it is read (rules/kubectl-log.ts `KubectlLogParser`), so memory does not
+ * grow with the file; the JSON formats are read whole (a `cloudwatch-json` file is one JSON document, and
+ * both order their lines by time over the whole file). The result is the same either way.
+ */
+async function checkFile(
+  rules: Parameters<typeof compileRules>[0],
+  file: string,
+  source: string,
+  format: LogFormat | undefined,
+): Promise<CheckedFile> {
+  let parser: KubectlLogParser | undefined;
+  let check: LogCheck | undefined;
+  let lineCount = 0;
+  const feed = (lines: NumberedLogLine[]): void => {
+    if (lines.length === 0) return;
+    lineCount += lines.length;
+    // the parser gives no line before the first timestamp, so the start is known by now
+    check ??= new LogCheck(rules, parser?.firstTimestamp as number);
+    check.add(lines);
+  };
+  let head: Uint8Array[] = []; // copies of the blocks read before the format was known
+  let kind: LogFormat | 'text' | undefined = format;
+  for await (const block of readInputChunks(file)) {
+    if (parser) {
+      feed(parser.push(block));
+      continue;
+    }
+    head.push(Buffer.from(block));
+    kind ??= formatOfBytes(block);
+    if (kind === 'kubectl') {
+      parser = new KubectlLogParser(source);
+      for (const b of head) feed(parser.push(b));
+      head = [];
+    }
+  }
+  if (parser === undefined && (kind ?? 'kubectl') === 'kubectl') parser = new KubectlLogParser(source);
+  if (parser) {
+    for (const b of head) feed(parser.push(b));
+    feed(parser.end());
+    return {
+      log: {
+        format: 'kubectl',
+        firstTimestamp: parser.firstTimestamp,
+        unstamped: parser.unstamped,
+        agentRecords: parser.agentRecords,
+        invalidAgentRecords: parser.invalidAgentRecords,
+        malformed: 0,
+        skipped: [],
+      },
+      lineCount,
+      findings: check?.finish() ?? [],
+    };
+  }
+  const { lines, ...log } = parseLog(Buffer.concat(head), source, format);
+  const usable = log.error === undefined && log.firstTimestamp !== undefined;
+  return {
+    log,
+    lineCount: lines.length,
+    findings: usable ? checkLog(rules, lines, log.firstTimestamp as number) : [],
+  };
 }
 
 const textLine = (f: CheckedFinding): string =>
@@ -114,7 +224,7 @@ export async function runRulesCheck(options: RulesCheckOptions): Promise<ExitCod
     ? effectiveRules(parsed.spec)
     : parsed.spec.runPolicy.logMonitoringConfiguration;
   const source = options.log === '-' ? 'stdin' : basename(options.log);
-  const log = parseLog(await readInputBytes(options.log), source, options.format);
+  const { log, lineCount, findings } = await checkFile(ruleList, options.log, source, options.format);
   if (log.error !== undefined) {
     printErr(`error: ${options.log}: ${log.error} (read as ${log.format}; --format names the format)`);
     return ExitCode.Failed;
@@ -135,12 +245,11 @@ export async function runRulesCheck(options: RulesCheckOptions): Promise<ExitCod
   if (log.unstamped > 0) printErr(`warning: ${log.unstamped} line(s) before the first timestamp skipped`);
   if (log.invalidAgentRecords > 0)
     printErr(`warning: ${log.invalidAgentRecords} malformed agent record(s) skipped`);
-  const findings = checkLog(ruleList, log.lines, log.firstTimestamp);
   if (options.output === 'json') for (const f of findings) printOut(JSON.stringify(f));
   else if (options.output === 'yaml') printData(findings, 'yaml');
   else {
     for (const f of findings) printOut(textLine(f));
-    printErr(`${findings.length} finding(s); ${ruleList.length} rule(s) over ${log.lines.length} line(s)`);
+    printErr(`${findings.length} finding(s); ${ruleList.length} rule(s) over ${lineCount} line(s)`);
   }
   return findings.length > 0 ? ExitCode.Findings : ExitCode.Ok;
 }
