@@ -130,15 +130,39 @@ export interface Cluster {
   getNodes(names: string[]): Promise<ObservedNode[]>;
   /** Nodes whose health label is present (for the sweep's node-health observation). */
   listNodes(): Promise<ObservedNode[]>;
-  /** Agent calls through `pods/proxy`, with bounded concurrency and per-call timeouts. */
-  startAgents(namespace: string, starts: { pod: string; body: StartBody }[]): Promise<AgentCallResult[]>;
-  stopAgents(namespace: string, pods: string[], body?: StopBody): Promise<AgentCallResult[]>;
+  /**
+   * Agent calls through `pods/proxy`, with bounded concurrency (one limit shared by every fan-out of the
+   * adapter) and per-call timeouts. With `options.shouldStart`, a fan-out can end early: see
+   * `AgentCallOptions`.
+   */
+  startAgents(
+    namespace: string,
+    starts: { pod: string; body: StartBody }[],
+    options?: AgentCallOptions,
+  ): Promise<AgentCallResult[]>;
+  stopAgents(
+    namespace: string,
+    pods: string[],
+    body?: StopBody,
+    options?: AgentCallOptions,
+  ): Promise<AgentCallResult[]>;
   shutdownAgents(namespace: string, pods: string[]): Promise<AgentCallResult[]>;
   /** `POST /elastic-event` to each agent (elastic scale-up: checkpoint and exit). */
   signalElasticEvent(namespace: string, pods: string[], body: ElasticEventBody): Promise<AgentCallResult[]>;
-  agentStatus(namespace: string, pods: string[]): Promise<AgentCallResult[]>;
+  agentStatus(namespace: string, pods: string[], options?: AgentCallOptions): Promise<AgentCallResult[]>;
   /** A Kubernetes Event on the job's pods/namespace so `kubectl describe` shows it. */
   recordKubeEvent(ref: JobRef, event: JobEvent): Promise<void>;
+}
+
+/**
+ * How a fan-out of agent calls may end early. `shouldStart` is asked before each call is started (once the
+ * call has a concurrency slot); from its first `false` on, that call and every later one of the fan-out
+ * are not made and have no result, so the caller gets fewer results than pods. Calls already in flight
+ * finish. The reconciler uses it to stop starting calls when the invocation's time runs out (the agents
+ * left over are re-derived by the next decide: StopAgents, StartAgents and PollAgents are level actions).
+ */
+export interface AgentCallOptions {
+  shouldStart?: () => boolean;
 }
 
 export type AgentCallResult =
@@ -175,6 +199,14 @@ export interface MetricsSink {
 
 export interface Clock {
   now(): number;
+}
+
+/**
+ * The time left to the current invocation: Lambda's `context.getRemainingTimeInMillis()` while a Lambda
+ * invocation runs, `Infinity` where there is no limit (the local plane, tests that do not set one).
+ */
+export interface Deadline {
+  remainingMs(): number;
 }
 
 export interface IdGenerator {

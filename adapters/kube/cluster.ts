@@ -8,9 +8,12 @@
  * - Every API call is retried per `RetryPolicy` (429 with Retry-After, 5xx, connection resets) and
  *   counted in `stats` (calls by operation, errors by operation and code).
  * - Agent calls go through the `pods/proxy` subresource (`<pod>:<port>`), at most `agentConcurrency` in
- *   flight, each bounded by a timeout (the `/stop` timeout covers the agent's own stop timeout + a margin,
- *   since the agent answers `/stop` once its workers are gone). They never throw: each pod gets an
- *   `AgentCallResult`. `unreachable` is true only when the agent could not be reached (connection refused
+ *   flight across every fan-out of the adapter (one `Limiter`: concurrent fan-outs share it, and a call's
+ *   timeout starts when it has a slot, never while it queues for a socket), each bounded by a timeout
+ *   (the `/stop` timeout covers the agent's own stop timeout + a margin, since the agent answers `/stop`
+ *   once its workers are gone: a stop waiting for READY holds its slot, so those waits are bounded too).
+ *   They never throw: each pod gets an `AgentCallResult` (or none, for calls a fan-out's `shouldStart`
+ *   kept from starting). `unreachable` is true only when the agent could not be reached (connection refused
  *   or timeout, 502/503/504 from the proxy, pod gone), never for API-server throttling, so a busy API
  *   server cannot make the control plane replace healthy pods.
  */
@@ -42,9 +45,9 @@ import {
   type ObservedPod,
   POD_LABELS,
 } from '../../core/observations.ts';
-import type { AgentCallResult, Cluster, JobRef } from '../../core/ports.ts';
+import type { AgentCallOptions, AgentCallResult, Cluster, JobRef } from '../../core/ports.ts';
 import type { JobSpec } from '../../core/spec/types.ts';
-import { mapBounded, valuesOrThrow } from './concurrency.ts';
+import { Limiter, mapBounded, valuesOrThrow } from './concurrency.ts';
 import { buildPod, buildService } from './pod-builder.ts';
 import {
   classifyError,
@@ -71,7 +74,10 @@ export const KUBE_PERMISSIONS = [
 
 /** Tunables of the adapter; all optional. */
 export interface KubeClusterOptions {
-  /** Agent calls in flight at once (default 64). */
+  /**
+   * Agent calls in flight at once, over all fan-outs of this adapter (default `DEFAULT_AGENT_CONCURRENCY`).
+   * One adapter serves one Lambda invocation at a time, so this is the invocation's limit.
+   */
   agentConcurrency?: number;
   /** Pod creates/deletes/node reads in flight at once (default 32). */
   apiConcurrency?: number;
@@ -91,6 +97,13 @@ export interface KubeClusterOptions {
   /** `getNodes` for more names than this lists all nodes once instead of reading each (default 16). */
   nodeListThreshold?: number;
 }
+
+/**
+ * Default agent calls in flight: measured by `npm run bench -- restart` (docs/benchmarks.md, "restart"),
+ * and kept below the API server's default in-flight limit for mutating requests (200), since a
+ * `pods/proxy` POST counts as one.
+ */
+export const DEFAULT_AGENT_CONCURRENCY = 64;
 
 const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json' };
 
@@ -205,6 +218,7 @@ export class KubeCluster implements Cluster {
   private readonly core: CoreV1Api;
   private readonly policy: RetryPolicy;
   private readonly agentConcurrency: number;
+  private readonly agentLimiter: Limiter;
   private readonly apiConcurrency: number;
   private readonly agentTimeoutMs: number;
   private readonly defaultStopTimeoutSeconds: number;
@@ -221,7 +235,8 @@ export class KubeCluster implements Cluster {
     this.core = kc.makeApiClient(CoreV1Api);
     this.stats = options.stats ?? new KubeApiStats();
     this.policy = options.retryPolicy ?? DEFAULT_RETRY_POLICY;
-    this.agentConcurrency = options.agentConcurrency ?? 64;
+    this.agentConcurrency = options.agentConcurrency ?? DEFAULT_AGENT_CONCURRENCY;
+    this.agentLimiter = new Limiter(this.agentConcurrency);
     this.apiConcurrency = options.apiConcurrency ?? 32;
     this.agentTimeoutMs = options.agentTimeoutMs ?? 10_000;
     this.defaultStopTimeoutSeconds = options.defaultStopTimeoutSeconds ?? 30;
@@ -365,15 +380,30 @@ export class KubeCluster implements Cluster {
     return list.items.map(observeNode);
   }
 
-  startAgents(namespace: string, starts: { pod: string; body: StartBody }[]): Promise<AgentCallResult[]> {
-    return this.fanOut(starts, (s) =>
-      this.agentCall(namespace, s.pod, 'POST', 'start', s.body, this.agentTimeoutMs),
+  startAgents(
+    namespace: string,
+    starts: { pod: string; body: StartBody }[],
+    options: AgentCallOptions = {},
+  ): Promise<AgentCallResult[]> {
+    return this.fanOut(
+      starts,
+      (s) => this.agentCall(namespace, s.pod, 'POST', 'start', s.body, this.agentTimeoutMs),
+      options,
     );
   }
 
-  stopAgents(namespace: string, pods: string[], body: StopBody = {}): Promise<AgentCallResult[]> {
+  stopAgents(
+    namespace: string,
+    pods: string[],
+    body: StopBody = {},
+    options: AgentCallOptions = {},
+  ): Promise<AgentCallResult[]> {
     const timeoutMs = (body.timeout ?? this.defaultStopTimeoutSeconds) * 1000 + this.stopMarginMs;
-    return this.fanOut(pods, (pod) => this.agentCall(namespace, pod, 'POST', 'stop', body, timeoutMs));
+    return this.fanOut(
+      pods,
+      (pod) => this.agentCall(namespace, pod, 'POST', 'stop', body, timeoutMs),
+      options,
+    );
   }
 
   shutdownAgents(namespace: string, pods: string[]): Promise<AgentCallResult[]> {
@@ -388,9 +418,11 @@ export class KubeCluster implements Cluster {
     );
   }
 
-  agentStatus(namespace: string, pods: string[]): Promise<AgentCallResult[]> {
-    return this.fanOut(pods, (pod) =>
-      this.agentCall(namespace, pod, 'GET', 'status', undefined, this.agentTimeoutMs),
+  agentStatus(namespace: string, pods: string[], options: AgentCallOptions = {}): Promise<AgentCallResult[]> {
+    return this.fanOut(
+      pods,
+      (pod) => this.agentCall(namespace, pod, 'GET', 'status', undefined, this.agentTimeoutMs),
+      options,
     );
   }
 
@@ -421,14 +453,34 @@ export class KubeCluster implements Cluster {
     }
   }
 
-  private async fanOut<T>(items: T[], fn: (item: T) => Promise<AgentCallResult>): Promise<AgentCallResult[]> {
-    const settled = await mapBounded(items, this.agentConcurrency, fn);
+  /**
+   * One call per item through the shared limiter, results in input order. At most `agentConcurrency`
+   * workers per fan-out, so thousands of pods never become thousands of pending promises. Once
+   * `shouldStart` answers false, no further call of this fan-out is made and those items get no result.
+   */
+  private async fanOut<T>(
+    items: T[],
+    fn: (item: T) => Promise<AgentCallResult>,
+    options: AgentCallOptions = {},
+  ): Promise<AgentCallResult[]> {
+    let ended = false;
+    const settled = await mapBounded(items, this.agentConcurrency, async (item) => {
+      if (ended) return undefined;
+      return this.agentLimiter.run(async () => {
+        if (ended || (options.shouldStart && !options.shouldStart())) {
+          ended = true;
+          return undefined;
+        }
+        return fn(item);
+      });
+    });
     // agentCall never rejects; a rejection here is a bug surfaced as a failed call, not a lost result.
-    return settled.map((r, i) =>
-      r.status === 'fulfilled'
-        ? r.value
-        : { pod: podOf(items[i]), ok: false, error: String(r.reason), unreachable: false },
-    );
+    return settled.flatMap((r, i): AgentCallResult[] => {
+      if (r.status === 'rejected') {
+        return [{ pod: podOf(items[i]), ok: false, error: String(r.reason), unreachable: false }];
+      }
+      return r.value === undefined ? [] : [r.value];
+    });
   }
 
   /** One agent call through `pods/proxy`, retried per policy for 429/500/501 and API-server connection errors. */

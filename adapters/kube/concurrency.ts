@@ -31,3 +31,41 @@ export function valuesOrThrow<R>(results: PromiseSettledResult<R>[]): R[] {
   if (failed) throw failed.reason;
   return results.map((r) => (r as PromiseFulfilledResult<R>).value);
 }
+
+/**
+ * A counting semaphore: at most `limit` functions run at once across every caller that shares it, the rest
+ * wait in arrival order. The adapter keeps one for all its agent calls, so concurrent fan-outs (the sweep's
+ * jobs in parallel, a refused call's status poll) share one limit instead of each taking its own, and a
+ * call's timeout starts when it leaves the queue, not while it waits for a socket.
+ *
+ * Invariant: `active` ≤ `limit`; a slot is released exactly once per `run`, whether `fn` resolves or throws.
+ */
+export class Limiter {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) {
+      throw new RangeError(`Limiter: limit must be a positive integer, got ${limit}`);
+    }
+  }
+
+  /** Calls in flight right now. */
+  get inFlight(): number {
+    return this.active;
+  }
+
+  /** Runs `fn` when a slot is free and returns its result. */
+  async run<R>(fn: () => Promise<R>): Promise<R> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      // Hand the slot straight to the next waiter (active stays the same), else free it.
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
+}

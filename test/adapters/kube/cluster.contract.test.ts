@@ -495,3 +495,84 @@ describe('agents through pods/proxy', () => {
     }
   });
 });
+
+describe('agent fan-out', () => {
+  /** One HTTP server answering for every pod after `delayMs`, counting calls and the peak in flight. */
+  const stubAgents = async (delayMs: number) => {
+    const seen = { calls: 0, inFlight: 0, peak: 0 };
+    const server = http.createServer((req, res) => {
+      seen.calls++;
+      seen.inFlight++;
+      seen.peak = Math.max(seen.peak, seen.inFlight);
+      req.resume();
+      req.on('end', () =>
+        setTimeout(() => {
+          seen.inFlight--;
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ status: 'ready', reason: 'Stopped' }));
+        }, delayMs),
+      );
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    return {
+      seen,
+      port: (server.address() as AddressInfo).port,
+      close: () =>
+        new Promise<void>((r) => {
+          server.closeAllConnections();
+          server.close(() => r());
+        }),
+    };
+  };
+
+  const podsRoutedTo = async (c: KubeCluster, count: number, port: number): Promise<string[]> => {
+    const plans = Array.from({ length: count }, (_, i) => plan(i));
+    await c.createPods(jobSpec(), plans);
+    for (const p of plans) {
+      kube.runPod(NS, p.name, 'n0', '127.0.0.1');
+      kube.targets.set(`${NS}/${p.name}`, port);
+    }
+    return plans.map((p) => p.name);
+  };
+
+  it('keeps one limit across concurrent fan-outs, and starts a call’s timeout when it gets its slot', async () => {
+    const agents = await stubAgents(40);
+    try {
+      // 20 fan-outs of 2 pods at once through 2 slots: the last call waits ~19 calls' time (≈ 760 ms) for
+      // its slot, longer than its 500 ms timeout, which must not count the wait (a queued call reported
+      // unreachable would get a healthy pod replaced).
+      const c = fresh({ agentConcurrency: 2, agentTimeoutMs: 500 });
+      const pods = await podsRoutedTo(c, 40, agents.port);
+      const fanOuts = Array.from({ length: 20 }, (_, i) => c.agentStatus(NS, pods.slice(2 * i, 2 * i + 2)));
+      const results = (await Promise.all(fanOuts)).flat();
+      expect(agents.seen.peak).toBeLessThanOrEqual(2);
+      expect(agents.seen.calls).toBe(40);
+      expect(results.map((r) => r.pod)).toEqual(pods);
+      expect(results.filter((r) => !r.ok)).toEqual([]);
+    } finally {
+      await agents.close();
+    }
+  });
+
+  it('starts no further call once shouldStart answers false, lets the calls in flight finish, and returns only their results', async () => {
+    const agents = await stubAgents(20);
+    try {
+      const c = fresh({ agentConcurrency: 2 });
+      const pods = await podsRoutedTo(c, 10, agents.port);
+      let asked = 0;
+      const stopped = await c.stopAgents(
+        NS,
+        pods,
+        { below_generation: 1 },
+        { shouldStart: () => ++asked <= 4 },
+      );
+      expect(stopped.map((r) => [r.pod, r.ok])).toEqual(pods.slice(0, 4).map((p) => [p, true]));
+      expect(agents.seen.calls).toBe(4);
+      expect(c.stats.calls()['agent:stop']).toBe(4);
+      // Asked once per started call and once more for the call it refused; never again after that.
+      expect(asked).toBe(5);
+    } finally {
+      await agents.close();
+    }
+  });
+});
