@@ -216,6 +216,9 @@ class CountingCluster implements Cluster {
   async signalElasticEvent(): Promise<AgentCallResult[]> {
     return [];
   }
+  async restartInProcess(): Promise<AgentCallResult[]> {
+    return [];
+  }
   async agentStatus(_namespace: string, pods: string[]): Promise<AgentCallResult[]> {
     this.statusAsked += pods.length;
     return pods.map((pod) => ({

@@ -5,7 +5,7 @@
  *
  * The shell executes actions in list order, after the job record was written.
  */
-import type { StartBody } from './agent-protocol.ts';
+import type { InProcessRestartBody, StartBody } from './agent-protocol.ts';
 import type { JobEvent } from './job.ts';
 
 /** One pod to create. The pod builder turns this + the job spec into a Kubernetes Pod. */
@@ -27,6 +27,12 @@ export type Action =
   | { type: 'StopAgents'; pods: string[]; generation: number }
   /** `/start` each agent with its own body (rank, rendezvous, rules, faultCount = generation). */
   | { type: 'StartAgents'; starts: { pod: string; body: StartBody }[]; generation: number }
+  /**
+   * In-process restart (core/decide/ladder.ts): `POST /inprocess-restart` to each rank agent with its own
+   * body (the /start fields at the new generation `generation`, a fresh rendezvous). The agents replace only
+   * their dead workers and tell the live ones to re-enter; each answers with its status.
+   */
+  | { type: 'RestartInProcess'; starts: { pod: string; body: InProcessRestartBody }[]; generation: number }
   | { type: 'ShutdownAgents'; pods: string[] }
   /**
    * Elastic scale-up: tell the rank agents (running `generation`) that the world size changes to

@@ -35,8 +35,13 @@ export interface Condition {
   lastTransitionTime: number;
 }
 
-/** Restart level: process-level (PLR), pod replacement, job-level (JLR). */
-export type RestartLevel = 'process' | 'pod' | 'job';
+/**
+ * Restart levels, cheapest first: in-process (workers re-enter in place, HyperPod's `in_process_restart`;
+ * opt-in, core/decide/ladder.ts), process-level (PLR), pod replacement, job-level (JLR). The one list the
+ * store and the event schema validate against.
+ */
+export const RESTART_LEVELS = ['inprocess', 'process', 'pod', 'job'] as const;
+export type RestartLevel = (typeof RESTART_LEVELS)[number];
 
 /**
  * One pod position of the job. Slots `index < replicas` of a replica spec hold group ranks; slots

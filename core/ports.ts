@@ -6,7 +6,13 @@
  * test/adapters/kube/cluster.contract.test.ts (the local Kubernetes API).
  */
 import type { Action, PodPlan } from './actions.ts';
-import type { ElasticEventBody, StartBody, StatusBody, StopBody } from './agent-protocol.ts';
+import type {
+  ElasticEventBody,
+  InProcessRestartBody,
+  StartBody,
+  StatusBody,
+  StopBody,
+} from './agent-protocol.ts';
 import type { JobEvent, JobPhase, JobRecord } from './job.ts';
 import type { ObservedNode, ObservedPod } from './observations.ts';
 import type { JobSpec } from './spec/types.ts';
@@ -147,6 +153,14 @@ export interface Cluster {
     options?: AgentCallOptions,
   ): Promise<AgentCallResult[]>;
   shutdownAgents(namespace: string, pods: string[]): Promise<AgentCallResult[]>;
+  /**
+   * `POST /inprocess-restart` to each agent with its own body (the in-process restart tier: the agent
+   * replaces its dead workers and tells the live ones to re-enter at the body's generation).
+   */
+  restartInProcess(
+    namespace: string,
+    starts: { pod: string; body: InProcessRestartBody }[],
+  ): Promise<AgentCallResult[]>;
   /** `POST /elastic-event` to each agent (elastic scale-up: checkpoint and exit). */
   signalElasticEvent(namespace: string, pods: string[], body: ElasticEventBody): Promise<AgentCallResult[]>;
   agentStatus(namespace: string, pods: string[], options?: AgentCallOptions): Promise<AgentCallResult[]>;

@@ -16,7 +16,7 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { z } from 'zod';
 import { TransientError } from '../../core/errors.ts';
-import type { JobEvent } from '../../core/job.ts';
+import { type JobEvent, RESTART_LEVELS, type RestartLevel } from '../../core/job.ts';
 import type { EventPublisher, JobRef } from '../../core/ports.ts';
 import { translateAwsError } from './errors.ts';
 
@@ -42,7 +42,7 @@ export const lifecycleDetailSchema = z.object({
   type: z.enum(['Normal', 'Warning']),
   /** RFC 3339 time of the event. */
   time: z.string(),
-  level: z.enum(['process', 'pod', 'job']).optional(),
+  level: z.enum(RESTART_LEVELS).optional(),
   detectionLatencySeconds: z.number().optional(),
   restartLatencySeconds: z.number().optional(),
   details: z.record(z.string(), z.unknown()).optional(),
@@ -59,7 +59,7 @@ export function lifecycleDetail(ref: JobRef, event: JobEvent): LifecycleDetail {
   const uid = details.uid;
   if (typeof uid === 'string') promoted.uid = uid;
   const level = details.level;
-  if (level === 'process' || level === 'pod' || level === 'job') promoted.level = level;
+  if ((RESTART_LEVELS as readonly unknown[]).includes(level)) promoted.level = level as RestartLevel;
   for (const key of ['detectionLatencySeconds', 'restartLatencySeconds'] as const) {
     const v = details[key];
     if (typeof v === 'number' && Number.isFinite(v)) promoted[key] = v;

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { AGENT_STATES } from '../../core/agent-protocol.ts';
-import { JOB_PHASES, type JobRecord } from '../../core/job.ts';
+import { JOB_PHASES, type JobRecord, RESTART_LEVELS } from '../../core/job.ts';
 import type { JobSpec } from '../../core/spec/types.ts';
 
 const phase = z.enum(JOB_PHASES);
@@ -46,7 +46,7 @@ const podSlot = z.looseObject({
 const remediation = z.looseObject({
   generation: int,
   reason: z.string(),
-  level: z.enum(['process', 'pod', 'job']),
+  level: z.enum(RESTART_LEVELS),
   faultAt: z.number(),
   detectedAt: z.number(),
   recoveredAt: z.number().optional(),

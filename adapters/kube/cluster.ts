@@ -32,6 +32,7 @@ import type { PodPlan } from '../../core/actions.ts';
 import {
   AGENT_PORT,
   type ElasticEventBody,
+  type InProcessRestartBody,
   type StartBody,
   StatusBody,
   type StopBody,
@@ -403,6 +404,17 @@ export class KubeCluster implements Cluster {
       pods,
       (pod) => this.agentCall(namespace, pod, 'POST', 'stop', body, timeoutMs),
       options,
+    );
+  }
+
+  restartInProcess(
+    namespace: string,
+    starts: { pod: string; body: InProcessRestartBody }[],
+  ): Promise<AgentCallResult[]> {
+    return this.fanOut(
+      starts,
+      (s) => this.agentCall(namespace, s.pod, 'POST', 'inprocess-restart', s.body, this.agentTimeoutMs),
+      {},
     );
   }
 

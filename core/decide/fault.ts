@@ -12,8 +12,11 @@ import type { PodSlot, RestartLevel } from '../job.ts';
 /** One symptom that calls for a restart (or a pod replacement). */
 export interface Fault {
   reason: string;
-  /** The cheapest level that can fix it (the ladder may escalate). */
-  level: RestartLevel;
+  /**
+   * The cheapest level that can fix it (the ladder may escalate). Never `inprocess`: whether a process
+   * fault is restarted in place depends on the job (opt-in, healthy pods), so the ladder alone picks it.
+   */
+  level: Exclude<RestartLevel, 'inprocess'>;
   /** Asked for by a user (Restart command): not counted against budgets, windows or backoff. */
   manual: boolean;
   /** The pod (slot name at detection) it concerns, if any. */

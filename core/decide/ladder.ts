@@ -2,6 +2,9 @@
  * The restart ladder and the budgets around it (DESIGN.md "Restart ladder", hyperpod-spec §4.2).
  *
  * Rungs, cheapest first:
+ *   0. inprocess — opt-in (`spec.trainkeeper.inProcessRestart`): `/inprocess-restart` every rank agent at
+ *                generation + 1; only dead workers are replaced, live ones re-enter in place
+ *                (core/decide/inprocess.ts says when it applies). A failed one escalates to process.
  *   1. process — `/stop` every rank agent, `/start` them again at generation + 1; pods stay.
  *   2. pod     — delete the faulty pod(s); promote a READY spare into the rank, or create a replacement
  *                pod avoiding the bad node; then a process-level restart of all ranks.
@@ -18,6 +21,9 @@
  * - `jobMaxRetryCount` caps `processRestartCount`: automatic process-level restarts AND pod replacements
  *   (every restart that keeps the surviving pods and restarts their processes). Full job restarts have
  *   their own budget, `maxFullJobRestarts` (absent = unlimited), counted in `fullJobRestartCount`.
+ * - An in-process restart counts exactly as an automatic process-level restart: in the window, in
+ *   `jobMaxRetryCount` (`processRestartCount`), in backoff and in `restartStatus.restartCount`. It is a
+ *   cheaper recovery, never a larger budget.
  * - Manual restarts (the Restart command) are the user's explicit wish: they bypass every budget, count
  *   in neither the window nor the budgets nor backoff, but do count in the total `restartCount`.
  * - Every restart of any level bumps `generation` by exactly one.
@@ -43,6 +49,7 @@ import { isStarted, isTerminal } from '../job.ts';
 import { Metric } from '../metrics.ts';
 import { LifecycleEvent, Reason } from '../reasons.ts';
 import type { Fault } from './fault.ts';
+import { canRestartInProcess } from './inprocess.ts';
 import {
   clearCondition,
   counterAction,
@@ -194,8 +201,11 @@ interface Batch {
   /** The faults of rank pods (spares are handled before the rules). */
   faults: Fault[];
   /** The highest level any fault asks for. */
-  requested: RestartLevel;
-  /** `requested`, after the sliding window escalated an automatic process restart to a job restart. */
+  requested: Fault['level'];
+  /**
+   * `requested`, after the sliding window escalated an automatic process restart to a job restart; the
+   * in-process rung runs with `inprocess` here.
+   */
   level: RestartLevel;
   /** Every fault is a user's Restart command: budgets, window and backoff do not apply. */
   manual: boolean;
@@ -212,6 +222,7 @@ type Rung =
   | 'failNoProgress'
   | 'failFullJobRestartsSpent'
   | 'failRetriesSpent'
+  | 'inprocess'
   | 'process'
   | 'pod'
   | 'job';
@@ -278,6 +289,11 @@ const RULES: readonly Rule[] = [
     when: (_, b) => b.level === 'pod',
     rung: 'pod',
   },
+  {
+    name: 'a process fault of an opted-in job whose rank pods are healthy restarts the workers in place',
+    when: (job, b) => b.level === 'process' && canRestartInProcess(job, b.faults, b.manual),
+    rung: 'inprocess',
+  },
   { name: 'anything else restarts the worker processes', when: () => true, rung: 'process' },
 ];
 
@@ -338,11 +354,15 @@ const recreateAllPods = (job: JobRecord, b: Batch, now: number, work: Action[]):
   });
 };
 
-/** Process and pod rungs: count the restart, slide the window, replace the faulty pods (pod rung). */
+/**
+ * In-process, process and pod rungs: count the restart, slide the window (an in-process restart counts as a
+ * process-level one), replace the faulty pods (pod rung).
+ */
 const keepPods = (job: JobRecord, b: Batch, now: number, work: Action[]): void => {
   if (!b.manual) {
     job.processRestartCount += 1;
-    if (b.level === 'process') job.restartTimes = [...restartsInWindow(job, now), now];
+    if (b.level === 'process' || b.level === 'inprocess')
+      job.restartTimes = [...restartsInWindow(job, now), now];
   }
   const inWindow = restartsInWindow(job, now);
   job.restartStatus.restartCount = inWindow.length;
@@ -452,6 +472,8 @@ const APPLY: Record<Rung, Applier> = {
       now,
       actions,
     ),
+  // The agents are told by the lifecycle (RestartInProcess instead of StopAgents/StartAgents).
+  inprocess: (job, b, now, actions) => restart(keepPods)(job, { ...b, level: 'inprocess' }, now, actions),
   process: restart(keepPods),
   pod: restart(keepPods),
   job: restart(recreateAllPods),
@@ -459,7 +481,7 @@ const APPLY: Record<Rung, Applier> = {
 
 /** The highest level asked for, then the window's escalation (automatic process restarts only). */
 const batchOf = (job: JobRecord, faults: Fault[], badNodes: Set<string>, now: number): Batch => {
-  const requested = faults.reduce<RestartLevel>(
+  const requested = faults.reduce<Fault['level']>(
     (acc, f) => (LEVEL_ORDER[f.level] > LEVEL_ORDER[acc] ? f.level : acc),
     'process',
   );

@@ -7,6 +7,8 @@
  *        ▲    │ stale agents (RUNNING/FAULTED of g−1) get StopAgents; unseen pods get CreatePods
  *        │    └─ held while `backoffUntil` is in the future (stops still go out)
  *   Running ──fault──► Restarting (ladder)      Running ──all COMPLETED(g)──► Succeeded
+ *   In-process restart (decide/inprocess.ts): no StopAgents; RestartInProcess(every rank, g) once every
+ *   rank pod runs ──all RUNNING(g)──► Running; re-sent to ranks still on g−1 after INPROCESS_RESEND_MS
  */
 import type { Action, PodPlan } from '../actions.ts';
 import type { StartBody } from '../agent-protocol.ts';
@@ -15,6 +17,7 @@ import { isStarted, isTerminal } from '../job.ts';
 import { Metric } from '../metrics.ts';
 import { LifecycleEvent, Reason } from '../reasons.ts';
 import { elasticNextCheckAt } from './elastic.ts';
+import { inProcessTargets, openInProcessRestart } from './inprocess.ts';
 import { masterPortFor } from './naming.ts';
 import { clearCondition, eventAction, latencyAction, rankSlots, setCondition, setPhase } from './record.ts';
 import { isPodSeen, isReadyToStart } from './slots.ts';
@@ -93,6 +96,29 @@ const startBodies = (
     };
     if (rules.length > 0) body.log_monitoring_configuration = rules;
     return { pod: slot.name, body };
+  });
+};
+
+/**
+ * Sends `/inprocess-restart` (decide/inprocess.ts `inProcessTargets`): the first time to every rank, with
+ * the new generation's rendezvous (rank 0's IP, a fresh port); later, a re-send to the ranks left behind.
+ */
+const restartInPlace = (job: JobRecord, now: number, actions: Action[]): void => {
+  const open = openInProcessRestart(job);
+  if (!open) return;
+  const ranks = rankSlots(job);
+  const sent = isStarted(job);
+  const targets = inProcessTargets(job, open, sent, now);
+  if (targets.length === 0) return;
+  if (!sent) {
+    job.masterAddr = ranks[0]!.ip!;
+    job.masterPort = masterPortFor(job.uid, job.generation);
+    job.startedGeneration = job.generation;
+  }
+  actions.push({
+    type: 'RestartInProcess',
+    starts: startBodies(job, targets, ranks.length),
+    generation: job.generation,
   });
 };
 
@@ -179,9 +205,14 @@ export const deriveActions = (job: JobRecord, now: number, strays: string[], act
     if (isStarted(job) && ranks.every((s) => s.agent?.state === 'RUNNING' && s.agent.generation === gen)) {
       enterRunning(job, now, actions);
     } else {
-      const stale = ranks.filter(
-        (s) => s.podPhase === 'Running' && isRunBound(s) && (s.agent!.generation !== gen || !isStarted(job)),
-      );
+      // Restarting in place, the old run's live workers are the point: nothing is stopped.
+      const inPlace = openInProcessRestart(job) !== undefined;
+      const stale = inPlace
+        ? []
+        : ranks.filter(
+            (s) =>
+              s.podPhase === 'Running' && isRunBound(s) && (s.agent!.generation !== gen || !isStarted(job)),
+          );
       if (stale.length > 0)
         actions.push({ type: 'StopAgents', pods: stale.map((s) => s.name), generation: gen });
       const waiting = job.pods.filter(
@@ -192,8 +223,9 @@ export const deriveActions = (job: JobRecord, now: number, strays: string[], act
       );
       if (waiting.length > 0) actions.push({ type: 'PollAgents', pods: waiting.map((s) => s.name) });
       if (!inBackoff) {
+        if (inPlace) restartInPlace(job, now, actions);
         if (!isStarted(job)) {
-          if (ranks.length > 0 && ranks.every(isReadyToStart)) {
+          if (!inPlace && ranks.length > 0 && ranks.every(isReadyToStart)) {
             const rank0 = ranks[0]!;
             job.masterAddr = rank0.ip!;
             job.masterPort = masterPortFor(job.uid, gen);

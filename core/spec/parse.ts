@@ -215,6 +215,7 @@ const trainkeeperSchema = strict({
   restartBackoff: restartBackoffSchema.optional(),
   maxRestartsWithoutProgress: optionalInt(1),
   progressRule: z.string().min(1).optional(),
+  inProcessRestart: z.boolean().optional(),
 });
 
 const nprocError = (issue: { input?: unknown }): string =>
@@ -389,6 +390,18 @@ function elasticPolicyErrors(policy: Raw | undefined): FieldIssue[] {
 
 const NOT_ACTED_ON = 'accepted but not acted on';
 
+/** Whether some container of some replica spec names `--inprocess-restart` in its command or args. */
+function passesInProcessFlag(replicaSpecs: unknown): boolean {
+  return asArray(replicaSpecs).some((r) =>
+    asArray(asObject(asObject(asObject(r)?.template)?.spec)?.containers).some((c) => {
+      const container = asObject(c);
+      return [...asArray(container?.command), ...asArray(container?.args)].some(
+        (word) => typeof word === 'string' && /(^|\s)--inprocess-restart(\s|=|$)/.test(word),
+      );
+    }),
+  );
+}
+
 function warningsFor(doc: Raw): FieldIssue[] {
   const warnings: FieldIssue[] = [];
   const metadata = asObject(doc.metadata) ?? {};
@@ -427,6 +440,13 @@ function warningsFor(doc: Raw): FieldIssue[] {
       });
     }
   });
+  if (asObject(spec.trainkeeper)?.inProcessRestart === true && !passesInProcessFlag(spec.replicaSpecs)) {
+    warnings.push({
+      path: 'spec.trainkeeper.inProcessRestart',
+      message:
+        'no container command or args passes --inprocess-restart to trainkeeper-agent (hyperpodrun): unless a script does, the agents restart the workers at process level instead (a correct recovery, only slower)',
+    });
+  }
   const runPolicy = asObject(spec.runPolicy) ?? {};
   const snooze = asInt(asObject(runPolicy.restartPolicy)?.scaleUpSnoozeTimeInSeconds);
   if (!isElastic && snooze !== undefined && snooze > 0) {
@@ -518,6 +538,7 @@ function toJobSpec(m: Manifest, rules: LogRule[]): JobSpec {
     restartBackoff: tk.restartBackoff satisfies RestartBackoff | undefined,
     maxRestartsWithoutProgress: tk.maxRestartsWithoutProgress,
     progressRule: tk.progressRule,
+    inProcessRestart: tk.inProcessRestart,
   } satisfies TrainKeeperOptions);
   const replicaSpecs = m.spec.replicaSpecs.map(
     (r): ReplicaSpec =>

@@ -123,6 +123,13 @@ export interface TrainKeeperOptions {
   maxRestartsWithoutProgress?: number;
   /** Name of a rule whose captured metric is the training step (progress). Else the agent's `progress`. */
   progressRule?: string;
+  /**
+   * Opt-in to the in-process restart tier (HyperPod's `in_process_restart`, below process-level restart on
+   * the ladder): on a worker crash or a log-rule fault, with every rank pod healthy, the agents replace only
+   * the dead workers and the live ones re-enter the training function in place (core/decide/ladder.ts).
+   * Needs agents started with `--inprocess-restart` too. Absent = false (off).
+   */
+  inProcessRestart?: boolean;
 }
 
 /**

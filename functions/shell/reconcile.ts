@@ -285,6 +285,9 @@ async function act(
           case 'StartAgents':
             await agentAnswers(await deps.cluster.startAgents(job.namespace, action.starts));
             break;
+          case 'RestartInProcess':
+            await agentAnswers(await deps.cluster.restartInProcess(job.namespace, action.starts));
+            break;
           case 'ShutdownAgents':
             await agentAnswers(await deps.cluster.shutdownAgents(job.namespace, action.pods));
             break;

@@ -1,7 +1,7 @@
 /**
  * A plain-value model of the cluster and the agents that executes decide's actions the way the shell and
  * a healthy cluster would (create → pod Running with an IP on a free node, agent READY; stop → READY;
- * start → RUNNING at faultCount), and answers with the observations the shell would feed back. No mocks:
+ * start and in-process restart → RUNNING at faultCount), and answers with the observations the shell would feed back. No mocks:
  * it is a tiny simulator so that tests can drive decide through whole scenarios.
  */
 import type { Action } from '../../core/actions.ts';
@@ -44,6 +44,12 @@ export class World {
   exclusive = false;
   /** What agents do on an elastic event: their workers checkpoint and exit 0 (COMPLETED), or ignore it. */
   onElasticEvent: 'complete' | 'ignore' = 'complete';
+  /**
+   * What agents do on `/inprocess-restart`: their workers re-enter (RUNNING at the new generation), or they
+   * do not within the agent's `--inprocess-timeout` (FAULTED at it, `InProcessRestartTimeout`), or the
+   * request is lost on the way (nothing changes, the agent answers its old status).
+   */
+  onInProcessRestart: 'reenter' | 'timeout' | 'lost' = 'reenter';
   log: Action[] = [];
 
   constructor(
@@ -143,6 +149,19 @@ export class World {
             if (pod && !this.unreachable.has(s.pod)) {
               pod.agent = 'RUNNING';
               pod.generation = Number(s.body.faultCount);
+            }
+            answer(s.pod);
+          }
+          break;
+        case 'RestartInProcess':
+          for (const s of a.starts) {
+            const pod = this.pods.get(s.pod);
+            if (pod && !this.unreachable.has(s.pod) && this.onInProcessRestart !== 'lost') {
+              const timedOut = this.onInProcessRestart === 'timeout';
+              pod.agent = timedOut ? 'FAULTED' : 'RUNNING';
+              pod.generation = Number(s.body.faultCount);
+              pod.reason = timedOut ? 'InProcessRestartTimeout' : 'InProcessRestart';
+              delete pod.message;
             }
             answer(s.pod);
           }
