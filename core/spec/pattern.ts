@@ -462,12 +462,35 @@ function re2Reason(pattern: string): string | undefined {
   }
 }
 
+/** Patterns `analyse` keeps the outcome of (beyond it, the memo starts over). */
+const MAX_ANALYSED = 1024;
+const analysed = new Map<string, Readonly<BacktrackingPattern> | undefined | PatternProblem>();
+
 /**
  * `pattern` translated for the backtracking engine when it needs it (RE2 refuses it, it uses lookaround
  * or backreferences) and is backtrack-safe; `undefined` when RE2 runs it. Throws a `PatternProblem` with
- * the reason otherwise (see `patternError`).
+ * the reason otherwise (see `patternError`). The outcome is a function of `pattern` and is kept: a rule's
+ * pattern is analysed by the rule validator, the manifest's checks and the matcher in turn, and RE2's
+ * compile, run cold by a CLI command, was most of `rules check`'s start-up (docs/benchmarks.md).
  */
-function analyse(pattern: string): BacktrackingPattern | undefined {
+function analyse(pattern: string): Readonly<BacktrackingPattern> | undefined {
+  if (!analysed.has(pattern)) {
+    if (analysed.size >= MAX_ANALYSED) analysed.clear();
+    let outcome: Readonly<BacktrackingPattern> | undefined | PatternProblem;
+    try {
+      outcome = analyseOnce(pattern);
+    } catch (err) {
+      if (!(err instanceof PatternProblem)) throw err;
+      outcome = err;
+    }
+    analysed.set(pattern, outcome);
+  }
+  const outcome = analysed.get(pattern);
+  if (outcome instanceof PatternProblem) throw outcome;
+  return outcome;
+}
+
+function analyseOnce(pattern: string): Readonly<BacktrackingPattern> | undefined {
   const re2 = re2Reason(pattern);
   if (re2 === undefined) return undefined;
   if (!USES_PYTHON_ONLY.test(pattern)) throw new PatternProblem(re2);
@@ -487,7 +510,7 @@ function analyse(pattern: string): BacktrackingPattern | undefined {
   } catch (err) {
     throw new PatternProblem(err instanceof Error ? err.message : String(err));
   }
-  return { source, flags, groups: parser.groups };
+  return Object.freeze({ source, flags, groups: parser.groups });
 }
 
 /**
@@ -510,7 +533,7 @@ export function patternError(pattern: string): string | undefined {
  * The backtracking translation of an accepted pattern that RE2 cannot run, or `undefined` for a pattern
  * RE2 runs. @throws Error with `patternError`'s reason for a pattern that is not accepted.
  */
-export function backtrackingPattern(pattern: string): BacktrackingPattern | undefined {
+export function backtrackingPattern(pattern: string): Readonly<BacktrackingPattern> | undefined {
   return analyse(pattern);
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { patternError } from '../../core/spec/pattern.ts';
+import { backtrackingPattern, captureGroups, patternError } from '../../core/spec/pattern.ts';
 
 describe('patternError', () => {
   it.each([
@@ -36,5 +36,18 @@ describe('patternError', () => {
 
   it('drops the compiler prefix from the message', () => {
     expect(patternError('[')).not.toMatch(/^error parsing regexp/);
+  });
+
+  it('answers the same when asked again about a pattern (the analysis is kept per pattern)', () => {
+    for (const pattern of ['(a|ab)+(?=x)', '(?<=ab)c(\\d+)', '(abc', '.*loss: (\\d+)']) {
+      const first = [patternError(pattern), captureGroups(pattern)];
+      const bt = patternError(pattern) === undefined ? backtrackingPattern(pattern) : undefined;
+      expect([patternError(pattern), captureGroups(pattern)]).toEqual(first);
+      if (bt) expect(backtrackingPattern(pattern)).toEqual(bt);
+    }
+    expect(patternError('(a|ab)+(?=x)')).toMatch(/^refused: /);
+    expect(() => backtrackingPattern('(abc')).toThrow(/missing closing \)/);
+    expect(() => backtrackingPattern('(abc')).toThrow(/missing closing \)/);
+    expect(backtrackingPattern('(?<=ab)c(\\d+)')).toMatchObject({ groups: 1 });
   });
 });
