@@ -206,6 +206,12 @@ export interface JobRecord {
   workerLinesAt?: number;
   /** When backoff lets the pending restart proceed. */
   backoffUntil?: number;
+  /**
+   * When a trigger last ran out of time before its agent calls were all made (`AgentCallsCutShort`): the
+   * job is due at once (`nextCheckAt`), and the first decide after this instant clears it (that trigger
+   * acts on the actions decide derives again for the agents left over).
+   */
+  cutShortAt?: number;
   createdAt: number;
   startTime?: number;
   completionTime?: number;

@@ -115,6 +115,11 @@ export type Observation =
    */
   | { type: 'WorkerLinesArrived'; at: number }
   /**
+   * The trigger ran out of time before it made all its agent calls (functions/shell/reconcile.ts stops
+   * starting them near the Lambda time limit): the job is due at once so the next trigger makes the rest.
+   */
+  | { type: 'AgentCallsCutShort'; at: number }
+  /**
    * Every node of the cluster that could host the job's pods (the sweep lists them once): the elastic
    * capacity (core/decide/elastic.ts). Ignored by jobs without `elasticPolicy`.
    */

@@ -402,6 +402,9 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
     case 'WorkerLinesArrived':
       foldWorkerLines(job, obs.at);
       return;
+    case 'AgentCallsCutShort':
+      job.cutShortAt = obs.at;
+      return;
     default: {
       // Exhaustive: a new observation type fails to compile here until it is folded.
       const unhandled: never = obs;

@@ -167,6 +167,8 @@ export const deriveActions = (job: JobRecord, now: number, strays: string[], act
   }
 
   if (job.backoffUntil !== undefined && now >= job.backoffUntil) delete job.backoffUntil;
+  // The trigger that recorded the cut ran at `cutShortAt`; any later one re-derives and makes the calls.
+  if (job.cutShortAt !== undefined && now > job.cutShortAt) delete job.cutShortAt;
   const inBackoff = job.backoffUntil !== undefined;
   const ranks = rankSlots(job);
   const gen = job.generation;
@@ -262,6 +264,7 @@ export const computeNextCheckAt = (job: JobRecord): number | undefined => {
   if (job.phase === 'Suspended') return undefined;
   const candidates = deadlines(job).map(([at]) => at);
   if (job.backoffUntil !== undefined) candidates.push(job.backoffUntil);
+  if (job.cutShortAt !== undefined) candidates.push(job.cutShortAt);
   candidates.push(...elasticNextCheckAt(job));
   const base = job.phase === 'Running' ? job.runningSince : (job.phaseSince ?? job.createdAt);
   for (const s of rankSlots(job)) {
