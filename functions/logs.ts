@@ -92,9 +92,10 @@ interface JobBatch {
   ref: JobRef;
   agent: { pod: string; record: AgentRecord; at: number }[];
   worker: WorkerLine[];
-  /** The job's generation and rank pods as the store had them when the batch was attributed. */
+  /** The job's generation as the store had it when the batch was attributed. */
   generation: number;
-  ranks: string[];
+  /** The job as the store had it when the batch was attributed. */
+  job: JobRecord;
 }
 
 /** Builds the handler over the given ports. */
@@ -162,7 +163,7 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
           agent: [],
           worker: [],
           generation: owner.job.generation,
-          ranks: rankPodsToAsk(owner.job),
+          job: owner.job,
         };
         batches.set(key, batch);
         if (classified.kind === 'agent') {
@@ -227,17 +228,26 @@ async function processJob(
   // A record that would move the job is replaced by its agent's /status answer, asked here so that the
   // answer is folded in the same decide as the batch's rule findings (one batch, one restart, as before).
   // decide asks itself (PollAgents) for any such record that still reaches it.
-  // A fault claim of the current generation asks every rank's agent: a peer's crash report (its workers
-  // lost the connection to the rank that failed) may be read before that rank's own, and decide blames
-  // the earliest FAULTED transition (core/decide/fault.ts `withoutCollateral`).
+  // A fault claim of the current generation also asks other ranks' agents (`rankPodsToAsk`: all of a
+  // small job, a bounded set near the claimants in a big one): a peer's crash report (its workers lost the
+  // connection to the rank that failed) may be read before that rank's own, and decide blames the earliest
+  // FAULTED transition (core/decide/fault.ts `withoutCollateral`).
+  // A claim about an older generation's run (the workers a restart stopped, a late report of the crash
+  // that caused it) cannot move the job: it is asked about no agent. It goes to decide as it is (decide
+  // drops what is stale), except a worker exit, which says nothing else and would make decide ask.
   const claims = new Set<string>();
+  const faultClaims: string[] = [];
   for (const a of batch.agent) {
-    if (claimsChange(a.record)) {
-      claims.add(a.pod);
-      if (claimsFault(a.record) && a.record.generation === batch.generation)
-        for (const pod of batch.ranks) claims.add(pod);
-    } else fixed.push({ type: 'AgentRecord', pod: a.pod, record: a.record, at: a.at });
+    const record = a.record;
+    if (!claimsChange(record) || record.generation < batch.generation) {
+      if (!(claimsChange(record) && record.kind === 'worker-exit'))
+        fixed.push({ type: 'AgentRecord', pod: a.pod, record, at: a.at });
+      continue;
+    }
+    claims.add(a.pod);
+    if (claimsFault(record) && record.generation === batch.generation) faultClaims.push(a.pod);
   }
+  if (faultClaims.length > 0) for (const pod of rankPodsToAsk(batch.job, faultClaims)) claims.add(pod);
   if (claims.size > 0) {
     const results = await deps.cluster.agentStatus(batch.ref.namespace, [...claims]);
     const at = deps.clock.now();

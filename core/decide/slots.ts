@@ -79,10 +79,64 @@ export const isPodSeen = (slot: PodSlot): boolean =>
 export const isReadyToStart = (slot: PodSlot): boolean =>
   slot.podPhase === 'Running' && slot.ip !== undefined && slot.agent?.state === 'READY';
 
+/** At most this many rank agents are asked for `/status` on one fault claim (`rankPodsToAsk`). */
+export const AGENTS_ASKED_PER_CLAIM = 64;
+
 /**
- * The pods whose agents are asked for `/status` when a fault is claimed: every rank slot's pod that is
- * Running. A peer's crash report may arrive before the report of the rank that failed first; asking all
- * ranks lets decide compare the agents' FAULTED transition times (`withoutCollateral`, decide/fault.ts).
+ * The pods whose agents are asked for `/status` when a fault is claimed by `claimants` (pods whose
+ * agent record claims a crash), so that decide can compare the agents' FAULTED transition times and blame
+ * the earliest (`withoutCollateral`, decide/fault.ts): a peer's crash report may arrive before the report
+ * of the rank that failed first.
+ *
+ * Every Running rank pod when there are at most `limit`. A bigger job cannot ask every rank on every
+ * claim (16,384 `pods/proxy` calls per claim, and a crash makes thousands of claims), so at most `limit`
+ * pods, chosen where the rank that failed first is to be found:
+ * 1. the claimants that hold a rank;
+ * 2. suspects the record already shows (at most half of `limit`): a rank whose agent is FAULTED at the
+ *    current generation or was unreachable on its last poll;
+ * 3. the claimants' neighbours in group-rank order, nearest first, alternating below and above and
+ *    wrapping round (r−1, r+1, r−2, r+2, …; several claimants take turns): collective communication
+ *    (NCCL rings) talks to neighbours, so a rank that loses its peer mostly lost a near neighbour, and
+ *    its report is among the first of the collateral ones.
+ * A rank that failed first far from every claimant and unknown to the record is missed by a big job's
+ * claim; its own claim, arriving later, finds the job already restarting (one restart either way, only
+ * the blame differs).
+ *
+ * Invariants: every pod returned holds a rank and is Running; at most max(`limit`, claimants holding a
+ * rank) pods; deterministic, in the order above.
  */
-export const rankPodsToAsk = (job: Pick<JobRecord, 'pods'>): string[] =>
-  job.pods.filter((s) => s.groupRank !== null && s.podPhase === 'Running').map((s) => s.name);
+export const rankPodsToAsk = (
+  job: Pick<JobRecord, 'pods' | 'generation'>,
+  claimants: readonly string[],
+  limit: number = AGENTS_ASKED_PER_CLAIM,
+): string[] => {
+  const ranks = job.pods.filter((s) => s.groupRank !== null && s.podPhase === 'Running');
+  if (ranks.length <= limit) return ranks.map((s) => s.name);
+  const picked = new Set<string>();
+  const byName = new Map(ranks.map((s) => [s.name, s]));
+  const claimed = claimants.flatMap((name) => {
+    const slot = byName.get(name);
+    return slot ? [slot] : [];
+  });
+  for (const slot of claimed) picked.add(slot.name);
+  const suspectsUpTo = picked.size + Math.floor(limit / 2);
+  for (const s of ranks) {
+    if (picked.size >= Math.min(limit, suspectsUpTo)) break;
+    const faulted = s.agent?.state === 'FAULTED' && s.agent.generation === job.generation;
+    if (faulted || s.unreachable !== undefined) picked.add(s.name);
+  }
+  if (claimed.length === 0) return [...picked];
+  const byRank = [...ranks].sort((a, b) => (a.groupRank as number) - (b.groupRank as number));
+  const position = new Map(byRank.map((s, i) => [s.name, i]));
+  const n = byRank.length;
+  for (let d = 1; d <= n / 2 && picked.size < limit; d++) {
+    for (const slot of claimed) {
+      const at = position.get(slot.name) as number;
+      for (const i of [at - d, at + d]) {
+        if (picked.size >= limit) break;
+        picked.add((byRank[(i + n) % n] as PodSlot).name);
+      }
+    }
+  }
+  return [...picked];
+};

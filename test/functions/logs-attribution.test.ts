@@ -166,6 +166,27 @@ describe('attribution from the source', () => {
     expect(asked.agent?.at).toBeGreaterThan(rank1.agent?.at ?? 0);
   });
 
+  it("asks no agent about a crash claim of an older generation's run (a worker a restart stopped): nothing moves", async () => {
+    const before = await load();
+    const stopped = JSON.stringify({
+      trainkeeper: 'agent/v1',
+      ts: new Date().toISOString(),
+      generation: before.generation - 1,
+      kind: 'worker-exit',
+      state: 'STOPPING',
+      localRank: 0,
+      exitCode: null,
+      signal: 'SIGTERM',
+    });
+    const outcome = await makeLogs(h.deps)(logsEvent(rank0(), [{ text: stopped, timestamp: Date.now() }]));
+    expect(outcome.jobs).toEqual([expect.objectContaining({ status: 'reconciled' })]);
+    const after = await load();
+    expect(after.generation).toBe(before.generation);
+    expect(after.restartCount).toBe(before.restartCount);
+    // not asked: the slots' agent reports are those of before
+    expect(after.pods.map((p) => p.agent)).toEqual(before.pods.map((p) => p.agent));
+  });
+
   it('attributes worker lines of a stock record (no labels) to the job that owns the pod, and notes that worker lines arrive', async () => {
     const outcome = await makeLogs(h.deps)(
       logsEvent(rank0(), [{ text: '[default0]:step 3 loss 2.0', timestamp: Date.now() }]),
