@@ -47,16 +47,17 @@
 import type { CloudWatchLogsEvent as AwsCloudWatchLogsEvent, Handler } from 'aws-lambda';
 import { agentContainerName } from '../adapters/kube/pod-builder.ts';
 import type { AgentRecord } from '../core/agent-protocol.ts';
-import { slotForPodName } from '../core/decide/naming.ts';
+import { slotForPod, slotForPodName } from '../core/decide/naming.ts';
 import { rankPodsToAsk } from '../core/decide/slots.ts';
 import { type JobRecord, jobKey, type PodSlot } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
 import type { CounterIncrement, JobRef } from '../core/ports.ts';
 import { evaluateLines } from '../rules/engine.ts';
+import type { RuleState } from '../rules/state.ts';
 import type { LogLine } from '../rules/types.ts';
 import { lambdaHandler } from './shell/deps.ts';
-import { compiledRulesFor, ruleObservation, ruleStateFor } from './shell/job-rules.ts';
+import { compiledRulesFor, rememberRuleState, ruleObservation, ruleStateFor } from './shell/job-rules.ts';
 import {
   CloudWatchLogsEvent,
   classifyLine,
@@ -258,14 +259,17 @@ async function processJob(
   }
   let evaluated = 0;
   let wasRunning = false;
+  let ruleState: RuleState | undefined;
   const observe =
     (withAgentRecords: boolean) =>
     (job: JobRecord, now: number): Observation[] => {
       wasRunning = job.phase === 'Running';
       const obs = withAgentRecords ? [...fixed] : [];
+      ruleState = undefined;
       if (job.phase === 'Running' && batch.worker.length > 0) {
         const rules = evaluateRules(job, batch.worker, now);
         evaluated = rules.evaluated;
+        ruleState = rules.state;
         obs.push(...rules.observations);
       } else {
         evaluated = 0;
@@ -274,11 +278,12 @@ async function processJob(
     };
   const first = await reconcile(deps, batch.ref, observe(true));
   if (first.status === 'missing') return { ref: batch.ref, status: 'missing', linesEvaluated: 0 };
+  rememberRuleState(first.job, ruleState);
   let total = evaluated;
   // The batch's agent records may have just made the job Running (all agents RUNNING): its worker lines
   // from after that moment are evaluated in a second pass. At most two reconciles per job and batch.
   if (!wasRunning && first.job?.phase === 'Running' && batch.worker.length > 0) {
-    await reconcile(deps, batch.ref, observe(false));
+    rememberRuleState((await reconcile(deps, batch.ref, observe(false))).job, ruleState);
     total += evaluated;
   }
   await deps.idempotency.putIdempotencyKey(
@@ -298,15 +303,18 @@ function evaluateRules(
   job: JobRecord,
   worker: WorkerLine[],
   now: number,
-): { observations: Observation[]; evaluated: number } {
+): { observations: Observation[]; evaluated: number; state?: RuleState } {
   const compiled = compiledRulesFor(job);
   if (!compiled) return { observations: [], evaluated: 0 };
   const since = job.runningSince ?? 0;
   const nproc = typeof job.spec.nprocPerNode === 'number' ? job.spec.nprocPerNode : undefined;
   const lines: LogLine[] = [];
+  // A batch is one stream's lines, so one or a few pods: each is looked up once, not once per line.
+  const slots = new Map<string, PodSlot | undefined>();
   for (const w of worker) {
     if (w.timestamp < since) continue;
-    const slot = job.pods.find((s) => s.name === w.pod);
+    if (!slots.has(w.pod)) slots.set(w.pod, slotForPod(job, w.pod));
+    const slot = slots.get(w.pod);
     if (!slot) continue;
     const rank =
       w.localRank !== undefined && slot.groupRank !== null && nproc !== undefined
@@ -336,7 +344,7 @@ function evaluateRules(
     }
     if (best) observations.push({ type: 'Progress', step: best.step, at: best.at });
   }
-  return { observations, evaluated: lines.length };
+  return { observations, evaluated: lines.length, state: result.state };
 }
 
 /**
