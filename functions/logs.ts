@@ -52,7 +52,7 @@ import { rankPodsToAsk } from '../core/decide/slots.ts';
 import { type JobRecord, jobKey, type PodSlot } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
 import type { Observation } from '../core/observations.ts';
-import type { CounterIncrement, JobRef } from '../core/ports.ts';
+import type { CounterIncrement, JobRef, JobStore } from '../core/ports.ts';
 import { evaluateLines } from '../rules/engine.ts';
 import type { RuleState } from '../rules/state.ts';
 import type { LogLine } from '../rules/types.ts';
@@ -95,7 +95,7 @@ interface JobBatch {
   worker: WorkerLine[];
   /** The job's generation as the store had it when the batch was attributed. */
   generation: number;
-  /** The job as the store had it when the batch was attributed. */
+  /** The job as the store had it when the batch was attributed (the reconcile's first read). */
   job: JobRecord;
 }
 
@@ -276,7 +276,14 @@ async function processJob(
       }
       return obs;
     };
-  const first = await reconcile(deps, batch.ref, observe(true));
+  // Without agent answers (the common batch) only the batch mark's peek came between attribution's read of
+  // the job and here: that read is the reconcile's first (a record that moved meanwhile loses its
+  // conditional write and reconcile re-reads it), so a batch reads the job once, not twice.
+  const first = await reconcile(
+    claims.size === 0 ? withFirstRead(deps, batch.job) : deps,
+    batch.ref,
+    observe(true),
+  );
   if (first.status === 'missing') return { ref: batch.ref, status: 'missing', linesEvaluated: 0 };
   rememberRuleState(first.job, ruleState);
   let total = evaluated;
@@ -292,6 +299,29 @@ async function processJob(
     BATCH_MARK_TTL_SECONDS,
   );
   return { ref: batch.ref, status: 'reconciled', linesEvaluated: total };
+}
+
+/**
+ * `deps` whose first `getJob` of `job` answers `job` itself; every other call goes to the store.
+ */
+function withFirstRead(deps: Deps, job: JobRecord): Deps {
+  const store = deps.store;
+  let served = false;
+  const getJob: JobStore['getJob'] = (ref) => {
+    if (served || jobKey(ref) !== jobKey(job)) return store.getJob(ref);
+    served = true;
+    return Promise.resolve(job);
+  };
+  return {
+    ...deps,
+    store: new Proxy(store, {
+      get: (target, prop) => {
+        if (prop === 'getJob') return getJob;
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    }),
+  };
 }
 
 /**
