@@ -32,7 +32,8 @@
  *   asks for `/status`, its CPU, and whether the restart blames the rank that failed first.
  *
  * `LOGS_SCALE_BENCH_PODS=16,1024` picks the sizes (default 16,1024,16384); `LOGS_SCALE_BENCH_BATCHES`
- * the measured batches per size (default 400, 200, 40 as the job grows).
+ * the measured batches per size (default 400, 200, 40 as the job grows); `LOGS_SCALE_BENCH_TOP=20` prints
+ * the profile's top frames by self time.
  */
 import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -80,6 +81,8 @@ const batchesFor = (pods: number): number => {
   }
   return pods <= 16 ? 400 : pods <= 1024 ? 200 : 40;
 };
+/** `LOGS_SCALE_BENCH_TOP=20` also prints the profile's top frames by self time. */
+const TOP = Number(process.env.LOGS_SCALE_BENCH_TOP ?? 0);
 const NAMESPACE = 'ml-team';
 const CONTAINER = 'pytorch';
 const WORKER_LINES = 4;
@@ -396,15 +399,20 @@ function splitProfile(profile: { nodes: ProfileNode[]; samples?: number[]; timeD
     return phase;
   };
   const ms = Object.fromEntries(PHASES.map((p) => [p, 0])) as Record<Phase, number>;
+  const self = new Map<string, number>();
   const samples = profile.samples ?? [];
   const deltas = profile.timeDeltas ?? [];
   for (let i = 0; i < samples.length; i++) {
     const phase = phaseFor(samples[i] as number);
     // timeDeltas[i] is the time before sample i; the sample stands for the time until the next one
     const dt = (deltas[i + 1] ?? 0) / 1000;
-    if (phase !== 'idle') ms[phase] += dt;
+    if (phase === 'idle') continue;
+    ms[phase] += dt;
+    const frame = (byId.get(samples[i] as number) as ProfileNode).callFrame;
+    const key = `${phase}: ${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '')}`;
+    self.set(key, (self.get(key) ?? 0) + dt);
   }
-  return ms;
+  return { ms, self };
 }
 
 /** Runs the batches through the handler; CPU ms of the whole loop. */
@@ -426,6 +434,8 @@ interface SizeFigures {
   lines: number;
   cpuMs: number;
   phases: Record<Phase, number>;
+  /** Profile milliseconds by phase and frame (self time). */
+  self: Map<string, number>;
   calls: Calls;
   recordBytes: number;
   ruleStateBytes: number;
@@ -447,12 +457,13 @@ async function measureSteady(pods: number): Promise<SizeFigures> {
     otherWrites: env.store.calls.otherWrites - before.otherWrites,
   };
   // a second pass over fresh batches of the same shape, profiled for the split
+  const profiled = make(2 * n);
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.setSamplingInterval', { interval: 200 });
   await session.post('Profiler.start');
-  await run(env, make(2 * n));
+  await run(env, profiled);
   const { profile } = await session.post('Profiler.stop');
   session.disconnect();
   const stored = (await env.store.getJob(job)) as JobRecord;
@@ -461,7 +472,10 @@ async function measureSteady(pods: number): Promise<SizeFigures> {
     batches: n,
     lines: n * (WORKER_LINES + 1),
     cpuMs,
-    phases: splitProfile(profile as Parameters<typeof splitProfile>[0]),
+    ...(() => {
+      const split = splitProfile(profile as Parameters<typeof splitProfile>[0]);
+      return { phases: split.ms, self: split.self };
+    })(),
     calls,
     recordBytes: env.store.recordBytes,
     ruleStateBytes: stored.ruleState === undefined ? 0 : JSON.stringify(stored.ruleState).length,
@@ -557,6 +571,13 @@ export default async function main(): Promise<void> {
       ];
     }),
   );
+  if (TOP > 0) {
+    for (const r of rows) {
+      console.log(`Top ${TOP} frames by self time, ${r.pods} rank pods (profiled ms):`);
+      const top = [...r.self.entries()].sort((a, b) => b[1] - a[1]).slice(0, TOP);
+      for (const [frame, t] of top) console.log(`  ${t.toFixed(1).padStart(8)}  ${frame}`);
+    }
+  }
   const crashes: CrashFigures[] = [];
   for (const pods of SIZES) crashes.push(await measureCrash(pods));
   console.log('A crash claim from a collateral rank (the next rank failed 7 ms earlier):');
