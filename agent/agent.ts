@@ -13,7 +13,7 @@
  * ```
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { availableParallelism, constants, tmpdir } from 'node:os';
@@ -21,6 +21,13 @@ import { dirname, join } from 'node:path';
 import { AGENT_ENV } from '../core/agent-protocol.ts';
 import { ELASTIC_EVENT_FILE_ENV, hasRealPackage, withPythonPath, writeShim } from './elastic-shim.ts';
 import { workerEnv } from './env.ts';
+import {
+  ackFileName,
+  INPROCESS_FILE_ENV,
+  INPROCESS_SIGNAL,
+  type InProcessRendezvous,
+  writeInProcessModule,
+} from './inprocess-shim.ts';
 import type { AgentOptions } from './options.ts';
 import { type Identity, identityFromEnv, record, statusBody } from './records.ts';
 import { type ApiResult, createAgentServer } from './server.ts';
@@ -97,8 +104,8 @@ class Runtime {
   private exiting = false;
   private readonly signalHandlers: [NodeJS.Signals, () => void][] = [];
   private queue: Observation[] = [];
-  /** The elastic shim's PYTHONPATH entry; null = the real package is importable; undefined = not checked. */
-  private shimDir: string | null | undefined;
+  /** The workers' extra PYTHONPATH entry (python modules the agent provides); undefined = not written yet. */
+  private shimDir: string | undefined;
   private dispatching = false;
 
   constructor(private readonly o: AgentRuntimeOptions) {
@@ -117,6 +124,8 @@ class Runtime {
         hasPostTrain: this.opts.postTrainScript !== undefined,
         standalone: this.opts.standalone,
         maxRestarts: this.opts.maxRestarts,
+        inProcessRestart: this.opts.inProcessRestart,
+        inProcessTimeout: this.opts.inProcessTimeout,
       },
       this.now(),
     );
@@ -144,6 +153,7 @@ class Runtime {
             ),
       shutdown: () => this.call({ type: 'ShutdownRequested', at: this.now() }, () => this.exiting),
       elasticEvent: (body) => Promise.resolve(this.elasticEvent(body)),
+      inProcessRestart: (body) => this.call({ type: 'InProcessRestartRequested', body, at: this.now() }),
     });
   }
 
@@ -249,7 +259,13 @@ class Runtime {
         this.runScript(a.script, a.generation);
         return;
       case 'SpawnWorkers':
-        this.spawnWorkers(a.generation, a.rendezvous);
+        this.spawnWorkers(a.generation, a.rendezvous, a.localRanks);
+        return;
+      case 'PublishRendezvous':
+        this.publishRendezvous(a.generation, a.rendezvous);
+        return;
+      case 'AwaitReentry':
+        this.awaitReentry(a.generation, a.deadline);
         return;
       case 'StopWorkers':
         this.procs.stopAll(a.signal, a.graceSeconds).then(
@@ -269,15 +285,65 @@ class Runtime {
   }
 
   /**
-   * The PYTHONPATH entry of the `hyperpod_elastic_agent` shim (agent/elastic-shim.ts), written once, or
-   * null when the workers' Python imports the real package.
+   * The workers' extra PYTHONPATH entry, written once: the `trainkeeper_inprocess` module
+   * (agent/inprocess-shim.ts) and, unless the workers' Python imports the real package, the
+   * `hyperpod_elastic_agent` shim (agent/elastic-shim.ts).
    */
-  private pythonShim(): string | null {
+  private pythonShim(): string {
     if (this.shimDir === undefined) {
       const python = this.opts.python ?? 'python3';
-      this.shimDir = hasRealPackage(python, this.o.env) ? null : writeShim(join(this.workDir, 'python'));
+      const dir = writeInProcessModule(join(this.workDir, 'python'));
+      if (!hasRealPackage(python, this.o.env)) writeShim(dir);
+      this.shimDir = dir;
     }
     return this.shimDir;
+  }
+
+  /** The file the agent publishes a new rendezvous in (`TRAINKEEPER_INPROCESS_FILE`); acks go next to it. */
+  private inProcessFile(): string {
+    return join(this.workDir, 'inprocess', 'rendezvous.json');
+  }
+
+  /**
+   * Writes the new rendezvous atomically (temp file + rename), then signals the live workers (only the
+   * survivors: the replacements are spawned after this action), so a worker not blocked in a collective
+   * leaves its training step too.
+   */
+  private publishRendezvous(generation: number, r: NonNullable<WorkerGroup['rendezvous']>): void {
+    const file = this.inProcessFile();
+    const body: InProcessRendezvous = {
+      generation,
+      master_addr: r.masterAddr,
+      master_port: r.masterPort,
+      nnodes: r.nnodes,
+      group_rank: r.rank,
+      nproc: this.o.nproc,
+    };
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(`${file}.tmp`, JSON.stringify(body));
+    renameSync(`${file}.tmp`, file);
+    this.procs.signal(INPROCESS_SIGNAL);
+    this.o.stderr(
+      `trainkeeper-agent: in-process restart to generation ${generation} (master ${r.masterAddr}:${r.masterPort})\n`,
+    );
+  }
+
+  /**
+   * Polls the workers' acknowledgements of `generation` every 20 ms; reports WorkersReentered once every
+   * local rank wrote its ack, InProcessTimedOut at `deadline`. Stops once the restart is no longer pending.
+   */
+  private awaitReentry(generation: number, deadline: number): void {
+    const dir = dirname(this.inProcessFile());
+    const acks = Array.from({ length: this.o.nproc }, (_, lr) => join(dir, ackFileName(generation, lr)));
+    const tick = () => {
+      if (this.exiting || this.group.pendingInProcess?.generation !== generation) return;
+      if (acks.every((f) => existsSync(f)))
+        this.dispatch({ type: 'WorkersReentered', generation, at: this.now() });
+      else if (this.now() >= deadline)
+        this.dispatch({ type: 'InProcessTimedOut', generation, at: this.now() });
+      else setTimeout(tick, 20);
+    };
+    tick();
   }
 
   /**
@@ -306,11 +372,15 @@ class Runtime {
     return { code: 200, body: statusBody(this.group) };
   }
 
-  private spawnWorkers(generation: number, rendezvous: NonNullable<WorkerGroup['rendezvous']>): void {
+  private spawnWorkers(
+    generation: number,
+    rendezvous: NonNullable<WorkerGroup['rendezvous']>,
+    localRanks?: number[],
+  ): void {
     const nproc = this.o.nproc;
     const shim = this.pythonShim();
     const gpus = this.opts.bindGpus ? (this.o.gpus ?? 0) : 0;
-    for (let localRank = 0; localRank < nproc; localRank++) {
+    for (const localRank of localRanks ?? Array.from({ length: nproc }, (_, i) => i)) {
       const attemptDir = join(this.workDir, `attempt_${generation}`, String(localRank));
       const env = workerEnv({
         base: this.o.env,
@@ -324,7 +394,11 @@ class Runtime {
         ...(gpus > 0 ? { gpu: localRank % gpus } : {}),
       });
       env[ELASTIC_EVENT_FILE_ENV] = this.elasticEventFile(generation);
-      if (shim) env.PYTHONPATH = withPythonPath(env.PYTHONPATH, shim);
+      if (this.opts.inProcessRestart) {
+        env[INPROCESS_FILE_ENV] = this.inProcessFile();
+        mkdirSync(dirname(this.inProcessFile()), { recursive: true });
+      }
+      env.PYTHONPATH = withPythonPath(env.PYTHONPATH, shim);
       const plan = this.plan(
         localRank,
         `[default${localRank}]:`,

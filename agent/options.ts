@@ -5,6 +5,7 @@
  * argument (the training script) belongs to the script. Unknown torchrun flags are accepted and ignored
  * with a warning (returned in `warnings`, printed by the caller on stderr). Pure: no env, no I/O.
  */
+import { DEFAULT_INPROCESS_TIMEOUT } from './state.ts';
 
 /** Parsed flags; `nprocPerNode` is still symbolic (`auto`/`gpu`/`cpu` are resolved on the node). */
 export interface AgentOptions {
@@ -33,6 +34,13 @@ export interface AgentOptions {
    * elastic event (off by default: Python's default SIGUSR1 action kills the process).
    */
   elasticEventSignal?: 'SIGUSR1' | 'SIGUSR2' | 'SIGTERM' | 'SIGINT';
+  /**
+   * `--inprocess-restart` (HyperPod's flag, off by default): a worker crash keeps the surviving workers
+   * alive and `POST /inprocess-restart` restarts in place (agent/README.md, "In-process restart").
+   */
+  inProcessRestart: boolean;
+  /** `--inprocess-timeout S`: seconds the workers have to re-enter before the agent gives up (default 60). */
+  inProcessTimeout: number;
   runId?: string;
   script: string;
   scriptArgs: string[];
@@ -85,6 +93,8 @@ const OURS: Record<string, Kind> = {
   'rdzv-id': 'value',
   'run-id': 'value',
   'elastic-event-signal': 'value',
+  'inprocess-restart': 'bool',
+  'inprocess-timeout': 'value',
 };
 /** torchrun / hyperpodrun flags that do not change what this agent does. */
 const IGNORED: Record<string, Kind> = {
@@ -102,14 +112,12 @@ const IGNORED: Record<string, Kind> = {
   'local-ranks-filter': 'value',
   'server-log-level': 'value',
   'server-shutdown-timeout': 'value',
-  'inprocess-timeout': 'value',
   'signals-to-handle': 'value',
   'max-nodes': 'value',
   redirect: 'value',
   'no-python': 'bool',
   'run-path': 'bool',
   module: 'bool',
-  'inprocess-restart': 'bool',
   'enable-file-timer': 'bool',
 };
 
@@ -206,6 +214,8 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
     ),
     rankIpFile: get('rank-ip-file') ?? DEFAULT_RANK_IP_FILE,
     bindGpus: bools.has('bind-gpus'),
+    inProcessRestart: bools.has('inprocess-restart'),
+    inProcessTimeout: inProcessTimeout(get('inprocess-timeout'), bools.has('inprocess-restart'), warnings),
     script,
     scriptArgs: argv.slice(i + 1),
     warnings,
@@ -223,6 +233,16 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) Object.assign(opts, { [k]: v });
   return opts;
+}
+
+/** `--inprocess-timeout`: seconds > 0 (default 60); without `--inprocess-restart` it has no effect (a warning). */
+function inProcessTimeout(v: string | undefined, on: boolean, warnings: string[]): number {
+  if (v === undefined) return DEFAULT_INPROCESS_TIMEOUT;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0)
+    throw new UsageError(`--inprocess-timeout: expected a number of seconds > 0, got "${v}"`);
+  if (!on) warnings.push('--inprocess-timeout has no effect without --inprocess-restart');
+  return n;
 }
 
 const ELASTIC_SIGNALS = ['SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGINT'] as const;

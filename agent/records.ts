@@ -4,7 +4,13 @@
  *
  * Invariant: every record built here parses with `AgentRecord`, every status body with `StatusBody`.
  */
-import { AGENT_ENV, AGENT_RECORD_MARKER, type AgentRecord, type StatusBody } from '../core/agent-protocol.ts';
+import {
+  AGENT_ENV,
+  AGENT_RECORD_MARKER,
+  type AgentRecord,
+  RESTART_MODES,
+  type StatusBody,
+} from '../core/agent-protocol.ts';
 import type { WorkerGroup } from './state.ts';
 
 /** The agent's version, reported as `agent_version`. */
@@ -41,7 +47,7 @@ export function statusBody(g: WorkerGroup): StatusBody {
   const body: StatusBody = {
     status: g.state.toLowerCase(),
     transitions: { ...g.transitions } as Record<string, string>,
-    restartMode: 'process_level_restart',
+    restartMode: g.restartMode ?? RESTART_MODES.processLevel,
     agent_version: AGENT_VERSION,
     spare: g.spare,
   };
@@ -50,6 +56,7 @@ export function statusBody(g: WorkerGroup): StatusBody {
   if (g.progress) body.progress = g.progress;
   if (g.rendezvous) body.assigned_rank = g.rendezvous.rank;
   if (g.generation >= 0) body.faultCount = g.generation;
+  if (g.spec.inProcessRestart) body.inprocess_restarts = g.inprocessRestarts ?? 0;
   return body;
 }
 

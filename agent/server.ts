@@ -1,7 +1,7 @@
 /**
  * The agent's HTTP API, HyperPod elastic agent compatible (hyperpod-spec §5): `POST /start`, `/stop`,
- * `/update`, `/shutdown`, `GET /status`; plus `POST /elastic-event` (elastic scaling, an extension:
- * HyperPod documents no such call). Bodies are parsed with the zod schemas of core/agent-protocol.ts;
+ * `/update`, `/shutdown`, `GET /status`; plus `POST /elastic-event` (elastic scaling) and
+ * `POST /inprocess-restart` (the in-process restart tier), extensions HyperPod's agent API does not document. Bodies are parsed with the zod schemas of core/agent-protocol.ts;
  * an invalid body is answered 422 with a FastAPI-style `detail` list (`type`, `loc`, `msg`), so HyperPod
  * clients read our errors as they read HyperPod's.
  *
@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { z } from 'zod';
 import {
   ElasticEventBody,
+  InProcessRestartBody,
   type ParsedStartBody,
   StartBody,
   type StatusBody,
@@ -33,6 +34,8 @@ export interface AgentApi {
   shutdown(): Promise<ApiResult>;
   /** `POST /elastic-event` (TrainKeeper extension, core/agent-protocol.ts `ElasticEventBody`). */
   elasticEvent(body: z.output<typeof ElasticEventBody>): Promise<ApiResult>;
+  /** `POST /inprocess-restart` (TrainKeeper extension, core/agent-protocol.ts `InProcessRestartBody`). */
+  inProcessRestart(body: z.output<typeof InProcessRestartBody>): Promise<ApiResult>;
 }
 
 /** One FastAPI-style validation error entry. */
@@ -70,7 +73,7 @@ async function handle(api: AgentApi, req: IncomingMessage, res: ServerResponse):
   const method = req.method ?? 'GET';
   if (path === '/status' && method === 'GET') return send(res, 200, api.status());
   if (path === '/healthz' && method === 'GET') return send(res, 200, { ok: true });
-  const routes = ['/start', '/stop', '/update', '/shutdown', '/elastic-event'];
+  const routes = ['/start', '/stop', '/update', '/shutdown', '/elastic-event', '/inprocess-restart'];
   if (!routes.includes(path ?? '')) return send(res, 404, { detail: 'Not Found' });
   if (method !== 'POST') return send(res, 405, { detail: 'Method Not Allowed' });
   const raw = await readBody(req);
@@ -105,6 +108,12 @@ async function handle(api: AgentApi, req: IncomingMessage, res: ServerResponse):
       const p = ElasticEventBody.safeParse(json);
       if (!p.success) return send(res, 422, { detail: toDetail(p.error) });
       result = await api.elasticEvent(p.data);
+      break;
+    }
+    case '/inprocess-restart': {
+      const p = InProcessRestartBody.safeParse(json);
+      if (!p.success) return send(res, 422, { detail: toDetail(p.error) });
+      result = await api.inProcessRestart(p.data);
       break;
     }
     case '/stop': {

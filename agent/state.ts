@@ -10,9 +10,27 @@
  * Invariants:
  * - every state change is in `ALLOWED_TRANSITIONS` (asserted by the table tests);
  * - observations about another generation's processes never change the state (late exits are ignored);
- * - a `StopWorkers` action is always followed by exactly one `AllWorkersGone` observation from the shell.
+ * - a `StopWorkers` action is always followed by exactly one `AllWorkersGone` observation from the shell;
+ * - an `AwaitReentry` action is always followed by exactly one `WorkersReentered` or `InProcessTimedOut`
+ *   observation for its generation (the shell stops watching once either is sent).
+ *
+ * In-process restart (`--inprocess-restart`, issue 19): a worker crash faults the group but keeps the
+ * survivors alive; `POST /inprocess-restart` respawns only the dead local ranks at the new generation and
+ * publishes the rendezvous to the live ones; once every local rank acknowledged, RUNNING at the new
+ * generation (reason `InProcessRestart`), else FAULTED `InProcessRestartTimeout` after `--inprocess-timeout`.
+ *
+ * ```
+ *  RUNNING g ──crash──► FAULTED g ──/inprocess-restart g+1──► (pending g+1) ──acks──► RUNNING g+1
+ *  (peer agent) RUNNING g ──/inprocess-restart g+1──► (pending g+1) ──acks──► RUNNING g+1
+ *                                                        └──deadline──► FAULTED g+1 InProcessRestartTimeout
+ * ```
  */
-import type { AgentState, ParsedStartBody } from '../core/agent-protocol.ts';
+import {
+  type AgentState,
+  INPROCESS_REASONS,
+  type ParsedStartBody,
+  RESTART_MODES,
+} from '../core/agent-protocol.ts';
 
 /** torch elastic `WorkerState`, per worker process. */
 export type WorkerState = 'INIT' | 'HEALTHY' | 'SUCCEEDED' | 'FAILED' | 'STOPPED';
@@ -31,6 +49,11 @@ export interface Rendezvous {
 export interface Worker {
   localRank: number;
   state: WorkerState;
+  /**
+   * The generation the slot's current process was started at; its exit observation carries it. Survivors of
+   * an in-process restart keep theirs (older than the group's generation); a replaced slot gets the new one.
+   */
+  spawnedAt?: number;
   exitCode?: number | null;
   signal?: string | null;
 }
@@ -48,6 +71,20 @@ export interface WorkerSpec {
   standalone: boolean;
   /** `--max-restarts` (local restarts in standalone mode, torchrun semantics). */
   maxRestarts: number;
+  /** `--inprocess-restart`: keep survivors alive on a worker crash; accept in-process restarts. */
+  inProcessRestart?: boolean;
+  /** `--inprocess-timeout`: seconds the workers have to re-enter before the restart is given up. */
+  inProcessTimeout?: number;
+}
+
+/** An in-process restart waiting for the local workers to re-enter. */
+export interface PendingInProcess {
+  generation: number;
+  rendezvous: Rendezvous;
+  /** Epoch ms after which the restart is given up (InProcessRestartTimeout). */
+  deadline: number;
+  /** Local ranks started afresh (their process had died); the others re-enter in place. */
+  replaced: number[];
 }
 
 /**
@@ -58,7 +95,7 @@ export interface WorkerSpec {
 export type Phase = 'idle' | 'pre-train' | 'workers' | 'post-train' | 'stopping';
 
 /** What to do once a StopWorkers completes. */
-export type AfterStop = 'ready' | 'stay' | 'restart' | { exit: number };
+export type AfterStop = 'ready' | 'stay' | 'restart' | { exit: number } | { start: ParsedStartBody };
 
 /** The supervisor's whole state. Plain JSON. */
 export interface WorkerGroup {
@@ -78,6 +115,12 @@ export interface WorkerGroup {
   workers: Worker[];
   /** Local restarts used (standalone). */
   restartsUsed: number;
+  /** The in-process restart in flight, if any. */
+  pendingInProcess?: PendingInProcess;
+  /** In-process restarts completed since the agent started. */
+  inprocessRestarts?: number;
+  /** How the last restart was done (`/status` `restartMode`); process level until an in-process one. */
+  restartMode?: (typeof RESTART_MODES)[keyof typeof RESTART_MODES];
 }
 
 /** Everything the supervisor reacts to. `at` is epoch ms, supplied by the shell. */
@@ -110,13 +153,23 @@ export type Observation =
       error?: unknown;
       at: number;
     }
-  | { type: 'AllWorkersGone'; generation: number; at: number };
+  | { type: 'AllWorkersGone'; generation: number; at: number }
+  | { type: 'InProcessRestartRequested'; body: ParsedStartBody; at: number }
+  /** Every local rank acknowledged generation `generation` (re-initialised its process group). */
+  | { type: 'WorkersReentered'; generation: number; at: number }
+  /** The deadline of the in-process restart to `generation` passed without every acknowledgement. */
+  | { type: 'InProcessTimedOut'; generation: number; at: number };
 
 /** What the shell must do, in order. */
 export type AgentAction =
   | { type: 'WriteRankIps'; rankIps: { rank: number; ip: string }[] }
   | { type: 'RunScript'; script: 'pre-train' | 'post-train'; generation: number }
-  | { type: 'SpawnWorkers'; generation: number; rendezvous: Rendezvous }
+  /** Start worker processes: all local ranks, or only `localRanks` (the dead ones of an in-process restart). */
+  | { type: 'SpawnWorkers'; generation: number; rendezvous: Rendezvous; localRanks?: number[] }
+  /** Publish the new rendezvous to the live workers (the in-process file, then the signal). */
+  | { type: 'PublishRendezvous'; generation: number; rendezvous: Rendezvous }
+  /** Watch the workers' acknowledgements of `generation` until `deadline` (epoch ms). */
+  | { type: 'AwaitReentry'; generation: number; deadline: number }
   /** Stop every process this agent started (workers, scripts, their process groups), then report AllWorkersGone. */
   | { type: 'StopWorkers'; generation: number; signal: NodeJS.Signals; graceSeconds: number }
   | { type: 'Exit'; code: number };
@@ -142,12 +195,16 @@ export interface Step {
   answer?: Answer;
 }
 
-/** HyperPod's process-level-restart transition table (hyperpod-spec §5). */
+/**
+ * HyperPod's process-level-restart transition table (hyperpod-spec §5), plus the in-process tier's:
+ * RUNNING → RUNNING and FAULTED → RUNNING (the workers re-entered at a new generation), FAULTED → FAULTED
+ * (an in-process restart to a new generation timed out).
+ */
 export const ALLOWED_TRANSITIONS: Readonly<Record<AgentState, readonly AgentState[]>> = {
   INIT: ['READY', 'SHUTDOWN'],
   READY: ['RUNNING', 'SHUTDOWN'],
-  RUNNING: ['COMPLETED', 'FAULTED', 'STOPPING', 'SHUTDOWN'],
-  FAULTED: ['STOPPING', 'SHUTDOWN'],
+  RUNNING: ['COMPLETED', 'FAULTED', 'STOPPING', 'SHUTDOWN', 'RUNNING'],
+  FAULTED: ['STOPPING', 'SHUTDOWN', 'RUNNING', 'FAULTED'],
   STOPPING: ['READY', 'SHUTDOWN'],
   COMPLETED: ['SHUTDOWN', 'STOPPING'],
   SHUTDOWN: [],
@@ -220,6 +277,12 @@ export function nextStep(group: WorkerGroup, obs: Observation): Step {
       return onWorkerExited(s, obs);
     case 'AllWorkersGone':
       return onAllGone(s, obs);
+    case 'InProcessRestartRequested':
+      return onInProcessRestart(s, obs);
+    case 'WorkersReentered':
+      return onReentered(s, obs);
+    case 'InProcessTimedOut':
+      return onInProcessTimedOut(s, obs);
   }
 }
 
@@ -240,14 +303,124 @@ function onStart(s: StepBuilder, obs: Extract<Observation, { type: 'StartRequest
   if (body.faultCount < g.generation) {
     return s.reject(`stale /start: faultCount ${body.faultCount} is older than generation ${g.generation}`);
   }
+  startAt(s, body, obs.at);
+  return s.accept();
+}
+
+/** READY → RUNNING at `body.faultCount` (or READY as a spare): the accepted part of a /start. */
+function startAt(s: StepBuilder, body: ParsedStartBody, at: number): void {
+  const g = s.g;
+  if (g.generation >= 0) g.restartMode = RESTART_MODES.processLevel;
   g.generation = body.faultCount;
   g.rendezvous = rendezvousOf(body);
   g.spare = body.spare ?? false;
   if (body.progress) g.progress = body.progress;
   if (body.rankIps?.length) s.act({ type: 'WriteRankIps', rankIps: body.rankIps });
-  if (g.spare) return s.accept(); // spares wait in READY without workers
-  begin(s, obs.at, 'Running', `generation ${body.faultCount}`);
+  if (g.spare) return; // spares wait in READY without workers
+  begin(s, at, 'Running', `generation ${body.faultCount}`);
+}
+
+/**
+ * `POST /inprocess-restart` (core/agent-protocol.ts `InProcessRestartBody`): in place when the agent runs
+ * with `--inprocess-restart` and has a run (workers phase, RUNNING or FAULTED); otherwise a process-level
+ * restart by itself (stop everything, then start at `faultCount`). Replays are answered without effect.
+ */
+function onInProcessRestart(
+  s: StepBuilder,
+  obs: Extract<Observation, { type: 'InProcessRestartRequested' }>,
+): Step {
+  const g = s.g;
+  const body = obs.body;
+  const to = body.faultCount;
+  if (g.state === 'SHUTDOWN') return s.reject('agent is shutting down');
+  const pending = g.pendingInProcess;
+  if (pending) {
+    if (pending.generation >= to) return s.accept(); // replay of the restart in flight
+    return s.reject(
+      `an in-process restart to generation ${pending.generation} is in progress; generation ${to} must wait for it`,
+    );
+  }
+  if (g.state === 'READY') {
+    if (to < g.generation)
+      return s.reject(`stale /inprocess-restart: faultCount ${to} is older than generation ${g.generation}`);
+    startAt(s, body, obs.at);
+    g.restartMode = RESTART_MODES.processLevel;
+    return s.accept();
+  }
+  if (g.generation >= to) return s.accept(); // already at (or past) that generation
+  if (g.state === 'STOPPING')
+    return s.reject(`agent is stopping generation ${g.generation}; retry once it is ready`);
+  const inPlace =
+    g.spec.inProcessRestart === true &&
+    g.phase === 'workers' &&
+    (g.state === 'RUNNING' || g.state === 'FAULTED');
+  if (!inPlace) {
+    g.restartMode = RESTART_MODES.processLevel;
+    s.to('STOPPING', 'Restarting', `process-level restart to generation ${to}`, obs.at);
+    if (g.phase === 'stopping') g.afterStop = { start: body };
+    else s.stop(g.spec.shutdownSignal, g.spec.shutdownTimeout, { start: body });
+    return s.accept();
+  }
+  const rendezvous = rendezvousOf(body);
+  const replaced = g.workers
+    .filter((w) => w.state !== 'HEALTHY' && w.state !== 'INIT')
+    .map((w) => w.localRank);
+  const deadline = obs.at + (g.spec.inProcessTimeout ?? DEFAULT_INPROCESS_TIMEOUT) * 1000;
+  g.pendingInProcess = { generation: to, rendezvous, deadline, replaced };
+  g.restartMode = RESTART_MODES.inProcess;
+  if (body.rankIps?.length) s.act({ type: 'WriteRankIps', rankIps: body.rankIps });
+  // Publish before spawning: the signal must reach only the survivors (a fresh process would die of it).
+  s.act({ type: 'PublishRendezvous', generation: to, rendezvous });
+  for (const lr of replaced) g.workers[lr] = { localRank: lr, state: 'HEALTHY', spawnedAt: to };
+  if (replaced.length) s.act({ type: 'SpawnWorkers', generation: to, rendezvous, localRanks: replaced });
+  s.act({ type: 'AwaitReentry', generation: to, deadline });
   return s.accept();
+}
+
+/** Default `--inprocess-timeout` (seconds), as HyperPod's documentation suggests for the barrier wait. */
+export const DEFAULT_INPROCESS_TIMEOUT = 60;
+
+function onReentered(s: StepBuilder, obs: Extract<Observation, { type: 'WorkersReentered' }>): Step {
+  const g = s.g;
+  const pending = g.pendingInProcess;
+  if (!pending || pending.generation !== obs.generation) return s.done();
+  g.pendingInProcess = undefined;
+  g.generation = pending.generation;
+  g.rendezvous = pending.rendezvous;
+  g.inprocessRestarts = (g.inprocessRestarts ?? 0) + 1;
+  const kept = g.spec.nprocPerNode - pending.replaced.length;
+  s.to(
+    'RUNNING',
+    INPROCESS_REASONS.restarted,
+    `generation ${pending.generation}: ${kept} local worker(s) re-entered in place, ${pending.replaced.length} replaced`,
+    obs.at,
+  );
+  return s.done();
+}
+
+function onInProcessTimedOut(s: StepBuilder, obs: Extract<Observation, { type: 'InProcessTimedOut' }>): Step {
+  const pending = s.g.pendingInProcess;
+  if (!pending || pending.generation !== obs.generation) return s.done();
+  giveUpInProcess(
+    s,
+    `local workers did not re-enter generation ${pending.generation} within ${s.g.spec.inProcessTimeout ?? DEFAULT_INPROCESS_TIMEOUT} s`,
+    obs.at,
+  );
+  return s.done();
+}
+
+/**
+ * The in-process restart failed: FAULTED at the NEW generation (so the control plane does not take it for
+ * a late fault of the old one) with `InProcessRestartTimeout`, every local worker stopped.
+ */
+function giveUpInProcess(s: StepBuilder, message: string, at: number): void {
+  const g = s.g;
+  const pending = g.pendingInProcess!;
+  g.pendingInProcess = undefined;
+  g.generation = pending.generation;
+  g.rendezvous = pending.rendezvous;
+  s.to('FAULTED', INPROCESS_REASONS.timeout, message, at);
+  s.stop(g.spec.shutdownSignal, g.spec.shutdownTimeout, 'stay');
 }
 
 /** READY → RUNNING: run the pre-train script if any, else spawn the workers. */
@@ -264,7 +437,7 @@ function begin(s: StepBuilder, at: number, reason: string, message: string): voi
 function spawn(s: StepBuilder): void {
   const g = s.g;
   g.phase = 'workers';
-  g.workers = g.workers.map((w) => ({ localRank: w.localRank, state: 'HEALTHY' }));
+  g.workers = g.workers.map((w) => ({ localRank: w.localRank, state: 'HEALTHY', spawnedAt: g.generation }));
   s.act({ type: 'SpawnWorkers', generation: g.generation, rendezvous: g.rendezvous! });
 }
 
@@ -289,13 +462,22 @@ function onScriptExited(s: StepBuilder, obs: Extract<Observation, { type: 'Scrip
 
 function onWorkerExited(s: StepBuilder, obs: Extract<Observation, { type: 'WorkerExited' }>): Step {
   const g = s.g;
-  if (obs.generation !== g.generation) return s.done();
   const w = g.workers[obs.localRank];
-  if (!w || (w.state !== 'HEALTHY' && w.state !== 'INIT')) return s.done();
+  if (!w || (w.spawnedAt ?? g.generation) !== obs.generation) return s.done();
+  if (w.state !== 'HEALTHY' && w.state !== 'INIT') return s.done();
+  if (g.pendingInProcess && g.phase === 'workers') {
+    g.workers[obs.localRank] = { ...w, state: 'FAILED', exitCode: obs.exitCode, signal: obs.signal };
+    giveUpInProcess(
+      s,
+      `local rank ${obs.localRank} ${describeExit(obs.exitCode, obs.signal)} during the in-process restart to generation ${g.pendingInProcess.generation}`,
+      obs.at,
+    );
+    return s.done();
+  }
   const succeeded = obs.exitCode === 0;
   const expected = g.state !== 'RUNNING' || g.phase !== 'workers';
   g.workers[obs.localRank] = {
-    localRank: w.localRank,
+    ...w,
     state: succeeded ? 'SUCCEEDED' : expected ? 'STOPPED' : 'FAILED',
     exitCode: obs.exitCode,
     signal: obs.signal,
@@ -335,7 +517,7 @@ function onAllGone(s: StepBuilder, obs: Extract<Observation, { type: 'AllWorkers
   const after = g.afterStop ?? 'stay';
   g.afterStop = undefined;
   if (after === 'stay') return s.done();
-  if (typeof after === 'object') {
+  if (typeof after === 'object' && 'exit' in after) {
     s.act({ type: 'Exit', code: after.exit });
     return s.done();
   }
@@ -346,14 +528,18 @@ function onAllGone(s: StepBuilder, obs: Extract<Observation, { type: 'AllWorkers
   if (after === 'restart') {
     g.generation += 1;
     begin(s, obs.at, 'Running', `local restart ${g.restartsUsed} of ${g.spec.maxRestarts}`);
-  }
+  } else if (typeof after === 'object') startAt(s, after.start, obs.at);
   return s.done();
 }
 
-/** RUNNING → FAULTED: stop the rest of the group; in standalone mode restart locally or exit non-zero. */
+/**
+ * RUNNING → FAULTED: stop the rest of the group; in standalone mode restart locally or exit non-zero. In
+ * in-process mode a worker crash keeps the survivors alive for `POST /inprocess-restart`.
+ */
 function fault(s: StepBuilder, reason: string, message: string, at: number): void {
   const g = s.g;
   s.to('FAULTED', reason, message, at);
+  if (g.spec.inProcessRestart && !g.spec.standalone && reason === 'WorkerCrash') return;
   let after: AfterStop = 'stay';
   if (g.spec.standalone) {
     if (g.restartsUsed < g.spec.maxRestarts) {

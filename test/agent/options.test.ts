@@ -14,6 +14,8 @@ describe('parseAgentArgs', () => {
       heartbeatInterval: 10,
       maxRestarts: 0,
       standalone: false,
+      inProcessRestart: false,
+      inProcessTimeout: 60,
       rankIpFile: DEFAULT_RANK_IP_FILE,
       script: 'train.py',
       scriptArgs: [],
@@ -52,6 +54,16 @@ describe('parseAgentArgs', () => {
     ],
     ['nnodes as N or N:N', ['--nnodes', '2:2', 't.py'], { nnodes: 2 }],
     [
+      'in-process restart (HyperPod flags) with its default timeout',
+      ['--inprocess-restart', 't.py'],
+      { inProcessRestart: true, inProcessTimeout: 60 },
+    ],
+    [
+      'in-process restart with a timeout',
+      ['--inprocess_restart', '--inprocess-timeout=2.5', 't.py'],
+      { inProcessRestart: true, inProcessTimeout: 2.5 },
+    ],
+    [
       'script arguments that look like flags',
       ['t.py', '--steps', '5', '--standalone'],
       { script: 't.py', scriptArgs: ['--steps', '5', '--standalone'], standalone: false },
@@ -73,6 +85,11 @@ describe('parseAgentArgs', () => {
       'ignoring torchrun flag --no-python (no effect in trainkeeper-agent)',
     ],
     ['an unknown flag', ['--frobnicate=1', 't.py'], 'ignoring unknown flag --frobnicate=1'],
+    [
+      'an in-process timeout without in-process restart',
+      ['--inprocess-timeout', '5', 't.py'],
+      '--inprocess-timeout has no effect without --inprocess-restart',
+    ],
   ])('accepts and warns about %s', (_n, argv, warning) => {
     const o = parseAgentArgs(argv);
     expect(o.script).toBe('t.py');
@@ -93,6 +110,11 @@ describe('parseAgentArgs', () => {
     ],
     ['an elastic range', ['--nnodes', '1:4', 't.py'], 'elastic MIN:MAX ranges are not supported'],
     ['a missing value', ['--log-dir'], '--log-dir: missing value'],
+    [
+      'a zero in-process timeout',
+      ['--inprocess-restart', '--inprocess-timeout', '0', 't.py'],
+      '--inprocess-timeout: expected a number of seconds > 0, got "0"',
+    ],
   ])('rejects %s with a message naming the flag', (_n, argv, msg) => {
     expect(() => parseAgentArgs(argv)).toThrow(UsageError);
     expect(() => parseAgentArgs(argv)).toThrow(msg);

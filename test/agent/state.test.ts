@@ -6,6 +6,7 @@ import {
   initialGroup,
   nextStep,
   type Observation,
+  type Step,
   type WorkerGroup,
   type WorkerSpec,
 } from '../../agent/state.ts';
@@ -56,12 +57,12 @@ function run(obs: Observation[], s: Partial<WorkerSpec> = {}) {
 }
 
 describe('the agent transition table', () => {
-  it('matches HyperPod process-level-restart transitions, plus STOPPING → SHUTDOWN for signals', () => {
+  it('matches HyperPod process-level-restart transitions, plus STOPPING → SHUTDOWN for signals and the in-process tier', () => {
     expect(ALLOWED_TRANSITIONS).toEqual({
       INIT: ['READY', 'SHUTDOWN'],
       READY: ['RUNNING', 'SHUTDOWN'],
-      RUNNING: ['COMPLETED', 'FAULTED', 'STOPPING', 'SHUTDOWN'],
-      FAULTED: ['STOPPING', 'SHUTDOWN'],
+      RUNNING: ['COMPLETED', 'FAULTED', 'STOPPING', 'SHUTDOWN', 'RUNNING'],
+      FAULTED: ['STOPPING', 'SHUTDOWN', 'RUNNING', 'FAULTED'],
       STOPPING: ['READY', 'SHUTDOWN'],
       COMPLETED: ['SHUTDOWN', 'STOPPING'],
       SHUTDOWN: [],
@@ -309,5 +310,132 @@ describe('nextStep', () => {
       },
     ]);
     expect(g.progress).toEqual({ ckpt: { progressCount: 20 } });
+  });
+});
+
+const ipr = (faultCount: number, extra: Partial<ParsedStartBody> = {}): Observation => ({
+  type: 'InProcessRestartRequested',
+  body: { rank: 1, nnodes: 2, faultCount, master_addr: '10.0.0.1', master_port: 29600, ...extra },
+  at: T,
+});
+const reentered = (generation: number, at = T): Observation => ({ type: 'WorkersReentered', generation, at });
+const timedOut = (generation: number): Observation => ({
+  type: 'InProcessTimedOut',
+  generation,
+  at: T + 5000,
+});
+const IPR: Partial<WorkerSpec> = { inProcessRestart: true, inProcessTimeout: 5 };
+
+describe('nextStep, in-process restart', () => {
+  it('a worker crash faults the group without stopping the survivors', () => {
+    const { g, last } = run([start(0), exit(0, 1, 9)], IPR);
+    expect(g).toMatchObject({ state: 'FAULTED', reason: 'WorkerCrash', phase: 'workers' });
+    expect(last.actions).toEqual([]);
+    expect(g.workers.map((w) => w.state)).toEqual(['HEALTHY', 'FAILED']);
+  });
+
+  it('publishes the rendezvous, respawns only the dead local rank and watches the acks until the deadline', () => {
+    const { g, last } = run([start(0), exit(0, 1, 9), ipr(1)], IPR);
+    const rendezvous = { rank: 1, nnodes: 2, masterAddr: '10.0.0.1', masterPort: 29600 };
+    expect(last.actions).toEqual([
+      { type: 'PublishRendezvous', generation: 1, rendezvous },
+      { type: 'SpawnWorkers', generation: 1, rendezvous, localRanks: [1] },
+      { type: 'AwaitReentry', generation: 1, deadline: T + 5000 },
+    ]);
+    expect(last.answer).toEqual({ ok: true });
+    expect(g).toMatchObject({ state: 'FAULTED', generation: 0, restartMode: 'in_process_restart' });
+  });
+
+  it.each<[string, Observation[], Partial<WorkerGroup>]>([
+    [
+      'the faulted agent goes RUNNING at the new generation once its workers re-entered',
+      [start(0), exit(0, 1, 9), ipr(1), reentered(1)],
+      { state: 'RUNNING', reason: 'InProcessRestart', generation: 1, inprocessRestarts: 1 },
+    ],
+    [
+      'the peer agent whose workers all survived goes RUNNING → RUNNING at the new generation',
+      [start(0), ipr(1), reentered(1)],
+      { state: 'RUNNING', reason: 'InProcessRestart', generation: 1, inprocessRestarts: 1 },
+    ],
+    [
+      'workers that do not re-enter in time fault the agent at the new generation',
+      [start(0), exit(0, 1, 9), ipr(1), timedOut(1)],
+      { state: 'FAULTED', reason: 'InProcessRestartTimeout', generation: 1, phase: 'stopping' },
+    ],
+    [
+      'a worker exit during the restart gives it up at once',
+      [start(0), ipr(1), exit(0, 0, null, 'SIGKILL')],
+      { state: 'FAULTED', reason: 'InProcessRestartTimeout', generation: 1, phase: 'stopping' },
+    ],
+    [
+      'a late timeout after the workers re-entered changes nothing',
+      [start(0), exit(0, 1, 9), ipr(1), reentered(1), timedOut(1)],
+      { state: 'RUNNING', reason: 'InProcessRestart', generation: 1 },
+    ],
+    [
+      'a survivor (started at generation 0) that crashes at generation 1 still faults the group',
+      [start(0), exit(0, 1, 9), ipr(1), reentered(1), exit(0, 0, 3)],
+      { state: 'FAULTED', reason: 'WorkerCrash', generation: 1 },
+    ],
+    [
+      'the old process of a replaced slot exiting late changes nothing',
+      [start(0), exit(0, 1, 9), ipr(1), reentered(1), exit(0, 1, 9)],
+      { state: 'RUNNING', generation: 1 },
+    ],
+    [
+      'without --inprocess-restart a faulted agent restarts at process level',
+      [start(0), exit(0, 1, 9), ipr(1)],
+      {
+        state: 'STOPPING',
+        afterStop: { start: (ipr(1) as { body: ParsedStartBody }).body },
+        restartMode: 'process_level_restart',
+      },
+    ],
+  ])('%s', (_name, obs, expected) => {
+    const spec = _name.startsWith('without') ? {} : IPR;
+    const { g, steps } = run(obs, spec);
+    expect(g).toMatchObject(expected);
+    for (const step of steps)
+      for (const t of step.transitions) expect(canTransition(t.from, t.to)).toBe(true);
+  });
+
+  it('without --inprocess-restart, the stop in flight is followed by a start at the new generation', () => {
+    const { g, last } = run([start(0), exit(0, 1, 9), ipr(1), gone(0)]);
+    expect(g).toMatchObject({ state: 'RUNNING', generation: 1, restartMode: 'process_level_restart' });
+    expect(last.actions).toEqual([
+      {
+        type: 'SpawnWorkers',
+        generation: 1,
+        rendezvous: { rank: 1, nnodes: 2, masterAddr: '10.0.0.1', masterPort: 29600 },
+      },
+    ]);
+  });
+
+  it.each<[string, Observation[], Step['answer']]>([
+    ['a replay while the restart is in flight', [start(0), ipr(1), ipr(1)], { ok: true }],
+    ['a replay after it completed', [start(0), ipr(1), reentered(1), ipr(1)], { ok: true }],
+    [
+      'a newer restart while one is in flight',
+      [start(0), ipr(1), ipr(2)],
+      {
+        ok: false,
+        code: 409,
+        detail: 'an in-process restart to generation 1 is in progress; generation 2 must wait for it',
+      },
+    ],
+    [
+      'a stale restart in READY',
+      [start(3), stop, gone(3), ipr(2)],
+      { ok: false, code: 409, detail: 'stale /inprocess-restart: faultCount 2 is older than generation 3' },
+    ],
+  ])('answers %s', (_name, obs, answer) => {
+    const { last } = run(obs, IPR);
+    expect(last.answer).toEqual(answer);
+    if (answer?.ok) expect(last.actions).toEqual([]);
+  });
+
+  it('an /inprocess-restart to an agent without a run starts its workers like /start', () => {
+    const { g } = run([ipr(0)], IPR);
+    expect(g).toMatchObject({ state: 'RUNNING', generation: 0, phase: 'workers' });
   });
 });
