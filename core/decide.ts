@@ -13,14 +13,16 @@
  * terminal (fail, succeed, cancel, suspend, resume), lifecycle (level-triggered transitions and actions,
  * nextCheckAt).
  *
- * Invariants: an unchanged record comes back as the same object with `changed` false and the same
- * `version`; any change bumps `version` by exactly one and stamps `updatedAt = now`; a changed record's
+ * Invariants: the input record is never written to, and the returned one may share unchanged parts (pod
+ * slots) with it, so treat both as immutable; an unchanged record comes back as the same object with
+ * `changed` false and the same `version`; any change bumps `version` by exactly one and stamps `updatedAt = now`; a changed record's
  * JSON fits `MAX_RECORD_BYTES` (decide/compact.ts) unless its spec, slots and conditions alone do not. Every observation
  * type and every command is handled (the switches in `foldObservation` and `applyCommand` fail to
  * compile when one is added).
  */
 import type { Action } from './actions.ts';
 import { compactRecord } from './decide/compact.ts';
+import { draftOf, releaseDraft } from './decide/draft.ts';
 import { deriveElastic, faultsToAct, newElasticStatus, settleElastic } from './decide/elastic.ts';
 import { newFault, withoutCollateral } from './decide/fault.ts';
 import { type FoldContext, foldObservation } from './decide/fold.ts';
@@ -176,7 +178,9 @@ export const decide = (
   observations: Observation[],
   now: number,
 ): { job: JobRecord; actions: Action[]; changed: boolean } => {
-  const draft = structuredClone(job);
+  // Copy on write (decide/draft.ts): unchanged slots stay the input's objects, so the cost follows the
+  // slots that change, and the comparison below skips the rest at once.
+  const draft = draftOf(job);
   const ctx: FoldContext = {
     faults: [],
     commands: [],
@@ -203,6 +207,7 @@ export const decide = (
   const next = computeNextCheckAt(draft);
   if (next === undefined) delete draft.nextCheckAt;
   else draft.nextCheckAt = next;
+  releaseDraft(draft);
   if (sameJson(job, draft)) return { job, actions, changed: false };
   draft.version = job.version + 1;
   draft.updatedAt = now;

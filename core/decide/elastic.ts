@@ -46,6 +46,7 @@ import { Metric } from '../metrics.ts';
 import type { ObservedNode } from '../observations.ts';
 import { Reason } from '../reasons.ts';
 import type { JobSpec } from '../spec/types.ts';
+import { writableSlot } from './draft.ts';
 import type { Fault } from './fault.ts';
 import { podName } from './naming.ts';
 import { counterAction, eventAction, latencyAction, rankSlots, setPhase } from './record.ts';
@@ -148,7 +149,7 @@ const renumberRanks = (job: JobRecord): void => {
     .filter((s) => s.groupRank !== null)
     .sort((a, b) => (order.get(a.replica) ?? 0) - (order.get(b.replica) ?? 0) || a.index - b.index);
   ranked.forEach((s, i) => {
-    s.groupRank = i;
+    if (s.groupRank !== i) writableSlot(job, s).groupRank = i;
   });
 };
 
@@ -170,15 +171,15 @@ const relayout = (job: JobRecord, size: number, join: boolean): string[] => {
           (a, b) => Number(a.podPhase === 'Running') - Number(b.podPhase === 'Running') || b.index - a.index,
         )
         .slice(0, held.length - want);
+      const retired = { ...job.elastic!.retiredPods };
       for (const s of drop) {
         if (s.podPhase !== 'Deleting') deleted.push(s.name);
-        job.pods = job.pods.filter((p) => p !== s);
         const key = `${s.replica}/${s.index}`;
-        job.elastic!.retiredPods = {
-          ...job.elastic!.retiredPods,
-          [key]: Math.max(job.elastic!.retiredPods?.[key] ?? -1, s.podGeneration),
-        };
+        retired[key] = Math.max(retired[key] ?? -1, s.podGeneration);
       }
+      const dropped = new Set(drop);
+      job.pods = job.pods.filter((p) => !dropped.has(p));
+      job.elastic!.retiredPods = retired;
     } else if (held.length < want) {
       const used = new Set(mine.map((s) => s.index));
       let index = 0;
@@ -302,9 +303,12 @@ const beginScaling = (
 /** Joining slots that never got a rank are dropped (their pods deleted); promoted ones keep their rank. */
 const dropJoining = (job: JobRecord, actions: Action[]): void => {
   const gone = job.pods.filter((s) => s.joining && s.groupRank === null);
-  for (const s of job.pods) if (s.joining) delete s.joining;
+  if (gone.length > 0) {
+    const dropped = new Set(gone);
+    job.pods = job.pods.filter((s) => !dropped.has(s));
+  }
+  for (const s of job.pods) if (s.joining) delete writableSlot(job, s).joining;
   if (gone.length === 0) return;
-  job.pods = job.pods.filter((s) => !gone.includes(s));
   const names = gone.filter((s) => s.podPhase !== 'Deleting').map((s) => s.name);
   if (names.length > 0) actions.push({ type: 'DeletePods', pods: names });
 };
@@ -362,8 +366,9 @@ export const deriveElastic = (job: JobRecord, now: number, actions: Action[]): v
     if (drained || now >= (scaling.drainSince ?? now) + graceMs) {
       for (const s of job.pods) {
         if (s.joining) {
-          delete s.joining;
-          s.groupRank = -1;
+          const w = writableSlot(job, s);
+          delete w.joining;
+          w.groupRank = -1;
         }
       }
       renumberRanks(job);

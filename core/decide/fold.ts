@@ -22,6 +22,7 @@ import type { JobRecord, PodSlot } from '../job.ts';
 import { APPLIED_COMMANDS_KEPT, isCommandApplied, isStarted, isTerminal } from '../job.ts';
 import type { Observation, ObservedNode, RuleFinding } from '../observations.ts';
 import { Reason } from '../reasons.ts';
+import { writableSlot } from './draft.ts';
 import { foldCapacity } from './elastic.ts';
 import { type Fault, newFault } from './fault.ts';
 import { foldWorkerLines, isLogPathBlind } from './log-path.ts';
@@ -97,7 +98,7 @@ const faultFromAgent = (
  */
 const applyAgentState = (
   job: JobRecord,
-  slot: PodSlot,
+  seen: PodSlot,
   report: {
     state: AgentState;
     generation: number;
@@ -109,8 +110,9 @@ const applyAgentState = (
   },
   ctx: FoldContext,
 ): boolean => {
-  if (slot.agent && report.at < slot.agent.at) return false;
+  if (seen.agent && report.at < seen.agent.at) return false;
   if (isGenerationBound(report.state) && report.generation !== job.generation) return false;
+  const slot = writableSlot(job, seen);
   slot.agent = { state: report.state, generation: report.generation, at: report.at };
   if (report.reason) slot.agent.reason = report.reason;
   if (slot.lastSeenAt === undefined || report.at > slot.lastSeenAt) slot.lastSeenAt = report.at;
@@ -168,29 +170,35 @@ const claimsChange = (
 const foldPods = (job: JobRecord, obs: Extract<Observation, { type: 'PodsObserved' }>, ctx: FoldContext) => {
   const listed = new Map(obs.pods.map((p) => [p.name, p]));
   const nodes = new Map(obs.nodes.map((n) => [n.name, n]));
-  for (const slot of job.pods) {
-    const pod = listed.get(slot.name);
-    if (slot.podPhase === 'Deleting') continue;
+  for (const seen of job.pods) {
+    const pod = listed.get(seen.name);
+    if (seen.podPhase === 'Deleting') continue;
     if (!pod) {
       // A list taken before the pod was first seen (or before its agent last spoke) is old news.
       const newer =
-        obs.at > (slot.podObservedAt ?? Number.NEGATIVE_INFINITY) &&
-        obs.at > (slot.lastSeenAt ?? Number.NEGATIVE_INFINITY);
-      if (isPodSeen(slot) && newer) {
+        obs.at > (seen.podObservedAt ?? Number.NEGATIVE_INFINITY) &&
+        obs.at > (seen.lastSeenAt ?? Number.NEGATIVE_INFINITY);
+      if (isPodSeen(seen) && newer) {
         ctx.faults.push(
           newFault(
             {
               reason: Reason.PodMissing,
               level: 'pod',
               faultAt: obs.at,
-              message: `Pod ${slot.name} disappeared`,
+              message: `Pod ${seen.name} disappeared`,
             },
-            slot,
+            seen,
           ),
         );
       }
       continue;
     }
+    const changes =
+      seen.podObservedAt === undefined ||
+      pod.phase !== seen.podPhase ||
+      (pod.nodeName && pod.nodeName !== seen.nodeName) ||
+      (pod.podIP && pod.podIP !== seen.ip);
+    const slot = changes ? writableSlot(job, seen) : seen;
     slot.podObservedAt ??= obs.at;
     if (pod.phase !== slot.podPhase) slot.podPhase = pod.phase;
     if (pod.nodeName && pod.nodeName !== slot.nodeName) slot.nodeName = pod.nodeName;
@@ -334,12 +342,13 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
         applyAgentState(job, slot, report, ctx);
         return;
       }
-      if (slot.lastSeenAt === undefined || at > slot.lastSeenAt) slot.lastSeenAt = at;
-      if (record.kind === 'heartbeat') {
-        if (!slot.agent || slot.agent.state !== record.state || slot.agent.generation !== record.generation) {
-          slot.agent = { state: record.state, generation: record.generation, at };
-        }
-      }
+      const newAgent =
+        record.kind === 'heartbeat' &&
+        (!slot.agent || slot.agent.state !== record.state || slot.agent.generation !== record.generation);
+      if (!newAgent && slot.lastSeenAt !== undefined && at <= slot.lastSeenAt) return;
+      const w = writableSlot(job, slot);
+      if (w.lastSeenAt === undefined || at > w.lastSeenAt) w.lastSeenAt = at;
+      if (newAgent) w.agent = { state: record.state, generation: record.generation, at };
       return;
     }
     case 'AgentPolled': {
@@ -350,18 +359,19 @@ export const foldObservation = (job: JobRecord, obs: Observation, ctx: FoldConte
         if (slot.unreachable && obs.at <= slot.unreachable.lastAt) return;
         if (slot.agent && obs.at < slot.agent.at) return;
         const count = (slot.unreachable?.count ?? 0) + 1;
-        slot.unreachable = { count, lastAt: obs.at };
+        const w = writableSlot(job, slot);
+        w.unreachable = { count, lastAt: obs.at };
         // An agent that never answered is still starting (the startup deadline covers it).
-        if (count >= 2 && slot.agent !== undefined) {
+        if (count >= 2 && w.agent !== undefined) {
           ctx.faults.push(
             newFault(
               {
                 reason: Reason.AgentUnreachable,
                 level: 'pod',
-                faultAt: slot.unreachable.lastAt,
-                message: `Agent of pod ${slot.name} unreachable on ${count} consecutive polls`,
+                faultAt: w.unreachable.lastAt,
+                message: `Agent of pod ${w.name} unreachable on ${count} consecutive polls`,
               },
-              slot,
+              w,
             ),
           );
         }

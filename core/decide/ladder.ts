@@ -44,10 +44,11 @@
  * so a batch carrying several symptoms of one fault is one restart.
  */
 import type { Action } from '../actions.ts';
-import type { JobRecord, Remediation, RestartLevel } from '../job.ts';
+import type { JobRecord, PodSlot, Remediation, RestartLevel } from '../job.ts';
 import { isStarted, isTerminal } from '../job.ts';
 import { Metric } from '../metrics.ts';
 import { LifecycleEvent, Reason } from '../reasons.ts';
+import { replaceSlot, slotPosition } from './draft.ts';
 import type { Fault } from './fault.ts';
 import { canRestartInProcess } from './inprocess.ts';
 import {
@@ -117,7 +118,7 @@ const replaceFaultyPods = (
   const toDelete: string[] = [];
   let force = false;
   for (const [pod, podFaults] of byPod) {
-    const i = job.pods.findIndex((s) => s.name === pod);
+    const i = slotPosition(job, pod);
     const slot = job.pods[i];
     if (!slot) continue;
     const avoid = [...(slot.avoidNodes ?? []), ...badNodes, ...(slot.nodeName ? [slot.nodeName] : [])];
@@ -138,16 +139,16 @@ const replaceFaultyPods = (
     const spare = job.pods[spareIndex];
     if (spare) {
       // Promote: the spare keeps its pod and takes the rank; the faulty slot becomes the new spare.
-      job.pods[spareIndex] = { ...spare, groupRank: slot.groupRank, spare: false };
+      replaceSlot(job, spareIndex, { ...spare, groupRank: slot.groupRank, spare: false });
       const demoted = renewSlot(
         job,
         { ...slot, groupRank: null, spare: true },
         nextPodGeneration(job, slot),
         avoid,
       );
-      job.pods[i] = demoted;
+      replaceSlot(job, i, demoted);
     } else {
-      job.pods[i] = renewSlot(job, slot, nextPodGeneration(job, slot), avoid);
+      replaceSlot(job, i, renewSlot(job, slot, nextPodGeneration(job, slot), avoid));
     }
   }
   if (toDelete.length > 0)
@@ -346,8 +347,13 @@ const recreateAllPods = (job: JobRecord, b: Batch, now: number, work: Action[]):
     job.elastic?.currentReplicas,
   );
   // Keep pod names unique even if a slot had already used this pod generation.
+  const previous = new Map<string, PodSlot>();
+  for (const o of job.pods) {
+    const key = `${o.replica}/${o.index}`;
+    if (!previous.has(key)) previous.set(key, o);
+  }
   job.pods = fresh.map((s) => {
-    const old = job.pods.find((o) => o.replica === s.replica && o.index === s.index);
+    const old = previous.get(`${s.replica}/${s.index}`);
     return old && old.podGeneration >= s.podGeneration
       ? renewSlot(job, s, old.podGeneration + 1, s.avoidNodes ?? [])
       : s;
@@ -516,7 +522,8 @@ export const remediate = (job: JobRecord, faults: Fault[], now: number, actions:
     countNodeFaults(job, spareFaults);
     replaceFaultyPods(job, spareFaults, badNodes, actions);
   }
-  const rankFaults = faults.filter((f) => !spareFaults.includes(f));
+  const ofSpares = new Set(spareFaults);
+  const rankFaults = faults.filter((f) => !ofSpares.has(f));
   if (rankFaults.length === 0) return;
 
   const batch = batchOf(job, rankFaults, badNodes, now);

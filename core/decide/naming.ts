@@ -4,6 +4,7 @@
  * same names and two generations never share a pod name or a master port.
  */
 import type { JobRecord, PodSlot } from '../job.ts';
+import { slotPosition } from './draft.ts';
 
 /** Longest pod name made: the pod name is also the pod's hostname, a DNS-1123 label. */
 export const MAX_POD_NAME_LENGTH = 63;
@@ -78,9 +79,12 @@ export const parsePodName = (
   return replica === undefined ? undefined : { replica, index, podGeneration };
 };
 
-/** The slot that currently holds this pod, or undefined (a replaced, stray or foreign pod). */
+/**
+ * The slot that currently holds this pod, or undefined (a replaced, stray or foreign pod). O(1) in
+ * decide's draft (decide/draft.ts indexes it), a scan otherwise.
+ */
 export const slotForPod = (job: Pick<JobRecord, 'pods'>, pod: string): PodSlot | undefined =>
-  job.pods.find((s) => s.name === pod);
+  job.pods[slotPosition(job, pod)];
 
 /** The slot (by replica and index) a pod name refers to, whichever pod generation it has. */
 export const slotForPodName = (job: Pick<JobRecord, 'name' | 'pods'>, pod: string): PodSlot | undefined => {

@@ -22,6 +22,7 @@ import { isTerminal } from '../job.ts';
 import { Metric } from '../metrics.ts';
 import { LifecycleEvent, Reason } from '../reasons.ts';
 import type { CleanPodPolicy } from '../spec/types.ts';
+import { writableSlot } from './draft.ts';
 import { clearCondition, counterAction, eventAction, setCondition, setPhase } from './record.ts';
 import { freshSlots } from './slots.ts';
 
@@ -43,7 +44,7 @@ const stopEverything = (job: JobRecord, policy: CleanPodPolicy, actions: Action[
   const doomed = podsToClean(job.pods, policy);
   if (doomed.length > 0) {
     actions.push({ type: 'DeletePods', pods: doomed.map((s) => s.name) });
-    for (const s of doomed) s.podPhase = 'Deleting';
+    for (const s of doomed) writableSlot(job, s).podPhase = 'Deleting';
   }
 };
 
