@@ -23,8 +23,23 @@ import { clearCondition, eventAction, latencyAction, rankSlots, setCondition, se
 import { isPodSeen, isReadyToStart } from './slots.ts';
 import { failJob, succeedJob } from './terminal.ts';
 
-/** A Running job whose rank agent has been silent this long gets its `/status` polled. */
+/**
+ * A Running job whose rank agent has been silent this long gets its `/status` polled. The job's
+ * `nextCheckAt` carries each rank's liveness deadline (`lastSeenAt + LIVENESS_MS`) rounded up to a multiple
+ * of `LIVENESS_GRANULARITY_MS`, so a silent agent is looked at up to that much later.
+ */
 export const LIVENESS_MS = 30_000;
+
+/**
+ * The step liveness deadlines in `nextCheckAt` are rounded up to: heartbeats move a job's `nextCheckAt`
+ * (and with it its entry in the store's due-jobs index) at most once per 5 s, not on every heartbeat of a
+ * big job. The cost: a silent agent is polled at most 5 s later than `LIVENESS_MS` alone would say.
+ */
+export const LIVENESS_GRANULARITY_MS = 5_000;
+
+/** A liveness deadline rounded up to the next multiple of `LIVENESS_GRANULARITY_MS`. */
+const livenessCheckAt = (lastSeenAt: number): number =>
+  Math.ceil((lastSeenAt + LIVENESS_MS) / LIVENESS_GRANULARITY_MS) * LIVENESS_GRANULARITY_MS;
 
 /** When the finished record is deleted (`ttlSecondsAfterFinished` > 0 only), else undefined. */
 export const ttlDeleteAt = (job: JobRecord): number | undefined => {
@@ -84,6 +99,8 @@ const startBodies = (
   const rules = job.spec.runPolicy.logMonitoringConfiguration.map(({ source: _source, ...wire }) => ({
     ...wire,
   }));
+  // One rank → IP table for every body (the same for all ranks): N bodies, not N² entries.
+  const rankIps = ranks.map((r) => ({ rank: r.groupRank ?? 0, ip: r.ip ?? '' }));
   return slots.map((slot) => {
     const body: StartBody = {
       rank: slot.groupRank ?? 0,
@@ -91,7 +108,7 @@ const startBodies = (
       faultCount: job.generation,
       master_addr: job.masterAddr ?? '',
       master_port: job.masterPort ?? 0,
-      rankIps: ranks.map((r) => ({ rank: r.groupRank ?? 0, ip: r.ip ?? '' })),
+      rankIps,
       spare: false,
     };
     if (rules.length > 0) body.log_monitoring_configuration = rules;
@@ -256,8 +273,9 @@ export const deriveActions = (job: JobRecord, now: number, strays: string[], act
 
 /**
  * The earliest instant the job needs looking at: deadlines, backoff expiry, liveness (a rank agent's
- * silence reaching LIVENESS_MS), TTL deletion. A function of the record only (never of `now`), so an
- * unchanged job keeps the same value. Terminal jobs have none except a pending TTL delete.
+ * silence reaching LIVENESS_MS, rounded up to LIVENESS_GRANULARITY_MS), TTL deletion. A function of the
+ * record only (never of `now`), so an unchanged job keeps the same value. Terminal jobs have none except
+ * a pending TTL delete. One pass over the slots, whatever their number.
  */
 export const computeNextCheckAt = (job: JobRecord): number | undefined => {
   if (isTerminal(job.phase)) return ttlDeleteAt(job);
@@ -267,10 +285,15 @@ export const computeNextCheckAt = (job: JobRecord): number | undefined => {
   if (job.cutShortAt !== undefined) candidates.push(job.cutShortAt);
   candidates.push(...elasticNextCheckAt(job));
   const base = job.phase === 'Running' ? job.runningSince : (job.phaseSince ?? job.createdAt);
-  for (const s of rankSlots(job)) {
-    if (s.podPhase === 'Deleting') continue;
+  // The earliest rank deadline comes from the least recently seen rank (rounding keeps the order).
+  let oldest: number | undefined;
+  for (const s of job.pods) {
+    if (s.groupRank === null || s.podPhase === 'Deleting') continue;
     const last = s.lastSeenAt ?? base;
-    if (last !== undefined) candidates.push(last + LIVENESS_MS);
+    if (last !== undefined && (oldest === undefined || last < oldest)) oldest = last;
   }
-  return candidates.length > 0 ? Math.min(...candidates) : undefined;
+  if (oldest !== undefined) candidates.push(livenessCheckAt(oldest));
+  let earliest: number | undefined;
+  for (const at of candidates) if (earliest === undefined || at < earliest) earliest = at;
+  return earliest;
 };

@@ -24,7 +24,7 @@ import type { Action } from '../actions.ts';
 import type { JobRecord } from '../job.ts';
 import type { RuleFinding } from '../observations.ts';
 import { Reason } from '../reasons.ts';
-import { eventAction, rankSlots, setCondition } from './record.ts';
+import { eventAction, setCondition } from './record.ts';
 
 /** The condition type (and its True reason). */
 export const LOGS_NOT_ARRIVING = Reason.LogsNotArriving;
@@ -42,23 +42,23 @@ export const AGENTS_HEARD_WITHIN_MS = 120_000;
 export const hasLogRules = (job: Pick<JobRecord, 'spec'>): boolean =>
   job.spec.runPolicy.logMonitoringConfiguration.length > 0 || job.spec.trainkeeper.presets.length > 0;
 
-/** The latest time an agent of the job was heard (record or `/status`), or undefined. */
-const agentsHeardAt = (job: JobRecord): number | undefined => {
-  let latest: number | undefined;
-  for (const s of rankSlots(job)) {
-    if (s.lastSeenAt !== undefined && (latest === undefined || s.lastSeenAt > latest)) latest = s.lastSeenAt;
-  }
-  return latest;
-};
-
-/** See the module header: at `at`, the agents run this generation and are heard, no worker line of it. */
+/**
+ * See the module header: at `at`, the agents run this generation and are heard, no worker line of it.
+ * One pass over the slots (the rank slots' order does not matter here).
+ */
 export const isLogPathBlind = (job: JobRecord, at: number): boolean => {
   if (job.phase !== 'Running' || job.runningSince === undefined || !hasLogRules(job)) return false;
   if (job.workerLinesAt !== undefined && job.workerLinesAt >= job.runningSince) return false;
-  const ranks = rankSlots(job);
-  const running = ranks.every((s) => s.agent?.state === 'RUNNING' && s.agent.generation === job.generation);
-  const heard = agentsHeardAt(job);
-  return running && ranks.length > 0 && heard !== undefined && heard >= at - AGENTS_HEARD_WITHIN_MS;
+  // The latest time a rank's agent was heard (record or `/status`).
+  let heard: number | undefined;
+  let ranks = 0;
+  for (const s of job.pods) {
+    if (s.groupRank === null) continue;
+    ranks++;
+    if (!(s.agent?.state === 'RUNNING' && s.agent.generation === job.generation)) return false;
+    if (s.lastSeenAt !== undefined && (heard === undefined || s.lastSeenAt > heard)) heard = s.lastSeenAt;
+  }
+  return ranks > 0 && heard !== undefined && heard >= at - AGENTS_HEARD_WITHIN_MS;
 };
 
 /**

@@ -87,9 +87,15 @@ export const latencyAction = (name: string, labels: Record<string, string>, ms: 
   seconds: Math.max(0, ms) / 1000,
 });
 
-/** Slots holding a group rank, in rank order. */
-export const rankSlots = (job: JobRecord): PodSlot[] =>
-  job.pods.filter((s) => s.groupRank !== null).sort((a, b) => (a.groupRank ?? 0) - (b.groupRank ?? 0));
+/** Slots holding a group rank, in rank order (one pass when the slots are in rank order already, as usual). */
+export const rankSlots = (job: JobRecord): PodSlot[] => {
+  const ranks = job.pods.filter((s) => s.groupRank !== null);
+  for (let i = 1; i < ranks.length; i++) {
+    if ((ranks[i - 1]!.groupRank ?? 0) > (ranks[i]!.groupRank ?? 0))
+      return ranks.sort((a, b) => (a.groupRank ?? 0) - (b.groupRank ?? 0));
+  }
+  return ranks;
+};
 
 /** Idle spare slots (no rank). */
 export const spareSlots = (job: JobRecord): PodSlot[] => job.pods.filter((s) => s.groupRank === null);

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { LIVENESS_MS } from '../../core/decide/lifecycle.ts';
+import { LIVENESS_GRANULARITY_MS, LIVENESS_MS } from '../../core/decide/lifecycle.ts';
 import { masterPortFor } from '../../core/decide/naming.ts';
 import { decide, newJobRecord } from '../../core/decide.ts';
 import { APPLIED_COMMANDS_KEPT } from '../../core/job.ts';
 import { Metric } from '../../core/metrics.ts';
+import type { Observation } from '../../core/observations.ts';
 import type { CleanPodPolicy } from '../../core/spec/types.ts';
 import { given, makeSpec, rule } from './dsl.ts';
 
@@ -123,12 +124,61 @@ describe('bring-up', () => {
   it('polls a Running job rank agent silent for 30 seconds and schedules the check through nextCheckAt', () => {
     const s = given(makeSpec({ replicas: 2 }));
     s.after(1000).bringUp();
-    expect(s.job.nextCheckAt).toBe(s.now + LIVENESS_MS);
+    // The liveness deadline (now + 30 s = 1,031,000) rounded up to the next 5 s step.
+    expect(s.now + LIVENESS_MS).toBe(1_031_000);
+    expect(s.job.nextCheckAt).toBe(1_035_000);
     const quiet = decide(s.job, [], s.now + LIVENESS_MS - 1);
     expect(quiet.actions).toEqual([]);
     const due = decide(s.job, [], s.now + LIVENESS_MS);
     expect(due.actions).toEqual([{ type: 'PollAgents', pods: ['llama-pods-0-g0', 'llama-pods-1-g0'] }]);
     expect(due.changed).toBe(false);
+  });
+
+  it('moves nextCheckAt at most once per LIVENESS_GRANULARITY_MS of heartbeats', () => {
+    const s = given(makeSpec({ replicas: 2 }));
+    s.after(1000).bringUp();
+    expect(LIVENESS_GRANULARITY_MS).toBe(5_000);
+    const beat = (at: number): Observation[] =>
+      s.job.pods.map((p) => ({
+        type: 'AgentRecord',
+        pod: p.name,
+        at,
+        record: { trainkeeper: 'agent/v1', ts: '', generation: 0, state: 'RUNNING', kind: 'heartbeat' },
+      }));
+    const nextChecks: [number, number | undefined][] = [];
+    for (const at of [1_002_000, 1_004_999, 1_005_000, 1_005_001, 1_009_000, 1_010_001]) {
+      const out = decide(s.job, beat(at), at);
+      expect(out.changed).toBe(true);
+      s.job = out.job;
+      nextChecks.push([at, s.job.nextCheckAt]);
+    }
+    // Each heartbeat moves lastSeenAt; the check moves only when a deadline crosses a 5 s step.
+    expect(nextChecks).toEqual([
+      [1_002_000, 1_035_000],
+      [1_004_999, 1_035_000],
+      [1_005_000, 1_035_000],
+      [1_005_001, 1_040_000],
+      [1_009_000, 1_040_000],
+      [1_010_001, 1_045_000],
+    ]);
+  });
+
+  it('schedules the liveness check by the least recently heard rank, never before its deadline', () => {
+    const s = given(makeSpec({ replicas: 3 }));
+    s.after(1000).bringUp();
+    const beat = (rank: number, at: number): Observation => ({
+      type: 'AgentRecord',
+      pod: s.slot(rank).name,
+      at,
+      record: { trainkeeper: 'agent/v1', ts: '', generation: 0, state: 'RUNNING', kind: 'heartbeat' },
+    });
+    const out = decide(s.job, [beat(0, 1_020_000), beat(2, 1_012_345)], 1_020_000);
+    // Rank 1 was last heard at bring-up (1,001,000): its deadline 1,031,000 rounds up to 1,035,000.
+    expect(out.job.pods.map((p) => p.lastSeenAt)).toEqual([1_020_000, 1_001_000, 1_012_345]);
+    expect(out.job.nextCheckAt).toBe(1_035_000);
+    const later = decide(out.job, [beat(1, 1_020_000)], 1_020_000);
+    // Now rank 2 (1,012,345 + 30 s = 1,042,345) is the first due: checked at 1,045,000, not before.
+    expect(later.job.nextCheckAt).toBe(1_045_000);
   });
 });
 
