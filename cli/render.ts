@@ -323,6 +323,10 @@ export function describeJob(
     );
   }
 
+  // A restart that never recovered was superseded when a later one followed (an in-process restart
+  // whose workers did not re-enter, escalated to process level; a crash during a restart).
+  const restartedIn = (ms: number | null, next: number | undefined): string =>
+    ms !== null ? latency(ms) : next !== undefined ? `superseded (gen ${next})` : 'recovering';
   out.push('Faults and recoveries:');
   out.push(
     s.remediations.length === 0
@@ -330,13 +334,13 @@ export function describeJob(
       : indent(
           table(
             ['GEN', 'LEVEL', 'REASON', 'FAULT AT', 'DETECTED IN', 'RESTARTED IN', 'PODS', 'RANKS', 'MESSAGE'],
-            s.remediations.map((r) => [
+            s.remediations.map((r, i) => [
               String(r.generation),
               r.level,
               r.reason,
               shortTime(r.faultTime),
               latency(r.detectionLatencyMs),
-              r.restartLatencyMs === null ? 'recovering' : latency(r.restartLatencyMs),
+              restartedIn(r.restartLatencyMs, s.remediations[i + 1]?.generation),
               r.pods.join(',') || NONE,
               r.ranks.join(',') || NONE,
               oneLine(r.message ?? ''),

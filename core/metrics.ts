@@ -83,7 +83,10 @@ export const MetricHelp: Record<MetricName, { type: MetricType; help: string }> 
     type: 'gauge',
     help: 'Fault detection latency: seconds from the fault to its detection, latest fault.',
   },
-  [Metric.restarts]: { type: 'counter', help: 'Restarts by level (process, pod, job) and reason.' },
+  [Metric.restarts]: {
+    type: 'counter',
+    help: 'Restarts by level (inprocess, process, pod, job) and reason.',
+  },
   [Metric.ruleFindings]: { type: 'counter', help: 'Log-rule findings by rule and verdict.' },
   [Metric.jobsByPhase]: { type: 'gauge', help: 'Jobs by phase.' },
   [Metric.logLinesEvaluated]: { type: 'counter', help: 'Log lines evaluated by the log rules.' },

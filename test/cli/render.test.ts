@@ -270,6 +270,18 @@ describe('describe page', () => {
     if (r) r.restartLatencyMs = null;
     expect(describeJob(j, [], NOW)).toMatch(/180ms +recovering/);
   });
+
+  it('shows an in-process restart that escalated to process level as superseded, with both levels', () => {
+    const j = job();
+    const first = j.status.remediations[0]!;
+    j.status.remediations = [
+      { ...first, generation: 2, level: 'inprocess', restartLatencyMs: null, recoveryTime: undefined },
+      { ...first, generation: 3, level: 'process', reason: 'InProcessRestartTimeout' },
+    ];
+    const page = describeJob(j, [], NOW);
+    expect(page).toMatch(/2 +inprocess +WorkerCrash +\S+ +180ms +superseded \(gen 3\)/);
+    expect(page).toMatch(/3 +process +InProcessRestartTimeout +\S+ +180ms +2\.4s/);
+  });
 });
 
 describe('elastic jobs', () => {

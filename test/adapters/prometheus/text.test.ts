@@ -23,7 +23,7 @@ describe('renderPrometheusText', () => {
         '# HELP trainkeeper_malformed_events_skipped_total Malformed inputs counted and skipped, by kind.',
         '# TYPE trainkeeper_malformed_events_skipped_total counter',
         'trainkeeper_malformed_events_skipped_total{kind="a\\\\b\\nc"} 1',
-        '# HELP trainkeeper_restarts_total Restarts by level (process, pod, job) and reason.',
+        '# HELP trainkeeper_restarts_total Restarts by level (inprocess, process, pod, job) and reason.',
         '# TYPE trainkeeper_restarts_total counter',
         'trainkeeper_restarts_total{level="process",reason="Worker\\"Crash"} 3',
         '',
