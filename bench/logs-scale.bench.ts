@@ -8,8 +8,10 @@
  * fixture's four rules look at) and one agent heartbeat with the training step: 5 lines, Container Insights
  * Fluent Bit records, gzip + base64 as the subscription sends them (local/shipper.ts
  * `encodeSubscriptionPayload`). Batches go round the pods in a stride, so consecutive batches come from
- * different pods, as 16,384 streams interleave. The handler (functions/logs.ts `makeHandler`) is invoked
- * in-process, one batch after another, as one warm Lambda instance.
+ * different pods, as 16,384 streams interleave. One more row gives the smallest job batches of 100 lines
+ * (99 worker lines + 1 heartbeat): how the per-batch costs (a decide, a job read and write) amortise. The
+ * handler (functions/logs.ts `makeHandler`) is invoked in-process, one batch after another, as one warm
+ * Lambda instance.
  *
  * The job: test/fixtures/manifests/p5-16-nodes-log-rules.yaml with `replicas` N, every slot Running with its
  * agent RUNNING (test/core/big-record.ts `runningRecord`). Its record does not fit DynamoDB's item (the
@@ -85,7 +87,9 @@ const batchesFor = (pods: number): number => {
 const TOP = Number(process.env.LOGS_SCALE_BENCH_TOP ?? 0);
 const NAMESPACE = 'ml-team';
 const CONTAINER = 'pytorch';
+/** Worker lines per steady batch (plus one heartbeat); the long batch has `LONG_WORKER_LINES`. */
 const WORKER_LINES = 4;
+const LONG_WORKER_LINES = 99;
 const T0 = Date.UTC(2026, 0, 1);
 
 /** Store calls, counted by kind. */
@@ -272,17 +276,18 @@ const agentLine = (pod: string, at: number, fields: Record<string, unknown>): st
     ...fields,
   });
 
-/** The k-th steady batch of a job of `pods` pods: 4 worker lines and one heartbeat of one pod. */
-function steadyBatch(job: JobRecord, k: number, at: number): unknown {
+/** The k-th steady batch of a job of `pods` pods: `workerLines` worker lines and one heartbeat of one pod. */
+function steadyBatch(job: JobRecord, k: number, at: number, workerLines: number): unknown {
   const pods = job.pods.length;
   // a stride coprime with the pod count walks every pod before repeating one
   const stride = pods % 7 === 0 ? 11 : 7;
   const pod = (job.pods[(k * stride) % pods] as JobRecord['pods'][number]).name;
   const step = 1000 + k;
   const lines = Array.from(
-    { length: WORKER_LINES },
+    { length: workerLines },
     (_, i) =>
-      `[default${(k + i) % 8}]:step ${step} | Loss: 1.9${i} | training_loss_step 1.9${i} | 41${i}.5TFLOPs`,
+      `[default${(k + i) % 8}]:step ${step} | Loss: 1.9${i % 10} | training_loss_step 1.9${i % 10} | ` +
+      `41${i % 10}.5TFLOPs`,
   );
   lines.push(agentLine(pod, at, { state: 'RUNNING', kind: 'heartbeat', progress: { step } }));
   return batchOf(pod, lines, at);
@@ -430,6 +435,8 @@ async function run(env: Env, batches: unknown[]): Promise<number> {
 
 interface SizeFigures {
   pods: number;
+  /** Lines per batch. */
+  perBatch?: number;
   batches: number;
   lines: number;
   cpuMs: number;
@@ -441,12 +448,12 @@ interface SizeFigures {
   ruleStateBytes: number;
 }
 
-async function measureSteady(pods: number): Promise<SizeFigures> {
+async function measureSteady(pods: number, workerLines = WORKER_LINES): Promise<SizeFigures> {
   const job = runningJob(pods);
   const env = await envFor(job);
   const n = batchesFor(pods);
   const make = (from: number) =>
-    Array.from({ length: n }, (_, k) => steadyBatch(job, from + k, env.clock.t + 10 * (k + 1)));
+    Array.from({ length: n }, (_, k) => steadyBatch(job, from + k, env.clock.t + 10 * (k + 1), workerLines));
   await run(env, make(0).slice(0, Math.min(n, 20))); // warm-up: JIT, caches
   const measured = make(n);
   const before = { ...env.store.calls };
@@ -470,7 +477,7 @@ async function measureSteady(pods: number): Promise<SizeFigures> {
   return {
     pods,
     batches: n,
-    lines: n * (WORKER_LINES + 1),
+    lines: n * (workerLines + 1),
     cpuMs,
     ...(() => {
       const split = splitProfile(profile as Parameters<typeof splitProfile>[0]);
@@ -535,15 +542,18 @@ export default async function main(): Promise<void> {
   console.log(loadLine());
   const rows: SizeFigures[] = [];
   for (const pods of SIZES) rows.push(await measureSteady(pods));
+  const smallest = Math.min(...SIZES);
+  rows.push({ ...(await measureSteady(smallest, LONG_WORKER_LINES)), perBatch: LONG_WORKER_LINES + 1 });
   const per1k = (r: SizeFigures, x: number) => (x * 1000) / r.lines;
   console.log(
-    `Steady batches (one pod's stream: ${WORKER_LINES} worker lines + 1 heartbeat), one warm instance, ` +
-      'CodecStore (JSON + zod, no network). CPU per 1,000 lines; the phase split is the profiled pass, ' +
-      'scaled to the measured total:',
+    `Steady batches (one pod's stream: ${WORKER_LINES} worker lines + 1 heartbeat; the last row ` +
+      `${LONG_WORKER_LINES} + 1), one warm instance, CodecStore (JSON + zod, no network). CPU per 1,000 ` +
+      'lines; the phase split is the profiled pass, scaled to the measured total:',
   );
   printTable(
     [
       '>rank pods',
+      '>lines/batch',
       '>batches',
       '>CPU/1k lines',
       '>lines/s per vCPU',
@@ -559,6 +569,7 @@ export default async function main(): Promise<void> {
       const cpu1k = per1k(r, r.cpuMs);
       return [
         r.pods.toLocaleString('en-US'),
+        String(r.perBatch ?? WORKER_LINES + 1),
         String(r.batches),
         `${cpu1k.toFixed(1)} ms`,
         Math.round((r.lines * 1000) / r.cpuMs).toLocaleString('en-US'),
