@@ -10,12 +10,14 @@
  * - fault: one agent `/status` answer FAULTED (a worker crash) from the Running job, which restarts every
  *   rank at process level (generation + 1, Restarting, StopAgents for all N pods): the expensive decision.
  *   Every call starts from the same Running record (decide never mutates its input).
- * Figures are nearest-rank percentiles of the calls; nothing is asserted about time. The decisions are
- * checked (a heartbeat changes the record, the fault restarts every rank) so the figures time what they
- * say.
+ * Figures are nearest-rank percentiles of the calls, plus the time a heartbeat's `compactRecord` takes
+ * (core/decide/compact.ts measures the JSON of every record decide changes); nothing is asserted about
+ * time. The decisions are checked (a heartbeat changes the record, the fault restarts every rank) so the
+ * figures time what they say.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { compactRecord } from '../core/decide/compact.ts';
 import { decide } from '../core/decide.ts';
 import type { JobRecord } from '../core/job.ts';
 import type { Observation } from '../core/observations.ts';
@@ -35,6 +37,11 @@ export interface DecideFigures {
   /** Worker-crash batches (process-level restart of every rank): median and 95th percentile. */
   faultP50Ms: number;
   faultP95Ms: number;
+  /**
+   * Median of `compactRecord` alone on the records the heartbeats produced: the part of `p50Ms` spent
+   * measuring (and, past `MAX_RECORD_BYTES`, trimming) the record's JSON, which grows with the record.
+   */
+  compactP50Ms: number;
 }
 
 /** A Running job of `pods` pods on the fixture's spec (see the module comment). */
@@ -95,6 +102,7 @@ export const measureDecide = (pods: number, opts: { iterations?: number } = {}):
   const t0 = 2_000_000;
 
   const beats: number[] = [];
+  const compacts: number[] = [];
   let job = start;
   for (let i = 0; i < iterations; i++) {
     const at = t0 + i * 100;
@@ -103,6 +111,7 @@ export const measureDecide = (pods: number, opts: { iterations?: number } = {}):
     beats.push(time(() => (out = decide(job, batch, at))));
     if (!out?.changed) throw new Error(`measureDecide: heartbeat ${i} did not change the record`);
     job = out.job;
+    compacts.push(time(() => compactRecord(job)));
   }
 
   const faults: number[] = [];
@@ -126,5 +135,6 @@ export const measureDecide = (pods: number, opts: { iterations?: number } = {}):
     p95Ms: percentile(beats, 0.95)!,
     faultP50Ms: percentile(faults, 0.5)!,
     faultP95Ms: percentile(faults, 0.95)!,
+    compactP50Ms: percentile(compacts, 0.5)!,
   };
 };

@@ -26,6 +26,7 @@ export default async function bench(): Promise<void> {
       fmt(f.p50Ms),
       fmt(f.p95Ms),
       `${(f.p50Ms / base).toFixed(1)}×`,
+      fmt(f.compactP50Ms),
       fmt(f.faultP50Ms),
       fmt(f.faultP95Ms),
     ]);
@@ -36,6 +37,7 @@ export default async function bench(): Promise<void> {
       '>heartbeat p50 (ms)',
       '>heartbeat p95 (ms)',
       '>p50 × 16 pods',
+      '>of which compactRecord p50 (ms)',
       '>restart p50 (ms)',
       '>restart p95 (ms)',
     ],
