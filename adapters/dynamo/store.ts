@@ -22,7 +22,6 @@ import {
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetCommand,
   BatchWriteCommand,
   type BatchWriteCommandInput,
   DeleteCommand,
@@ -31,6 +30,7 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import pRetry from 'p-retry';
@@ -57,6 +57,21 @@ import type {
 } from '../../core/ports.ts';
 import { translateAwsError } from '../aws/errors.ts';
 import {
+  assembleRecord,
+  baseOfSk,
+  chooseLayout,
+  HEAD_SK,
+  HIST_SK,
+  type Layout,
+  PARTS_END,
+  RULES_SK,
+  requiredSks,
+  SPEC_SK,
+  type SplitRecord,
+  splitRecord,
+  streamPart,
+} from './layout.ts';
+import {
   formatIssues,
   idempotencyItemSchema,
   jobEventSchema,
@@ -81,8 +96,16 @@ export const Keys = {
     pk: `JOB#${ref.namespace}/${ref.name}`,
     sk: `EVENT#${pad(at, 15)}#${pad(seq, 4)}#${nonce}`,
   }),
-  counter: (name: string, labels: Record<string, string>) => ({ pk: 'COUNTER', sk: seriesKey(name, labels) }),
-  gauge: (name: string, labels: Record<string, string>) => ({ pk: 'GAUGE', sk: seriesKey(name, labels) }),
+  /** A counter's increments go to a random one of its partitions (a busy series is spread); reads add them up. */
+  counter: (name: string, labels: Record<string, string>, shard: number) => ({
+    pk: `COUNTER#${shard}`,
+    sk: seriesKey(name, labels),
+  }),
+  /** A gauge lives in one partition, chosen by its series (newest value wins within the item). */
+  gauge: (name: string, labels: Record<string, string>) => {
+    const sk = seriesKey(name, labels);
+    return { pk: `GAUGE#${streamPart(sk, INDEX_SHARDS)}`, sk };
+  },
   claim: (key: string) => ({ pk: `CLAIM#${key}`, sk: 'CLAIM' }),
   idempotency: (key: string) => ({ pk: `IDEMPOTENCY#${key}`, sk: 'IDEMPOTENCY' }),
 };
@@ -179,6 +202,149 @@ const retryUnprocessed = (call: () => Promise<void>): Promise<void> =>
     shouldRetry: ({ error }) => error instanceof UnprocessedError,
   });
 
+/** DynamoDB allows 100 items per transaction: the head and at most this many parts. */
+const MAX_TRANSACTION_PARTS = 99;
+/** Batch calls of one job write or delete in flight at once. */
+const PART_WRITE_CONCURRENCY = 4;
+/** Jobs read at once by `listJobs`. */
+const LIST_READ_CONCURRENCY = 8;
+/** Reads of a job retried while writers commit in between. */
+const READ_ATTEMPTS = 6;
+/** Job snapshots a store keeps (a warm Lambda re-reading a job reads only the parts written since). */
+const MAX_SNAPSHOTS = 32;
+/**
+ * Partitions of the `active` and `due` indexes and of the counter and gauge items (`ACTIVE#<n>`, `DUE#<n>`,
+ * `COUNTER#<n>`, `GAUGE#<n>`): a single partition takes ~1,000 writes/s; these spread 1,000 busy jobs.
+ */
+export const INDEX_SHARDS = 8;
+/** Partition keys of the index and series items written before sharding (still read, never written). */
+const LEGACY = { active: 'ACTIVE', due: 'DUE', counter: 'COUNTER', gauge: 'GAUGE' } as const;
+
+const activePartition = (jobRef: string): string => `ACTIVE#${streamPart(jobRef, INDEX_SHARDS)}`;
+const duePartition = (jobRef: string): string => `DUE#${streamPart(jobRef, INDEX_SHARDS)}`;
+const shardPartitions = (prefix: string, legacy: string): string[] => [
+  ...Array.from({ length: INDEX_SHARDS }, (_, n) => `${prefix}#${n}`),
+  legacy,
+];
+
+/** What the store knows of a job as of one version: its layout and its parts (text and parsed). */
+interface Snapshot {
+  version: number;
+  /** The head's write sequence: +1 per write, whatever the record version (a replaced job starts over). */
+  seq: number;
+  layout: Layout;
+  texts: Map<string, string>;
+  values: Map<string, unknown>;
+  /** Slot/stream parts of other bases seen on a full read (deleted at the next rebase). */
+  stale: string[];
+}
+
+/** A job as read: a legacy (single-item) record has no snapshot. */
+interface Read {
+  job: JobRecord;
+  snapshot?: Snapshot;
+}
+
+const layoutSchema = z.object({
+  base: z.string().min(1),
+  k: z.number().int().min(1),
+  m: z.number().int().min(1),
+  slots: z.number().int().min(0),
+});
+
+const recordShape = jobRecordSchema.shape;
+const headSchema = jobRecordSchema.omit({
+  pods: true,
+  spec: true,
+  ruleState: true,
+  remediations: true,
+  nodeFaults: true,
+  appliedCommands: true,
+  latestFaultyPodInstanceList: true,
+  version: true,
+});
+const histSchema = z.looseObject({
+  remediations: recordShape.remediations,
+  nodeFaults: recordShape.nodeFaults,
+  appliedCommands: recordShape.appliedCommands,
+  latestFaultyPodInstanceList: recordShape.latestFaultyPodInstanceList,
+});
+const slotsSchema = z.array(recordShape.pods.element);
+const specPartSchema = z.object({ spec: z.looseObject({}) });
+const rulesPartSchema = z.looseObject({});
+const streamPartSchema = z.record(z.string(), z.record(z.string(), z.unknown()));
+
+/** The schema a part (or the head) is checked with on read. */
+const partSchemaFor = (sk: string): z.ZodType => {
+  if (sk === HEAD_SK) return headSchema;
+  if (sk === SPEC_SK) return specPartSchema;
+  if (sk === HIST_SK) return histSchema;
+  if (sk === RULES_SK) return rulesPartSchema;
+  return sk.startsWith('P#S#') ? slotsSchema : streamPartSchema;
+};
+
+/** Freezes a parsed JSON value all the way down: snapshots share parts between reads, nobody may edit them. */
+const deepFreeze = <T>(value: T): T => {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+};
+
+/** Runs `fn` over `items`, at most `limit` at a time. */
+const forEachBounded = async <T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> => {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await fn(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+};
+
+/**
+ * The parts of `split` to write after `prev`: those whose text differs, plus stream parts of the same base
+ * that emptied (written as `{}`, not deleted: a reader detects a part newer than its head, not a missing one).
+ */
+const changedParts = (split: SplitRecord, prev: Snapshot | undefined, layout: Layout): [string, string][] => {
+  const out: [string, string][] = [];
+  for (const [sk, text] of split.parts) if (prev?.texts.get(sk) !== text) out.push([sk, text]);
+  if (prev) {
+    for (const [sk, text] of prev.texts) {
+      if (sk.startsWith('P#R#') && baseOfSk(sk) === layout.base && !split.parts.has(sk) && text !== '{}')
+        out.push([sk, '{}']);
+    }
+  }
+  return out;
+};
+
+/** A base name no concurrent writer picks: the version it is written at and a random tag. */
+const newBase = (job: JobRecord): string => `${job.version}.${Math.random().toString(36).slice(2, 8)}`;
+
+/** The DynamoDB behind the client does not have the operation (dynalite: TransactWriteItems). */
+const isUnknownOperation = (err: unknown): boolean =>
+  /UnknownOperation/.test((err as { name?: string })?.name ?? '') ||
+  /UnknownOperation/.test(String((err as { cause?: { name?: string } })?.cause?.name ?? ''));
+
+const isTransactionConflict = (err: unknown): boolean => {
+  const e = err as { name?: string; CancellationReasons?: { Code?: string }[] };
+  if (e?.name !== 'TransactionCanceledException') return false;
+  return (e.CancellationReasons ?? []).some(
+    (r) => r.Code === 'ConditionalCheckFailed' || r.Code === 'TransactionConflict',
+  );
+};
+
+/** Capacity the store's calls consumed, as DynamoDB reported it (`ReturnConsumedCapacity: TOTAL`). */
+export interface CapacityMeter {
+  readUnits: number;
+  writeUnits: number;
+  /** Largest job item (head or part) written, in bytes of its JSON text. */
+  largestItemBytes: number;
+}
+
 /** Options of `DynamoJobStore`. */
 export interface DynamoJobStoreOptions {
   client: DynamoDBDocumentClient;
@@ -195,6 +361,16 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
   private readonly table: string;
   private readonly eventTtl: number;
   private readonly clock: Clock;
+  /** Each job's last read or written snapshot, least recently used first. */
+  private readonly snapshots = new Map<string, Snapshot>();
+  /** Capacity consumed by this store's calls so far (benchmarks and tests read it). */
+  readonly meter: CapacityMeter = { readUnits: 0, writeUnits: 0, largestItemBytes: 0 };
+  /**
+   * Whether the table's DynamoDB has TransactWriteItems. dynalite (the embedded local default) has not:
+   * against it the store keeps each job in one item (`record`, the layout before sharding), fine for the
+   * job sizes a laptop runs. Learned from the first transaction refused as an unknown operation.
+   */
+  private transactions = true;
 
   constructor(options: DynamoJobStoreOptions) {
     this.client = options.client;
@@ -202,6 +378,24 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     this.eventTtl = options.eventTtlSeconds ?? DEFAULT_EVENT_TTL_SECONDS;
     this.clock = options.clock ?? { now: () => Date.now() };
   }
+
+  /**
+   * The client's `send`, asking every call for its consumed capacity and adding it to `meter` (reads:
+   * GetItem and Query; everything else writes).
+   */
+  private readonly send = (async (command: { input: Record<string, unknown> }) => {
+    command.input.ReturnConsumedCapacity = 'TOTAL';
+    const out = (await this.client.send(command as never)) as {
+      ConsumedCapacity?: { CapacityUnits?: number } | { CapacityUnits?: number }[];
+    };
+    const consumed = out.ConsumedCapacity;
+    const units = Array.isArray(consumed)
+      ? consumed.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0)
+      : (consumed?.CapacityUnits ?? 0);
+    if (command instanceof GetCommand || command instanceof QueryCommand) this.meter.readUnits += units;
+    else this.meter.writeUnits += units;
+    return out;
+  }) as unknown as DynamoDBDocumentClient['send'];
 
   private async call<T>(operation: string, fn: () => Promise<T>): Promise<T> {
     try {
@@ -211,54 +405,55 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     }
   }
 
-  /**
-   * The job item: the record as JSON plus the sparse index attributes derived from it. A new record over
-   * `MAX_NEW_RECORD_BYTES` is the submitter's error (ValidationError naming the size): it would leave no
-   * room to write the job again, not even to cancel it.
-   */
-  private jobItem(job: JobRecord, isNew = false): Item {
-    const record = JSON.stringify(job);
-    const bytes = Buffer.byteLength(record, 'utf8');
-    if (isNew && bytes > MAX_NEW_RECORD_BYTES) {
-      throw new ValidationError(`the job's record would be ${bytes} bytes; at most ${MAX_NEW_RECORD_BYTES}`, [
-        {
-          path: 'spec',
-          message:
-            `the job (mostly its manifest: pod templates, rules, annotations) takes ${bytes} bytes stored; ` +
-            `a job may take at most ${MAX_NEW_RECORD_BYTES} (DynamoDB's 400 KB item limit, less room for its status)`,
-        },
-      ]);
-    }
-    if (bytes > MAX_RECORD_BYTES) {
-      throw new PermanentError(
-        `store: job ${job.namespace}/${job.name} record is ${bytes} bytes, over the ${MAX_RECORD_BYTES}-byte guard ` +
-          '(DynamoDB items are limited to 400 KB); decide compacts the records it writes (core/decide/compact.ts)',
-      );
-    }
+  /** The index attributes of a job's head item (sparse: `active` and `due` only while they apply). */
+  private indexAttributes(job: JobRecord): Item {
     const jobRef = `${job.namespace}/${job.name}`;
     const item: Item = {
-      ...Keys.job(job),
-      record,
-      version: job.version,
       [Attr.nsPk]: job.namespace,
       [Attr.nsSk]: `${job.phase}#${job.name}`,
       [Attr.phasePk]: job.phase,
       [Attr.phaseSk]: jobRef,
     };
     if (!isTerminal(job.phase)) {
-      item[Attr.activePk] = 'ACTIVE';
+      item[Attr.activePk] = activePartition(jobRef);
       item[Attr.activeSk] = jobRef;
     }
     // Due whatever the phase: a finished job's only `nextCheckAt` is its TTL delete, which the sweep finds
     // here (a finished job is not in the active index).
     if (job.nextCheckAt !== undefined) {
-      item[Attr.duePk] = 'DUE';
+      item[Attr.duePk] = duePartition(jobRef);
       item[Attr.dueAt] = job.nextCheckAt;
     }
     return item;
   }
 
-  private parseJob(item: Item): JobRecord {
+  /**
+   * Refuses an item text over the guard (PermanentError: decide compacts what it writes, so this is a bug
+   * or a job too big for the layout) and, for a new job, over `MAX_NEW_RECORD_BYTES` (the submitter's
+   * ValidationError: it would leave no room to write the job again, not even to cancel it).
+   */
+  private checkSize(job: JobRecord, what: string, text: string, isNew: boolean): void {
+    const bytes = Buffer.byteLength(text, 'utf8');
+    if (isNew && bytes > MAX_NEW_RECORD_BYTES) {
+      throw new ValidationError(`the job's record would be ${bytes} bytes; at most ${MAX_NEW_RECORD_BYTES}`, [
+        {
+          path: 'spec',
+          message:
+            `the job (mostly its manifest: pod templates, rules, annotations) takes ${bytes} bytes stored in one item (${what}); ` +
+            `a job may take at most ${MAX_NEW_RECORD_BYTES} (DynamoDB's 400 KB item limit, less room for its status)`,
+        },
+      ]);
+    }
+    if (bytes > MAX_RECORD_BYTES) {
+      throw new PermanentError(
+        `store: job ${job.namespace}/${job.name} record is ${bytes} bytes in one item (${what}), over the ${MAX_RECORD_BYTES}-byte guard ` +
+          '(DynamoDB items are limited to 400 KB); decide compacts the records it writes (core/decide/compact.ts)',
+      );
+    }
+  }
+
+  /** A record stored before the head/parts layout: one item with the whole record as JSON in `record`. */
+  private parseLegacyJob(item: Item): JobRecord {
     const where = `${String(item.pk)}`;
     if (typeof item.record !== 'string') {
       throw new PermanentError(`store: corrupt job item ${where}: record: expected a JSON string`);
@@ -276,99 +471,402 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     return toJobRecord(parsed.data);
   }
 
-  async createJob(job: JobRecord): Promise<void> {
-    const Item = this.jobItem(job, true);
-    await this.call('createJob', async () => {
+  /** One part's text parsed and checked against its schema (frozen: snapshots share it between reads). */
+  private parsePart(pk: string, sk: string, text: unknown): unknown {
+    const where = `${pk} ${sk}`;
+    if (typeof text !== 'string')
+      throw new PermanentError(`store: corrupt job item ${where}: d: expected JSON text`);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (cause) {
+      throw new PermanentError(`store: corrupt job item ${where}: not JSON`, { cause });
+    }
+    const schema = partSchemaFor(sk);
+    const parsed = schema.safeParse(raw);
+    if (!parsed.success)
+      throw new PermanentError(`store: corrupt job item ${where}: ${formatIssues(parsed.error)}`);
+    return deepFreeze(raw);
+  }
+
+  /**
+   * Reads a job: its head and parts in one consistent Query (head first), retried while a writer commits
+   * in between (a part newer than the head). With a snapshot of the job from an earlier read, only parts
+   * written since come back (`v` above the snapshot's version), so a warm Lambda reads what changed.
+   */
+  private async readJob(ref: JobRef): Promise<Read | undefined> {
+    const pk = Keys.job(ref).pk;
+    for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
+      const known = this.snapshots.get(pk);
+      const input: QueryCommandInput = {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :head AND :end',
+        ExpressionAttributeValues: { ':pk': pk, ':head': HEAD_SK, ':end': PARTS_END },
+        ConsistentRead: true,
+      };
+      if (known) {
+        // Parts carry `v`, the head (and a legacy record) `version`: the head always comes back.
+        input.FilterExpression = '#v > :known OR attribute_exists(#version)';
+        input.ExpressionAttributeNames = { '#v': 'v', '#version': 'version' };
+        input.ExpressionAttributeValues = { ...input.ExpressionAttributeValues, ':known': known.seq };
+      }
+      const items: Item[] = [];
+      for await (const item of this.queryAll('getJob', input)) items.push(item);
+      const head = items.find((i) => i.sk === HEAD_SK);
+      if (!head) {
+        this.snapshots.delete(pk);
+        return undefined;
+      }
+      if (typeof head.record === 'string' || head.head === undefined) {
+        this.snapshots.delete(pk);
+        return { job: this.parseLegacyJob(head) };
+      }
+      const layout = layoutSchema.safeParse(head.layout);
+      if (!layout.success || typeof head.head !== 'string' || typeof head.version !== 'number') {
+        throw new PermanentError(
+          `store: corrupt job item ${pk}: ${layout.success ? 'head/version' : `layout: ${formatIssues(layout.error)}`}`,
+        );
+      }
+      const version = head.version;
+      const seq = typeof head.seq === 'number' ? head.seq : version;
+      const base = layout.data.base;
+      // A snapshot of another base (a rebase happened) or of a newer version (this read lost a race) is no
+      // use: read everything again.
+      if (known && (known.layout.base !== base || known.seq > seq)) {
+        this.snapshots.delete(pk);
+        continue;
+      }
+      const snap: Snapshot = {
+        version,
+        seq,
+        layout: layout.data,
+        texts: new Map(known?.texts),
+        values: new Map(known?.values),
+        stale: [],
+      };
+      let raced = false;
+      for (const item of items) {
+        const sk = String(item.sk);
+        if (sk === HEAD_SK) continue;
+        if (typeof item.v !== 'number') throw new PermanentError(`store: corrupt job item ${pk} ${sk}: v`);
+        const itemBase = baseOfSk(sk);
+        if (itemBase !== undefined && itemBase !== base) {
+          snap.stale.push(sk);
+          continue;
+        }
+        if (item.v > seq) {
+          raced = true;
+          break;
+        }
+        snap.texts.set(sk, item.d as string);
+        snap.values.set(sk, this.parsePart(pk, sk, item.d));
+      }
+      if (raced) {
+        await sleep(5 + Math.random() * 20 * (attempt + 1));
+        continue;
+      }
+      const missing = requiredSks(layout.data).filter((sk) => !snap.values.has(sk));
+      if (missing.length > 0) {
+        throw new PermanentError(
+          `store: corrupt job ${pk}: missing part(s) ${missing.slice(0, 3).join(', ')}`,
+        );
+      }
+      const headFields = this.parsePart(pk, HEAD_SK, head.head) as Record<string, unknown>;
+      const job = assembleRecord({ ...headFields, version }, layout.data, snap.values);
+      this.remember(pk, snap);
+      return { job, snapshot: snap };
+    }
+    throw new TransientError(`store.getJob: job ${pk} kept changing while it was read; retry`);
+  }
+
+  /** Keeps a job's snapshot for the next read or write of it (bounded: least recently used go first). */
+  private remember(pk: string, snap: Snapshot): void {
+    this.snapshots.delete(pk);
+    this.snapshots.set(pk, snap);
+    while (this.snapshots.size > MAX_SNAPSHOTS) {
+      const oldest = this.snapshots.keys().next().value as string;
+      this.snapshots.delete(oldest);
+    }
+  }
+
+  /**
+   * Writes `job` (head and the parts that differ from `prev`, the stored version's snapshot) if the stored
+   * version is `expect` (`'absent'` for a create). One conditional write when only the head changed; one
+   * transaction with the changed parts when they fit (≤ 99 parts); otherwise a new base: every slot and
+   * stream part written under a fresh base name first (invisible until the head names it), then the head
+   * with the fixed parts in one transaction, then the old base deleted (best effort; leftovers are
+   * deleted by the next rebase or with the job).
+   */
+  private async writeJob(
+    operation: string,
+    job: JobRecord,
+    prev: Snapshot | undefined,
+    expect: number | 'absent',
+    conflict: string,
+  ): Promise<void> {
+    if (!this.transactions) {
+      await this.writeSingleItem(operation, job, expect, conflict);
+      return;
+    }
+    try {
+      await this.writeParts(operation, job, prev, expect, conflict);
+    } catch (err) {
+      if (!isUnknownOperation(err)) throw err;
+      this.transactions = false;
+      await this.writeSingleItem(operation, job, expect, conflict);
+    }
+  }
+
+  /** The whole record in one item (`record`), for a DynamoDB without transactions (dynalite). */
+  private async writeSingleItem(
+    operation: string,
+    job: JobRecord,
+    expect: number | 'absent',
+    conflict: string,
+  ): Promise<void> {
+    const record = JSON.stringify(job);
+    this.checkSize(job, 'record', record, expect === 'absent');
+    this.meter.largestItemBytes = Math.max(this.meter.largestItemBytes, Buffer.byteLength(record, 'utf8'));
+    const Item: Item = { ...Keys.job(job), record, version: job.version, ...this.indexAttributes(job) };
+    await this.call(operation, async () => {
       try {
-        await this.client.send(
-          new PutCommand({ TableName: this.table, Item, ConditionExpression: 'attribute_not_exists(pk)' }),
+        await this.send(
+          new PutCommand({
+            TableName: this.table,
+            Item,
+            ...(expect === 'absent'
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : {
+                  ConditionExpression: '#version = :prev',
+                  ExpressionAttributeNames: { '#version': 'version' },
+                  ExpressionAttributeValues: { ':prev': expect },
+                }),
+          }),
         );
       } catch (err) {
         if (isConditionFailure(err)) {
-          throw new AlreadyExistsError(`job ${job.namespace}/${job.name} already exists`, { cause: err });
+          throw expect === 'absent'
+            ? new AlreadyExistsError(conflict, { cause: err })
+            : new ConcurrencyError(conflict, { cause: err });
         }
         throw err;
       }
     });
+    this.snapshots.delete(Keys.job(job).pk);
+  }
+
+  /** The head/parts write (layout.ts); see `writeJob`. */
+  private async writeParts(
+    operation: string,
+    job: JobRecord,
+    prev: Snapshot | undefined,
+    expect: number | 'absent',
+    conflict: string,
+  ): Promise<void> {
+    const pk = Keys.job(job).pk;
+    const isNew = expect === 'absent';
+    let layout: Layout = prev ? { ...prev.layout, slots: job.pods.length } : chooseLayout(job, newBase(job));
+    let split = splitRecord(job, layout);
+    let changed = changedParts(split, prev, layout);
+    const rebase = prev === undefined || changed.length > MAX_TRANSACTION_PARTS;
+    if (rebase && prev !== undefined) {
+      layout = chooseLayout(job, newBase(job));
+      split = splitRecord(job, layout);
+      changed = changedParts(split, prev, layout);
+    }
+    const headText = JSON.stringify(split.head);
+    this.checkSize(job, 'head', headText, expect === 'absent');
+    for (const [sk, text] of changed) this.checkSize(job, sk, text, isNew && !sk.startsWith('P#S#'));
+    const seq = (prev?.seq ?? 0) + 1;
+    const partItem = (sk: string, text: string): Item => ({ pk, sk, v: seq, d: text });
+    for (const text of [headText, ...changed.map(([, t]) => t)]) {
+      this.meter.largestItemBytes = Math.max(this.meter.largestItemBytes, Buffer.byteLength(text, 'utf8'));
+    }
+    const headItem: Item = {
+      ...Keys.job(job),
+      head: headText,
+      layout,
+      version: job.version,
+      seq,
+      ...this.indexAttributes(job),
+    };
+    const condition =
+      expect === 'absent'
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : {
+            ConditionExpression: '#version = :prev',
+            ExpressionAttributeNames: { '#version': 'version' },
+            ExpressionAttributeValues: { ':prev': expect },
+          };
+    const bulk = rebase ? changed.filter(([sk]) => baseOfSk(sk) !== undefined) : [];
+    const withHead = rebase ? changed.filter(([sk]) => baseOfSk(sk) === undefined) : changed;
+    if (bulk.length > 0) {
+      await this.putParts(
+        operation,
+        bulk.map(([sk, text]) => partItem(sk, text)),
+      );
+    }
+    try {
+      await this.call(operation, async () => {
+        try {
+          if (withHead.length === 0) {
+            await this.send(new PutCommand({ TableName: this.table, Item: headItem, ...condition }));
+          } else {
+            await this.send(
+              new TransactWriteCommand({
+                TransactItems: [
+                  { Put: { TableName: this.table, Item: headItem, ...condition } },
+                  ...withHead.map(([sk, text]) => ({
+                    Put: { TableName: this.table, Item: partItem(sk, text) },
+                  })),
+                ],
+              }),
+            );
+          }
+        } catch (err) {
+          if (isConditionFailure(err) || isTransactionConflict(err)) {
+            throw expect === 'absent'
+              ? new AlreadyExistsError(conflict, { cause: err })
+              : new ConcurrencyError(conflict, { cause: err });
+          }
+          throw err;
+        }
+      });
+    } catch (err) {
+      // A lost rebase leaves its parts unreferenced: delete them (best effort).
+      if (bulk.length > 0)
+        await this.deleteParts(
+          operation,
+          pk,
+          bulk.map(([sk]) => sk),
+        ).catch(() => {});
+      this.snapshots.delete(pk);
+      throw err;
+    }
+    if (rebase && prev !== undefined) {
+      const old = [...prev.texts.keys(), ...prev.stale].filter((sk) => {
+        const b = baseOfSk(sk);
+        return b !== undefined && b !== layout.base;
+      });
+      await this.deleteParts(operation, pk, old).catch(() => {});
+    }
+    const texts = new Map(rebase ? [] : prev?.texts);
+    const values = new Map(rebase ? [] : prev?.values);
+    if (rebase && prev) {
+      for (const sk of [SPEC_SK, HIST_SK, RULES_SK]) {
+        if (prev.texts.has(sk)) texts.set(sk, prev.texts.get(sk)!);
+        if (prev.values.has(sk)) values.set(sk, prev.values.get(sk));
+      }
+    }
+    for (const [sk, text] of changed) {
+      texts.set(sk, text);
+      values.set(sk, deepFreeze(JSON.parse(text)));
+    }
+    this.remember(pk, { version: job.version, seq, layout, texts, values, stale: [] });
+  }
+
+  /** Puts parts (BatchWriteItem, 25 a call, a few calls at a time). */
+  private async putParts(operation: string, items: Item[]): Promise<void> {
+    const chunks: Item[][] = [];
+    for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
+    await forEachBounded(chunks, PART_WRITE_CONCURRENCY, (chunk) =>
+      this.batchWrite(
+        operation,
+        chunk.map((Item) => ({ PutRequest: { Item } })),
+      ),
+    );
+  }
+
+  private async deleteParts(operation: string, pk: string, sks: string[]): Promise<void> {
+    const chunks: string[][] = [];
+    for (let i = 0; i < sks.length; i += 25) chunks.push(sks.slice(i, i + 25));
+    await forEachBounded(chunks, PART_WRITE_CONCURRENCY, (chunk) =>
+      this.batchWrite(
+        operation,
+        chunk.map((sk) => ({ DeleteRequest: { Key: { pk, sk } } })),
+      ),
+    );
+  }
+
+  async createJob(job: JobRecord): Promise<void> {
+    await this.writeJob(
+      'createJob',
+      job,
+      undefined,
+      'absent',
+      `job ${job.namespace}/${job.name} already exists`,
+    );
   }
 
   async getJob(ref: JobRef): Promise<JobRecord | undefined> {
-    const out = await this.call('getJob', () =>
-      this.client.send(new GetCommand({ TableName: this.table, Key: Keys.job(ref), ConsistentRead: true })),
-    );
-    return out.Item ? this.parseJob(out.Item) : undefined;
+    return (await this.readJob(ref))?.job;
   }
 
   async putJob(job: JobRecord): Promise<void> {
-    await this.putAtVersion(
-      'putJob',
-      this.jobItem(job),
-      job.version - 1,
-      `job ${job.namespace}/${job.name}: stored version is not ${job.version - 1} (concurrent write or deleted)`,
-    );
+    const conflict = `job ${job.namespace}/${job.name}: stored version is not ${job.version - 1} (concurrent write or deleted)`;
+    const pk = Keys.job(job).pk;
+    let prev = this.snapshots.get(pk);
+    if (prev?.version !== job.version - 1) {
+      // No snapshot of the version this write follows: read what is stored (a legacy record has none,
+      // and is rewritten whole in the current layout).
+      const read = await this.readJob(job);
+      if (!read || read.job.version !== job.version - 1) throw new ConcurrencyError(conflict);
+      prev = read.snapshot;
+    }
+    await this.writeJob('putJob', job, prev, job.version - 1, conflict);
   }
 
   async deleteJob(ref: JobRef): Promise<void> {
+    // Head first (the job is gone for readers at once), then its parts and its timeline, so a job
+    // re-created under the same name starts clean.
     await this.call('deleteJob', () =>
-      this.client.send(new DeleteCommand({ TableName: this.table, Key: Keys.job(ref) })),
+      this.send(new DeleteCommand({ TableName: this.table, Key: Keys.job(ref) })),
     );
-    // The timeline goes with the record, so a job re-created under the same name starts clean.
-    await this.deleteTimeline('deleteJob', ref);
+    this.snapshots.delete(Keys.job(ref).pk);
+    await this.deletePartition('deleteJob', ref);
   }
 
   async replaceFinishedJob(job: JobRecord, finishedVersion: number): Promise<void> {
-    const Item = this.jobItem(job, true);
+    const conflict = `job ${job.namespace}/${job.name}: the finished record changed (replaced or deleted) meanwhile`;
+    const read = await this.readJob(job);
+    if (!read || read.job.version !== finishedVersion) throw new ConcurrencyError(conflict);
+    // Size checks before anything is deleted (a refused job leaves the finished one as it was).
+    const probe = splitRecord(job, chooseLayout(job, 'probe'));
+    this.checkSize(job, 'head', JSON.stringify(probe.head), true);
+    for (const [sk, text] of probe.parts) if (!sk.startsWith('P#S#')) this.checkSize(job, sk, text, true);
     // The old timeline first: once the new record is in, its own events start arriving.
     await this.deleteTimeline('replaceFinishedJob', job);
-    await this.putAtVersion(
-      'replaceFinishedJob',
-      Item,
-      finishedVersion,
-      `job ${job.namespace}/${job.name}: the finished record changed (replaced or deleted) meanwhile`,
-    );
-  }
-
-  /** Writes a job item only if the stored one is at `previousVersion`; ConcurrencyError otherwise. */
-  private async putAtVersion(
-    operation: string,
-    Item: Item,
-    previousVersion: number,
-    conflict: string,
-  ): Promise<void> {
-    await this.call(operation, async () => {
-      try {
-        await this.client.send(
-          new PutCommand({
-            TableName: this.table,
-            Item,
-            ConditionExpression: '#v = :prev',
-            ExpressionAttributeNames: { '#v': 'version' },
-            ExpressionAttributeValues: { ':prev': previousVersion },
-          }),
-        );
-      } catch (err) {
-        if (isConditionFailure(err)) throw new ConcurrencyError(conflict, { cause: err });
-        throw err;
-      }
-    });
+    await this.writeJob('replaceFinishedJob', job, read.snapshot, finishedVersion, conflict);
   }
 
   private async deleteTimeline(operation: string, ref: JobRef): Promise<void> {
+    await this.deleteKeysWithPrefix(operation, ref, Keys.eventPrefix);
+  }
+
+  /** Deletes a job's timeline and its parts (everything in its partition but the head). */
+  private async deletePartition(operation: string, ref: JobRef): Promise<void> {
+    await this.deleteKeysWithPrefix(operation, ref, Keys.eventPrefix);
+    await this.deleteKeysWithPrefix(operation, ref, 'P#');
+  }
+
+  private async deleteKeysWithPrefix(operation: string, ref: JobRef, prefix: string): Promise<void> {
     const keys: Item[] = [];
     for await (const item of this.queryAll(operation, {
       TableName: this.table,
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :e)',
-      ExpressionAttributeValues: { ':pk': Keys.job(ref).pk, ':e': Keys.eventPrefix },
+      ExpressionAttributeValues: { ':pk': Keys.job(ref).pk, ':e': prefix },
       ProjectionExpression: 'pk, sk',
     })) {
       keys.push({ pk: item.pk, sk: item.sk });
     }
-    for (let i = 0; i < keys.length; i += 25) {
-      await this.batchWrite(
+    const chunks: Item[][] = [];
+    for (let i = 0; i < keys.length; i += 25) chunks.push(keys.slice(i, i + 25));
+    await forEachBounded(chunks, PART_WRITE_CONCURRENCY, (chunk) =>
+      this.batchWrite(
         operation,
-        keys.slice(i, i + 25).map((Key) => ({ DeleteRequest: { Key } })),
-      );
-    }
+        chunk.map((Key) => ({ DeleteRequest: { Key } })),
+      ),
+    );
   }
 
   async listJobs(query: {
@@ -430,7 +928,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
         );
       }
       const out = await this.call('listJobs', () =>
-        this.client.send(
+        this.send(
           new QueryCommand({ ...input, Limit: limit - refs.length, ExclusiveStartKey: exclusiveStartKey }),
         ),
       );
@@ -448,28 +946,17 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     return next ? { jobs, cursor: encodeCursor(next) } : { jobs };
   }
 
-  /** Full records for index hits, in the order given; jobs deleted in between are skipped. */
+  /** Full records for index hits, in the order given (a few reads at a time); jobs deleted in between are skipped. */
   private async batchGetJobs(refs: JobRef[]): Promise<JobRecord[]> {
-    const byKey = new Map<string, JobRecord>();
-    for (let i = 0; i < refs.length; i += 100) {
-      let keys: Item[] = refs.slice(i, i + 100).map(Keys.job);
-      await retryUnprocessed(async () => {
-        const out = await this.call('listJobs', () =>
-          this.client.send(
-            new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } }),
-          ),
-        );
-        for (const item of out.Responses?.[this.table] ?? []) byKey.set(String(item.pk), this.parseJob(item));
-        keys = (out.UnprocessedKeys?.[this.table]?.Keys as Item[] | undefined) ?? [];
-        if (keys.length > 0) {
-          throw new UnprocessedError('store.listJobs: BatchGetItem kept returning unprocessed keys');
-        }
-      });
-    }
-    return refs.flatMap((r) => {
-      const job = byKey.get(Keys.job(r).pk);
-      return job ? [job] : [];
-    });
+    const jobs: (JobRecord | undefined)[] = new Array(refs.length);
+    await forEachBounded(
+      refs.map((ref, i) => ({ ref, i })),
+      LIST_READ_CONCURRENCY,
+      async ({ ref, i }) => {
+        jobs[i] = await this.getJob(ref);
+      },
+    );
+    return jobs.filter((j): j is JobRecord => j !== undefined);
   }
 
   private async batchWrite(operation: string, requests: WriteRequest[]): Promise<void> {
@@ -477,7 +964,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     if (pending.length === 0) return;
     await retryUnprocessed(async () => {
       const out = await this.call(operation, () =>
-        this.client.send(
+        this.send(
           new BatchWriteCommand({
             RequestItems: { [this.table]: pending },
           }),
@@ -494,46 +981,61 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     let ExclusiveStartKey: Item | undefined;
     do {
       const out = await this.call(operation, () =>
-        this.client.send(new QueryCommand({ ...input, ExclusiveStartKey })),
+        this.send(new QueryCommand({ ...input, ExclusiveStartKey })),
       );
       yield* out.Items ?? [];
       ExclusiveStartKey = out.LastEvaluatedKey;
     } while (ExclusiveStartKey);
   }
 
+  /**
+   * Due jobs from every partition of the `due` index, soonest first: each partition is read up to `limit`
+   * (it is sorted by due time), then the merged list is cut to `limit`.
+   */
   async listDueJobs(now: number, limit = 100): Promise<JobRef[]> {
-    const refs: JobRef[] = [];
-    let ExclusiveStartKey: Item | undefined;
-    do {
-      const out = await this.call('listDueJobs', () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.table,
-            IndexName: Index.due,
-            KeyConditionExpression: '#h = :h AND #s <= :now',
-            ExpressionAttributeNames: { '#h': Attr.duePk, '#s': Attr.dueAt },
-            ExpressionAttributeValues: { ':h': 'DUE', ':now': now },
-            Limit: limit - refs.length,
-            ExclusiveStartKey,
-          }),
-        ),
-      );
-      for (const item of out.Items ?? []) refs.push(refFromPk(item.pk));
-      ExclusiveStartKey = out.LastEvaluatedKey;
-    } while (ExclusiveStartKey && refs.length < limit);
-    return refs;
+    const hits: { ref: JobRef; at: number }[] = [];
+    for (const partition of shardPartitions('DUE', LEGACY.due)) {
+      let ExclusiveStartKey: Item | undefined;
+      let taken = 0;
+      do {
+        const out = await this.call('listDueJobs', () =>
+          this.send(
+            new QueryCommand({
+              TableName: this.table,
+              IndexName: Index.due,
+              KeyConditionExpression: '#h = :h AND #s <= :now',
+              ExpressionAttributeNames: { '#h': Attr.duePk, '#s': Attr.dueAt },
+              ExpressionAttributeValues: { ':h': partition, ':now': now },
+              Limit: limit - taken,
+              ExclusiveStartKey,
+            }),
+          ),
+        );
+        for (const item of out.Items ?? []) {
+          hits.push({ ref: refFromPk(item.pk), at: Number(item[Attr.dueAt]) });
+          taken++;
+        }
+        ExclusiveStartKey = out.LastEvaluatedKey;
+      } while (ExclusiveStartKey && taken < limit);
+    }
+    return hits
+      .sort((a, b) => a.at - b.at)
+      .slice(0, limit)
+      .map((h) => h.ref);
   }
 
   async listActiveJobs(): Promise<JobRef[]> {
     const refs: JobRef[] = [];
-    for await (const item of this.queryAll('listActiveJobs', {
-      TableName: this.table,
-      IndexName: Index.active,
-      KeyConditionExpression: '#h = :h',
-      ExpressionAttributeNames: { '#h': Attr.activePk },
-      ExpressionAttributeValues: { ':h': 'ACTIVE' },
-    })) {
-      refs.push(refFromPk(item.pk));
+    for (const partition of shardPartitions('ACTIVE', LEGACY.active)) {
+      for await (const item of this.queryAll('listActiveJobs', {
+        TableName: this.table,
+        IndexName: Index.active,
+        KeyConditionExpression: '#h = :h',
+        ExpressionAttributeNames: { '#h': Attr.activePk },
+        ExpressionAttributeValues: { ':h': partition },
+      })) {
+        refs.push(refFromPk(item.pk));
+      }
     }
     return refs;
   }
@@ -599,10 +1101,10 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     await Promise.all(
       [...merged.values()].map((inc) =>
         this.call('incrementCounters', () =>
-          this.client.send(
+          this.send(
             new UpdateCommand({
               TableName: this.table,
-              Key: Keys.counter(inc.name, inc.labels),
+              Key: Keys.counter(inc.name, inc.labels, Math.floor(Math.random() * INDEX_SHARDS)),
               UpdateExpression: 'ADD #v :by SET #n = :n, #l = :l',
               ExpressionAttributeNames: { '#v': 'value', '#n': 'name', '#l': 'labels' },
               ExpressionAttributeValues: { ':by': inc.by, ':n': inc.name, ':l': inc.labels },
@@ -625,7 +1127,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     await Promise.all(
       gauges.map(async (g) => {
         try {
-          await this.client.send(
+          await this.send(
             new UpdateCommand({
               TableName: this.table,
               Key: Keys.gauge(g.name, g.labels),
@@ -646,29 +1148,40 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     return this.readSeries('GAUGE');
   }
 
-  private async readSeries(pk: 'COUNTER' | 'GAUGE'): Promise<CounterTotal[]> {
-    const out: CounterTotal[] = [];
-    for await (const item of this.queryAll(pk === 'COUNTER' ? 'readCounters' : 'readGauges', {
-      TableName: this.table,
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': pk },
-      ConsistentRead: true,
-    })) {
-      const parsed = seriesItemSchema.safeParse(item);
-      if (!parsed.success) {
-        throw new PermanentError(
-          `store: corrupt ${pk} item ${String(item.sk)}: ${formatIssues(parsed.error)}`,
-        );
+  /**
+   * Every series of a kind, read from all its partitions (and the unsharded one of older tables): counters
+   * add their partitions up; a gauge takes its newest value.
+   */
+  private async readSeries(kind: 'COUNTER' | 'GAUGE'): Promise<CounterTotal[]> {
+    const bySeries = new Map<string, CounterTotal & { at: number }>();
+    for (const pk of shardPartitions(kind, LEGACY[kind === 'COUNTER' ? 'counter' : 'gauge'])) {
+      for await (const item of this.queryAll(kind === 'COUNTER' ? 'readCounters' : 'readGauges', {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ConsistentRead: true,
+      })) {
+        const parsed = seriesItemSchema.safeParse(item);
+        if (!parsed.success) {
+          throw new PermanentError(
+            `store: corrupt ${kind} item ${String(item.sk)}: ${formatIssues(parsed.error)}`,
+          );
+        }
+        const key = String(item.sk);
+        const at = typeof item.at === 'number' ? item.at : 0;
+        const seen = bySeries.get(key);
+        if (!seen) bySeries.set(key, { ...parsed.data, at });
+        else if (kind === 'COUNTER') seen.value += parsed.data.value;
+        else if (at > seen.at) bySeries.set(key, { ...parsed.data, at });
       }
-      out.push(parsed.data);
     }
-    return out;
+    return [...bySeries.values()].map(({ name, labels, value }) => ({ name, labels, value }));
   }
 
   async claimOnce(key: string, ttlSeconds: number): Promise<boolean> {
     const nowSec = Math.floor(this.clock.now() / 1000);
     try {
-      await this.client.send(
+      await this.send(
         new PutCommand({
           TableName: this.table,
           Item: { ...Keys.claim(key), [Attr.ttl]: nowSec + ttlSeconds },
@@ -694,7 +1207,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     for (let attempt = 0; attempt < 2; attempt++) {
       const nowSec = Math.floor(this.clock.now() / 1000);
       try {
-        await this.client.send(
+        await this.send(
           new PutCommand({
             TableName: this.table,
             Item: { ...this.idempotencyItem(key, value), [Attr.ttl]: nowSec + ttlSeconds },
@@ -724,9 +1237,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
 
   async getIdempotencyKey(key: string): Promise<IdempotencyValue | undefined> {
     const out = await this.call('getIdempotencyKey', () =>
-      this.client.send(
-        new GetCommand({ TableName: this.table, Key: Keys.idempotency(key), ConsistentRead: true }),
-      ),
+      this.send(new GetCommand({ TableName: this.table, Key: Keys.idempotency(key), ConsistentRead: true })),
     );
     if (!out.Item) return undefined;
     const parsed = idempotencyItemSchema.safeParse(out.Item);
@@ -745,7 +1256,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
   async putIdempotencyKey(key: string, value: IdempotencyValue, ttlSeconds: number): Promise<void> {
     const nowSec = Math.floor(this.clock.now() / 1000);
     try {
-      await this.client.send(
+      await this.send(
         new PutCommand({
           TableName: this.table,
           Item: { ...this.idempotencyItem(key, value), [Attr.ttl]: nowSec + ttlSeconds },

@@ -1,6 +1,7 @@
 /**
  * Keeps a job record under the store's size guard by construction: `compactRecord` trims the record's
- * history, never its spec or its live state, until its JSON fits `MAX_RECORD_BYTES`. `decide` applies it to
+ * history, never its spec or its live state, until what the store keeps outside its per-slot and per-stream
+ * items (`unshardedBytes`) fits `MAX_RECORD_BYTES`. `decide` applies it to
  * every record it changes, so no record decide produces is refused by the store for its size, and a cancel
  * (or any terminal transition) never fails for size.
  *
@@ -51,6 +52,32 @@ const encoder = new TextEncoder();
 /** UTF-8 bytes of a value's JSON: what the store writes and measures. */
 export const recordBytes = (value: unknown): number => encoder.encode(JSON.stringify(value) ?? '').length;
 
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * The rule engine's state without its per-stream entries (`rules.<name>.streams`), when it has that shape;
+ * otherwise the state as it is.
+ */
+const withoutStreams = (state: unknown): unknown => {
+  if (!isObject(state) || !isObject(state.rules)) return state;
+  const rules: Json = {};
+  for (const [name, slot] of Object.entries(state.rules)) {
+    if (!isObject(slot) || !isObject(slot.streams)) return state;
+    rules[name] = { ...slot, streams: {} };
+  }
+  return { ...state, rules };
+};
+
+/**
+ * The bytes of what the store keeps outside its small per-slot and per-stream items: the record without its
+ * pod slots and without the rule engine's per-stream entries. The store (adapters/dynamo/layout.ts) spreads
+ * exactly those two over items of about 1 KB each, so they never near the item limit whatever the job's
+ * size; everything else lives in a few items, none bigger than this sum.
+ */
+export const unshardedBytes = (job: JobRecord): number =>
+  recordBytes({ ...job, pods: [], ruleState: withoutStreams(job.ruleState) });
+
 const cutLists = (r: Remediation): Remediation => {
   const over =
     r.pods.length > LISTED_PER_REMEDIATION ||
@@ -67,15 +94,15 @@ const cutLists = (r: Remediation): Remediation => {
 };
 
 /**
- * `job` when its JSON fits `limitBytes`; else a copy trimmed in the documented order (module comment)
+ * `job` when its `unshardedBytes` fit `limitBytes`; else a copy trimmed in the documented order (module comment)
  * until it fits, or as far as it goes.
  */
 export const compactRecord = (job: JobRecord, limitBytes: number = MAX_RECORD_BYTES): JobRecord => {
-  let size = recordBytes(job);
+  let size = unshardedBytes(job);
   if (size <= limitBytes) return job;
   const out: JobRecord = { ...job };
   const fits = (): boolean => {
-    size = recordBytes(out);
+    size = unshardedBytes(out);
     return size <= limitBytes;
   };
 

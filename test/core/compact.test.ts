@@ -6,7 +6,7 @@ import {
   LISTED_PER_REMEDIATION,
   MAX_NEW_RECORD_BYTES,
   MAX_RECORD_BYTES,
-  recordBytes,
+  unshardedBytes,
 } from '../../core/decide/compact.ts';
 import { decide, newJobRecord } from '../../core/decide.ts';
 import type { Command } from '../../core/observations.ts';
@@ -17,7 +17,9 @@ import { makeSpec } from './dsl.ts';
 /** A spec of `replicas` pods padded (an annotation) so its first record takes `newBytes`. */
 const paddedSpec = (replicas: number, newBytes: number): JobSpec => {
   const spec = makeSpec({ name: 'big-job', replicas });
-  const base = recordBytes(newJobRecord(spec, { uid: 'uid-big', submittedBy: 'alice', now: 1_000_000 }).job);
+  const base = unshardedBytes(
+    newJobRecord(spec, { uid: 'uid-big', submittedBy: 'alice', now: 1_000_000 }).job,
+  );
   const pad = newBytes - base - '"pad":""'.length;
   return { ...spec, annotations: { pad: 'a'.repeat(Math.max(0, pad)) } };
 };
@@ -31,7 +33,7 @@ describe('compactRecord', () => {
   it('drops a finished job’s rule state first and keeps every remediation when that is enough', () => {
     const job = grow(runningRecord(makeSpec({ replicas: 4 })), { restarts: 3, ruleStateBytes: 20_000 });
     job.phase = 'Cancelled';
-    const out = compactRecord(job, recordBytes(job) - 10_000);
+    const out = compactRecord(job, unshardedBytes(job) - 10_000);
     expect(out.ruleState).toBeUndefined();
     expect(out.remediations).toEqual(job.remediations);
     expect(job.ruleState).toBeDefined();
@@ -39,7 +41,7 @@ describe('compactRecord', () => {
 
   it('keeps a running job’s rule state and cuts long remediation lists to their first entries plus counts', () => {
     const job = grow(runningRecord(makeSpec({ replicas: 200 })), { restarts: 10, ruleStateBytes: 20_000 });
-    const out = compactRecord(job, recordBytes(job) - 50_000);
+    const out = compactRecord(job, unshardedBytes(job) - 50_000);
     expect(out.ruleState).toEqual(job.ruleState);
     expect(out.remediations).toHaveLength(10);
     expect(out.remediations[0]!.pods).toEqual(job.remediations[0]!.pods.slice(0, LISTED_PER_REMEDIATION));
@@ -50,9 +52,9 @@ describe('compactRecord', () => {
     const job = grow(runningRecord(makeSpec({ replicas: 200 })), { restarts: 50 });
     delete job.remediations.at(-1)!.recoveredAt;
     const cut = compactRecord(job, Number.MAX_SAFE_INTEGER - 1);
-    const limit = recordBytes({ ...job, remediations: [] }) + 3000;
+    const limit = unshardedBytes({ ...job, remediations: [] }) + 3000;
     const out = compactRecord(job, limit);
-    expect(recordBytes(out)).toBeLessThanOrEqual(limit);
+    expect(unshardedBytes(out)).toBeLessThanOrEqual(limit);
     expect(cut).toBe(job);
     expect(out.remediations.at(-1)!.generation).toBe(50);
     expect(out.remediations.at(-1)!.recoveredAt).toBeUndefined();
@@ -65,7 +67,10 @@ describe('compactRecord', () => {
 
   it('then drops the least faulty nodes’ counts, then old command ids, then a running job’s rule state', () => {
     const job = grow(runningRecord(makeSpec({ replicas: 200 })), { restarts: 5, ruleStateBytes: 5000 });
-    const out = compactRecord(job, recordBytes({ ...job, remediations: [], nodeFaults: {}, ruleState: 1 }));
+    const out = compactRecord(
+      job,
+      unshardedBytes({ ...job, remediations: [], nodeFaults: {}, ruleState: 1 }),
+    );
     expect(out.remediations).toEqual([]);
     expect(out.nodeFaults).toEqual({});
     expect(out.appliedCommands).toEqual(job.appliedCommands!.slice(-APPLIED_COMMANDS_MIN));
@@ -95,7 +100,7 @@ describe('decide keeps every record it writes under the store guard', () => {
           const job = grow(runningRecord(spec), { restarts, ruleStateBytes });
           if (finished) job.phase = 'Failed';
           const { job: out } = decide(job, [{ type: 'Command', command, at: 9e6, id: 'cmd-last' }], 9e6);
-          expect(recordBytes(out)).toBeLessThanOrEqual(MAX_RECORD_BYTES);
+          expect(unshardedBytes(out)).toBeLessThanOrEqual(MAX_RECORD_BYTES);
           if (command.kind === 'Cancel' && !finished) expect(out.phase).toBe('Cancelled');
         },
       ),

@@ -1,0 +1,190 @@
+/**
+ * How one job record is laid out over DynamoDB items (docs/store.md, docs/scale.md), as pure functions: a small
+ * head item plus parts, so that a write costs what changed, not the whole job, and no item nears the 400 KB
+ * limit whatever the job's size.
+ *
+ * ```
+ *   JOB                 head: phase, generation, budgets, window, conditions, progress, … (+ version, layout)
+ *   P#SPEC              the spec (changes only with PUT …/rules)
+ *   P#HIST              remediations, node fault counts, elastic status, applied commands, restart times
+ *   P#RULES             rule-engine state without its per-stream entries (the job-wide timers, the clock)
+ *   P#S#<base>#<n>      pod slots [n·k, (n+1)·k) in record order (k fixed per base, ~1 KB a part)
+ *   P#R#<base>#<n>      the rule engine's per-stream entries of the streams hashing to n (mod m)
+ * ```
+ *
+ * A heartbeat changes the head and one slot part; a worker line the head, `RULES` and one stream part. `base`
+ * names a generation of the slot and stream parts: a change too big for one transaction (a full restart of
+ * thousands of pods) writes a complete new base and then switches the head to it (store.ts).
+ *
+ * Every part is stored as JSON text with `v`, the record version that last wrote it; parts are written in
+ * the same transaction as the head that names their version, so a reader that sees a part newer than the
+ * head it read knows a writer committed in between and reads again.
+ */
+import type { JobRecord, PodSlot } from '../../core/job.ts';
+
+/** Which parts a record is split into: chosen when a base is written, fixed until the next base. */
+export interface Layout {
+  /** Names the generation of slot and stream parts (unique per rebase, so concurrent rebases never mix). */
+  base: string;
+  /** Slots per slot part. */
+  k: number;
+  /** Stream parts (the rule engine's per-stream entries are hashed over them). */
+  m: number;
+  /** Pod slots in the record (the slot parts are ⌈slots / k⌉). */
+  slots: number;
+}
+
+export const HEAD_SK = 'JOB';
+/** Every part's sort key starts with this (after `JOB`, before `P#~`: one Query reads head and parts). */
+export const PART_PREFIX = 'P#';
+export const PARTS_END = 'P#~';
+export const SPEC_SK = 'P#SPEC';
+export const HIST_SK = 'P#HIST';
+export const RULES_SK = 'P#RULES';
+export const slotSk = (base: string, n: number): string => `P#S#${base}#${String(n).padStart(6, '0')}`;
+export const streamSk = (base: string, n: number): string => `P#R#${base}#${String(n).padStart(6, '0')}`;
+/** The base a slot or stream part belongs to (undefined for the fixed parts). */
+export const baseOfSk = (sk: string): string | undefined => {
+  const m = /^P#[SR]#([^#]+)#\d+$/.exec(sk);
+  return m ? m[1] : undefined;
+};
+
+/** Record fields kept in `P#HIST`: history and lists that grow with the job's life or size. */
+export const HIST_FIELDS = [
+  'remediations',
+  'nodeFaults',
+  'appliedCommands',
+  'latestFaultyPodInstanceList',
+  'restartTimes',
+  'elastic',
+] as const;
+
+/** Target JSON size of a slot part: under 1 KB so a slot change costs one write unit. */
+const SLOT_PART_TARGET_BYTES = 900;
+/** Most slots in one part, whatever their size. */
+const MAX_K = 64;
+
+/** A fresh layout for a record: `k` from its slots' average size, one stream part per slot part. */
+export const chooseLayout = (job: JobRecord, base: string): Layout => {
+  const n = job.pods.length;
+  let bytes = 0;
+  for (const s of job.pods) bytes += JSON.stringify(s).length + 1;
+  const avg = n > 0 ? bytes / n : 300;
+  const k = Math.max(1, Math.min(MAX_K, Math.floor(SLOT_PART_TARGET_BYTES / avg)));
+  const parts = Math.max(1, Math.ceil(n / k));
+  return { base, k, m: parts, slots: n };
+};
+
+/** FNV-1a of a stream name: which stream part keeps its entries. */
+export const streamPart = (stream: string, m: number): number => {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < stream.length; i++) {
+    h ^= stream.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % m;
+};
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Whether the rule state has the engine's shape (`rules: {name: {streams: {…}}}`, rules/state.ts) so its
+ * per-stream entries can be split off; anything else is kept whole in `P#RULES`.
+ */
+const hasStreams = (state: unknown): state is { rules: Record<string, Json & { streams: Json }> } =>
+  isObject(state) &&
+  isObject(state.rules) &&
+  Object.values(state.rules).every((r) => isObject(r) && isObject(r.streams));
+
+/** A record as head fields plus part texts by sort key. */
+export interface SplitRecord {
+  head: Json;
+  /** Sort key → JSON text, for every part the layout gives the record. */
+  parts: Map<string, string>;
+}
+
+/** Splits a record over `layout` (whose `slots` must equal `job.pods.length`). */
+export const splitRecord = (job: JobRecord, layout: Layout): SplitRecord => {
+  const head: Json = {};
+  const hist: Json = {};
+  const histFields = new Set<string>(HIST_FIELDS);
+  for (const [key, value] of Object.entries(job)) {
+    if (key === 'pods' || key === 'spec' || key === 'ruleState' || value === undefined) continue;
+    if (histFields.has(key)) hist[key] = value;
+    else head[key] = value;
+  }
+  const parts = new Map<string, string>();
+  parts.set(SPEC_SK, JSON.stringify({ spec: job.spec }));
+  parts.set(HIST_SK, JSON.stringify(hist));
+  const slotParts = Math.ceil(job.pods.length / layout.k);
+  for (let n = 0; n < slotParts; n++) {
+    parts.set(slotSk(layout.base, n), JSON.stringify(job.pods.slice(n * layout.k, (n + 1) * layout.k)));
+  }
+  const state = job.ruleState;
+  if (hasStreams(state)) {
+    const buckets: Record<string, Json>[] = Array.from({ length: layout.m }, () => ({}));
+    const rules: Json = {};
+    for (const [rule, slot] of Object.entries(state.rules)) {
+      rules[rule] = { ...slot, streams: {} };
+      for (const [stream, entry] of Object.entries(slot.streams)) {
+        const bucket = buckets[streamPart(stream, layout.m)]!;
+        bucket[rule] ??= {};
+        bucket[rule][stream] = entry;
+      }
+    }
+    parts.set(RULES_SK, JSON.stringify({ ruleState: { ...state, rules }, split: true }));
+    buckets.forEach((bucket, n) => {
+      if (Object.keys(bucket).length > 0) parts.set(streamSk(layout.base, n), JSON.stringify(bucket));
+    });
+  } else {
+    parts.set(RULES_SK, JSON.stringify({ ruleState: state }));
+  }
+  return { head, parts };
+};
+
+/** Parsed part values by sort key (what `assembleRecord` reads). */
+export type PartValues = ReadonlyMap<string, unknown>;
+
+/**
+ * The record from its head fields and parts. Missing slot parts are an error of the caller (it checks that
+ * the layout's parts are all present before assembling); missing stream parts are empty buckets.
+ */
+export const assembleRecord = (head: Json, layout: Layout, parts: PartValues): JobRecord => {
+  const record: Json = { ...head };
+  const spec = parts.get(SPEC_SK) as Json | undefined;
+  record.spec = spec?.spec;
+  Object.assign(record, (parts.get(HIST_SK) as Json | undefined) ?? {});
+  const pods: PodSlot[] = [];
+  const slotParts = Math.ceil(layout.slots / layout.k);
+  for (let n = 0; n < slotParts; n++) {
+    const slots = parts.get(slotSk(layout.base, n)) as PodSlot[];
+    for (const s of slots) pods.push(s);
+  }
+  record.pods = pods;
+  const rules = parts.get(RULES_SK) as { ruleState?: unknown; split?: boolean } | undefined;
+  if (rules?.split && hasStreams(rules.ruleState)) {
+    const merged: Json = {};
+    for (const [rule, slot] of Object.entries(rules.ruleState.rules)) merged[rule] = { ...slot, streams: {} };
+    for (let n = 0; n < layout.m; n++) {
+      const bucket = parts.get(streamSk(layout.base, n)) as Record<string, Json> | undefined;
+      if (!bucket) continue;
+      for (const [rule, streams] of Object.entries(bucket)) {
+        const target = merged[rule] as { streams: Json } | undefined;
+        if (target) Object.assign(target.streams, streams);
+      }
+    }
+    record.ruleState = { ...rules.ruleState, rules: merged };
+  } else if (rules && 'ruleState' in rules) {
+    record.ruleState = rules.ruleState;
+  }
+  return record as unknown as JobRecord;
+};
+
+/** The sort keys of every part a layout's record has (stream parts only where present). */
+export const requiredSks = (layout: Layout): string[] => {
+  const sks = [SPEC_SK, HIST_SK, RULES_SK];
+  const slotParts = Math.ceil(layout.slots / layout.k);
+  for (let n = 0; n < slotParts; n++) sks.push(slotSk(layout.base, n));
+  return sks;
+};
