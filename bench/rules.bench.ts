@@ -7,13 +7,13 @@
  * captured metric parsed. Then the hostile pattern `(a+)+$` over non-matching lines of two lengths, to
  * show time per line growing linearly. Then `trainkeeper rules check` as a process on a 600k-line kubectl
  * log, start-up included, against a HyperPod-style Python evaluator (bench/hyperpod-baseline.py) on the
- * same lines and rules in the same run (`cliBench`). Prints figures; asserts nothing (targets:
+ * same lines and rules in the same run (`cliBench`), and the CLI's peak resident memory. Prints figures; asserts nothing (targets:
  * ≥ 1,000,000 lines/s and ≥ 5× the baseline in-process; through the CLI ≥ 3× the Python baseline and
  * ≥ 500,000 lines/s).
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -239,6 +239,21 @@ function runTimed(
   return { wall, cpu: cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0, status: r.status };
 }
 
+/** Prints the process's peak resident memory (kB) on stderr at exit: preloaded into one untimed CLI run. */
+const PRINT_PEAK_RSS =
+  "--import=data:text/javascript,process.on('exit',()=>process.stderr.write('\\npeak-rss-kb='+process.resourceUsage().maxRSS+'\\n'))";
+
+/** Peak resident memory (MB) of one more run of `args` under Node, or undefined when it is not printed. */
+function peakRssMb(args: string[]): number | undefined {
+  const r = spawnSync(process.execPath, [PRINT_PEAK_RSS, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+  });
+  const kb = /peak-rss-kb=(\d+)/.exec(r.stderr ?? '')?.[1];
+  return kb === undefined ? undefined : Number(kb) / 1024;
+}
+
 /**
  * `trainkeeper rules check` on a 600k-line `kubectl logs --timestamps` file (the benchmark corpus, one
  * pod's log), start-up included, against bench/hyperpod-baseline.py (HyperPod's per-line `re.match` of
@@ -292,6 +307,8 @@ function cliBench(): void {
     }
     const best = (runs: ReturnType<typeof runTimed>[]) => runs.reduce((a, b) => (b.wall < a.wall ? b : a));
     const c = best(cliRuns);
+    const rss = peakRssMb(cliArgs);
+    const logMb = statSync(log).size / 2 ** 20;
     const sec = (n: number | undefined) => (n === undefined ? '–' : n.toFixed(2));
     console.log(
       `\nthrough the CLI process, start-up included: ${fmt(CLI_LINES)} lines of kubectl logs --timestamps, ${rules.length} rules; ${cli.startsWith(join(ROOT, 'dist')) ? 'dist/trainkeeper.mjs (compiled package)' : 'bin/trainkeeper.js (checkout launcher, transpiles at start-up)'}; best of 3 by wall time`,
@@ -299,6 +316,9 @@ function cliBench(): void {
     console.log('| run | wall s | CPU s | lines/s (wall) |');
     console.log('|---|---:|---:|---:|');
     console.log(`| trainkeeper rules check | ${sec(c.wall)} | ${sec(c.cpu)} | ${fmt(CLI_LINES / c.wall)} |`);
+    console.log(
+      `peak RSS of trainkeeper rules check (one more run): ${rss === undefined ? '–' : `${rss.toFixed(0)} MB`}, for a ${logMb.toFixed(0)} MB log`,
+    );
     if (pyRuns.length === 0) {
       console.log('python3 not found: no Python baseline');
       return;
