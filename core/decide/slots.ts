@@ -103,13 +103,16 @@ export const AGENTS_ASKED_PER_CLAIM = 64;
  * the blame differs).
  *
  * Invariants: every pod returned holds a rank and is Running; at most max(`limit`, claimants holding a
- * rank) pods; deterministic, in the order above.
+ * rank) pods; deterministic, in the order above. Throws a RangeError for a `limit` that is not a positive
+ * integer.
  */
 export const rankPodsToAsk = (
   job: Pick<JobRecord, 'pods' | 'generation'>,
   claimants: readonly string[],
   limit: number = AGENTS_ASKED_PER_CLAIM,
 ): string[] => {
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new RangeError(`rankPodsToAsk: limit must be a positive integer, got ${limit}`);
   const ranks = job.pods.filter((s) => s.groupRank !== null && s.podPhase === 'Running');
   if (ranks.length <= limit) return ranks.map((s) => s.name);
   const picked = new Set<string>();

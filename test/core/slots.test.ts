@@ -63,6 +63,11 @@ describe('rankPodsToAsk', () => {
     expect(ranksOf(j, rankPodsToAsk(j, [pod(j, 10)], 8))).toEqual([10, 70, 71, 72, 73, 9, 11, 8]);
   });
 
+  it.each([0, -1, 2.5, Number.NaN])('refuses a limit of %s with a clear error', (limit) => {
+    const j = job(4);
+    expect(() => rankPodsToAsk(j, [pod(j, 0)], limit)).toThrow(/limit must be a positive integer/);
+  });
+
   it('asks no neighbours for a claimant that holds no rank (a spare)', () => {
     const j = job(100, 1);
     const spare = j.pods.find((s) => s.spare)?.name as string;
