@@ -143,7 +143,7 @@ describe('attribution from the source', () => {
     expect(after.pods.find((p) => p.name === rank0())?.agent?.state).toBe('RUNNING');
   });
 
-  it("asks every rank's agent on a fault claim, so decide can blame the pod that faulted first: the other rank's agent answered too", async () => {
+  it("asks every rank's agent of a small job on a fault claim, so decide can blame the pod that faulted first: the other rank's agent answered too", async () => {
     const before = await load();
     const rank1 = before.pods.find((p) => p.groupRank === 1)!;
     const crash = JSON.stringify({
