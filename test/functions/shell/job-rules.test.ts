@@ -20,14 +20,14 @@ const job = (): JobRecord => {
 const reread = (j: JobRecord): JobRecord => JSON.parse(JSON.stringify(j)) as JobRecord;
 
 /** Evaluates one line and returns the job as decide would write it with the new state, and the state. */
-const advance = (j: JobRecord) => {
+const advance = (j: JobRecord, at = T + 1000) => {
   const compiled = compiledRulesFor(j);
   if (!compiled) throw new Error('the job has rules');
   const { state } = evaluateLines(
     compiled,
-    ruleStateFor(compiled, j, T + 1000),
-    [{ stream: 'p/0', timestamp: T + 1000, text: 'Loss: 1.0' }],
-    T + 1000,
+    ruleStateFor(compiled, j, at),
+    [{ stream: 'p/0', timestamp: at, text: 'Loss: 1.0' }],
+    at,
   );
   const written = { ...j, ruleState: state, version: j.version + 1 };
   return { written, state };
@@ -52,6 +52,16 @@ describe('ruleStateFor after rememberRuleState', () => {
     rememberRuleState(written, state);
     const compiled = compiledRulesFor(written);
     expect(compiled && ruleStateFor(compiled, reread(written), T + 2000)).toBe(state);
+  });
+
+  it('keeps the remembered state as written while later batches evaluate from it', () => {
+    const { written, state } = advance(job());
+    rememberRuleState(written, state);
+    const snapshot = JSON.parse(JSON.stringify(state));
+    const next = advance(reread(written), T + 3000);
+    expect(next.state).not.toBe(state);
+    expect(next.state.clock).toBe(T + 3000);
+    expect(JSON.parse(JSON.stringify(state))).toEqual(snapshot);
   });
 
   it("parses the stored state when the record is at another version (another writer's)", () => {
