@@ -1,0 +1,147 @@
+/**
+ * The head/parts layout on DynamoDB Local (dynalite has no transactions and keeps one item per job): a job of
+ * thousands of pods round-trips with every item far under the item limit, a heartbeat costs a few write
+ * units, a full restart writes a new base and removes the old one, and stores sharing a table (Lambda
+ * instances) never read a mix of two versions.
+ */
+import { randomUUID } from 'node:crypto';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoJobStore, ensureTable } from '../../../adapters/dynamo/store.ts';
+import { MAX_RECORD_BYTES } from '../../../core/decide/compact.ts';
+import { ConcurrencyError } from '../../../core/errors.ts';
+import type { JobRecord } from '../../../core/job.ts';
+import { runningRecord } from '../../core/big-record.ts';
+import { makeSpec } from '../../core/dsl.ts';
+import { type LocalDynamo, makeDocClient, startDynamoDbLocal } from '../../support/dynamo.ts';
+
+let dynamo: LocalDynamo;
+let client: ReturnType<typeof makeDocClient>;
+
+beforeAll(async () => {
+  dynamo = await startDynamoDbLocal();
+  client = makeDocClient(dynamo.endpoint);
+}, 120_000);
+afterAll(async () => {
+  client?.destroy();
+  await dynamo?.stop();
+});
+
+const newStore = async (tableName?: string) => {
+  const table = tableName ?? `tk-${randomUUID().slice(0, 8)}`;
+  if (!tableName) await ensureTable(client, table);
+  return { table, store: new DynamoJobStore({ client, tableName: table }) };
+};
+
+const bigJob = (replicas: number): JobRecord => {
+  const job = runningRecord(makeSpec({ name: `big-${randomUUID().slice(0, 6)}`, replicas }));
+  return { ...job, version: 1 };
+};
+
+const items = async (table: string, job: JobRecord) => {
+  const out: Record<string, unknown>[] = [];
+  let ExclusiveStartKey: Record<string, unknown> | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({
+        TableName: table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `JOB#${job.namespace}/${job.name}` },
+        ExclusiveStartKey,
+      }),
+    );
+    out.push(...(page.Items ?? []));
+    ExclusiveStartKey = page.LastEvaluatedKey;
+  } while (ExclusiveStartKey);
+  return out;
+};
+
+describe('sharded job records on DynamoDB Local', () => {
+  it('round-trips a 3,000-pod job whose whole record is far over the item limit, every item small', async () => {
+    const { table, store } = await newStore();
+    const job = bigJob(3000);
+    expect(JSON.stringify(job).length).toBeGreaterThan(MAX_RECORD_BYTES);
+    await store.createJob(job);
+    expect(await store.getJob(job)).toEqual(job);
+    const stored = await items(table, job);
+    expect(stored.length).toBeGreaterThan(100);
+    for (const item of stored) expect(JSON.stringify(item).length).toBeLessThan(4096);
+    // A fresh store (another Lambda instance) reads the same record.
+    expect(await (await newStore(table)).store.getJob(job)).toEqual(job);
+  });
+
+  it('writes a heartbeat as the head and one slot part: a few write units, not the job', async () => {
+    const { store } = await newStore();
+    const job = bigJob(4096);
+    await store.createJob(job);
+    const read = (await store.getJob(job))!;
+    const next = structuredClone(read);
+    next.version = read.version + 1;
+    next.pods[2000]!.lastSeenAt = 2_000_000;
+    next.progress = { ...next.progress, step: 10, at: 2_000_000 };
+    const before = store.meter.writeUnits;
+    await store.putJob(next);
+    const units = store.meter.writeUnits - before;
+    expect(units).toBeGreaterThan(0);
+    expect(units).toBeLessThanOrEqual(10);
+    expect(await store.getJob(job)).toEqual(next);
+  });
+
+  it('moves a full restart of every slot to a new base, deleting the old parts', async () => {
+    const { table, store } = await newStore();
+    const job = bigJob(600);
+    await store.createJob(job);
+    const next = structuredClone((await store.getJob(job))!);
+    next.version += 1;
+    next.generation += 1;
+    next.pods = next.pods.map((s) => ({ ...s, name: `${s.name}-r`, podPhase: 'Pending', agent: undefined }));
+    await store.putJob(next);
+    expect(await (await newStore(table)).store.getJob(job)).toEqual(JSON.parse(JSON.stringify(next)));
+    const bases = new Set(
+      (await items(table, job))
+        .map((i) => String(i.sk))
+        .filter((sk) => sk.startsWith('P#S#'))
+        .map((sk) => sk.split('#')[2]),
+    );
+    expect(bases.size).toBe(1);
+  });
+
+  it('lets one of two stores win a write of the same version; the loser re-reads the winner exactly', async () => {
+    const { table, store: a } = await newStore();
+    const { store: b } = await newStore(table);
+    const job = bigJob(300);
+    await a.createJob(job);
+    const ra = (await a.getJob(job))!;
+    const rb = (await b.getJob(job))!;
+    const wa = { ...structuredClone(ra), version: 2, submittedBy: 'a' };
+    wa.pods[10]!.lastSeenAt = 11;
+    const wb = { ...structuredClone(rb), version: 2, submittedBy: 'b' };
+    wb.pods[250]!.lastSeenAt = 22;
+    await a.putJob(wa);
+    await expect(b.putJob(wb)).rejects.toBeInstanceOf(ConcurrencyError);
+    const seen = (await b.getJob(job))!;
+    expect(seen).toEqual(wa);
+    expect(seen.pods[250]!.lastSeenAt).toBe(ra.pods[250]!.lastSeenAt);
+  });
+
+  it('reads a record stored before the layout (one item) and rewrites it in parts on the next write', async () => {
+    const { table, store } = await newStore();
+    const job = bigJob(50);
+    await client.send(
+      new PutCommand({
+        TableName: table,
+        Item: {
+          pk: `JOB#${job.namespace}/${job.name}`,
+          sk: 'JOB',
+          record: JSON.stringify(job),
+          version: job.version,
+        },
+      }),
+    );
+    expect(await store.getJob(job)).toEqual(job);
+    await store.putJob({ ...job, version: 2, phase: 'Restarting' });
+    const head = (await items(table, job)).find((i) => i.sk === 'JOB')!;
+    expect(head.record).toBeUndefined();
+    expect((await (await newStore(table)).store.getJob(job))?.phase).toBe('Restarting');
+  });
+});
