@@ -119,6 +119,9 @@ describe('trainkeeper', () => {
   it('prints the package version with --version', () => {
     const { version } = JSON.parse(readFileSync(`${root}package.json`, 'utf8')) as { version: string };
     expect(trainkeeper(['--version'])).toMatchObject({ code: 0, stdout: `${version}\n` });
+    // answered by cli/entry.ts before the command tree loads; with other arguments, by commander
+    expect(trainkeeper(['-V'])).toMatchObject({ code: 0, stdout: `${version}\n`, stderr: '' });
+    expect(trainkeeper(['--version', '--help'])).toMatchObject({ code: 0, stdout: `${version}\n` });
   });
 
   it('lists the validate command in --help and exits 0', () => {
