@@ -3,7 +3,9 @@ import { eventually, requestRetrying } from './eventually.ts';
 import { type E2E, type JobDoc, jobManifest, useControlPlane } from './harness.ts';
 
 // Five nodes: a 2-pod job can be recreated while avoiding a repeat-offender node, and two 2-pod jobs fit at once.
-const e2e = useControlPlane({ nodes: 5 });
+// DynamoDB Local: the job record in head and parts, written in transactions, as on AWS (dynalite has no
+// transactions and keeps one item per job).
+const e2e = useControlPlane({ nodes: 5, dynamodb: 'local' });
 
 /** Crashes global rank 2 (group rank 1) and waits until the restart it causes has recovered. */
 async function crashAndRecover(t: E2E, name: string, restarts: number): Promise<JobDoc> {
