@@ -613,6 +613,9 @@ class StepBuilder {
   }
   /** Stop everything running; `after` decides what AllWorkersGone leads to. */
   stop(signal: NodeJS.Signals, graceSeconds: number, after: AfterStop): void {
+    // A stop ends any in-process restart in flight: its workers are going, and a later run must not
+    // take its own workers' exits for that restart's (FAULTED InProcessRestartTimeout at the old target).
+    this.g.pendingInProcess = undefined;
     this.g.phase = 'stopping';
     this.g.afterStop = after;
     this.act({ type: 'StopWorkers', generation: this.g.generation, signal, graceSeconds });

@@ -383,6 +383,11 @@ describe('nextStep, in-process restart', () => {
       { state: 'RUNNING', generation: 1 },
     ],
     [
+      'a /stop during the restart ends it: the next run completes normally',
+      [start(0), ipr(1), stop, gone(0), start(2), exit(2, 0, 0), exit(2, 1, 0)],
+      { state: 'COMPLETED', generation: 2 },
+    ],
+    [
       'without --inprocess-restart a faulted agent restarts at process level',
       [start(0), exit(0, 1, 9), ipr(1)],
       {
