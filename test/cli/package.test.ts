@@ -52,7 +52,9 @@ afterAll(() => {
     }
   }
   rmSync(work, { recursive: true, force: true });
-});
+  // the installed project holds the package's whole dependency tree: removing it took over the default
+  // 60 s hook timeout on the shared machine at load ~29
+}, 300_000);
 
 /** Runs an installed executable in the temporary project, as a user's shell would (through its shebang). */
 function run(name: string, args: string[], env: NodeJS.ProcessEnv = cleanEnv()): Promise<Run> {
