@@ -416,6 +416,43 @@ describe('agents through pods/proxy', () => {
     await c.stopAgents(NS, pods, { timeout: 2 });
   });
 
+  it('sends /inprocess-restart through pods/proxy, one answer per pod (agents without the flag restart at process level)', async () => {
+    const c = fresh();
+    await route(c);
+    const pods = ['llama-pods-0-g0', 'llama-pods-1-g0'];
+    // Generations past the other cases' (an agent refuses a generation older than the one it ran).
+    const body = (rank: number) => ({
+      rank,
+      nnodes: 2,
+      faultCount: 21,
+      master_addr: '127.0.0.1',
+      master_port: 29500,
+    });
+    await c.startAgents(
+      NS,
+      pods.map((pod, rank) => ({ pod, body: { ...body(rank), faultCount: 20 } })),
+    );
+    const restarted = await c.restartInProcess(
+      NS,
+      pods.map((pod, rank) => ({ pod, body: body(rank) })),
+    );
+    expect(restarted.map((r) => [r.pod, r.ok ? r.status.restartMode : r.error])).toEqual([
+      ['llama-pods-0-g0', 'process_level_restart'],
+      ['llama-pods-1-g0', 'process_level_restart'],
+    ]);
+    expect(c.stats.calls()).toMatchObject({ 'agent:inprocess-restart': 2 });
+    // The agents restart their workers themselves and run generation 21.
+    const deadline = Date.now() + 10_000;
+    let statuses = await c.agentStatus(NS, pods);
+    while (statuses.some((r) => !r.ok || r.status.faultCount !== 21 || r.status.status !== 'running')) {
+      if (Date.now() > deadline)
+        throw new Error(`agents not running generation 21: ${JSON.stringify(statuses)}`);
+      await sleep(100);
+      statuses = await c.agentStatus(NS, pods);
+    }
+    await c.stopAgents(NS, pods, { timeout: 2 });
+  });
+
   it('reports a 4xx from the agent as a failed call, not as unreachable', async () => {
     const c = fresh();
     await route(c);
