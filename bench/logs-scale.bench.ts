@@ -33,7 +33,9 @@
  *   rank that failed first (the next rank) also reports FAULTED, 7 ms earlier: how many agents the handler
  *   asks for `/status`, its CPU, and whether the restart blames the rank that failed first.
  *
- * `LOGS_SCALE_BENCH_PODS=16,1024` picks the sizes (default 16,1024,16384); `LOGS_SCALE_BENCH_BATCHES`
+ * `LOGS_SCALE_BENCH_STORE=dynamodb-local` puts the job in DynamoJobStore on DynamoDB Local instead (the
+ * sharded layout: small items; its process's CPU is not counted, as on AWS) and adds its write units per
+ * batch. `LOGS_SCALE_BENCH_PODS=16,1024` picks the sizes (default 16,1024,16384); `LOGS_SCALE_BENCH_BATCHES`
  * the measured batches per size (default 400, 200, 40 as the job grows); `LOGS_SCALE_BENCH_TOP=20` prints
  * the profile's top frames by self time.
  */
@@ -41,6 +43,7 @@ import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { fileURLToPath } from 'node:url';
 import { formatIssues, jobRecordSchema, toJobRecord } from '../adapters/dynamo/records.ts';
+import { DynamoJobStore, ensureTable } from '../adapters/dynamo/store.ts';
 import { AGENT_RECORD_MARKER, type StatusBody } from '../core/agent-protocol.ts';
 import { ConcurrencyError } from '../core/errors.ts';
 import { type JobRecord, jobKey } from '../core/job.ts';
@@ -61,6 +64,7 @@ import { makeHandler } from '../functions/logs.ts';
 import { loadConfig } from '../functions/shell/config.ts';
 import { memoryLogger } from '../functions/shell/logger.ts';
 import type { Deps } from '../functions/shell/reconcile.ts';
+import { hasJava, type LocalDynamo, makeDocClient, startDynamoDbLocal } from '../local/dynamo.ts';
 import { encodeSubscriptionPayload } from '../local/shipper.ts';
 import { runningRecord } from '../test/core/big-record.ts';
 import { loadLine, printTable } from './support.ts';
@@ -83,6 +87,13 @@ const batchesFor = (pods: number): number => {
   }
   return pods <= 16 ? 400 : pods <= 1024 ? 200 : 40;
 };
+/**
+ * `LOGS_SCALE_BENCH_STORE=dynamodb-local`: the job in DynamoJobStore on DynamoDB Local (its own process,
+ * so its CPU is not counted) instead of `CodecStore`.
+ */
+const STORE = process.env.LOGS_SCALE_BENCH_STORE ?? 'codec';
+if (STORE !== 'codec' && STORE !== 'dynamodb-local')
+  throw new Error(`LOGS_SCALE_BENCH_STORE: ${STORE} is neither codec nor dynamodb-local`);
 /** `LOGS_SCALE_BENCH_TOP=20` also prints the profile's top frames by self time. */
 const TOP = Number(process.env.LOGS_SCALE_BENCH_TOP ?? 0);
 const NAMESPACE = 'ml-team';
@@ -106,6 +117,10 @@ interface Calls {
 class CodecStore implements JobStore, Timeline, MetricStore, IdempotencyStore {
   readonly calls: Calls = { reads: 0, jobWrites: 0, otherWrites: 0 };
   recordBytes = 0;
+  /** Not metered: an item's write units depend on the real store's layout. */
+  writeUnits(): number {
+    return Number.NaN;
+  }
   private readonly jobs = new Map<string, string>();
   private readonly marks = new Map<string, IdempotencyValue>();
   private readonly counters = new Map<string, CounterTotal>();
@@ -293,16 +308,57 @@ function steadyBatch(job: JobRecord, k: number, at: number, workerLines: number)
   return batchOf(pod, lines, at);
 }
 
+/** The four store ports with counted calls (`CodecStore`, or DynamoJobStore behind `counted`). */
+type BenchStore = JobStore &
+  Timeline &
+  MetricStore &
+  IdempotencyStore & { calls: Calls; recordBytes: number; writeUnits(): number };
+
+const READS = new Set(['getJob', 'listActiveJobs', 'readCounters', 'readGauges', 'getIdempotencyKey']);
+const OTHER_WRITES = new Set(['appendEvents', 'incrementCounters', 'setGauges', 'putIdempotencyKey']);
+
+/** DynamoJobStore with its calls counted as `CodecStore` counts them. */
+function counted(store: DynamoJobStore): BenchStore {
+  const calls: Calls = { reads: 0, jobWrites: 0, otherWrites: 0 };
+  return new Proxy(store, {
+    get: (target, prop) => {
+      if (prop === 'calls') return calls;
+      if (prop === 'recordBytes') return target.meter.largestItemBytes;
+      if (prop === 'writeUnits') return () => target.meter.writeUnits;
+      const value: unknown = Reflect.get(target, prop, target);
+      if (typeof value !== 'function') return value;
+      const name = String(prop);
+      return (...args: unknown[]) => {
+        if (READS.has(name)) calls.reads++;
+        else if (name === 'putJob') calls.jobWrites++;
+        else if (OTHER_WRITES.has(name)) calls.otherWrites++;
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  }) as unknown as BenchStore;
+}
+
 interface Env {
   deps: Deps;
-  store: CodecStore;
+  store: BenchStore;
   cluster: CountingCluster;
   clock: { t: number; now(): number };
   logs: (event: unknown) => Promise<unknown>;
 }
 
+let dynamo: LocalDynamo | undefined;
+let tables = 0;
+
 async function envFor(job: JobRecord): Promise<Env> {
-  const store = new CodecStore();
+  let store: BenchStore;
+  if (STORE === 'dynamodb-local') {
+    if (!hasJava()) throw new Error('LOGS_SCALE_BENCH_STORE=dynamodb-local needs Java (DynamoDB Local)');
+    dynamo ??= await startDynamoDbLocal();
+    const client = makeDocClient(dynamo.endpoint);
+    const tableName = `tk-bench-logs-scale-${process.pid}-${tables++}`;
+    await ensureTable(client, tableName);
+    store = counted(new DynamoJobStore({ client, tableName, clock: { now: () => T0 + 60_000 } }));
+  } else store = new CodecStore();
   await store.createJob(job);
   const cluster = new CountingCluster();
   const clock = {
@@ -340,6 +396,7 @@ const PHASES = [
   'decide',
   'store read',
   'store write',
+  'store sdk',
   'other',
   'gc',
 ] as const;
@@ -354,6 +411,8 @@ function phaseOf(frame: { functionName: string; url: string }): Phase | undefine
     if (fn === 'putJob') return 'store write';
     return undefined;
   }
+  if (url.includes('/adapters/dynamo/')) return fn === 'putJob' ? 'store write' : 'store read';
+  if (url.includes('/@aws-sdk/') || url.includes('/@smithy/')) return 'store sdk';
   if (url.endsWith('/functions/shell/log-payload.ts')) {
     if (fn === 'decodeSubscriptionData') return 'decode';
     if (fn === 'sourceLogEvent' || fn === 'classifyLine') return 'parse';
@@ -444,6 +503,8 @@ interface SizeFigures {
   /** Profile milliseconds by phase and frame (self time). */
   self: Map<string, number>;
   calls: Calls;
+  /** Write units the measured batches consumed (DynamoDB Local only). */
+  writeUnits: number;
   recordBytes: number;
   ruleStateBytes: number;
 }
@@ -457,7 +518,9 @@ async function measureSteady(pods: number, workerLines = WORKER_LINES): Promise<
   await run(env, make(0).slice(0, Math.min(n, 20))); // warm-up: JIT, caches
   const measured = make(n);
   const before = { ...env.store.calls };
+  const unitsBefore = env.store.writeUnits();
   const cpuMs = await run(env, measured);
+  const writeUnits = env.store.writeUnits() - unitsBefore;
   const calls: Calls = {
     reads: env.store.calls.reads - before.reads,
     jobWrites: env.store.calls.jobWrites - before.jobWrites,
@@ -484,6 +547,7 @@ async function measureSteady(pods: number, workerLines = WORKER_LINES): Promise<
       return { phases: split.ms, self: split.self };
     })(),
     calls,
+    writeUnits,
     recordBytes: env.store.recordBytes,
     ruleStateBytes: stored.ruleState === undefined ? 0 : JSON.stringify(stored.ruleState).length,
   };
@@ -539,6 +603,15 @@ async function measureCrash(pods: number): Promise<CrashFigures> {
 }
 
 export default async function main(): Promise<void> {
+  try {
+    await report();
+  } finally {
+    await dynamo?.stop();
+    dynamo = undefined;
+  }
+}
+
+async function report(): Promise<void> {
   console.log(loadLine());
   const rows: SizeFigures[] = [];
   for (const pods of SIZES) rows.push(await measureSteady(pods));
@@ -547,8 +620,11 @@ export default async function main(): Promise<void> {
   const per1k = (r: SizeFigures, x: number) => (x * 1000) / r.lines;
   console.log(
     `Steady batches (one pod's stream: ${WORKER_LINES} worker lines + 1 heartbeat; the last row ` +
-      `${LONG_WORKER_LINES} + 1), one warm instance, CodecStore (JSON + zod, no network). CPU per 1,000 ` +
-      'lines; the phase split is the profiled pass, scaled to the measured total:',
+      `${LONG_WORKER_LINES} + 1), one warm instance, ` +
+      (STORE === 'codec'
+        ? 'CodecStore (JSON + zod, no network)'
+        : 'DynamoJobStore on DynamoDB Local (its CPU not counted)') +
+      '. CPU per 1,000 lines; the phase split is the profiled pass, scaled to the measured total:',
   );
   printTable(
     [
@@ -561,7 +637,8 @@ export default async function main(): Promise<void> {
       '>reads/batch',
       '>job writes/batch',
       '>other writes/batch',
-      '>record',
+      '>WCU/batch',
+      STORE === 'codec' ? '>record' : '>largest item',
       '>rule state',
     ],
     rows.map((r) => {
@@ -577,6 +654,7 @@ export default async function main(): Promise<void> {
         (r.calls.reads / r.batches).toFixed(1),
         (r.calls.jobWrites / r.batches).toFixed(2),
         (r.calls.otherWrites / r.batches).toFixed(1),
+        Number.isNaN(r.writeUnits) ? '–' : (r.writeUnits / r.batches).toFixed(1),
         `${(r.recordBytes / 1024).toFixed(0)} KB`,
         `${(r.ruleStateBytes / 1024).toFixed(1)} KB`,
       ];
