@@ -48,7 +48,7 @@ import {
 } from '../../core/observations.ts';
 import type { AgentCallOptions, AgentCallResult, Cluster, JobRef } from '../../core/ports.ts';
 import type { JobSpec } from '../../core/spec/types.ts';
-import { Limiter, mapBounded, valuesOrThrow } from './concurrency.ts';
+import { DEFAULT_AGENT_CONCURRENCY, Limiter, mapBounded, valuesOrThrow } from './concurrency.ts';
 import { buildPod, buildService } from './pod-builder.ts';
 import {
   classifyError,
@@ -98,13 +98,6 @@ export interface KubeClusterOptions {
   /** `getNodes` for more names than this lists all nodes once instead of reading each (default 16). */
   nodeListThreshold?: number;
 }
-
-/**
- * Default agent calls in flight: measured by `npm run bench -- restart` (docs/benchmarks.md, "restart"),
- * and kept below the API server's default in-flight limit for mutating requests (200), since a
- * `pods/proxy` POST counts as one.
- */
-export const DEFAULT_AGENT_CONCURRENCY = 64;
 
 const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json' };
 

@@ -1,4 +1,12 @@
 /**
+ * Agent calls in flight at once per adapter (one Lambda invocation) unless configured
+ * (`TRAINKEEPER_AGENT_CONCURRENCY`): measured by `npm run bench -- restart` (docs/benchmarks.md, "restart"),
+ * and kept well below the API server's default in-flight limit for mutating requests (200), since a
+ * `pods/proxy` POST counts as one.
+ */
+export const DEFAULT_AGENT_CONCURRENCY = 64;
+
+/**
  * Bounded fan-out for the adapter's per-pod calls (creates, deletes, agent calls): at most `limit` calls in
  * flight, results in input order. Invariant: `fn` is called once per item; a rejection of one item does
  * not stop the others (callers get every result and decide).

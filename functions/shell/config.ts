@@ -19,8 +19,11 @@
  * | `TRAINKEEPER_EVENT_BUS` | EventBridge bus for lifecycle events; absent = not published |
  * | `TRAINKEEPER_LOG_LEVEL` | `debug`, `info` (default), `warn`, `error` |
  * | `TRAINKEEPER_STAGE` | stage name, a dimension of the CloudWatch EMF metrics (default `dev`) |
+ * | `TRAINKEEPER_AGENT_CONCURRENCY` | agent calls through `pods/proxy` in flight at once per invocation, over all jobs (default 64) |
+ * | `TRAINKEEPER_ACT_MARGIN_SECONDS` | no agent call is started when the invocation has less than this left (default 10); the next trigger makes the rest |
  */
 import { z } from 'zod';
+import { DEFAULT_AGENT_CONCURRENCY } from '../../adapters/kube/concurrency.ts';
 import { ValidationError } from '../../core/errors.ts';
 import { type AccessRule, parseAccessRules } from './access.ts';
 
@@ -47,6 +50,21 @@ const EnvSchema = z
     TRAINKEEPER_EVENT_BUS: optionalString,
     TRAINKEEPER_LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
     TRAINKEEPER_STAGE: z.string().trim().min(1).default('dev'),
+    TRAINKEEPER_AGENT_CONCURRENCY: optionalString.pipe(
+      z.coerce
+        .number<string>({ error: 'must be a whole number from 1 to 1024' })
+        .int('must be a whole number from 1 to 1024')
+        .min(1, 'must be a whole number from 1 to 1024')
+        .max(1024, 'must be a whole number from 1 to 1024')
+        .optional(),
+    ),
+    TRAINKEEPER_ACT_MARGIN_SECONDS: optionalString.pipe(
+      z.coerce
+        .number<string>({ error: 'must be a number of seconds from 0 to 900' })
+        .min(0, 'must be a number of seconds from 0 to 900')
+        .max(900, 'must be a number of seconds from 0 to 900')
+        .optional(),
+    ),
   })
   .superRefine((env, ctx) => {
     const kind = env.TRAINKEEPER_CLUSTER_KIND ?? (env.TRAINKEEPER_MODE === 'local' ? 'local' : undefined);
@@ -114,7 +132,20 @@ export interface Config {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** Stage name (EMF dimension). EMF records are written in `aws` mode only. */
   stage: string;
+  /**
+   * Agent calls in flight at once, shared by every job of an invocation (the Kubernetes adapter's one
+   * limit). Each is a `pods/proxy` request the API server counts against its in-flight limit.
+   */
+  agentConcurrency: number;
+  /**
+   * `act` starts no agent call when the invocation has less than this left (ms): what is left is recorded
+   * (`AgentCallsCutShort`) and made by the next trigger. Covers the calls in flight and the final write.
+   */
+  actMarginMs: number;
 }
+
+/** Default of `TRAINKEEPER_ACT_MARGIN_SECONDS`: room for the calls in flight and the last decide and write. */
+export const DEFAULT_ACT_MARGIN_SECONDS = 10;
 
 /**
  * Parses the environment into a `Config`. Throws a `ValidationError` listing every bad variable
@@ -155,6 +186,8 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     ...(e.TRAINKEEPER_EVENT_BUS ? { eventBusName: e.TRAINKEEPER_EVENT_BUS } : {}),
     logLevel: e.TRAINKEEPER_LOG_LEVEL,
     stage: e.TRAINKEEPER_STAGE,
+    agentConcurrency: e.TRAINKEEPER_AGENT_CONCURRENCY ?? DEFAULT_AGENT_CONCURRENCY,
+    actMarginMs: (e.TRAINKEEPER_ACT_MARGIN_SECONDS ?? DEFAULT_ACT_MARGIN_SECONDS) * 1000,
   };
 }
 

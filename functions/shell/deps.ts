@@ -6,8 +6,10 @@
  * `lambdaHandler(makeHandler)` is what each handler file exports as `handler`: the first invocation reads
  * the environment (a bad variable fails that cold start with every problem listed) and builds the deps;
  * later invocations reuse them. Importing a handler file has no side effects, so tests can import
- * `makeHandler` without any environment.
+ * `makeHandler` without any environment. Each invocation runs with its Lambda context in scope, which the
+ * `deadline` port (`lambdaDeadline`) reads: the reconciler stops starting agent calls near the time limit.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { EKSClient } from '@aws-sdk/client-eks';
@@ -23,7 +25,7 @@ import { DynamoJobStore } from '../../adapters/dynamo/store.ts';
 import { KubeCluster } from '../../adapters/kube/cluster.ts';
 import { RemoteWriteMetricsSink } from '../../adapters/prometheus/remote-write.ts';
 import { PrometheusTextSink } from '../../adapters/prometheus/text.ts';
-import type { Clock, EventPublisher, MetricStore, MetricsSink } from '../../core/ports.ts';
+import type { Clock, Deadline, EventPublisher, MetricStore, MetricsSink } from '../../core/ports.ts';
 import { type Config, loadConfig } from './config.ts';
 import { jsonLogger, type Logger } from './logger.ts';
 import type { Deps } from './reconcile.ts';
@@ -33,6 +35,23 @@ const noEventPublisher: EventPublisher = { publish: async () => {} };
 
 /** The system clock: the only place handlers read wall time. */
 const systemClock: Clock = { now: () => Date.now() };
+
+/** What `lambdaDeadline` needs of the Lambda context. */
+interface InvocationContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/** The context of the invocation the current code runs for (set by `lambdaHandler`). */
+const invocation = new AsyncLocalStorage<InvocationContext>();
+
+/**
+ * The time left to the Lambda invocation this code runs for (`context.getRemainingTimeInMillis()`);
+ * `Infinity` outside one (the local plane and tests call `makeHandler`'s handler directly). Read through
+ * AsyncLocalStorage, so it follows the invocation's async work and never another invocation's.
+ */
+export const lambdaDeadline: Deadline = {
+  remainingMs: () => invocation.getStore()?.getRemainingTimeInMillis() ?? Number.POSITIVE_INFINITY,
+};
 
 /** Every sink gets every call, in order (aws mode: EMF for alarms and remote write to AMP). */
 const allSinks = (sinks: MetricsSink[]): MetricsSink =>
@@ -118,7 +137,9 @@ export async function buildDeps(config: Config, overrides: Partial<Deps> = {}): 
     clock,
   });
   const metricStore = overrides.metricStore ?? dynamo;
-  const cluster = overrides.cluster ?? new KubeCluster(await kubeConfigFor(config));
+  const cluster =
+    overrides.cluster ??
+    new KubeCluster(await kubeConfigFor(config), { agentConcurrency: config.agentConcurrency });
   const events =
     overrides.events ??
     (config.eventBusName
@@ -137,6 +158,7 @@ export async function buildDeps(config: Config, overrides: Partial<Deps> = {}): 
     events,
     metrics,
     clock,
+    deadline: overrides.deadline ?? lambdaDeadline,
     ids: overrides.ids ?? { uid: () => randomUUID() },
     config,
     log,
@@ -145,13 +167,14 @@ export async function buildDeps(config: Config, overrides: Partial<Deps> = {}): 
 
 /**
  * A Lambda entry point over `makeHandler`: deps are built on the first invocation from `process.env` and
- * reused while the instance lives. A failed build is not cached, so the next invocation retries it.
+ * reused while the instance lives. A failed build is not cached, so the next invocation retries it. The
+ * invocation runs with its `context` in scope for `lambdaDeadline` (absent context: no time limit).
  */
 export function lambdaHandler<E, R>(
   makeHandler: (deps: Deps) => (event: E) => Promise<R>,
-): (event: E) => Promise<R> {
+): (event: E, context?: InvocationContext) => Promise<R> {
   let ready: Promise<(event: E) => Promise<R>> | undefined;
-  return async (event) => {
+  const run = async (event: E): Promise<R> => {
     ready ??= buildDeps(loadConfig(process.env)).then(makeHandler);
     try {
       return await (await ready)(event);
@@ -163,4 +186,5 @@ export function lambdaHandler<E, R>(
       throw err;
     }
   };
+  return (event, context) => (context ? invocation.run(context, () => run(event)) : run(event));
 }

@@ -11,6 +11,15 @@
  *   number of times with jittered backoff; exhausted, the `ConcurrencyError` propagates (retryable).
  * - Agent call results are fed back to `decide` as `AgentPolled` observations in the same trigger, for at
  *   most `MAX_ROUNDS` rounds.
+ * - Near the invocation's time limit (`deps.deadline` below `config.actMarginMs`) no agent call is started:
+ *   the answers so far and `AgentCallsCutShort` are written in one more round (so the job is due at once),
+ *   and the next trigger makes the rest, which `decide` derives again from the record. A restart is never
+ *   lost to the time limit, only continued:
+ *
+ * ```
+ *   trigger 1: decide(g+1) ─ put ─ /stop ×k … (time) ─ decide(k READY, cut short) ─ put (nextCheckAt = now)
+ *   trigger 2:   decide ─ /stop the n−k still on g ─ decide ─ /start all at g+1 ─ decide ─ Running
+ * ```
  *
  * Concurrency window (two triggers on one job):
  *
@@ -31,11 +40,13 @@ import { type JobEvent, type JobRecord, jobKey } from '../../core/job.ts';
 import { Metric, metricWritesForActions } from '../../core/metrics.ts';
 import type { Observation } from '../../core/observations.ts';
 import type {
+  AgentCallOptions,
   AgentCallResult,
   Clock,
   Cluster,
   CounterIncrement,
   CounterTotal,
+  Deadline,
   EventPublisher,
   IdempotencyStore,
   IdGenerator,
@@ -60,6 +71,8 @@ export interface Deps {
   events: EventPublisher;
   metrics: MetricsSink;
   clock: Clock;
+  /** Time left to the invocation (Lambda's context); absent = no limit. */
+  deadline?: Deadline;
   ids: IdGenerator;
   config: Config;
   log: Logger;
@@ -87,6 +100,8 @@ export interface ReconcileOutcome {
   actions: number;
   /** Terminal (non-retryable) action failures, recorded and skipped. */
   errors: { action: Action['type']; error: string }[];
+  /** Agent calls not made because the invocation's time ran out (made by the next trigger). */
+  callsCutShort?: number;
 }
 
 /** decide → act rounds per trigger (agent answers feed the next round). */
@@ -118,8 +133,12 @@ export async function reconcile(
     errors: [],
   };
   let input: ObservationsInput = observations;
-  for (let round = 0; round < MAX_ROUNDS; round++) {
+  // Set when a round's agent calls were cut short: one more round records it (past MAX_ROUNDS too).
+  let recordCut = false;
+  let cutRecorded = false;
+  for (let round = 0; round < MAX_ROUNDS || recordCut; round++) {
     const decided = await decideAndPersist(deps, ref, input, outcome);
+    recordCut = false;
     if (!decided) {
       if (round === 0) outcome.status = 'missing';
       delete outcome.job;
@@ -140,6 +159,17 @@ export async function reconcile(
     if (outcome.status === 'deleted') {
       delete outcome.job;
       return outcome;
+    }
+    if (outcome.callsCutShort !== undefined && !cutRecorded) {
+      // Out of time: write the answers so far with the cut, so the job is due at once (decide makes no
+      // agent call in that round either: none is started now).
+      cutRecorded = recordCut = true;
+      deps.log.warn('reconcile: the invocation is running out of time; the next trigger makes the rest', {
+        job: `${ref.namespace}/${ref.name}`,
+        callsCutShort: outcome.callsCutShort,
+      });
+      input = withCut(followUps);
+      continue;
     }
     // Stop when nothing new was learned: no agent answers, or answers that changed nothing.
     if (followUps.length === 0 || (round > 0 && !decided.changed)) break;
@@ -220,6 +250,13 @@ async function act(
   const ref: JobRef = { namespace: job.namespace, name: job.name };
   const emissions: Emissions = { events: [], increments: [], gauges: [] };
   const followUps: Observation[] = [];
+  // Level actions' agent calls (stop, start, status) stop starting near the time limit; what they leave
+  // is derived again by the next decide. Edge actions (shutdown, elastic event, in-process restart) run out.
+  const inTime: AgentCallOptions = { shouldStart: () => hasTimeForAgentCalls(deps) };
+  const made = (asked: number, results: AgentCallResult[]): AgentCallResult[] => {
+    if (results.length < asked) outcome.callsCutShort = (outcome.callsCutShort ?? 0) + asked - results.length;
+    return results;
+  };
   const agentAnswers = async (results: AgentCallResult[]) => {
     const at = deps.clock.now();
     const refused: string[] = [];
@@ -235,7 +272,7 @@ async function act(
     // state: ask for it, so the next round decides on what the agent is doing rather than waiting for the
     // sweep's liveness poll.
     if (refused.length > 0) {
-      for (const r of await deps.cluster.agentStatus(job.namespace, refused)) {
+      for (const r of made(refused.length, await deps.cluster.agentStatus(job.namespace, refused, inTime))) {
         if (r.ok) followUps.push({ type: 'AgentPolled', pod: r.pod, status: r.status, at: deps.clock.now() });
       }
     }
@@ -277,13 +314,24 @@ async function act(
             // Guarded by generation: a stop decided on a stale view never stops a run already started
             // at this generation by a later reconcile whose actions finished first.
             await agentAnswers(
-              await deps.cluster.stopAgents(job.namespace, action.pods, {
-                below_generation: action.generation,
-              }),
+              made(
+                action.pods.length,
+                await deps.cluster.stopAgents(
+                  job.namespace,
+                  action.pods,
+                  { below_generation: action.generation },
+                  inTime,
+                ),
+              ),
             );
             break;
           case 'StartAgents':
-            await agentAnswers(await deps.cluster.startAgents(job.namespace, action.starts));
+            await agentAnswers(
+              made(
+                action.starts.length,
+                await deps.cluster.startAgents(job.namespace, action.starts, inTime),
+              ),
+            );
             break;
           case 'RestartInProcess':
             await agentAnswers(await deps.cluster.restartInProcess(job.namespace, action.starts));
@@ -292,7 +340,9 @@ async function act(
             await agentAnswers(await deps.cluster.shutdownAgents(job.namespace, action.pods));
             break;
           case 'PollAgents':
-            await agentAnswers(await deps.cluster.agentStatus(job.namespace, action.pods));
+            await agentAnswers(
+              made(action.pods.length, await deps.cluster.agentStatus(job.namespace, action.pods, inTime)),
+            );
             break;
           case 'SignalElasticEvent':
             await agentAnswers(
@@ -351,6 +401,18 @@ async function act(
   if (retryable !== undefined) throw retryable;
   return followUps;
 }
+
+/**
+ * The answers so far plus the cut, dated with the `now` of the decide that records it: decide clears
+ * `cutShortAt` in the first decide after that instant, i.e. in the next trigger, never in this one.
+ */
+const withCut =
+  (followUps: Observation[]): ObservationsInput =>
+  (_job, now) => [...followUps, { type: 'AgentCallsCutShort', at: now }];
+
+/** Whether the invocation has more than `config.actMarginMs` left to start an agent call in. */
+const hasTimeForAgentCalls = (deps: Pick<Deps, 'deadline' | 'config'>): boolean =>
+  (deps.deadline?.remainingMs() ?? Number.POSITIVE_INFINITY) >= deps.config.actMarginMs;
 
 /**
  * Emits one round's buffered events and metrics. Failures are logged, never thrown: retrying the trigger
@@ -500,8 +562,9 @@ export async function executeActions(
     delete outcome.job;
     return outcome;
   }
-  if (followUps.length === 0) return outcome;
-  const next = await reconcile(deps, ref, followUps);
+  const cut = outcome.callsCutShort !== undefined;
+  if (followUps.length === 0 && !cut) return outcome;
+  const next = await reconcile(deps, ref, cut ? withCut(followUps) : followUps);
   return {
     ...next,
     status: next.status === 'unchanged' ? 'written' : next.status,
@@ -509,5 +572,8 @@ export async function executeActions(
     rounds: outcome.rounds + next.rounds,
     actions: outcome.actions + next.actions,
     errors: [...outcome.errors, ...next.errors],
+    ...(cut || next.callsCutShort !== undefined
+      ? { callsCutShort: (outcome.callsCutShort ?? 0) + (next.callsCutShort ?? 0) }
+      : {}),
   };
 }

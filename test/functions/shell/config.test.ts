@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../../core/errors.ts';
 import { isNamespaceAllowed, loadConfig } from '../../../functions/shell/config.ts';
-import { lambdaHandler } from '../../../functions/shell/deps.ts';
+import { lambdaDeadline, lambdaHandler } from '../../../functions/shell/deps.ts';
 
 describe('loadConfig', () => {
   it('reads a HyperPod deployment with defaults for the optional settings', () => {
@@ -43,6 +43,36 @@ describe('loadConfig', () => {
     expect(paths).toEqual(['TRAINKEEPER_POD_SECURITY', 'TRAINKEEPER_TABLE']);
   });
 
+  it('reads the agent fan-out limit and the time margin, with defaults', () => {
+    const env = {
+      TRAINKEEPER_MODE: 'local',
+      TRAINKEEPER_TABLE: 't',
+      TRAINKEEPER_KUBE_ENDPOINT: 'https://127.0.0.1:1',
+    };
+    expect(loadConfig(env)).toMatchObject({ agentConcurrency: 64, actMarginMs: 10_000 });
+    expect(
+      loadConfig({ ...env, TRAINKEEPER_AGENT_CONCURRENCY: '256', TRAINKEEPER_ACT_MARGIN_SECONDS: '2.5' }),
+    ).toMatchObject({ agentConcurrency: 256, actMarginMs: 2_500 });
+  });
+
+  it.each([
+    ['TRAINKEEPER_AGENT_CONCURRENCY', 'lots', 'must be a whole number from 1 to 1024'],
+    ['TRAINKEEPER_AGENT_CONCURRENCY', '0', 'must be a whole number from 1 to 1024'],
+    ['TRAINKEEPER_AGENT_CONCURRENCY', '1.5', 'must be a whole number from 1 to 1024'],
+    ['TRAINKEEPER_AGENT_CONCURRENCY', '5000', 'must be a whole number from 1 to 1024'],
+    ['TRAINKEEPER_ACT_MARGIN_SECONDS', '-1', 'must be a number of seconds from 0 to 900'],
+    ['TRAINKEEPER_ACT_MARGIN_SECONDS', 'soon', 'must be a number of seconds from 0 to 900'],
+  ])('refuses %s=%s: %s', (name, value, message) => {
+    expect(() =>
+      loadConfig({
+        TRAINKEEPER_MODE: 'local',
+        TRAINKEEPER_TABLE: 't',
+        TRAINKEEPER_KUBE_ENDPOINT: 'https://127.0.0.1:1',
+        [name]: value,
+      }),
+    ).toThrow(`${name}: ${message}`);
+  });
+
   it.each([
     [['default'], 'default', true],
     [['default'], 'other', false],
@@ -68,6 +98,29 @@ describe('lambdaHandler', () => {
       );
       await expect(handler({})).rejects.toBeInstanceOf(ValidationError);
       expect(built).toBe(0);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it('gives each invocation its own Lambda context as the deadline port, and no limit outside one', async () => {
+    vi.stubEnv('TRAINKEEPER_MODE', 'local');
+    vi.stubEnv('TRAINKEEPER_TABLE', 't');
+    vi.stubEnv('TRAINKEEPER_KUBE_ENDPOINT', 'https://127.0.0.1:1');
+    try {
+      const handler = lambdaHandler((deps) => async (event: { waitMs: number }) => {
+        await new Promise((r) => setTimeout(r, event.waitMs));
+        return deps.deadline?.remainingMs();
+      });
+      const context = (ms: number) => ({ getRemainingTimeInMillis: () => ms });
+      // Interleaved: each sees its own context across its awaits.
+      const [a, b] = await Promise.all([
+        handler({ waitMs: 20 }, context(1_000)),
+        handler({ waitMs: 1 }, context(2_000)),
+      ]);
+      expect([a, b]).toEqual([1_000, 2_000]);
+      expect(await handler({ waitMs: 0 })).toBe(Number.POSITIVE_INFINITY);
+      expect(lambdaDeadline.remainingMs()).toBe(Number.POSITIVE_INFINITY);
     } finally {
       vi.unstubAllEnvs();
     }
