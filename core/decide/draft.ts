@@ -104,7 +104,8 @@ export const replaceSlot = (job: Slots, i: number, slot: PodSlot): void => {
 export const writableSlot = (job: Slots, slot: PodSlot): PodSlot => {
   const state = drafts.get(job);
   if (!state || state.owned.has(slot)) return slot;
-  let i = slotPosition(job, slot.name);
+  // With the index built, a lookup; before, a scan of the array for the object (no slot is read).
+  let i = state.positions === undefined ? -1 : slotPosition(job, slot.name);
   if (job.pods[i] !== slot) i = job.pods.indexOf(slot);
   if (i < 0) throw new Error(`writableSlot: pod ${slot.name} holds no slot of the record`);
   const copy = { ...slot };
