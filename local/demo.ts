@@ -9,7 +9,9 @@
  *
  * Exits 0 only if every fault was detected and recovered, the first job succeeded, and the elastic job
  * scaled down and back up with no remediation but the node fault's. `--torch` runs the same with the real
- * PyTorch DDP trainers (needs torch for /usr/bin/python3).
+ * PyTorch DDP trainers (needs torch for /usr/bin/python3), plus an in-process restart scene between the two:
+ * examples/jobs/demo-inprocess-torch.yaml (2 pods × 2 workers, `spec.trainkeeper.inProcessRestart`, agents
+ * with `--inprocess-restart`) loses a worker and must recover at level `inprocess` and succeed.
  */
 
 import { spawnSync } from 'node:child_process';
@@ -106,12 +108,22 @@ export const substitute = (text: string, values: Record<string, string>): string
 export function demoManifest(
   checkpointDir: string,
   torch: boolean,
-  scene: 'faults' | 'elastic' = 'faults',
+  scene: 'faults' | 'elastic' | 'inprocess' = 'faults',
 ): string {
-  const base = scene === 'elastic' ? 'demo-elastic' : 'demo';
+  if (scene === 'inprocess' && !torch) throw new Error('the in-process restart scene needs --torch');
+  const base = scene === 'faults' ? 'demo' : `demo-${scene}`;
   const text = readFileSync(join(REPO_ROOT, 'examples/jobs', `${base}${torch ? '-torch' : ''}.yaml`), 'utf8');
   return substitute(text, { CHECKPOINT_DIR: checkpointDir });
 }
+
+/** The in-process restart scene's job (examples/jobs/demo-inprocess-torch.yaml) and its fault. */
+const INPROCESS_JOB = 'demo-inprocess';
+const INPROCESS_FAULT: FaultStep = {
+  fault: 'crash',
+  options: { rank: 1, exitCode: 3 },
+  label: 'in-process: worker crash (rank 1 exits 3)',
+  expect: /^(WorkerCrash|LogFault_)/,
+};
 
 /** The elastic scene's job and the sizes it moves between (examples/jobs/demo-elastic.yaml). */
 const ELASTIC_JOB = 'demo-elastic';
@@ -256,6 +268,50 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     }
     const done = await waitFor('job completion', (j) => j.status.phase === 'Succeeded', 180_000);
 
+    // The in-process restart scene (--torch): a worker dies; the other three stay alive and re-enter, the
+    // agents replace only the dead one, and the restart is recorded at level inprocess.
+    let inProcessOk = true;
+    if (options.torch) {
+      const submittedIpr = await fetch(`${api}/jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/yaml' },
+        body: demoManifest(join(plane.dataDir, 'checkpoints-inprocess'), true, 'inprocess'),
+      });
+      if (submittedIpr.status !== 201)
+        throw new Error(`submit failed: ${submittedIpr.status} ${await submittedIpr.text()}`);
+      jobName = INPROCESS_JOB;
+      say(`${since()}  submitted default/${INPROCESS_JOB} (2 nodes × 2 workers, inProcessRestart: true)`);
+      await waitFor(
+        `${INPROCESS_JOB} training`,
+        (j) => j.status.phase === 'Running' && (j.status.progress.step ?? 0) >= 10,
+        120_000,
+      );
+      const injected = await injectChaos(chaosTarget(), INPROCESS_FAULT.fault, INPROCESS_FAULT.options);
+      say(`${since()}  ${pc.magenta(`inject: ${INPROCESS_FAULT.label} → ${injected.target}`)}`);
+      const recovered = await waitFor(
+        `recovery of ${INPROCESS_JOB}`,
+        (j) => j.status.phase === 'Running' && j.status.remediations.some((r) => r.restartLatencyMs !== null),
+        120_000,
+      );
+      const fresh = recovered.status.remediations;
+      const remediation = fresh.find(
+        (r) =>
+          INPROCESS_FAULT.expect.test(r.reason) && r.level === 'inprocess' && r.restartLatencyMs !== null,
+      );
+      results.push({
+        label: INPROCESS_FAULT.label,
+        injectedAt: injected.at,
+        remediation: remediation ?? fresh.at(-1),
+        unexpected: fresh.filter((r) => r !== remediation),
+      });
+      const finished = await waitFor(
+        `${INPROCESS_JOB} completion`,
+        (j) => j.status.phase === 'Succeeded',
+        180_000,
+      );
+      inProcessOk = remediation !== undefined && finished.status.remediations.length === 1;
+    }
+
     // The elastic scene: every node healthy again (the node-fault scene left one unhealthy), then an elastic
     // job on exactly the 4 nodes; a node fault shrinks it, the healed node grows it back.
     const healed = await injectChaos(chaosTarget(), 'node-heal');
@@ -382,12 +438,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
       say(pc.yellow(`unexpected remediation (${ELASTIC_JOB}): ${r.reason} (${r.level})`));
     const elasticOk = down.event !== undefined && up.event !== undefined && elasticAlarms.length === 0;
 
-    ok = allRecovered && falseAlarms.length === 0 && done.status.phase === 'Succeeded' && elasticOk;
+    ok =
+      allRecovered &&
+      falseAlarms.length === 0 &&
+      done.status.phase === 'Succeeded' &&
+      inProcessOk &&
+      elasticOk;
     say('');
     say(
       ok
         ? pc.green(
-            `job Succeeded after ${results.length} faults, all detected and recovered; the elastic job scaled ${ELASTIC_FULL} → ${ELASTIC_SHRUNK} → ${ELASTIC_FULL} (${since().trim()} in all)`,
+            `jobs Succeeded after ${results.length} faults, all detected and recovered${options.torch ? ' (the in-process one at level inprocess)' : ''}; the elastic job scaled ${ELASTIC_FULL} → ${ELASTIC_SHRUNK} → ${ELASTIC_FULL} (${since().trim()} in all)`,
           )
         : pc.red(
             'demo failed: not every fault was detected and recovered exactly once, or the elastic job did not scale down and back up',

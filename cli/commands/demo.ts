@@ -12,7 +12,10 @@ export function registerDemoCommand(program: Command): void {
     .description(
       'run the whole control plane locally: a job, four injected faults, four recoveries, an elastic job shrinking and growing back',
     )
-    .option('--torch', 'use the real PyTorch DDP trainers (needs torch for /usr/bin/python3)')
+    .option(
+      '--torch',
+      'use the real PyTorch DDP trainers, plus an in-process restart scene (needs torch for /usr/bin/python3)',
+    )
     .option('--keep', 'keep the data directory (logs, checkpoints) afterwards')
     .addHelpText('after', '\nExample:\n  $ trainkeeper demo\n  $ trainkeeper demo --torch')
     .action(
