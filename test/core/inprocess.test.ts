@@ -140,6 +140,19 @@ describe('rung 0: in-process restart', () => {
     expect(s.job.phase).toBe('Running');
   });
 
+  it('starts an agent that went idle during the restart (its container restarted) with /start at the new generation', () => {
+    const s = running();
+    s.world.onInProcessRestart = 'lost';
+    s.after(5000).observe(s.crash(1));
+    expect(s.job.phase).toBe('Restarting');
+    s.after(1000).observe(s.agentAnswer(s.slot(1).name, 'READY', { generation: -1 }));
+    expect(s.actionsOf('StopAgents')).toEqual([]);
+    expect(s.actionsOf('StartAgents').map((a) => [a.generation, a.starts.map((x) => x.pod)])).toEqual([
+      [1, [s.slot(1).name]],
+    ]);
+    expect(s.actionsOf('StartAgents')[0]!.starts[0]!.body.master_port).toBe(s.job.masterPort);
+  });
+
   it('holds /inprocess-restart while restart backoff runs', () => {
     const backoff = { freeRestarts: 0, initialSeconds: 10, maxSeconds: 60, multiplier: 2 };
     const s = running({ trainkeeper: { inProcessRestart: true, restartBackoff: backoff } });
