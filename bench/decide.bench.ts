@@ -5,6 +5,7 @@
  * smallest job: a decide that does O(changed slots) work per observation grows with N only through the
  * passes the level-triggered lifecycle and the record's size checks make, so the `× 16 pods` column shows
  * how far from flat each size is. `DECIDE_BENCH_ITERATIONS` sets the calls per figure (default 30).
+ * Wall and CPU time are both printed (on a loaded machine wall time also counts waits for a core).
  * Figures are printed, never asserted.
  */
 import { measureDecide } from './decide-scale.ts';
@@ -25,10 +26,12 @@ export default async function bench(): Promise<void> {
       pods.toLocaleString('en-US'),
       fmt(f.p50Ms),
       fmt(f.p95Ms),
+      fmt(f.cpuP50Ms),
       `${(f.p50Ms / base).toFixed(1)}×`,
       fmt(f.compactP50Ms),
       fmt(f.faultP50Ms),
       fmt(f.faultP95Ms),
+      fmt(f.faultCpuP50Ms),
     ]);
   }
   printTable(
@@ -36,10 +39,12 @@ export default async function bench(): Promise<void> {
       '>pods',
       '>heartbeat p50 (ms)',
       '>heartbeat p95 (ms)',
+      '>heartbeat CPU p50 (ms)',
       '>p50 × 16 pods',
       '>of which compactRecord p50 (ms)',
       '>restart p50 (ms)',
       '>restart p95 (ms)',
+      '>restart CPU p50 (ms)',
     ],
     rows,
   );
