@@ -117,7 +117,8 @@ export async function startDynamoDbLocal(): Promise<LocalDynamo> {
         await probe.send(new ListTablesCommand({}));
         break;
       } catch (err) {
-        if (i > 300)
+        // Up to ~90 s: a JVM start on a loaded 2-core machine (a test run starts several) can take a minute.
+        if (i > 900)
           throw new Error(`DynamoDB Local did not answer on ${endpoint}: ${String(err)} ${stderr}`);
         await sleep(100);
       }

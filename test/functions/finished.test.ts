@@ -18,7 +18,7 @@ beforeAll(async () => {
   // DynamoDB Local: the big records here are stored in parts (dynalite, without transactions, keeps one item).
   h = await startHarness({}, { dynamo: 'dynamodb-local' });
   api = makeHandler(h.deps);
-});
+}, 120_000);
 afterAll(async () => {
   await h?.stop();
 });

@@ -94,10 +94,11 @@ export function runStoreContract(label: string, start: () => Promise<LocalDynamo
     let store: DynamoJobStore;
     let now = 1_700_000_000_000;
 
+    // A JVM start (DynamoDB Local) on a loaded machine can take over a minute.
     beforeAll(async () => {
       dynamo = await start();
       client = makeDocClient(dynamo.endpoint);
-    });
+    }, 120_000);
     afterAll(async () => {
       client?.destroy();
       await dynamo?.stop();
