@@ -441,7 +441,7 @@ async function flush(deps: Deps, ref: JobRef, emissions: Emissions): Promise<voi
       const at = deps.clock.now();
       await attempt(deps, 'metricStore.setGauges', job, () => deps.metricStore.setGauges(gauges, at));
     }
-    await pushMetrics(deps);
+    await pushMetricsNowAndThen(deps);
   }
 }
 
@@ -464,6 +464,25 @@ export async function countSafely(
   } catch (err) {
     deps.log.error('metrics: counter increment failed', { error: describeError(err) });
   }
+}
+
+/**
+ * How often a Lambda instance pushes the totals after its own decisions. A push reads every counter and
+ * gauge (8 partitions each); with 1,000 busy jobs, pushing after every decision would read them hundreds of
+ * times a second. Pushes send totals, so skipping one loses nothing: the next push (this instance's, or the
+ * sweep's, which pushes every run) carries it.
+ */
+export const METRICS_PUSH_MIN_INTERVAL_MS = 10_000;
+/** When each sink was last pushed to from a decision (per Lambda instance). */
+const lastDecisionPush = new WeakMap<object, number>();
+
+/** `pushMetrics` unless this instance pushed to the same sink less than `METRICS_PUSH_MIN_INTERVAL_MS` ago. */
+export async function pushMetricsNowAndThen(deps: Pick<Deps, 'metricStore' | 'metrics' | 'clock' | 'log'>) {
+  const now = deps.clock.now();
+  const last = lastDecisionPush.get(deps.metrics);
+  if (last !== undefined && now - last < METRICS_PUSH_MIN_INTERVAL_MS) return;
+  lastDecisionPush.set(deps.metrics, now);
+  await pushMetrics(deps);
 }
 
 /**
