@@ -25,11 +25,11 @@ export interface Statement {
 
 /**
  * DynamoDB actions `DynamoJobStore` sends on the hot path (Get/Put/Update/Delete, Query on the table and
- * its indexes, BatchGet for index hits, BatchWrite for timeline pruning). `CreateTable`/`UpdateTimeToLive`
- * are only used by `ensureTable` in local runs, never by a Lambda.
+ * its indexes, BatchWrite for a job's parts and timeline). `TransactWriteItems` needs no action of its own:
+ * IAM checks each Put in it as `PutItem`. `CreateTable`/`UpdateTimeToLive` are only used by `ensureTable`
+ * in local runs, never by a Lambda.
  */
 export const DYNAMO_ITEM_ACTIONS = [
-  'dynamodb:BatchGetItem',
   'dynamodb:BatchWriteItem',
   'dynamodb:DeleteItem',
   'dynamodb:GetItem',

@@ -43,7 +43,7 @@ type KeyType = 'string' | 'number';
 
 /**
  * A neutral description of the table (what SST's `sst.aws.Dynamo` and `CreateTable` both need). Every index
- * projects keys only; readers fetch full records with BatchGetItem.
+ * projects keys only; readers then read each listed job (its head and parts, one Query).
  */
 export const TABLE = {
   fields: {

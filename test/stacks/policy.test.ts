@@ -76,7 +76,6 @@ describe('lambdaStatements', () => {
     { actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [`${TARGETS.logGroupArn}:*`] },
     {
       actions: [
-        'dynamodb:BatchGetItem',
         'dynamodb:BatchWriteItem',
         'dynamodb:DeleteItem',
         'dynamodb:GetItem',
