@@ -18,13 +18,14 @@ import type { Server } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { availableParallelism, constants, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { AGENT_ENV } from '../core/agent-protocol.ts';
+import { AGENT_ENV, type StatusBody } from '../core/agent-protocol.ts';
 import { ELASTIC_EVENT_FILE_ENV, hasRealPackage, withPythonPath, writeShim } from './elastic-shim.ts';
 import { workerEnv } from './env.ts';
 import {
   ackFileName,
   INPROCESS_FILE_ENV,
   INPROCESS_SIGNAL,
+  INPROCESS_STANDBY_ENV,
   type InProcessRendezvous,
   writeInProcessModule,
 } from './inprocess-shim.ts';
@@ -107,6 +108,13 @@ class Runtime {
   /** The workers' extra PYTHONPATH entry (python modules the agent provides); undefined = not written yet. */
   private shimDir: string | undefined;
   private dispatching = false;
+  /** The warm standby worker not yet assigned a local rank (`--inprocess-standby`), if one runs. */
+  private standby: { pid: number; file: string } | undefined;
+  /** Standbys that took over a local rank: pid → the slot (their exits are that slot's). */
+  private readonly assigned = new Map<number, { localRank: number; generation: number }>();
+  private standbys = 0;
+  /** Standbys that ended before being assigned (a script that fails before `run`): bounded respawns. */
+  private standbyFailures = 0;
 
   constructor(private readonly o: AgentRuntimeOptions) {
     this.opts = o.options;
@@ -133,7 +141,7 @@ class Runtime {
       this.resolveDone = r;
     });
     this.server = createAgentServer({
-      status: () => statusBody(this.group),
+      status: () => this.status(),
       start: (body) => this.call({ type: 'StartRequested', body, at: this.now() }),
       update: (body, progress) =>
         this.call({ type: 'UpdateRequested', body, ...(progress ? { progress } : {}), at: this.now() }),
@@ -141,7 +149,7 @@ class Runtime {
         body.below_generation !== undefined &&
         this.group.generation >= body.below_generation &&
         this.group.state !== 'READY'
-          ? Promise.resolve({ code: 200, body: statusBody(this.group) })
+          ? Promise.resolve({ code: 200, body: this.status() })
           : this.call(
               {
                 type: 'StopRequested',
@@ -201,12 +209,20 @@ class Runtime {
   private async call(obs: Observation, until?: (g: WorkerGroup) => boolean): Promise<ApiResult> {
     const step = this.dispatch(obs);
     if (step.answer && !step.answer.ok) {
-      return { code: step.answer.code, body: { detail: step.answer.detail, ...statusBody(this.group) } };
+      return { code: step.answer.code, body: { detail: step.answer.detail, ...this.status() } };
     }
     if (until && !until(this.group)) {
       await new Promise<void>((resolve) => this.waiters.push({ until, resolve }));
     }
-    return { code: 200, body: statusBody(this.group) };
+    return { code: 200, body: this.status() };
+  }
+
+  /** The status body, plus the warm standby's readiness when one runs (`--inprocess-standby`). */
+  private status(): StatusBody {
+    const body = statusBody(this.group);
+    if (this.standby)
+      body.inprocess_standby = existsSync(`${this.standby.file}.ready`) ? 'ready' : 'starting';
+    return body;
   }
 
   /** Folds one observation and runs its actions. Re-entrant calls are queued. */
@@ -240,6 +256,15 @@ class Runtime {
     } finally {
       this.dispatching = false;
     }
+    const g = this.group;
+    // A standby has nothing to take over once the run is over.
+    if (this.standby && (g.state === 'COMPLETED' || g.state === 'SHUTDOWN')) {
+      this.procs.kill(this.standby.pid, 'SIGKILL');
+      this.standby = undefined;
+    }
+    // One standby per running generation, started once the workers run (not while they re-enter).
+    if (g.state === 'RUNNING' && g.phase === 'workers' && !g.pendingInProcess && g.rendezvous)
+      this.spawnStandby(g.generation, g.rendezvous);
     this.wake();
     return first!;
   }
@@ -268,6 +293,7 @@ class Runtime {
         this.awaitReentry(a.generation, a.deadline);
         return;
       case 'StopWorkers':
+        this.standby = undefined; // stopped with the rest; the next run starts its own
         this.procs.stopAll(a.signal, a.graceSeconds).then(
           () => this.dispatch({ type: 'AllWorkersGone', generation: a.generation, at: this.now() }),
           (err: unknown) => this.o.stderr(`trainkeeper-agent: stopping workers failed: ${String(err)}\n`),
@@ -322,7 +348,7 @@ class Runtime {
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(`${file}.tmp`, JSON.stringify(body));
     renameSync(`${file}.tmp`, file);
-    this.procs.signal(INPROCESS_SIGNAL);
+    this.procs.signal(INPROCESS_SIGNAL, this.standby ? [this.standby.pid] : []);
     this.o.stderr(
       `trainkeeper-agent: in-process restart to generation ${generation} (master ${r.masterAddr}:${r.masterPort})\n`,
     );
@@ -369,7 +395,7 @@ class Runtime {
         `trainkeeper-agent: elastic event for generation ${g.generation}: world size changes to ${body.nnodes} node(s)\n`,
       );
     }
-    return { code: 200, body: statusBody(this.group) };
+    return { code: 200, body: this.status() };
   }
 
   private spawnWorkers(
@@ -380,7 +406,11 @@ class Runtime {
     const nproc = this.o.nproc;
     const shim = this.pythonShim();
     const gpus = this.opts.bindGpus ? (this.o.gpus ?? 0) : 0;
-    for (const localRank of localRanks ?? Array.from({ length: nproc }, (_, i) => i)) {
+    const ranks = localRanks ? [...localRanks] : Array.from({ length: nproc }, (_, i) => i);
+    // An in-process replacement: a warm standby takes over the first dead local rank.
+    if (localRanks && this.standby && ranks.length > 0)
+      this.assignStandby(ranks.shift()!, generation, rendezvous);
+    for (const localRank of ranks) {
       const attemptDir = join(this.workDir, `attempt_${generation}`, String(localRank));
       const env = workerEnv({
         base: this.o.env,
@@ -411,6 +441,73 @@ class Runtime {
       const pid = this.procs.start(plan, (exit) => this.onWorkerExit(generation, exit));
       if (pid === undefined) continue;
     }
+  }
+
+  /**
+   * Starts the warm standby (`--inprocess-standby`): the training script with the worker env of local rank 0
+   * plus `TRAINKEEPER_INPROCESS_STANDBY`; `trainkeeper_inprocess.run` waits there for an assignment. Its
+   * output is prefixed `[standby]:` until it takes over a rank.
+   */
+  private spawnStandby(generation: number, rendezvous: NonNullable<WorkerGroup['rendezvous']>): void {
+    if (!this.opts.inProcessStandby || this.opts.standalone || this.standby || this.exiting) return;
+    if (this.standbyFailures >= MAX_STANDBY_FAILURES) return;
+    const dir = join(this.workDir, 'standby', String(++this.standbys));
+    const env = workerEnv({
+      base: this.o.env,
+      localRank: 0,
+      nproc: this.o.nproc,
+      rendezvous,
+      generation,
+      maxRestarts: this.opts.maxRestarts,
+      runId: this.runId,
+      errorFile: join(dir, 'error.json'),
+    });
+    env[INPROCESS_FILE_ENV] = this.inProcessFile();
+    env[INPROCESS_STANDBY_ENV] = join(dir, 'assignment.json');
+    env.PYTHONPATH = withPythonPath(env.PYTHONPATH, this.pythonShim());
+    const plan = this.plan(-3, '[standby]:', this.opts.script, this.opts.scriptArgs, env, generation);
+    plan.errorFile = join(dir, 'error.json');
+    let pid: number | undefined;
+    pid = this.procs.start(plan, (exit) => {
+      const slot = pid === undefined ? undefined : this.assigned.get(pid);
+      if (slot) {
+        this.assigned.delete(pid!);
+        this.onWorkerExit(slot.generation, { ...exit, localRank: slot.localRank });
+        return;
+      }
+      if (this.standby?.pid === pid) {
+        this.standby = undefined;
+        this.standbyFailures += 1;
+        this.o.stderr(
+          `trainkeeper-agent: the standby worker ended (${exit.signal ?? `exit ${exit.exitCode}`})\n`,
+        );
+      }
+    });
+    if (pid !== undefined) this.standby = { pid, file: env[INPROCESS_STANDBY_ENV] };
+  }
+
+  /** Gives the standby `localRank` at `generation`: its assignment file, then its output prefix. */
+  private assignStandby(
+    localRank: number,
+    generation: number,
+    r: NonNullable<WorkerGroup['rendezvous']>,
+  ): void {
+    const s = this.standby!;
+    this.standby = undefined;
+    this.assigned.set(s.pid, { localRank, generation });
+    const body: InProcessRendezvous & { local_rank: number } = {
+      generation,
+      master_addr: r.masterAddr,
+      master_port: r.masterPort,
+      nnodes: r.nnodes,
+      group_rank: r.rank,
+      nproc: this.o.nproc,
+      local_rank: localRank,
+    };
+    writeFileSync(`${s.file}.tmp`, JSON.stringify(body));
+    renameSync(`${s.file}.tmp`, s.file);
+    this.procs.retarget(s.pid, `[default${localRank}]:`);
+    this.o.stderr(`trainkeeper-agent: standby pid ${s.pid} takes over local rank ${localRank}\n`);
   }
 
   private onWorkerExit(generation: number, exit: ProcessExit): void {
@@ -517,7 +614,7 @@ class Runtime {
     const g = this.group;
     this.emit({
       kind: 'heartbeat',
-      workers: this.procs.live,
+      workers: this.procs.live - (this.standby ? 1 : 0),
       ...(g.progress ? { progress: g.progress } : {}),
     });
   }
@@ -547,6 +644,9 @@ class Runtime {
     });
   }
 }
+
+/** After this many standbys ended unassigned, the agent stops starting them (and says so once). */
+const MAX_STANDBY_FAILURES = 3;
 
 /** A free TCP port on loopback (for the standalone rendezvous). */
 export async function freePort(): Promise<number> {

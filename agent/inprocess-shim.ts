@@ -9,7 +9,9 @@
  *   on `POST /inprocess-restart`, then sends SIGUSR1 to the live workers;
  * - a worker that re-initialised its process group at generation g writes `ack-<g>-<LOCAL_RANK>` next to
  *   that file; the agent goes RUNNING at g once every local rank acknowledged;
- * - without the env var, `run()` re-raises every failure (process-level restart semantics).
+ * - without the env var, `run()` re-raises every failure (process-level restart semantics);
+ * - a warm standby (`--inprocess-standby`) has `TRAINKEEPER_INPROCESS_STANDBY` too: `run()` waits for that
+ *   assignment file (the rendezvous plus `local_rank`) before it initialises, then runs as a replacement.
  *
  * ```
  *  survivor:  train_fn ──✗ allreduce fails (peer died) ── destroy PG ── wait file(g+1) ── init PG ── ack ── sync ── train_fn
@@ -22,6 +24,12 @@ import { join } from 'node:path';
 
 /** Env var naming the rendezvous file of the in-process restart tier (set on workers in that mode). */
 export const INPROCESS_FILE_ENV = 'TRAINKEEPER_INPROCESS_FILE';
+
+/**
+ * Env var of a warm standby worker (`--inprocess-standby`): the file whose appearance assigns it a local
+ * rank (JSON: `InProcessRendezvous` plus `local_rank`). Until then it waits inside `run()`.
+ */
+export const INPROCESS_STANDBY_ENV = 'TRAINKEEPER_INPROCESS_STANDBY';
 
 /** The signal that tells live workers a new rendezvous was published. */
 export const INPROCESS_SIGNAL = 'SIGUSR1' as const;
@@ -58,7 +66,8 @@ On a collective failure (gloo raises RuntimeError when a peer dies) or when the 
 rendezvous (TRAINKEEPER_INPROCESS_FILE + SIGUSR1), the module destroys the process group, waits for the
 agent's new rendezvous, re-initialises, acknowledges, makes every rank's state equal to the surviving rank
 with the lowest completed step, and calls train again. Without TRAINKEEPER_INPROCESS_FILE every failure
-is re-raised (the agent restarts the process).
+is re-raised (the agent restarts the process). A warm standby process (TRAINKEEPER_INPROCESS_STANDBY set)
+waits in run() until the agent assigns it a local rank, then joins as a replaced process would.
 """
 import contextlib
 import datetime
@@ -76,6 +85,8 @@ import torch.distributed as dist
 FILE_ENV = "TRAINKEEPER_INPROCESS_FILE"
 # Seconds a worker waits for the agent's new rendezvous after a fault before it gives up (exit 1).
 WAIT_ENV = "TRAINKEEPER_INPROCESS_WAIT_SECONDS"
+# Set on a warm standby process: the file that assigns it a local rank (it waits in run() until then).
+STANDBY_ENV = "TRAINKEEPER_INPROCESS_STANDBY"
 # Process-group timeout (seconds): bounds a collective blocked on a peer that hangs instead of dying.
 COLLECTIVE_TIMEOUT_ENV = "TRAINKEEPER_INPROCESS_COLLECTIVE_TIMEOUT"
 
@@ -238,6 +249,18 @@ def _wait_for_newer(path, generation, wait):
         time.sleep(0.02)
 
 
+def _wait_for_assignment(path):
+    # Tell the agent this standby is warm (torch imported, the script has reached run()).
+    with open(path + ".ready.tmp", "w") as f:
+        f.write(str(os.getpid()))
+    os.replace(path + ".ready.tmp", path + ".ready")
+    while True:
+        r = read_rendezvous(path)
+        if r is not None and "local_rank" in r:
+            return r
+        time.sleep(0.01)
+
+
 def sync_state(state, live):
     """Makes every rank's state equal to that of the rank with in-memory state (live) and the lowest step.
 
@@ -268,7 +291,16 @@ def run(train_fn, state, backend="gloo"):
     wait = float(os.environ.get(WAIT_ENV, "600"))
     timeout = float(os.environ.get(COLLECTIVE_TIMEOUT_ENV, "60"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    rdzv = _env_rendezvous()
+    standby = os.environ.get(STANDBY_ENV)
+    if standby:
+        # A warm standby: torch is imported and the script has run up to here; wait to be given a rank.
+        assignment = _wait_for_assignment(standby)
+        local_rank = int(assignment["local_rank"])
+        os.environ.update(LOCAL_RANK=str(local_rank), GROUP_RANK=str(assignment["group_rank"]))
+        rdzv = _from_published(assignment, local_rank)
+        _log("standby takes over local rank %d at generation %d" % (local_rank, rdzv["generation"]))
+    else:
+        rdzv = _env_rendezvous()
     live = False
     reentries = 0
     if path:

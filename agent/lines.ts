@@ -15,7 +15,7 @@ const NL = 0x0a;
 
 /** One stream's splitter: `push` chunks, `flush` at end of stream. Not shared between streams. */
 export class LineSplitter {
-  private readonly prefix: Buffer;
+  private prefix: Buffer;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
@@ -25,6 +25,11 @@ export class LineSplitter {
     private readonly emit: (lines: Buffer) => void,
     private readonly maxLine = MAX_LINE_BYTES,
   ) {
+    this.prefix = Buffer.from(prefix);
+  }
+
+  /** Changes the prefix of the lines emitted from now on (a standby worker taking over a local rank). */
+  setPrefix(prefix: string): void {
     this.prefix = Buffer.from(prefix);
   }
 

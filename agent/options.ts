@@ -41,6 +41,12 @@ export interface AgentOptions {
   inProcessRestart: boolean;
   /** `--inprocess-timeout S`: seconds the workers have to re-enter before the agent gives up (default 60). */
   inProcessTimeout: number;
+  /**
+   * `--inprocess-standby` (TrainKeeper extension, off by default; needs `--inprocess-restart`): keep one warm
+   * standby worker per node (script run up to `trainkeeper_inprocess.run`, torch imported) that takes over
+   * a dead local rank on an in-process restart, so the replacement skips its start-up.
+   */
+  inProcessStandby: boolean;
   runId?: string;
   script: string;
   scriptArgs: string[];
@@ -95,6 +101,7 @@ const OURS: Record<string, Kind> = {
   'elastic-event-signal': 'value',
   'inprocess-restart': 'bool',
   'inprocess-timeout': 'value',
+  'inprocess-standby': 'bool',
 };
 /** torchrun / hyperpodrun flags that do not change what this agent does. */
 const IGNORED: Record<string, Kind> = {
@@ -173,6 +180,7 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
     if (name in OURS) values.set(name, v);
     else warnings.push(`ignoring torchrun flag --${name} ${v} (no effect in trainkeeper-agent)`);
   }
+  needsInProcess(bools, warnings);
   const script = argv[i];
   if (script === undefined) throw new UsageError('missing TRAINING_SCRIPT (the program each worker runs)');
   const get = (k: string): string | undefined => values.get(k);
@@ -216,6 +224,7 @@ export function parseAgentArgs(argv: string[]): AgentOptions {
     bindGpus: bools.has('bind-gpus'),
     inProcessRestart: bools.has('inprocess-restart'),
     inProcessTimeout: inProcessTimeout(get('inprocess-timeout'), bools.has('inprocess-restart'), warnings),
+    inProcessStandby: bools.has('inprocess-standby') && bools.has('inprocess-restart'),
     script,
     scriptArgs: argv.slice(i + 1),
     warnings,
@@ -244,6 +253,12 @@ function inProcessTimeout(v: string | undefined, on: boolean, warnings: string[]
   if (!on) warnings.push('--inprocess-timeout has no effect without --inprocess-restart');
   return n;
 }
+
+/** Flags that only mean something with `--inprocess-restart`. */
+const needsInProcess = (bools: Set<string>, warnings: string[]): void => {
+  if (bools.has('inprocess-standby') && !bools.has('inprocess-restart'))
+    warnings.push('--inprocess-standby has no effect without --inprocess-restart');
+};
 
 const ELASTIC_SIGNALS = ['SIGUSR1', 'SIGUSR2', 'SIGTERM', 'SIGINT'] as const;
 

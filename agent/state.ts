@@ -372,7 +372,7 @@ function onInProcessRestart(
   // Publish before spawning: the signal must reach only the survivors (a fresh process would die of it).
   s.act({ type: 'PublishRendezvous', generation: to, rendezvous });
   for (const lr of replaced) g.workers[lr] = { localRank: lr, state: 'HEALTHY', spawnedAt: to };
-  if (replaced.length) s.act({ type: 'SpawnWorkers', generation: to, rendezvous, localRanks: replaced });
+  if (replaced.length) s.act({ type: 'SpawnWorkers', generation: to, rendezvous, localRanks: [...replaced] });
   s.act({ type: 'AwaitReentry', generation: to, deadline });
   return s.accept();
 }

@@ -48,6 +48,7 @@ export interface ProcessExit {
 interface Tracked {
   plan: ProcessPlan;
   child: ChildProcess;
+  splitters: LineSplitter[];
   pgid: number | undefined;
   exited: Promise<void>;
   alive: boolean;
@@ -97,6 +98,7 @@ export class ProcessSet {
       return undefined;
     }
     const tees: WriteStream[] = [];
+    const splitters: LineSplitter[] = [];
     const wire = (stream: NodeJS.ReadableStream | null, tee: string | undefined, toConsole: boolean) => {
       if (!stream) return;
       let file: WriteStream | undefined;
@@ -106,6 +108,7 @@ export class ProcessSet {
         tees.push(file);
       }
       const splitter = toConsole ? new LineSplitter(plan.prefix, this.write) : undefined;
+      if (splitter) splitters.push(splitter);
       stream.on('data', (chunk: Buffer) => {
         splitter?.push(chunk);
         file?.write(chunk);
@@ -120,6 +123,7 @@ export class ProcessSet {
     const t: Tracked = {
       plan,
       child,
+      splitters,
       pgid: child.pid,
       alive: true,
       exited: new Promise((r) => {
@@ -193,14 +197,33 @@ export class ProcessSet {
     this.tracked = [];
   }
 
-  /** Sends `signal` to every live process group (the elastic event's optional signal). */
-  signal(signal: NodeJS.Signals): void {
-    this.signalAll(signal);
+  /** Forwards the output of process `pid` with `prefix` from now on (a standby taking over a local rank). */
+  retarget(pid: number, prefix: string): void {
+    const t = this.tracked.find((x) => x.child.pid === pid);
+    if (!t) return;
+    t.plan.prefix = prefix;
+    for (const s of t.splitters) s.setPrefix(prefix);
   }
 
-  private signalAll(signal: NodeJS.Signals): void {
+  /** Sends `signal` to the process group of one process, if it is still alive. */
+  kill(pid: number, signal: NodeJS.Signals): void {
+    const t = this.tracked.find((x) => x.child.pid === pid && x.alive);
+    if (t?.pgid === undefined) return;
+    try {
+      process.kill(-t.pgid, signal);
+    } catch {
+      // ESRCH: gone already.
+    }
+  }
+
+  /** Sends `signal` to every live process group (the elastic event's optional signal), but `except` pids. */
+  signal(signal: NodeJS.Signals, except: readonly number[] = []): void {
+    this.signalAll(signal, except);
+  }
+
+  private signalAll(signal: NodeJS.Signals, except: readonly number[] = []): void {
     for (const t of this.tracked) {
-      if (t.pgid === undefined) continue;
+      if (t.pgid === undefined || except.includes(t.pgid)) continue;
       try {
         process.kill(-t.pgid, signal);
       } catch {

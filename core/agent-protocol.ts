@@ -155,6 +155,11 @@ export const StatusBody = z.object({
    * present when the agent runs with `--inprocess-restart`.
    */
   inprocess_restarts: z.number().int().optional(),
+  /**
+   * Extension: the agent's warm standby worker (`--inprocess-standby`), when one runs: `starting` (still
+   * starting up) or `ready` (waiting to take over a dead local rank).
+   */
+  inprocess_standby: z.enum(['starting', 'ready']).optional(),
 });
 export type StatusBody = z.infer<typeof StatusBody>;
 

@@ -73,10 +73,14 @@ function stubbornWorker(): string {
 }
 
 describe('in-process restart under trainkeeper-agent', () => {
-  it.skipIf(!hasTorch)(
-    'a 2-pod × 2-worker DDP job recovers a killed rank in place, survivors keep their PIDs, and ends bit-identical to an uninterrupted run',
-    async () => {
-      const steps = ['--steps', '30', '--checkpoint-every', '5', '--step-time', '0.04'];
+  it.skipIf(!hasTorch).each([
+    ['', [] as string[]],
+    [' by a warm standby (--inprocess-standby)', ['--inprocess-standby']],
+  ])(
+    'a 2-pod × 2-worker DDP job recovers a killed rank in place%s, survivors keep their PIDs, and ends bit-identical to an uninterrupted run',
+    async (_name, extra) => {
+      // 0.15 s per step leaves a warm standby time to be ready before training ends.
+      const steps = ['--steps', '30', '--checkpoint-every', '5', '--step-time', '0.15'];
       const common = ['--heartbeat-interval', '0', '--python', TORCH_PY];
       // Uninterrupted reference: one standalone agent with the job's world size (4 workers).
       const refRun = AgentProc.start([
@@ -95,6 +99,7 @@ describe('in-process restart under trainkeeper-agent', () => {
         '--inprocess-restart',
         '--inprocess-timeout',
         '60',
+        ...extra,
         ...common,
         TRAINER,
         ...steps,
@@ -113,6 +118,13 @@ describe('in-process restart under trainkeeper-agent', () => {
         throw new Error(`${String(err)}; agent output:\n${[...a!.lines, ...b!.lines].slice(-30).join('\n')}`);
       });
       expect((await b!.status()).status).toBe('running');
+      if (extra.length) {
+        // The standby reports itself warm once it waits in trainkeeper_inprocess.run.
+        const end = Date.now() + 120_000;
+        while ((await b!.status()).inprocess_standby !== 'ready' && Date.now() < end)
+          await new Promise((r) => setTimeout(r, 50));
+        expect((await b!.status()).inprocess_standby).toBe('ready');
+      }
       const before = [0, 1, 2, 3].map((r) => entries(r < 2 ? a! : b!, r)[0]!);
       process.kill(before[3]!, 'SIGKILL');
 
@@ -160,6 +172,11 @@ describe('in-process restart under trainkeeper-agent', () => {
       expect(rank3).toHaveLength(2);
       expect(rank3[1]).not.toBe(before[3]);
       expect(b!.stderr).toContain('in-process restart to generation 1');
+      if (extra.length) {
+        // The replacement was the standby started with generation 0, not a process started for generation 1.
+        expect(b!.stderr).toContain(`standby pid ${rank3[1]} takes over local rank 1`);
+        expect(b!.lines.some((l) => l.startsWith('[standby]:'))).toBe(false); // it printed nothing before
+      }
 
       const ref = await refRun;
       expect(await ref.exited).toEqual({ code: 0, signal: null });
@@ -184,7 +201,7 @@ describe('in-process restart under trainkeeper-agent', () => {
       stubbornWorker(),
     ]);
     await a.call('/start', startBody(0));
-    await a.waitStatus('faulted');
+    await a.waitStatus('faulted', 60_000);
     const survivor = printedPids(a.workerLines().filter((l) => l.startsWith('[default0]:')))[0]!;
     expect(alive(survivor)).toBe(true);
     const answer = await a.call('/inprocess-restart', startBody(1, { master_port: await freePort() }));
@@ -192,6 +209,7 @@ describe('in-process restart under trainkeeper-agent', () => {
     await until(
       () => a.records().some((r) => r.kind === 'state' && r.reason === 'InProcessRestartTimeout'),
       'the timeout',
+      60_000,
     );
     const s = await a.status();
     expect(s).toMatchObject({ status: 'faulted', reason: 'InProcessRestartTimeout', faultCount: 1 });
@@ -202,28 +220,32 @@ describe('in-process restart under trainkeeper-agent', () => {
       previous: 'FAULTED',
       generation: 1,
     });
-    await until(() => !alive(survivor), 'the survivor to be killed');
+    await until(() => !alive(survivor), 'the survivor to be killed', 60_000);
     // The control plane then escalates to a process-level restart.
     expect((await a.call('/stop')).body.status).toBe('ready');
     expect((await a.call('/start', startBody(2))).body).toMatchObject({ status: 'running', faultCount: 2 });
-  });
+  }, 180_000);
 
   it('an agent without --inprocess-restart answers /inprocess-restart with a process-level restart of all its workers', async () => {
     const a = await AgentProc.start(['--nproc-per-node', '2', '--heartbeat-interval', '0', stubbornWorker()]);
     await a.call('/start', startBody(0));
-    const faulted = await a.waitStatus('faulted');
+    const faulted = await a.waitStatus('faulted', 60_000);
     expect(faulted).toMatchObject({ reason: 'WorkerCrash', restartMode: 'process_level_restart' });
     expect(faulted.inprocess_restarts).toBeUndefined();
     const first = printedPids(a.workerLines());
-    await until(() => first.every((p) => !alive(p)), 'the survivor to be stopped (process-level behaviour)');
+    await until(
+      () => first.every((p) => !alive(p)),
+      'the survivor to be stopped (process-level behaviour)',
+      60_000,
+    );
     const answer = await a.call('/inprocess-restart', startBody(1, { master_port: await freePort() }));
     expect(answer.body).toMatchObject({ restartMode: 'process_level_restart' });
-    const running = await a.waitStatus('running');
+    const running = await a.waitStatus('running', 60_000);
     expect(running).toMatchObject({ faultCount: 1, restartMode: 'process_level_restart' });
-    await until(() => printedPids(a.workerLines()).length === 4, 'two new workers');
+    await until(() => printedPids(a.workerLines()).length === 4, 'two new workers', 60_000);
     const second = printedPids(a.workerLines()).slice(2);
     expect(second.every((p) => !first.includes(p) && alive(p))).toBe(true);
-  });
+  }, 180_000);
 
   it('rejects an /inprocess-restart body without the rendezvous fields', async () => {
     const a = await AgentProc.start(['--heartbeat-interval', '0', '--inprocess-restart', stubbornWorker()]);

@@ -61,7 +61,12 @@ describe('parseAgentArgs', () => {
     [
       'in-process restart with a timeout',
       ['--inprocess_restart', '--inprocess-timeout=2.5', 't.py'],
-      { inProcessRestart: true, inProcessTimeout: 2.5 },
+      { inProcessRestart: true, inProcessTimeout: 2.5, inProcessStandby: false },
+    ],
+    [
+      'a warm standby for in-process restarts',
+      ['--inprocess-restart', '--inprocess-standby', 't.py'],
+      { inProcessRestart: true, inProcessStandby: true },
     ],
     [
       'script arguments that look like flags',
@@ -89,6 +94,11 @@ describe('parseAgentArgs', () => {
       'an in-process timeout without in-process restart',
       ['--inprocess-timeout', '5', 't.py'],
       '--inprocess-timeout has no effect without --inprocess-restart',
+    ],
+    [
+      'a warm standby without in-process restart',
+      ['--inprocess-standby', 't.py'],
+      '--inprocess-standby has no effect without --inprocess-restart',
     ],
   ])('accepts and warns about %s', (_n, argv, warning) => {
     const o = parseAgentArgs(argv);
