@@ -182,6 +182,8 @@ describe('lambdaEnvironment', () => {
       eventBusName: 'b',
       logLevel: 'info',
       stage: 'team',
+      agentConcurrency: 64,
+      actMarginMs: 10_000,
     });
   });
 
