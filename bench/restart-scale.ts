@@ -21,6 +21,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { KubeCluster, type KubeClusterOptions } from '../adapters/kube/cluster.ts';
 import type { StartBody } from '../core/agent-protocol.ts';
+import { RANK_IPS_MAX_RANKS } from '../core/decide/lifecycle.ts';
 import { kubeConfigFor } from '../test/support/local-api.ts';
 import { type FromStandIns, NAMESPACE, podName, TOKEN, type ToStandIns } from './restart-scale-stand-ins.ts';
 
@@ -31,8 +32,8 @@ export interface RestartOptions {
   /** The adapter's agent calls in flight (default: the adapter's `DEFAULT_AGENT_CONCURRENCY`). */
   concurrency?: number;
   /**
-   * Send the rank → IP table (`rankIps`, every rank's IP) in each `/start`, as `decide` does (default
-   * true). Each body then grows with the job: n bodies of n entries.
+   * Send the rank → IP table (`rankIps`, every rank's IP) in each `/start`. Default: as `decide` does, up
+   * to `RANK_IPS_MAX_RANKS` pods. Each body then grows with the job: n bodies of n entries.
    */
   rankIps?: boolean;
 }
@@ -89,7 +90,7 @@ export async function measureRestart(pods: number, opts: RestartOptions = {}): P
       faultCount: generation,
       master_addr: rankIps[0]!.ip,
       master_port: 29500,
-      ...(opts.rankIps === false ? {} : { rankIps }),
+      ...((opts.rankIps ?? pods <= RANK_IPS_MAX_RANKS) ? { rankIps } : {}),
       spare: false,
     },
   }));

@@ -90,6 +90,15 @@ const planFor = (slot: PodSlot): PodPlan => ({
   avoidNodes: slot.avoidNodes ?? [],
 });
 
+/**
+ * Largest job (rank pods) whose `/start` bodies carry the rank → IP table (`rankIps`, optional in HyperPod's
+ * API; the agent writes it to its `--rank-ip-file`). Every body carries the whole table, so a restart sends
+ * N² entries: 4,096 ranks are ~530 MB of bodies, 16,384 ~8.6 GB, more than a Lambda can send in its time
+ * (bench/restart.bench.ts). Bigger jobs get the rendezvous (`master_addr`/`master_port`) only, which is what
+ * PyTorch's rendezvous needs; a training script that reads the rank-IP file must run at or under this size.
+ */
+export const RANK_IPS_MAX_RANKS = 1024;
+
 const startBodies = (
   job: JobRecord,
   slots: PodSlot[],
@@ -99,8 +108,12 @@ const startBodies = (
   const rules = job.spec.runPolicy.logMonitoringConfiguration.map(({ source: _source, ...wire }) => ({
     ...wire,
   }));
-  // One rank → IP table for every body (the same for all ranks): N bodies, not N² entries.
-  const rankIps = ranks.map((r) => ({ rank: r.groupRank ?? 0, ip: r.ip ?? '' }));
+  // One rank → IP table for every body (the same for all ranks): N bodies, not N² entries in memory; on the
+  // wire each body carries it, so it is sent only up to RANK_IPS_MAX_RANKS ranks.
+  const rankIps =
+    ranks.length <= RANK_IPS_MAX_RANKS
+      ? ranks.map((r) => ({ rank: r.groupRank ?? 0, ip: r.ip ?? '' }))
+      : undefined;
   return slots.map((slot) => {
     const body: StartBody = {
       rank: slot.groupRank ?? 0,
@@ -108,9 +121,9 @@ const startBodies = (
       faultCount: job.generation,
       master_addr: job.masterAddr ?? '',
       master_port: job.masterPort ?? 0,
-      rankIps,
       spare: false,
     };
+    if (rankIps) body.rankIps = rankIps;
     if (rules.length > 0) body.log_monitoring_configuration = rules;
     return { pod: slot.name, body };
   });

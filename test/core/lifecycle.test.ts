@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { LIVENESS_GRANULARITY_MS, LIVENESS_MS } from '../../core/decide/lifecycle.ts';
+import { LIVENESS_GRANULARITY_MS, LIVENESS_MS, RANK_IPS_MAX_RANKS } from '../../core/decide/lifecycle.ts';
 import { masterPortFor } from '../../core/decide/naming.ts';
 import { decide, newJobRecord } from '../../core/decide.ts';
 import { APPLIED_COMMANDS_KEPT } from '../../core/job.ts';
@@ -87,6 +87,20 @@ describe('bring-up', () => {
     expect(s.job.startTime).toBe(s.now);
     expect(s.job.runningSince).toBe(s.now);
     expect(s.job.masterAddr).toBe(rank0Ip);
+  });
+
+  it('sends the rank → IP table up to RANK_IPS_MAX_RANKS ranks, and only the rendezvous above (N² bytes)', () => {
+    for (const [replicas, table] of [
+      [RANK_IPS_MAX_RANKS, true],
+      [RANK_IPS_MAX_RANKS + 1, false],
+    ] as const) {
+      const s = given(makeSpec({ replicas }));
+      s.after(1000).bringUp();
+      const start = s.actionsOf('StartAgents', s.history)[0]!;
+      expect(start.starts).toHaveLength(replicas);
+      expect(start.starts.every((x) => x.body.master_addr === s.slot(0).ip)).toBe(true);
+      expect(start.starts.every((x) => (x.body.rankIps?.length ?? 0) === (table ? replicas : 0))).toBe(true);
+    }
   });
 
   it('waits without starting while one rank agent has not reported READY', () => {
