@@ -335,9 +335,9 @@ class Runtime {
    * survivors: the replacements are spawned after this action), so a worker not blocked in a collective
    * leaves its training step too.
    */
-  private publishRendezvous(generation: number, r: NonNullable<WorkerGroup['rendezvous']>): void {
-    const file = this.inProcessFile();
-    const body: InProcessRendezvous = {
+  /** What the workers of this node are told of a generation's rendezvous (the in-process file's body). */
+  private rendezvousBody(generation: number, r: NonNullable<WorkerGroup['rendezvous']>): InProcessRendezvous {
+    return {
       generation,
       master_addr: r.masterAddr,
       master_port: r.masterPort,
@@ -345,6 +345,11 @@ class Runtime {
       group_rank: r.rank,
       nproc: this.o.nproc,
     };
+  }
+
+  private publishRendezvous(generation: number, r: NonNullable<WorkerGroup['rendezvous']>): void {
+    const file = this.inProcessFile();
+    const body = this.rendezvousBody(generation, r);
     mkdirSync(dirname(file), { recursive: true });
     writeFileSync(`${file}.tmp`, JSON.stringify(body));
     renameSync(`${file}.tmp`, file);
@@ -496,12 +501,7 @@ class Runtime {
     this.standby = undefined;
     this.assigned.set(s.pid, { localRank, generation });
     const body: InProcessRendezvous & { local_rank: number } = {
-      generation,
-      master_addr: r.masterAddr,
-      master_port: r.masterPort,
-      nnodes: r.nnodes,
-      group_rank: r.rank,
-      nproc: this.o.nproc,
+      ...this.rendezvousBody(generation, r),
       local_rank: localRank,
     };
     writeFileSync(`${s.file}.tmp`, JSON.stringify(body));

@@ -64,7 +64,8 @@ export const runningJobOf = (pods: number): JobRecord => {
   return runningRecord(parsed.spec);
 };
 
-const heartbeat = (pod: string, at: number, step: number): Observation => ({
+/** One agent heartbeat of `pod` at generation 0 with training step `step` (what a log batch carries). */
+export const heartbeat = (pod: string, at: number, step: number): Observation => ({
   type: 'AgentRecord',
   pod,
   at,

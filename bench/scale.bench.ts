@@ -23,7 +23,7 @@ import { decide } from '../core/decide.ts';
 import type { JobRecord } from '../core/job.ts';
 import type { Observation } from '../core/observations.ts';
 import { hasJava, makeDocClient, startDynamoDbLocal } from '../local/dynamo.ts';
-import { measureDecide, runningJobOf } from './decide-scale.ts';
+import { heartbeat, measureDecide, runningJobOf } from './decide-scale.ts';
 import { measureRestart } from './restart-scale.ts';
 import { loadLine, printTable } from './support.ts';
 
@@ -40,20 +40,6 @@ interface SizeFigures {
   /** Null when some agent call of the restart failed (the run says why). */
   restartSeconds: number | null;
 }
-
-const heartbeat = (pod: string, at: number, step: number, generation: number): Observation => ({
-  type: 'AgentRecord',
-  pod,
-  at,
-  record: {
-    trainkeeper: 'agent/v1',
-    ts: new Date(at).toISOString(),
-    generation,
-    state: 'RUNNING',
-    kind: 'heartbeat',
-    progress: { step },
-  },
-});
 
 /** The store figures for one size: create, heartbeats, one full process-level restart. */
 async function storeFigures(
@@ -72,7 +58,7 @@ async function storeFigures(
     const stored = (await store.getJob(job))!;
     const pod = stored.pods[Math.floor(((i + 0.5) * pods) / HEARTBEATS)]!.name;
     now += 1000;
-    const result = decide(stored, [heartbeat(pod, now, 100 + i, stored.generation)], now);
+    const result = decide(stored, [heartbeat(pod, now, 100 + i)], now);
     if (!result.changed) throw new Error('scale: a heartbeat changed nothing (the figure would be empty)');
     const before = store.meter.writeUnits;
     await store.putJob(result.job);

@@ -321,6 +321,22 @@ const changedParts = (split: SplitRecord, prev: Snapshot | undefined, layout: La
   return out;
 };
 
+/** The condition of a job's head write: absent (a create) or still at the version the write follows. */
+const headCondition = (expect: number | 'absent') =>
+  expect === 'absent'
+    ? { ConditionExpression: 'attribute_not_exists(pk)' }
+    : {
+        ConditionExpression: '#version = :prev',
+        ExpressionAttributeNames: { '#version': 'version' },
+        ExpressionAttributeValues: { ':prev': expect },
+      };
+
+/** A head write's lost condition: the job exists (create) or moved on (update). */
+const lostHeadWrite = (expect: number | 'absent', conflict: string, cause: unknown): Error =>
+  expect === 'absent'
+    ? new AlreadyExistsError(conflict, { cause })
+    : new ConcurrencyError(conflict, { cause });
+
 /** A base name no concurrent writer picks: the version it is written at and a random tag. */
 const newBase = (job: JobRecord): string => `${job.version}.${Math.random().toString(36).slice(2, 8)}`;
 
@@ -634,21 +650,11 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
           new PutCommand({
             TableName: this.table,
             Item,
-            ...(expect === 'absent'
-              ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : {
-                  ConditionExpression: '#version = :prev',
-                  ExpressionAttributeNames: { '#version': 'version' },
-                  ExpressionAttributeValues: { ':prev': expect },
-                }),
+            ...headCondition(expect),
           }),
         );
       } catch (err) {
-        if (isConditionFailure(err)) {
-          throw expect === 'absent'
-            ? new AlreadyExistsError(conflict, { cause: err })
-            : new ConcurrencyError(conflict, { cause: err });
-        }
+        if (isConditionFailure(err)) throw lostHeadWrite(expect, conflict, err);
         throw err;
       }
     });
@@ -690,14 +696,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       seq,
       ...this.indexAttributes(job),
     };
-    const condition =
-      expect === 'absent'
-        ? { ConditionExpression: 'attribute_not_exists(pk)' }
-        : {
-            ConditionExpression: '#version = :prev',
-            ExpressionAttributeNames: { '#version': 'version' },
-            ExpressionAttributeValues: { ':prev': expect },
-          };
+    const condition = headCondition(expect);
     const bulk = rebase ? changed.filter(([sk]) => baseOfSk(sk) !== undefined) : [];
     const withHead = rebase ? changed.filter(([sk]) => baseOfSk(sk) === undefined) : changed;
     if (bulk.length > 0) {
@@ -724,11 +723,8 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
             );
           }
         } catch (err) {
-          if (isConditionFailure(err) || isTransactionConflict(err)) {
-            throw expect === 'absent'
-              ? new AlreadyExistsError(conflict, { cause: err })
-              : new ConcurrencyError(conflict, { cause: err });
-          }
+          if (isConditionFailure(err) || isTransactionConflict(err))
+            throw lostHeadWrite(expect, conflict, err);
           throw err;
         }
       });
