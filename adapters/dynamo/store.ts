@@ -577,11 +577,14 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
         snap.texts.set(sk, item.d as string);
         snap.values.set(sk, this.parsePart(pk, sk, item.d));
       }
-      if (raced) {
+      // A part missing may be a rebase committed while this Query paged (its old base deleted after the
+      // new one was written): read again; still missing after every attempt, the job is corrupt.
+      const missing = requiredSks(layout.data).filter((sk) => !snap.values.has(sk));
+      if (raced || (missing.length > 0 && attempt < READ_ATTEMPTS - 1)) {
+        if (missing.length > 0) this.snapshots.delete(pk);
         await sleep(5 + Math.random() * 20 * (attempt + 1));
         continue;
       }
-      const missing = requiredSks(layout.data).filter((sk) => !snap.values.has(sk));
       if (missing.length > 0) {
         throw new PermanentError(
           `store: corrupt job ${pk}: missing part(s) ${missing.slice(0, 3).join(', ')}`,

@@ -5,11 +5,11 @@
  * instances) never read a mix of two versions.
  */
 import { randomUUID } from 'node:crypto';
-import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoJobStore, ensureTable } from '../../../adapters/dynamo/store.ts';
 import { MAX_RECORD_BYTES } from '../../../core/decide/compact.ts';
-import { ConcurrencyError } from '../../../core/errors.ts';
+import { ConcurrencyError, PermanentError } from '../../../core/errors.ts';
 import type { JobRecord } from '../../../core/job.ts';
 import { runningRecord } from '../../core/big-record.ts';
 import { makeSpec } from '../../core/dsl.ts';
@@ -122,6 +122,18 @@ describe('sharded job records on DynamoDB Local', () => {
     const seen = (await b.getJob(job))!;
     expect(seen).toEqual(wa);
     expect(seen.pods[250]!.lastSeenAt).toBe(ra.pods[250]!.lastSeenAt);
+  });
+
+  it('reports a job whose part is gone as corrupt, naming the part, after reading again in case a rebase was under way', async () => {
+    const { table, store } = await newStore();
+    const job = bigJob(20);
+    await store.createJob(job);
+    const slotPart = (await items(table, job)).find((i) => String(i.sk).startsWith('P#S#'))!;
+    await client.send(new DeleteCommand({ TableName: table, Key: { pk: slotPart.pk, sk: slotPart.sk } }));
+    const fresh = (await newStore(table)).store;
+    const err = await fresh.getJob(job).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(String(err)).toContain(String(slotPart.sk));
   });
 
   it('reads a record stored before the layout (one item) and rewrites it in parts on the next write', async () => {
