@@ -352,13 +352,21 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     say(
       `${since()}  ${pc.magenta(`inject: node fault (rank ${ELASTIC_FULL - 1}’s node) → ${fault.target}`)}`,
     );
-    const shrunk = await waitFor(
+    // Running at `to` pods after a completed scaling from `from`.
+    const scaled = (direction: 'up' | 'down', from: number, to: number, label: string) =>
+      waitFor(
+        label,
+        (j) =>
+          j.status.phase === 'Running' &&
+          j.status.worldSize === to &&
+          completedScaling(j, direction, from, to) !== undefined,
+        60_000,
+      );
+    const shrunk = await scaled(
+      'down',
+      ELASTIC_FULL,
+      ELASTIC_SHRUNK,
       `${ELASTIC_JOB} running at world size ${ELASTIC_SHRUNK}`,
-      (j) =>
-        j.status.phase === 'Running' &&
-        j.status.worldSize === ELASTIC_SHRUNK &&
-        completedScaling(j, 'down', ELASTIC_FULL, ELASTIC_SHRUNK) !== undefined,
-      60_000,
     );
     down.afterMs = Date.now() - fault.at;
     down.event = completedScaling(shrunk, 'down', ELASTIC_FULL, ELASTIC_SHRUNK);
@@ -370,13 +378,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<number> {
     );
     const heal = await injectChaos(chaosTarget(), 'node-heal', fault.node ? { node: fault.node } : {});
     say(`${since()}  ${pc.magenta(`heal: ${heal.target} Schedulable again`)}`);
-    const grown = await waitFor(
+    const grown = await scaled(
+      'up',
+      ELASTIC_SHRUNK,
+      ELASTIC_FULL,
       `${ELASTIC_JOB} running at world size ${ELASTIC_FULL} again`,
-      (j) =>
-        j.status.phase === 'Running' &&
-        j.status.worldSize === ELASTIC_FULL &&
-        completedScaling(j, 'up', ELASTIC_SHRUNK, ELASTIC_FULL) !== undefined,
-      60_000,
     );
     up.afterMs = Date.now() - heal.at;
     up.event = completedScaling(grown, 'up', ELASTIC_SHRUNK, ELASTIC_FULL);
