@@ -11,20 +11,15 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobDocument } from '../../core/api/documents.ts';
-import { BIN, cleanEnv, demoManifest, descendants, isAlive, ROOT, trainkeeper } from './run.ts';
+import { descendantsOf } from '../../local/kube/kubelet.ts';
+import { BIN, cleanEnv, demoManifest, isAlive, killTree, ROOT, trainkeeper } from './run.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'tk-cli-local-'));
 let up: ChildProcess | undefined;
 
 afterAll(() => {
   // Only if a test failed half-way: the process group of `local up` (it and the pods it started).
-  if (up?.pid && isAlive(up.pid)) {
-    for (const pid of [...descendants(up.pid), up.pid]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }
+  killTree(up?.pid);
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -97,7 +92,7 @@ describe('trainkeeper local up', () => {
       if (Date.now() > deadline) throw new Error(`up-job not running: ${JSON.stringify(doc.status)}`);
       await sleep(250);
     }
-    const children = descendants(up.pid as number);
+    const children = descendantsOf(up.pid as number);
     expect(children.length).toBeGreaterThanOrEqual(2); // at least the agent and its worker
 
     up.kill('SIGTERM');

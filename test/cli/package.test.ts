@@ -23,7 +23,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobDocument } from '../../core/api/documents.ts';
-import { cleanEnv, demoManifest, descendants, isAlive, ROOT, type Run } from './run.ts';
+import { descendantsOf } from '../../local/kube/kubelet.ts';
+import { cleanEnv, demoManifest, isAlive, killTree, ROOT, type Run } from './run.ts';
 
 const work = mkdtempSync(join(tmpdir(), 'tk-package-'));
 const project = join(work, 'project');
@@ -44,13 +45,7 @@ beforeAll(() => {
 }, 600_000);
 
 afterAll(() => {
-  if (up?.pid && isAlive(up.pid)) {
-    for (const pid of [...descendants(up.pid), up.pid]) {
-      try {
-        process.kill(pid, 'SIGKILL');
-      } catch {}
-    }
-  }
+  killTree(up?.pid);
   rmSync(work, { recursive: true, force: true });
   // the installed project holds the package's whole dependency tree: removing it took over the default
   // 60 s hook timeout on the shared machine at load ~29
@@ -187,7 +182,7 @@ describe('the installed package', () => {
       await sleep(500);
     }
     expect(logs).toMatchObject({ code: 0, stderr: '' });
-    const children = descendants(up.pid as number);
+    const children = descendantsOf(up.pid as number);
 
     up.kill('SIGTERM');
     expect(await exited).toBe(0);

@@ -2,11 +2,12 @@
  * Helpers for the CLI suites: run the real `trainkeeper` executable as a child process (async, so a file
  * can run several at once), a closed loopback port, and a job manifest derived from the demo job.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { descendantsOf } from '../../local/kube/kubelet.ts';
 
 /** The repository root. */
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -56,23 +57,17 @@ export function trainkeeper(
   });
 }
 
-/** Every process below `pid` (children, grandchildren, …), from `ps`. */
-export function descendants(pid: number): number[] {
-  const table = execFileSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' })
-    .trim()
-    .split('\n')
-    .map((line) => line.trim().split(/\s+/).map(Number) as [number, number]);
-  const out: number[] = [];
-  const walk = (parent: number) => {
-    for (const [child, ppid] of table) {
-      if (ppid === parent && !out.includes(child)) {
-        out.push(child);
-        walk(child);
-      }
-    }
-  };
-  walk(pid);
-  return out;
+/**
+ * SIGKILLs a process and everything below it, if it still runs: the cleanup of a test that failed half-way
+ * through a `local up` (it and the pods it started).
+ */
+export function killTree(pid: number | undefined): void {
+  if (!pid || !isAlive(pid)) return;
+  for (const p of [...descendantsOf(pid), pid]) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {}
+  }
 }
 
 /** True while a process with this id exists (and is not a zombie). */
