@@ -9,7 +9,7 @@ import { controlPlane } from './control-plane.ts';
 import { metrics } from './metrics.ts';
 import { alarms, alarmTopic } from './monitoring.ts';
 import { storage } from './storage.ts';
-import { eventRules, httpApi, logIngest, sweepSchedule } from './triggers.ts';
+import { eventRules, httpApi, logDeliveryStream, logIngest, sweepSchedule } from './triggers.ts';
 
 /**
  * Creates every resource of the stage and returns the stack outputs: `ApiUrl` (what `trainkeeper
@@ -19,9 +19,16 @@ export function trainkeeper(config: StageConfig) {
   const account = accountContext(config.region);
   const table = storage(config);
   const workspace = metrics(config, account);
-  const plane = controlPlane({ config, account, table, metrics: workspace });
+  const logStream = logDeliveryStream(config);
+  const plane = controlPlane({
+    config,
+    account,
+    table,
+    metrics: workspace,
+    ...(logStream ? { logStream } : {}),
+  });
   const api = httpApi(plane);
-  logIngest(config, account, plane);
+  logIngest(config, account, plane, logStream);
   sweepSchedule(plane);
   eventRules(config, plane);
   clusterAccess(config, plane);

@@ -22,6 +22,7 @@
  * | `TRAINKEEPER_DEPLOY_RETAIN` | `retain` (`true`/`false`) |
  * | `TRAINKEEPER_DEPLOY_LOG_FILTER` | `logFilter` (`namespaces`, `labels` or `all`; see stacks/log-filter.ts) |
  * | `TRAINKEEPER_DEPLOY_LOG_FILTER_PATTERN` | `logFilter` = `{pattern}` (a custom CloudWatch filter pattern) |
+ * | `TRAINKEEPER_DEPLOY_LOG_DELIVERY` | `logDelivery`: `direct`, `kinesis` or `kinesis:<shards>` (other fields kept from the entry) |
  *
  * Invariants: a parsed `StageConfig` names an existing cluster kind with every field that kind needs; the
  * region of a HyperPod ARN equals `region`; production stages (`production`, `prod`) retain data unless told
@@ -72,6 +73,54 @@ export const LogFilterSchema = z.union([
   z.strictObject({ pattern: z.string().max(MAX_FILTER_PATTERN_LENGTH) }),
 ]);
 
+/**
+ * `logDelivery: {kinesis}`: a Kinesis data stream between the subscription filter and `logs` (stacks/triggers.ts
+ * `logIngest`). Every field is optional.
+ */
+export const KinesisLogDeliverySchema = z.strictObject({
+  kinesis: z.strictObject({
+    /**
+     * Provisioned shards (1–64, default 1). One shard takes 1 MB/s or 1,000 records/s of writes and feeds one
+     * `logs` invocation at a time, so a job has at most this many concurrent writers.
+     */
+    shards: z.number().int().min(1).max(64).default(1),
+    /** Seconds the event source mapping gathers records before invoking `logs` (0–300, default 2). */
+    batchingWindowSeconds: z.number().int().min(0).max(300).default(2),
+    /** Records (CloudWatch Logs payloads) per `logs` invocation at most (1–10,000, default 1,000). */
+    batchSize: z.number().int().min(1).max(10_000).default(1000),
+  }),
+});
+
+const DirectLogDeliverySchema = z.literal('direct', {
+  error: 'expected "direct" or {kinesis: {shards?, batchingWindowSeconds?, batchSize?}}',
+});
+
+/** What a stage entry may give as `logDelivery`. */
+export type LogDeliveryInput =
+  | z.input<typeof DirectLogDeliverySchema>
+  | z.input<typeof KinesisLogDeliverySchema>;
+/** How the application log group's records reach `logs` (defaults applied). */
+export type LogDelivery =
+  | z.output<typeof DirectLogDeliverySchema>
+  | z.output<typeof KinesisLogDeliverySchema>;
+
+/**
+ * How the subscription filter delivers to `logs`: `'direct'` (default: the filter invokes the Lambda) or
+ * `{kinesis: {…}}` (the filter writes to a stream the Lambda reads in batches). A string is checked as
+ * `'direct'`, an object as `{kinesis}`: each bad field is reported at its own path
+ * (`logDelivery.kinesis.shards`), which a plain `z.union` would fold into one `logDelivery` issue.
+ */
+export const LogDeliverySchema = z.unknown().transform((v, ctx): LogDelivery => {
+  const parsed = (
+    typeof v === 'object' && v !== null ? KinesisLogDeliverySchema : DirectLogDeliverySchema
+  ).safeParse(v);
+  if (parsed.success) return parsed.data;
+  for (const issue of parsed.error.issues) {
+    ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  }
+  return z.NEVER;
+});
+
 /** The validated configuration of one stage. */
 export const StageConfigSchema = z
   .strictObject({
@@ -113,6 +162,12 @@ export const StageConfigSchema = z
     alarmEmail: z.email().optional(),
     retain: z.boolean().optional(),
     logFilter: LogFilterSchema.default('namespaces'),
+    /**
+     * `'direct'` (default): the subscription filter invokes `logs` (one invocation per payload). `{kinesis}`:
+     * the filter writes to a Kinesis data stream and `logs` reads it in batches, reconciling each job once per
+     * batch — for jobs of more than about 1,000 pods or clusters with thousands of log streams (docs/deploy.md).
+     */
+    logDelivery: LogDeliverySchema.default('direct'),
     /** Restarts (any level) within 5 minutes that make a storm. */
     restartStormThreshold: z.number().int().positive().default(10),
     logLevel: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
@@ -166,7 +221,9 @@ export const StageConfigSchema = z
 /** The stage configuration the stacks consume (every default applied). */
 export type StageConfig = z.output<typeof StageConfigSchema>;
 /** What a stage entry or the environment may give. */
-export type StageInput = Partial<z.input<typeof StageConfigSchema>>;
+export type StageInput = Partial<Omit<z.input<typeof StageConfigSchema>, 'logDelivery'>> & {
+  logDelivery?: LogDeliveryInput;
+};
 
 /** The EKS cluster behind the configured cluster (HyperPod's orchestrator, or the EKS cluster itself). */
 export function eksName(cluster: {
@@ -261,6 +318,7 @@ function fromEnv(env: Record<string, string | undefined>): StageInput {
     ['TRAINKEEPER_DEPLOY_RETAIN', 'retain', (s) => (s === 'true' ? true : s === 'false' ? false : s)],
     ['TRAINKEEPER_DEPLOY_LOG_FILTER', 'logFilter', (s) => s],
     ['TRAINKEEPER_DEPLOY_LOG_FILTER_PATTERN', 'logFilter', (s) => ({ pattern: s })],
+    ['TRAINKEEPER_DEPLOY_LOG_DELIVERY', 'logDelivery', logDeliveryFromEnv],
   ];
   for (const [key, field, parse] of map) {
     const s = v(key);
@@ -270,8 +328,20 @@ function fromEnv(env: Record<string, string | undefined>): StageInput {
 }
 
 /**
+ * `direct` → `'direct'`; `kinesis` → `{kinesis: {}}`; `kinesis:<shards>` → `{kinesis: {shards}}`. Anything else
+ * is passed on as it is, for the schema to name (`logDelivery`, `logDelivery.kinesis.shards`).
+ */
+function logDeliveryFromEnv(s: string): unknown {
+  if (s === 'kinesis') return { kinesis: {} };
+  const shards = /^kinesis:(.*)$/.exec(s)?.[1]?.trim();
+  if (shards === undefined) return s;
+  return { kinesis: { shards: /^\d+$/.test(shards) ? Number(shards) : shards } };
+}
+
+/**
  * The configuration of `stage`: its `STAGES` entry overlaid with the environment, validated. A cluster given
- * in the environment replaces the entry's cluster field by field (same kind) or whole (another kind).
+ * in the environment replaces the entry's cluster field by field (same kind) or whole (another kind); a
+ * `kinesis` delivery in the environment keeps the entry's other `kinesis` fields.
  * Throws `StageConfigError` listing every bad field (`cluster.hyperPodArn: …`).
  */
 export function stageConfig(
@@ -287,6 +357,12 @@ export function stageConfig(
     overCluster && baseCluster && (overCluster.kind === undefined || overCluster.kind === baseCluster.kind)
       ? { ...baseCluster, ...overCluster }
       : (overCluster ?? baseCluster);
+  const baseKinesis = kinesisFields(base.logDelivery);
+  const overKinesis = kinesisFields(over.logDelivery);
+  const logDelivery =
+    baseKinesis && overKinesis
+      ? { kinesis: { ...baseKinesis, ...overKinesis } }
+      : (over.logDelivery ?? base.logDelivery);
   // AWS_REGION (the shell's default) only fills a region nothing else gives: it must not move a stage.
   const region = over.region ?? base.region ?? (env.AWS_REGION?.trim() || undefined);
   const parsed = StageConfigSchema.safeParse({
@@ -294,6 +370,7 @@ export function stageConfig(
     ...over,
     ...(region ? { region } : {}),
     ...(cluster ? { cluster } : {}),
+    ...(logDelivery !== undefined ? { logDelivery } : {}),
     stage,
   });
   if (!parsed.success) {
@@ -306,6 +383,13 @@ export function stageConfig(
     );
   }
   return parsed.data;
+}
+
+/** The `kinesis` fields of a `logDelivery` input, if it is an object with an object `kinesis`. */
+function kinesisFields(v: unknown): Record<string, unknown> | undefined {
+  if (typeof v !== 'object' || v === null) return undefined;
+  const k = (v as { kinesis?: unknown }).kinesis;
+  return typeof k === 'object' && k !== null ? (k as Record<string, unknown>) : undefined;
 }
 
 /**

@@ -2,7 +2,8 @@
  * The four Lambdas (nodejs22.x, one role and one log group each) and the stage's EventBridge bus. Each
  * function gets the environment `functions/shell/config.ts` reads and only the IAM statements `lambdaStatements`
  * lists for it; the asynchronous ones (logs, sweep, events) retry twice and then land in their own SQS DLQ
- * (on-failure destination of the asynchronous invocation).
+ * (on-failure destination of the asynchronous invocation). With `logDelivery: {kinesis}` the `logs` role may
+ * also read the log delivery stream (its event source mapping, stacks/triggers.ts, polls with that role).
  *
  * No SST `link`: linking `sst.aws.Dynamo`/`sst.aws.Bus` grants `dynamodb:*`/`events:*`, broader than the
  * handlers use, and the handlers read plain environment variables, not `Resource`.
@@ -50,8 +51,10 @@ export function controlPlane(input: {
   account: AccountContext;
   table: sst.aws.Dynamo;
   metrics: MetricsWorkspace;
+  /** The log delivery stream (`logDelivery: {kinesis}`; from `logDeliveryStream` in stacks/triggers.ts). */
+  logStream?: aws.kinesis.Stream;
 }): ControlPlane {
-  const { config, account, table, metrics } = input;
+  const { config, account, table, metrics, logStream } = input;
   const bus = new sst.aws.Bus('Bus');
   const eksArn = $resolve({ partition: account.partition, acct: account.account }).apply(
     ({ partition, acct }) =>
@@ -77,6 +80,9 @@ export function controlPlane(input: {
   for (const name of Object.keys(FUNCTION_NAMES) as LambdaName[]) {
     const dlq = LAMBDA_NEEDS[name].dlq ? deadLetterQueue(FUNCTION_NAMES[name], config) : undefined;
     if (dlq) queues[name] = dlq;
+    // Inside the role's inline policy with the others (SST's `permissions`): a separate RolePolicy would fight
+    // the role's exclusive `inlinePolicies`.
+    const streamArn = name === 'logs' && logStream ? logStream.arn : undefined;
     const logGroup = new aws.cloudwatch.LogGroup(`${FUNCTION_NAMES[name]}Logs`, {
       name: `/aws/lambda/trainkeeper-${config.stage}-${name}`,
       retentionInDays: 30,
@@ -88,7 +94,8 @@ export function controlPlane(input: {
       workspaceArn: metrics.arn,
       eksClusterArn: eksArn,
       dlqArn: dlq?.arn ?? '',
-    }).apply(({ logGroupArn, tableArn, busArn, workspaceArn, eksClusterArn, dlqArn }) =>
+      logStreamArn: streamArn ?? '',
+    }).apply(({ logGroupArn, tableArn, busArn, workspaceArn, eksClusterArn, dlqArn, logStreamArn }) =>
       lambdaStatements(name, {
         logGroupArn,
         tableArn,
@@ -97,6 +104,7 @@ export function controlPlane(input: {
         eksClusterArn,
         ...(hyperPodClusterArn ? { hyperPodClusterArn } : {}),
         ...(dlqArn ? { dlqArn } : {}),
+        ...(logStreamArn ? { logStreamArn } : {}),
       }),
     );
     functions[name] = new sst.aws.Function(FUNCTION_NAMES[name], {

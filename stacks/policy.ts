@@ -4,7 +4,8 @@
  * types, so tests check them directly and the stacks only wire their results into resources.
  *
  * Invariants:
- * - every statement names concrete resources: the only wildcard is `<own log group>:*` (its log streams);
+ * - every statement names concrete resources: the only wildcard is `<own log group>:*` (its log streams) — and
+ *   the application log group's ARN (`…:log-group:<name>:*`) in the conditions of the CloudWatch Logs role;
  * - each Lambda's statements are exactly what its code path calls (see `LAMBDA_NEEDS`);
  * - the Lambda environment holds only variables `functions/shell/config.ts` reads.
  */
@@ -50,6 +51,11 @@ export interface LambdaNeeds {
   cluster: boolean;
   /** Asynchronous trigger with an on-failure SQS destination. */
   dlq: boolean;
+  /**
+   * May be fed by the log delivery stream (`logDelivery: {kinesis}`): Lambda's event source mapping polls it
+   * with the function's role. Granted only when `PolicyTargets.logStreamArn` is given.
+   */
+  logStream: boolean;
 }
 
 /**
@@ -57,10 +63,10 @@ export interface LambdaNeeds {
  * DLQ: the caller sees the error).
  */
 export const LAMBDA_NEEDS: Record<LambdaName, LambdaNeeds> = {
-  api: { store: true, events: true, metrics: true, cluster: true, dlq: false },
-  logs: { store: true, events: true, metrics: true, cluster: true, dlq: true },
-  sweep: { store: true, events: true, metrics: true, cluster: true, dlq: true },
-  events: { store: true, events: true, metrics: true, cluster: true, dlq: true },
+  api: { store: true, events: true, metrics: true, cluster: true, dlq: false, logStream: false },
+  logs: { store: true, events: true, metrics: true, cluster: true, dlq: true, logStream: true },
+  sweep: { store: true, events: true, metrics: true, cluster: true, dlq: true, logStream: false },
+  events: { store: true, events: true, metrics: true, cluster: true, dlq: true, logStream: false },
 };
 
 /** The ARNs a Lambda's statements are scoped to. */
@@ -73,8 +79,13 @@ export interface PolicyTargets {
   eksClusterArn: string;
   /** Absent for a plain EKS cluster. */
   hyperPodClusterArn?: string;
-  /** The Lambda's own DLQ (absent for `api`). */
+  /**
+   * The Lambda's own DLQ (absent for `api`). For `logs` fed by Kinesis it is also the event source mapping's
+   * on-failure destination, which Lambda writes to with the same `sqs:SendMessage`.
+   */
   dlqArn?: string;
+  /** The log delivery stream (`logs` only, and only when `logDelivery` is `{kinesis}`). */
+  logStreamArn?: string;
 }
 
 /**
@@ -106,7 +117,82 @@ export function lambdaStatements(name: LambdaName, t: PolicyTargets): Statement[
     if (!t.dlqArn) throw new RangeError(`the ${name} Lambda needs its DLQ ARN`);
     out.push({ actions: ['sqs:SendMessage'], resources: [t.dlqArn] });
   }
+  if (t.logStreamArn) {
+    if (!needs.logStream) throw new RangeError(`the ${name} Lambda reads no log stream`);
+    out.push(...kinesisConsumerStatements(t.logStreamArn));
+  }
   return out;
+}
+
+/**
+ * What Lambda's Kinesis event source mapping (standard iterator, no enhanced fan-out consumer) calls with the
+ * function's role, all authorized on the stream itself: the list in the Lambda developer guide ("Process Amazon
+ * Kinesis Data Streams records with Lambda"). `kinesis:ListStreams`, which AWSLambdaKinesisExecutionRole also
+ * grants, is left out: it is account-level (no resource to scope it to), the guide no longer lists it among
+ * what the mapping needs (older versions did), and the mapping is given the stream's ARN, so it never has to
+ * list streams. `SubscribeToShard` serves enhanced fan-out only; it is in the guide's list and scoped to this
+ * stream, so a later switch to a consumer needs no policy change.
+ */
+export const KINESIS_CONSUMER_ACTIONS = [
+  'kinesis:DescribeStream',
+  'kinesis:DescribeStreamSummary',
+  'kinesis:GetRecords',
+  'kinesis:GetShardIterator',
+  'kinesis:ListShards',
+  'kinesis:SubscribeToShard',
+] as const;
+
+/**
+ * The statements that let the `logs` Lambda's event source mapping read `streamArn`. The stream is encrypted
+ * with the AWS-managed key `alias/aws/kinesis`, which needs no KMS statement (Kinesis Data Streams developer
+ * guide: the default service key "does not require application of custom IAM permissions").
+ */
+export function kinesisConsumerStatements(streamArn: string): Statement[] {
+  return [{ actions: [...KINESIS_CONSUMER_ACTIONS], resources: [streamArn] }];
+}
+
+/**
+ * What the role CloudWatch Logs assumes may do: `kinesis:PutRecord` on the delivery stream only — the one
+ * action the CloudWatch Logs guide grants for a Kinesis subscription (it grants no `PutRecords`).
+ */
+export function logsToStreamStatements(streamArn: string): Statement[] {
+  return [{ actions: ['kinesis:PutRecord'], resources: [streamArn] }];
+}
+
+/**
+ * Trust policy of the role CloudWatch Logs assumes to write into the delivery stream: `logs.amazonaws.com`,
+ * only on behalf of the application log group (`aws:SourceArn`, its `logGroupArn`) of this account
+ * (`aws:SourceAccount`) — the confused-deputy guard the CloudWatch Logs guide recommends, narrowed from its
+ * example's `arn:aws:logs:<region>:<account>:*` to the one log group.
+ */
+export function logsToStreamTrustPolicy(p: { logGroupArn: string; account: string }) {
+  return {
+    Version: '2012-10-17',
+    Statement: [
+      {
+        Effect: 'Allow',
+        Principal: { Service: 'logs.amazonaws.com' },
+        Action: 'sts:AssumeRole',
+        Condition: {
+          ArnLike: { 'aws:SourceArn': p.logGroupArn },
+          StringEquals: { 'aws:SourceAccount': p.account },
+        },
+      },
+    ],
+  } as const;
+}
+
+/** An IAM policy document allowing `statements`. */
+export function policyDocument(statements: Statement[]) {
+  return {
+    Version: '2012-10-17',
+    Statement: statements.map((s) => ({ Effect: 'Allow', Action: s.actions, Resource: s.resources })),
+  } as const;
+}
+
+/** Name of the stage's log delivery stream (`logDelivery: {kinesis}`). */
+export function logStreamName(stage: string): string {
+  return `trainkeeper-${stage}-logs`;
 }
 
 /** Trust policy of every Lambda role: assumable by the Lambda service only. */

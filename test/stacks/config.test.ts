@@ -129,6 +129,7 @@ describe('stageConfig', () => {
       alarmEmail: 'ml@example.com',
       retain: true,
       logFilter: 'all',
+      logDelivery: 'direct',
       restartStormThreshold: 10,
       logLevel: 'info',
     });
@@ -229,6 +230,114 @@ describe('stageConfig', () => {
 
   it('names the stage and each field in the error message', () => {
     expect(() => stageConfig('nowhere', {}, {})).toThrow(/stage "nowhere": region: .*; cluster: /);
+  });
+});
+
+describe('logDelivery', () => {
+  const eks = (logDelivery?: unknown): Record<string, StageInput> => ({
+    s: {
+      region: 'us-west-2',
+      cluster: { kind: 'eks', name: 'e' },
+      ...(logDelivery === undefined ? {} : { logDelivery: logDelivery as StageInput['logDelivery'] }),
+    },
+  });
+  const DEFAULTS = { shards: 1, batchingWindowSeconds: 2, batchSize: 1000 };
+
+  it('defaults to direct delivery, for the committed ci stage too', () => {
+    expect(stageConfig('s', {}, eks()).logDelivery).toBe('direct');
+    expect(stageConfig('ci').logDelivery).toBe('direct');
+    expect(stageConfig('s', {}, eks('direct')).logDelivery).toBe('direct');
+  });
+
+  it('fills every default of a kinesis entry and keeps the fields it gives', () => {
+    expect(stageConfig('s', {}, eks({ kinesis: {} })).logDelivery).toEqual({ kinesis: DEFAULTS });
+    expect(stageConfig('s', {}, eks({ kinesis: { shards: 4, batchSize: 500 } })).logDelivery).toEqual({
+      kinesis: { shards: 4, batchingWindowSeconds: 2, batchSize: 500 },
+    });
+    expect(
+      stageConfig('s', {}, eks({ kinesis: { shards: 64, batchingWindowSeconds: 0, batchSize: 10_000 } }))
+        .logDelivery,
+    ).toEqual({ kinesis: { shards: 64, batchingWindowSeconds: 0, batchSize: 10_000 } });
+  });
+
+  it.each<[string, unknown]>([
+    ['direct', 'direct'],
+    ['kinesis', { kinesis: DEFAULTS }],
+    ['kinesis:8', { kinesis: { ...DEFAULTS, shards: 8 } }],
+    [' kinesis: 3 ', { kinesis: { ...DEFAULTS, shards: 3 } }],
+  ])('reads TRAINKEEPER_DEPLOY_LOG_DELIVERY=%j', (value, expected) => {
+    expect(stageConfig('s', { TRAINKEEPER_DEPLOY_LOG_DELIVERY: value }, eks()).logDelivery).toEqual(expected);
+  });
+
+  it("lets the environment override an entry's delivery, keeping the entry's other kinesis fields", () => {
+    const entry = eks({ kinesis: { shards: 2, batchSize: 200 } });
+    expect(stageConfig('s', { TRAINKEEPER_DEPLOY_LOG_DELIVERY: 'kinesis:6' }, entry).logDelivery).toEqual({
+      kinesis: { shards: 6, batchingWindowSeconds: 2, batchSize: 200 },
+    });
+    expect(stageConfig('s', { TRAINKEEPER_DEPLOY_LOG_DELIVERY: 'direct' }, entry).logDelivery).toBe('direct');
+    expect(
+      stageConfig('s', { TRAINKEEPER_DEPLOY_LOG_DELIVERY: 'kinesis' }, eks('direct')).logDelivery,
+    ).toEqual({
+      kinesis: DEFAULTS,
+    });
+  });
+
+  it.each<[string, unknown, string[]]>([
+    ['an unknown mode', 'firehose', ['logDelivery']],
+    ['a number', 3, ['logDelivery']],
+    ['an object without kinesis', {}, ['logDelivery.kinesis']],
+    ['an unknown key beside kinesis', { kinesis: {}, firehose: {} }, ['logDelivery']],
+    ['kinesis that is not an object', { kinesis: 2 }, ['logDelivery.kinesis']],
+    ['an unknown kinesis field', { kinesis: { shard: 2 } }, ['logDelivery.kinesis']],
+    ['no shard', { kinesis: { shards: 0 } }, ['logDelivery.kinesis.shards']],
+    ['too many shards', { kinesis: { shards: 65 } }, ['logDelivery.kinesis.shards']],
+    ['a fractional shard count', { kinesis: { shards: 1.5 } }, ['logDelivery.kinesis.shards']],
+    ['shards as a string', { kinesis: { shards: '2' } }, ['logDelivery.kinesis.shards']],
+    [
+      'a negative batching window',
+      { kinesis: { batchingWindowSeconds: -1 } },
+      ['logDelivery.kinesis.batchingWindowSeconds'],
+    ],
+    [
+      'a batching window over 300 s',
+      { kinesis: { batchingWindowSeconds: 301 } },
+      ['logDelivery.kinesis.batchingWindowSeconds'],
+    ],
+    [
+      'a fractional batching window',
+      { kinesis: { batchingWindowSeconds: 0.5 } },
+      ['logDelivery.kinesis.batchingWindowSeconds'],
+    ],
+    ['an empty batch', { kinesis: { batchSize: 0 } }, ['logDelivery.kinesis.batchSize']],
+    ['a batch over 10,000 records', { kinesis: { batchSize: 10_001 } }, ['logDelivery.kinesis.batchSize']],
+    [
+      'every field bad at once',
+      { kinesis: { shards: 'x', batchingWindowSeconds: 301, batchSize: 0 } },
+      [
+        'logDelivery.kinesis.shards',
+        'logDelivery.kinesis.batchingWindowSeconds',
+        'logDelivery.kinesis.batchSize',
+      ],
+    ],
+  ])('rejects %s with its path', (_, logDelivery, paths) => {
+    expect(issuesOf(() => stageConfig('s', {}, eks(logDelivery))).map((i) => i.path)).toEqual(paths);
+  });
+
+  it.each<[string, string]>([
+    ['kinesis:0', 'logDelivery.kinesis.shards'],
+    ['kinesis:65', 'logDelivery.kinesis.shards'],
+    ['kinesis:two', 'logDelivery.kinesis.shards'],
+    ['kinesis:', 'logDelivery.kinesis.shards'],
+    ['lambda', 'logDelivery'],
+  ])('rejects TRAINKEEPER_DEPLOY_LOG_DELIVERY=%s at %s', (value, path) => {
+    const issues = issuesOf(() => stageConfig('s', { TRAINKEEPER_DEPLOY_LOG_DELIVERY: value }, eks()));
+    expect(issues.map((i) => i.path)).toEqual([path]);
+  });
+
+  it('says what a bad mode should be', () => {
+    expect(() => stageConfig('s', { TRAINKEEPER_DEPLOY_LOG_DELIVERY: 'lambda' }, eks())).toThrow(
+      /logDelivery: expected "direct" or \{kinesis: /,
+    );
   });
 });
 

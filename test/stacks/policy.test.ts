@@ -17,6 +17,10 @@ import {
   lambdaEnvironment,
   lambdaStatements,
   logGroupArn,
+  logStreamName,
+  logsToStreamStatements,
+  logsToStreamTrustPolicy,
+  policyDocument,
   remoteWriteUrl,
 } from '../../stacks/policy.ts';
 import { ROOT } from './sst-harness.ts';
@@ -120,6 +124,91 @@ describe('lambdaStatements', () => {
       expect(() => lambdaStatements(name, noDlq)).toThrow(`the ${name} Lambda needs its DLQ ARN`);
     },
   );
+});
+
+describe('log delivery through Kinesis', () => {
+  const streamArn = 'arn:aws:kinesis:us-west-2:1:stream/trainkeeper-ci-logs';
+  const kinesisRead = {
+    actions: [
+      'kinesis:DescribeStream',
+      'kinesis:DescribeStreamSummary',
+      'kinesis:GetRecords',
+      'kinesis:GetShardIterator',
+      'kinesis:ListShards',
+      'kinesis:SubscribeToShard',
+    ],
+    resources: [streamArn],
+  };
+
+  it('lets the logs Lambda read the stream (its event source mapping) and keeps its DLQ write, the mapping’s on-failure destination', () => {
+    const statements = lambdaStatements('logs', { ...TARGETS, logStreamArn: streamArn });
+    expect(statements.slice(-2)).toEqual([
+      { actions: ['sqs:SendMessage'], resources: [TARGETS.dlqArn] },
+      kinesisRead,
+    ]);
+    expect(statements.slice(0, -1)).toEqual(lambdaStatements('logs', TARGETS));
+  });
+
+  it('grants no account-level Kinesis action and no action on any other stream', () => {
+    const statements = lambdaStatements('logs', { ...TARGETS, logStreamArn: streamArn });
+    const kinesis = statements.filter((s) => s.actions.some((a) => a.startsWith('kinesis:')));
+    expect(kinesis).toEqual([kinesisRead]);
+    expect(kinesis.flatMap((s) => s.actions)).not.toContain('kinesis:ListStreams');
+    for (const s of statements) for (const r of s.resources) expect(r).not.toBe('*');
+  });
+
+  it('grants no Kinesis action without a stream (direct delivery)', () => {
+    for (const name of LAMBDAS) {
+      const actions = lambdaStatements(name, TARGETS).flatMap((s) => s.actions);
+      expect(actions.filter((a) => a.startsWith('kinesis:'))).toEqual([]);
+    }
+  });
+
+  it.each(['api', 'sweep', 'events'] as const)('refuses to let the %s Lambda read the log stream', (name) => {
+    expect(() => lambdaStatements(name, { ...TARGETS, logStreamArn: streamArn })).toThrow(
+      `the ${name} Lambda reads no log stream`,
+    );
+  });
+
+  it('lets CloudWatch Logs put records into that stream only', () => {
+    expect(logsToStreamStatements(streamArn)).toEqual([
+      { actions: ['kinesis:PutRecord'], resources: [streamArn] },
+    ]);
+    expect(policyDocument(logsToStreamStatements(streamArn))).toEqual({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: ['kinesis:PutRecord'], Resource: [streamArn] }],
+    });
+  });
+
+  it('lets only CloudWatch Logs, for the application log group of this account, assume the writer role', () => {
+    const group = logGroupArn({
+      partition: 'aws',
+      region: 'us-west-2',
+      account: '123456789012',
+      name: '/aws/containerinsights/e/application',
+    });
+    expect(logsToStreamTrustPolicy({ logGroupArn: group, account: '123456789012' })).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Effect: 'Allow',
+          Principal: { Service: 'logs.amazonaws.com' },
+          Action: 'sts:AssumeRole',
+          Condition: {
+            ArnLike: {
+              'aws:SourceArn':
+                'arn:aws:logs:us-west-2:123456789012:log-group:/aws/containerinsights/e/application:*',
+            },
+            StringEquals: { 'aws:SourceAccount': '123456789012' },
+          },
+        },
+      ],
+    });
+  });
+
+  it('names the stream after the stage', () => {
+    expect(logStreamName('ci')).toBe('trainkeeper-ci-logs');
+  });
 });
 
 describe('resource names', () => {

@@ -215,6 +215,19 @@ describe('triggers', () => {
     });
   });
 
+  it('delivers directly (the default): the filter invokes the Lambda, with no stream, role or mapping', () => {
+    const filter = one('aws:cloudwatch/logSubscriptionFilter:LogSubscriptionFilter', 'LogsSubscription');
+    expect(filter.inputs).toEqual({
+      name: 'trainkeeper-ci',
+      logGroup: '/aws/containerinsights/ml-eks/application',
+      filterPattern: logFilterPattern('namespaces', ['team-a', 'team-b']),
+      destinationArn: lambda('logs').state.arn,
+    });
+    expect(ofType(run, 'aws:kinesis/stream:Stream')).toEqual([]);
+    expect(ofType(run, 'aws:lambda/eventSourceMapping:EventSourceMapping')).toEqual([]);
+    expect(ofType(run, 'aws:iam/role:Role').map((r) => r.name)).not.toContain('LogsStreamWriterRole');
+  });
+
   it('lets only CloudWatch Logs from that log group invoke the logs Lambda', () => {
     const p = one('aws:lambda/permission:Permission', 'LogsInvokePermission');
     expect(p.inputs).toMatchObject({

@@ -129,6 +129,8 @@ function mockState(type: string, name: string, inputs: Props, region: string) {
     state.arn = `arn:aws:events:${region}:${ACCOUNT}:rule/${state.name}`;
   if (type === 'aws:cloudwatch/logGroup:LogGroup')
     state.arn = `arn:aws:logs:${region}:${ACCOUNT}:log-group:${state.name}`;
+  if (type === 'aws:kinesis/stream:Stream')
+    state.arn = `arn:aws:kinesis:${region}:${ACCOUNT}:stream/${state.name}`;
   if (type === 'aws:sns/topic:Topic') state.arn = `arn:aws:sns:${region}:${ACCOUNT}:${state.name}`;
   return state;
 }
