@@ -3,10 +3,12 @@
  *
  * - copy on write for pod slots: the draft gets its own `pods` array holding the input's slot objects;
  *   a slot is copied (shallowly: its nested objects are only ever replaced, never edited) the first time
- *   decide writes to it (`writableSlot`). Everything else of the record (spec, conditions, counters,
- *   remediations…) is deep-copied as before: it is small next to the slots and edited in place in many
- *   places. An unchanged slot stays the input's object, so comparing draft and input (`sameJson`) skips
- *   it at once.
+ *   decide writes to it (`writableSlot`). The rule engine's state (`ruleState`, megabytes of per-stream
+ *   entries in a big job) is shared too: decide only ever replaces it whole (a `RuleFindings` or
+ *   `RuleStateAdvanced` observation, a restart, a terminal phase), never edits it. Everything else of the
+ *   record (spec, conditions, counters, remediations…) is deep-copied as before: it is small next to the
+ *   slots and edited in place in many places. An unchanged slot or rule state stays the input's object,
+ *   so comparing draft and input (`sameJson`) skips it at once.
  * - a pod name → position index of the draft's slots (`slotPosition`), so finding the slot of a pod is
  *   O(1), not a scan of every slot per observation.
  *
@@ -14,7 +16,7 @@
  * through `writableSlot`; a record that is not a live draft is written in place, as callers that own
  * their record expect); the index is right whenever it answers: it is rebuilt when `pods` is replaced
  * or changes length, and `replaceSlot` keeps it right for a slot renewed in place. The record decide
- * returns may share unchanged slot objects with its input: treat both as immutable.
+ * returns may share unchanged slot objects and the rule state with its input: treat both as immutable.
  */
 import type { JobRecord, PodSlot } from '../job.ts';
 
@@ -39,8 +41,9 @@ type Slots = Pick<JobRecord, 'pods'>;
  * everything else (same key order). Pair with `releaseDraft` before the draft leaves decide.
  */
 export const draftOf = (job: JobRecord): JobRecord => {
-  const draft = structuredClone({ ...job, pods: [] as PodSlot[] });
+  const draft = structuredClone({ ...job, pods: [] as PodSlot[], ruleState: undefined });
   draft.pods = job.pods.slice();
+  draft.ruleState = job.ruleState;
   drafts.set(draft, { owned: new WeakSet(), scans: 0 });
   return draft;
 };
