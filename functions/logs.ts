@@ -1,15 +1,22 @@
 /**
- * The `logs` Lambda: a CloudWatch Logs subscription delivers a batch of one log stream's events; each line
- * is attributed to (job, pod), agent status records become `AgentRecord` observations (decide reads a
- * heartbeat's training progress from them), and
- * worker lines run through the job's log rules. Then ONE reconcile per job touched: the cost is O(jobs),
- * not O(lines).
+ * The `logs` Lambda. It is invoked one of two ways (`logDelivery` in the stage configuration):
+ * - `direct`: the CloudWatch Logs subscription invokes it with one batch of one log stream's events
+ *   (`awslogs.data`);
+ * - `kinesis`: the subscription writes into a Kinesis data stream and the stream's event source mapping
+ *   invokes it with many such payloads at once (`Records[].kinesis.data`), from many streams and pods.
+ * Each line is attributed to (job, pod), agent status records become `AgentRecord` observations (decide
+ * reads a heartbeat's training progress from them), and worker lines run through the job's log rules. Then
+ * ONE reconcile per job touched (one per `AGENT_PODS_PER_RECONCILE` pods with agent records): the cost is
+ * O(jobs), not O(lines), which is what the Kinesis delivery buys for a big job whose thousands of streams
+ * would otherwise each read and write it.
  *
- * Steps: decode → attribute → group by job → per job: skip if this batch was done → reconcile(agent
- * records + rule evaluation) → mark done.
+ * Steps: decode every payload → attribute → group by job → per job: skip if this batch was done →
+ * reconcile(agent records + rule evaluation) → mark done.
  *
  * Duplicate delivery. CloudWatch → Lambda is at-least-once (async retries; a batch may even arrive twice
- * without an error). A per-(batch, job) mark, peeked before and written after a successful reconcile:
+ * without an error), and so is a Kinesis event source (a failed batch is retried whole, or bisected). A
+ * per-(batch, job) mark, peeked before and written after a successful reconcile (a direct batch is named by
+ * its stream and first and last event, a Kinesis batch by its first and last record):
  *
  * ```
  *  delivery 1: peek ∅ ─ reconcile (write v8: FaultDetected, restart → g3) ─ mark ✓
@@ -44,7 +51,7 @@
  * reconcile, so decide acts on the agent's word (and on it in the same pass as the batch's rule findings);
  * decide itself asks (PollAgents) for any such record that reaches it (core/decide/fold.ts).
  */
-import type { CloudWatchLogsEvent as AwsCloudWatchLogsEvent, Handler } from 'aws-lambda';
+import type { CloudWatchLogsEvent as AwsCloudWatchLogsEvent, Handler, KinesisStreamEvent } from 'aws-lambda';
 import { agentContainerName } from '../adapters/kube/pod-builder.ts';
 import type { AgentRecord } from '../core/agent-protocol.ts';
 import { slotForPod, slotForPodName } from '../core/decide/naming.ts';
@@ -59,9 +66,10 @@ import type { LogLine } from '../rules/types.ts';
 import { lambdaHandler } from './shell/deps.ts';
 import { compiledRulesFor, rememberRuleState, ruleObservation, ruleStateFor } from './shell/job-rules.ts';
 import {
-  CloudWatchLogsEvent,
+  type CloudWatchLogsPayload,
   classifyLine,
   decodeSubscriptionData,
+  deliveryOf,
   isMalformed,
   type LineSource,
   type MalformedKind,
@@ -108,74 +116,76 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
       deps.log.warn('logs: skipped malformed input', { kind, detail: detail.slice(0, 300) });
     };
     try {
-      const envelope = CloudWatchLogsEvent.safeParse(event);
-      if (!envelope.success) {
-        skip('payload-schema', 'the event has no awslogs.data');
+      const delivery = deliveryOf(event);
+      if (!delivery) {
+        skip('payload-schema', 'the event has neither awslogs.data nor Kinesis records');
         outcome.status = 'malformed';
         return outcome;
       }
-      const payload = decodeSubscriptionData(envelope.data.awslogs.data);
-      if (isMalformed(payload)) {
-        skip(payload.malformed, payload.detail);
-        outcome.status = 'malformed';
+      const payloads: CloudWatchLogsPayload[] = [];
+      let controls = 0;
+      for (const data of delivery.payloads) {
+        const payload = decodeSubscriptionData(data);
+        if (isMalformed(payload)) skip(payload.malformed, payload.detail);
+        else if (payload.messageType === 'CONTROL_MESSAGE') controls++;
+        else payloads.push(payload);
+      }
+      if (payloads.length === 0) {
+        outcome.status = controls > 0 ? 'control' : 'malformed';
         return outcome;
       }
-      if (payload.messageType === 'CONTROL_MESSAGE') {
-        outcome.status = 'control';
-        return outcome;
-      }
-      outcome.events = payload.logEvents.length;
-      const first = payload.logEvents[0];
-      const last = payload.logEvents.at(-1);
-      if (!first || !last) return outcome;
-      const batchKey = `logs#${payload.logGroup}#${payload.logStream}#${first.id}#${last.id}`;
+      outcome.events = payloads.reduce((n, p) => n + p.logEvents.length, 0);
+      const batchKey = delivery.kind === 'kinesis' ? delivery.batchKey : directBatchKey(payloads[0]);
+      if (batchKey === undefined) return outcome;
 
       // attribute
       const resolver = new JobResolver(deps);
       const batches = new Map<string, JobBatch>();
-      for (const logEvent of payload.logEvents) {
-        const line = sourceLogEvent(logEvent, payload.logStream);
-        if (isMalformed(line)) {
-          skip(line.malformed, line.detail);
-          continue;
-        }
-        const classified = classifyLine(line.text);
-        if (isMalformed(classified)) {
-          skip(classified.malformed, classified.detail);
-          continue;
-        }
-        const owner = await resolver.resolve(line.source);
-        if (classified.kind === 'agent') {
-          const forged = forgery(classified.record, line.source, owner);
-          if (forged) {
-            outcome.skipped['forged-agent-record'] = (outcome.skipped['forged-agent-record'] ?? 0) + 1;
-            warnForged(deps, line.source, forged);
+      for (const payload of payloads) {
+        for (const logEvent of payload.logEvents) {
+          const line = sourceLogEvent(logEvent, payload.logStream);
+          if (isMalformed(line)) {
+            skip(line.malformed, line.detail);
             continue;
           }
-        }
-        if (!owner) {
-          skip('unknown-job', `pod ${line.source.namespace}/${line.source.pod} belongs to no known job`);
-          continue;
-        }
-        const ref: JobRef = { namespace: owner.job.namespace, name: owner.job.name };
-        const key = jobKey(ref);
-        const batch = batches.get(key) ?? {
-          ref,
-          agent: [],
-          worker: [],
-          generation: owner.job.generation,
-          job: owner.job,
-        };
-        batches.set(key, batch);
-        if (classified.kind === 'agent') {
-          batch.agent.push({ pod: line.source.pod, record: classified.record, at: line.timestamp });
-        } else {
-          batch.worker.push({
-            pod: line.source.pod,
-            ...(classified.localRank !== undefined ? { localRank: classified.localRank } : {}),
-            timestamp: line.timestamp,
-            text: classified.text,
-          });
+          const classified = classifyLine(line.text);
+          if (isMalformed(classified)) {
+            skip(classified.malformed, classified.detail);
+            continue;
+          }
+          const owner = await resolver.resolve(line.source);
+          if (classified.kind === 'agent') {
+            const forged = forgery(classified.record, line.source, owner);
+            if (forged) {
+              outcome.skipped['forged-agent-record'] = (outcome.skipped['forged-agent-record'] ?? 0) + 1;
+              warnForged(deps, line.source, forged);
+              continue;
+            }
+          }
+          if (!owner) {
+            skip('unknown-job', `pod ${line.source.namespace}/${line.source.pod} belongs to no known job`);
+            continue;
+          }
+          const ref: JobRef = { namespace: owner.job.namespace, name: owner.job.name };
+          const key = jobKey(ref);
+          const batch = batches.get(key) ?? {
+            ref,
+            agent: [],
+            worker: [],
+            generation: owner.job.generation,
+            job: owner.job,
+          };
+          batches.set(key, batch);
+          if (classified.kind === 'agent') {
+            batch.agent.push({ pod: line.source.pod, record: classified.record, at: line.timestamp });
+          } else {
+            batch.worker.push({
+              pod: line.source.pod,
+              ...(classified.localRank !== undefined ? { localRank: classified.localRank } : {}),
+              timestamp: line.timestamp,
+              text: classified.text,
+            });
+          }
         }
       }
 
@@ -217,7 +227,45 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
   };
 }
 
-/** peek the mark → reconcile (agent observations + rules) → maybe a second pass → mark. */
+/** A direct delivery's batch: its stream and first and last event (undefined for an empty payload). */
+function directBatchKey(payload: CloudWatchLogsPayload | undefined): string | undefined {
+  const first = payload?.logEvents[0];
+  const last = payload?.logEvents.at(-1);
+  if (!payload || !first || !last) return undefined;
+  return `logs#${payload.logGroup}#${payload.logStream}#${first.id}#${last.id}`;
+}
+
+/**
+ * At most this many pods' agent records go into one reconcile. A steady heartbeat moves only its pod's
+ * `lastSeenAt`, so a reconcile's write touches about one slot part per pod with a record; a Kinesis batch
+ * can carry thousands of a big job's heartbeats, and a write of more than 99 parts is a rebase of the whole
+ * job (adapters/dynamo/store.ts). Chunks keep each write one transaction of ≤ 64 slot parts plus the head
+ * and the rule state; each chunk is decided as if its records had come in a batch of their own.
+ */
+export const AGENT_PODS_PER_RECONCILE = 64;
+
+/** The batch's agent records in chunks of at most `AGENT_PODS_PER_RECONCILE` pods, in arrival order. */
+function agentChunks(agent: JobBatch['agent']): JobBatch['agent'][] {
+  const chunks: JobBatch['agent'][] = [];
+  let pods = new Set<string>();
+  let chunk: JobBatch['agent'] = [];
+  for (const a of agent) {
+    if (!pods.has(a.pod) && pods.size === AGENT_PODS_PER_RECONCILE) {
+      chunks.push(chunk);
+      chunk = [];
+      pods = new Set();
+    }
+    pods.add(a.pod);
+    chunk.push(a);
+  }
+  chunks.push(chunk);
+  return chunks;
+}
+
+/**
+ * peek the mark → per chunk of agent records: reconcile (agent observations, and with the first chunk the
+ * rules over the worker lines) → maybe a second pass over the worker lines → mark.
+ */
 async function processJob(
   deps: Deps,
   batch: JobBatch,
@@ -225,46 +273,15 @@ async function processJob(
 ): Promise<LogsOutcome['jobs'][number]> {
   if (await deps.idempotency.getIdempotencyKey(markKey))
     return { ref: batch.ref, status: 'duplicate', linesEvaluated: 0 };
-  const fixed: Observation[] = [];
-  // A record that would move the job is replaced by its agent's /status answer, asked here so that the
-  // answer is folded in the same decide as the batch's rule findings (one batch, one restart, as before).
-  // decide asks itself (PollAgents) for any such record that still reaches it.
-  // A fault claim of the current generation also asks other ranks' agents (`rankPodsToAsk`: all of a
-  // small job, a bounded set near the claimants in a big one): a peer's crash report (its workers lost the
-  // connection to the rank that failed) may be read before that rank's own, and decide blames the earliest
-  // FAULTED transition (core/decide/fault.ts `withoutCollateral`).
-  // A claim about an older generation's run (the workers a restart stopped, a late report of the crash
-  // that caused it) cannot move the job: it is asked about no agent. It goes to decide as it is (decide
-  // drops what is stale), except a worker exit, which says nothing else and would make decide ask.
-  const claims = new Set<string>();
-  const faultClaims: string[] = [];
-  for (const a of batch.agent) {
-    const record = a.record;
-    if (!claimsChange(record) || record.generation < batch.generation) {
-      if (!(claimsChange(record) && record.kind === 'worker-exit'))
-        fixed.push({ type: 'AgentRecord', pod: a.pod, record, at: a.at });
-      continue;
-    }
-    claims.add(a.pod);
-    if (claimsFault(record) && record.generation === batch.generation) faultClaims.push(a.pod);
-  }
-  if (faultClaims.length > 0) for (const pod of rankPodsToAsk(batch.job, faultClaims)) claims.add(pod);
-  if (claims.size > 0) {
-    const results = await deps.cluster.agentStatus(batch.ref.namespace, [...claims]);
-    const at = deps.clock.now();
-    for (const r of results) {
-      if (r.ok) fixed.push({ type: 'AgentPolled', pod: r.pod, status: r.status, at });
-      else if (r.unreachable) fixed.push({ type: 'AgentPolled', pod: r.pod, status: null, at });
-    }
-  }
   let evaluated = 0;
   let wasRunning = false;
   let ruleState: RuleState | undefined;
   const observe =
-    (withAgentRecords: boolean) =>
+    (fixed: Observation[], withWorkerLines: boolean) =>
     (job: JobRecord, now: number): Observation[] => {
-      wasRunning = job.phase === 'Running';
-      const obs = withAgentRecords ? [...fixed] : [];
+      if (withWorkerLines) wasRunning = job.phase === 'Running';
+      const obs = [...fixed];
+      if (!withWorkerLines) return obs;
       ruleState = undefined;
       if (job.phase === 'Running' && batch.worker.length > 0) {
         const rules = evaluateRules(job, batch.worker, now);
@@ -276,21 +293,29 @@ async function processJob(
       }
       return obs;
     };
-  // Without agent answers (the common batch) only the batch mark's peek came between attribution's read of
-  // the job and here: that read is the reconcile's first (a record that moved meanwhile loses its
-  // conditional write and reconcile re-reads it), so a batch reads the job once, not twice.
-  const first = await reconcile(
-    claims.size === 0 ? withFirstRead(deps, batch.job) : deps,
-    batch.ref,
-    observe(true),
-  );
-  if (first.status === 'missing') return { ref: batch.ref, status: 'missing', linesEvaluated: 0 };
-  rememberRuleState(first.job, ruleState);
-  let total = evaluated;
+  let total = 0;
+  let latest: JobRecord | undefined;
+  for (const [i, agent] of agentChunks(batch.agent).entries()) {
+    const { fixed, asked } = await agentObservations(deps, batch, agent);
+    // Without agent answers (the common batch) only the batch mark's peek came between attribution's
+    // read of the job and here: that read is the reconcile's first (a record that moved meanwhile loses
+    // its conditional write and reconcile re-reads it), so a batch reads the job once, not twice.
+    const result = await reconcile(
+      i === 0 && !asked ? withFirstRead(deps, batch.job) : deps,
+      batch.ref,
+      observe(fixed, i === 0),
+    );
+    if (result.status === 'missing') return { ref: batch.ref, status: 'missing', linesEvaluated: 0 };
+    if (i === 0) {
+      rememberRuleState(result.job, ruleState);
+      total = evaluated;
+    }
+    latest = result.job;
+  }
   // The batch's agent records may have just made the job Running (all agents RUNNING): its worker lines
-  // from after that moment are evaluated in a second pass. At most two reconciles per job and batch.
-  if (!wasRunning && first.job?.phase === 'Running' && batch.worker.length > 0) {
-    rememberRuleState((await reconcile(deps, batch.ref, observe(false))).job, ruleState);
+  // from after that moment are evaluated in a second pass. At most one such pass per job and batch.
+  if (!wasRunning && latest?.phase === 'Running' && batch.worker.length > 0) {
+    rememberRuleState((await reconcile(deps, batch.ref, observe([], true))).job, ruleState);
     total += evaluated;
   }
   await deps.idempotency.putIdempotencyKey(
@@ -299,6 +324,49 @@ async function processJob(
     BATCH_MARK_TTL_SECONDS,
   );
   return { ref: batch.ref, status: 'reconciled', linesEvaluated: total };
+}
+
+/**
+ * The observations one chunk of agent records makes, and whether agents were asked for them.
+ *
+ * A record that would move the job is replaced by its agent's /status answer, asked here so that the
+ * answer is folded in the same decide as the batch's rule findings (one batch, one restart, as before).
+ * decide asks itself (PollAgents) for any such record that still reaches it.
+ * A fault claim of the current generation also asks other ranks' agents (`rankPodsToAsk`: all of a
+ * small job, a bounded set near the claimants in a big one): a peer's crash report (its workers lost the
+ * connection to the rank that failed) may be read before that rank's own, and decide blames the earliest
+ * FAULTED transition (core/decide/fault.ts `withoutCollateral`).
+ * A claim about an older generation's run (the workers a restart stopped, a late report of the crash
+ * that caused it) cannot move the job: it is asked about no agent. It goes to decide as it is (decide
+ * drops what is stale), except a worker exit, which says nothing else and would make decide ask.
+ */
+async function agentObservations(
+  deps: Deps,
+  batch: JobBatch,
+  agent: JobBatch['agent'],
+): Promise<{ fixed: Observation[]; asked: boolean }> {
+  const fixed: Observation[] = [];
+  const claims = new Set<string>();
+  const faultClaims: string[] = [];
+  for (const a of agent) {
+    const record = a.record;
+    if (!claimsChange(record) || record.generation < batch.generation) {
+      if (!(claimsChange(record) && record.kind === 'worker-exit'))
+        fixed.push({ type: 'AgentRecord', pod: a.pod, record, at: a.at });
+      continue;
+    }
+    claims.add(a.pod);
+    if (claimsFault(record) && record.generation === batch.generation) faultClaims.push(a.pod);
+  }
+  if (faultClaims.length > 0) for (const pod of rankPodsToAsk(batch.job, faultClaims)) claims.add(pod);
+  if (claims.size === 0) return { fixed, asked: false };
+  const results = await deps.cluster.agentStatus(batch.ref.namespace, [...claims]);
+  const at = deps.clock.now();
+  for (const r of results) {
+    if (r.ok) fixed.push({ type: 'AgentPolled', pod: r.pod, status: r.status, at });
+    else if (r.unreachable) fixed.push({ type: 'AgentPolled', pod: r.pod, status: null, at });
+  }
+  return { fixed, asked: true };
 }
 
 /**
@@ -513,4 +581,5 @@ const ownerIn = (job: JobRecord | undefined, pod: string): PodOwner | undefined 
  * The Lambda entry point (deps from the environment, built once per instance: functions/shell/deps.ts),
  * typed as a CloudWatch Logs subscription calls it; zod still checks the envelope.
  */
-export const handler: Handler<AwsCloudWatchLogsEvent, LogsOutcome> = lambdaHandler(makeHandler);
+export const handler: Handler<AwsCloudWatchLogsEvent | KinesisStreamEvent, LogsOutcome> =
+  lambdaHandler(makeHandler);

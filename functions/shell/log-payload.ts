@@ -12,9 +12,53 @@ import { gunzipSync } from 'node:zlib';
 import { z } from 'zod';
 import { type AgentRecord, recogniseAgentLine, WORKER_LINE_PREFIX } from '../../core/agent-protocol.ts';
 
-/** The Lambda event a subscription filter delivers. */
+/** The Lambda event a subscription filter delivers when the `logs` Lambda is its destination. */
 export const CloudWatchLogsEvent = z.object({ awslogs: z.object({ data: z.string() }) });
 export type CloudWatchLogsEvent = z.infer<typeof CloudWatchLogsEvent>;
+
+/**
+ * The Lambda event a Kinesis data stream's event source mapping delivers when the subscription filter's
+ * destination is that stream (`logDelivery: {kinesis}`): each record's `data` is one subscription payload,
+ * base64 of the same gzip'd JSON as `awslogs.data` (CloudWatch Logs writes it compressed; Lambda
+ * base64-encodes record data). `eventID` is `<shardId>:<sequenceNumber>`, unique per record.
+ */
+export const KinesisLogsEvent = z.object({
+  Records: z
+    .array(
+      z.object({
+        eventID: z.string(),
+        eventSource: z.literal('aws:kinesis'),
+        kinesis: z.object({ data: z.string(), sequenceNumber: z.string() }),
+      }),
+    )
+    .min(1),
+});
+export type KinesisLogsEvent = z.infer<typeof KinesisLogsEvent>;
+
+/**
+ * What one invocation carries: the subscription payloads (still encoded) and, for a Kinesis batch, the key
+ * that names the batch (first and last record). A direct delivery is named by its payload's first and last
+ * event instead, known once decoded.
+ */
+export type Delivery =
+  | { kind: 'direct'; payloads: [string] }
+  | { kind: 'kinesis'; payloads: string[]; batchKey: string };
+
+/** Reads the envelope of either delivery; undefined when the event is neither. */
+export function deliveryOf(event: unknown): Delivery | undefined {
+  const direct = CloudWatchLogsEvent.safeParse(event);
+  if (direct.success) return { kind: 'direct', payloads: [direct.data.awslogs.data] };
+  const kinesis = KinesisLogsEvent.safeParse(event);
+  if (!kinesis.success) return undefined;
+  const records = kinesis.data.Records;
+  const first = records[0] as (typeof records)[number];
+  const last = records.at(-1) as (typeof records)[number];
+  return {
+    kind: 'kinesis',
+    payloads: records.map((r) => r.kinesis.data),
+    batchKey: `logs#kinesis#${first.eventID}#${last.eventID}#${records.length}`,
+  };
+}
 
 /** One log event inside the decoded payload. */
 export const CloudWatchLogEvent = z.object({
