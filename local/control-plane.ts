@@ -31,7 +31,7 @@ import { type LocalDynamo, makeDocClient, startDynalite, startDynamoDbLocal } fr
 import { type LocalKube, startLocalKube } from './kube/index.ts';
 import { LocalLogGroup } from './logs/cloudwatch-logs-api.ts';
 import type { LogDialect } from './logs/container-insights.ts';
-import { LogShipper } from './shipper.ts';
+import { type CloudWatchLogsEvent, type KinesisEvent, LogShipper } from './shipper.ts';
 
 /**
  * The repository root. Pods do not run here (each gets its own directory under the data dir); its
@@ -60,6 +60,12 @@ export interface LocalControlPlaneOptions {
    * CloudWatch Observability add-on's records, Labels Off), `labels` (Labels On) or `raw` (plain lines).
    */
   logDialect?: LogDialect;
+  /**
+   * How the subscription hands log batches to `logs`, as the stage's `logDelivery` deploys it: `direct`
+   * (default: one stream's batch per invocation) or `kinesis` (through a data stream stand-in: many streams'
+   * batches per invocation, one invocation at a time per shard; local/shipper.ts).
+   */
+  logDelivery?: 'direct' | 'kinesis';
   /** Told each start-up step as it completes (`trainkeeper local up` prints them). */
   onProgress?: (step: string) => void;
   /**
@@ -177,7 +183,9 @@ export async function startLocalControlPlane(
       logGroup: applicationLogGroup('trainkeeper-local'),
       dialect: options.logDialect ?? 'stock',
       filterPattern: options.logFilterPattern ?? logFilterPattern('namespaces', config.allowedNamespaces),
-      deliver: (payload) => logs(payload),
+      ...(options.logDelivery === 'kinesis'
+        ? { kinesis: { shards: 2 }, deliver: (event: KinesisEvent) => logs(event) }
+        : { deliver: (event: CloudWatchLogsEvent) => logs(event) }),
       onError: (err, attempt) => log.warn('local: log delivery failed', { attempt, error: String(err) }),
     });
     // What the log group holds, for `trainkeeper logs` (FilterLogEvents at <api>/local/cloudwatch-logs).

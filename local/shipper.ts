@@ -7,12 +7,20 @@
  * from stacks/log-filter.ts, as on AWS) and delivers what passes to the `logs` handler as the real
  * subscription payload (`{"awslogs":{"data": base64(gzip(DATA_MESSAGE))}}`, one log stream per payload).
  *
- * Delivery mirrors Lambda's asynchronous invocation: a batch that fails is retried twice with a delay, then
- * dropped with an error report (the sweep converges anyway). Unlike CloudWatch, which hands each stream's
- * batches over independently, the local shipper queues per job (see `LogShipper`): it flushes far more often
- * than CloudWatch does, and parallel writers on one job record would only fight over its version.
- * A line is handed to the handler at most `flushMs` (default 150 ms) after it was written, inside the 200 ms
- * budget; fewer, larger batches also mean fewer concurrent writers on a job's record.
+ * Two deliveries, as the stage's `logDelivery` deploys them:
+ * - `direct` (default): the subscription invokes the handler with one stream's batch. Delivery mirrors
+ *   Lambda's asynchronous invocation: a batch that fails is retried twice with a delay, then dropped with an
+ *   error report (the sweep converges anyway). Unlike CloudWatch, which hands each stream's batches over
+ *   independently, the local shipper queues per job (see `LogShipper`): it flushes far more often than
+ *   CloudWatch does, and parallel writers on one job record would only fight over its version.
+ * - `kinesis`: the subscription writes each stream's batch as one record into a Kinesis data stream, on the
+ *   shard its log stream name hashes to (`distribution: ByLogStream`), and the event source mapping invokes
+ *   the handler with up to `batchSize` records of one shard at a time (parallelization factor 1), in order;
+ *   a failed batch is retried whole, then dropped with an error report (the deployed mapping's on-failure
+ *   destination). Records of every job and stream share the shards, as on AWS.
+ * A line is handed to the handler at most `flushMs` (default 150 ms; the mapping's batching window) after it
+ * was written, inside the 200 ms budget; fewer, larger batches also mean fewer concurrent writers on a job's
+ * record.
  */
 import { gzipSync } from 'node:zlib';
 import { POD_LABELS } from '../core/observations.ts';
@@ -32,16 +40,76 @@ export interface CloudWatchLogsEvent {
   awslogs: { data: string };
 }
 
+/** One record of a Kinesis event source mapping's event (the fields the handler and tests read). */
+export interface KinesisEventRecord {
+  eventID: string;
+  eventSource: 'aws:kinesis';
+  eventSourceARN: string;
+  kinesis: { data: string; sequenceNumber: string; partitionKey: string; kinesisSchemaVersion: '1.0' };
+}
+
+/** The event a Kinesis event source mapping hands to a Lambda. */
+export interface KinesisEvent {
+  Records: KinesisEventRecord[];
+}
+
+/** The Kinesis delivery's settings (as `logDelivery: {kinesis}` deploys them). */
+export interface KinesisDeliveryOptions {
+  shards?: number;
+  /** Records per invocation at most (default 1000). */
+  batchSize?: number;
+}
+
+const LOCAL_STREAM_ARN = 'arn:aws:kinesis:us-east-1:000000000000:stream/trainkeeper-local-logs';
+let kinesisSequence = 0n;
+
+/**
+ * Wraps subscription payloads as the records of one Kinesis event: each record's data is the payload's
+ * gzip'd JSON, base64-encoded as Lambda presents record data (the same string as `awslogs.data`); the
+ * partition key is the log stream (CloudWatch's `ByLogStream` distribution); sequence numbers grow.
+ */
+export function kinesisEvent(
+  payloads: readonly { logStream: string; data: string }[],
+  shard = 0,
+): KinesisEvent {
+  const shardId = `shardId-${String(shard).padStart(12, '0')}`;
+  return {
+    Records: payloads.map((p) => {
+      const sequenceNumber = String(49_000_000_000_000_000_000_000_000n + kinesisSequence++);
+      return {
+        eventID: `${shardId}:${sequenceNumber}`,
+        eventSource: 'aws:kinesis',
+        eventSourceARN: LOCAL_STREAM_ARN,
+        kinesis: {
+          data: p.data,
+          sequenceNumber,
+          partitionKey: p.logStream,
+          kinesisSchemaVersion: '1.0',
+        },
+      };
+    }),
+  };
+}
+
 interface LogEvent {
   id: string;
   timestamp: number;
   message: string;
 }
 
-export interface ShipperOptions {
+/**
+ * How the handler is invoked: directly by the subscription (default), or by a Kinesis data stream's event
+ * source mapping.
+ */
+export type ShipperDelivery =
+  | { kinesis?: undefined; deliver: (event: CloudWatchLogsEvent) => Promise<unknown> }
+  | { kinesis: KinesisDeliveryOptions; deliver: (event: KinesisEvent) => Promise<unknown> };
+
+export type ShipperOptions = ShipperDelivery & ShipperSettings;
+
+export interface ShipperSettings {
   /** e.g. `/aws/containerinsights/<cluster>/application` (`applicationLogGroup`). */
   logGroup: string;
-  deliver: (event: CloudWatchLogsEvent) => Promise<unknown>;
   /** What the log shipper writes (local/logs/container-insights.ts). Default `stock`. */
   dialect?: LogDialect;
   /**
@@ -63,8 +131,10 @@ export interface ShipperStats {
   lines: number;
   /** Lines the subscription filter pattern dropped. */
   filtered: number;
-  /** Payloads handed to `deliver` (Lambda invocations, retries not counted). */
+  /** Subscription payloads made (one per stream batch). */
   payloads: number;
+  /** Handler invocations (retries not counted): one per payload when direct, per shard batch via Kinesis. */
+  invocations: number;
 }
 
 /** Builds the gzip+base64 subscription payload for one stream's events. */
@@ -86,21 +156,24 @@ export function encodeSubscriptionPayload(
 }
 
 /**
- * One queue per job: a job's batches are delivered one at a time (streams in turn), different jobs in
- * parallel. While a job's delivery is in flight its new lines keep accumulating, so under load batches grow
- * instead of multiplying — the local stand-in never turns one job's record into a retry storm of writers.
+ * Direct delivery: one queue per job, a job's batches delivered one at a time (streams in turn), different
+ * jobs in parallel. While a job's delivery is in flight its new lines keep accumulating, so under load
+ * batches grow instead of multiplying — the local stand-in never turns one job's record into a retry storm
+ * of writers. Kinesis delivery: one queue per shard, one invocation in flight per shard.
  */
 export class LogShipper {
   /** job key → log stream → events not yet handed over. */
   private readonly pending = new Map<string, Map<string, LogEvent[]>>();
-  /** Jobs whose delivery is in flight, with the promise that ends it. */
+  /** Jobs (direct) or shards (Kinesis) whose delivery is in flight, with the promise that ends it. */
   private readonly busy = new Map<string, Promise<void>>();
+  /** Kinesis: each shard's records not yet handed over (one subscription payload each). */
+  private readonly shards: { logStream: string; data: string }[][];
   private timer: NodeJS.Timeout | undefined;
   private seq = 0;
   private stopped = false;
   private readonly dialect: LogDialect;
   private readonly passes: (message: string) => boolean;
-  private readonly counts: ShipperStats = { lines: 0, filtered: 0, payloads: 0 };
+  private readonly counts: ShipperStats = { lines: 0, filtered: 0, payloads: 0, invocations: 0 };
   private readonly flushMs: number;
   private readonly maxEvents: number;
   private readonly retryDelayMs: number;
@@ -111,6 +184,7 @@ export class LogShipper {
     this.retryDelayMs = options.retryDelayMs ?? 200;
     this.dialect = options.dialect ?? 'stock';
     this.passes = compileFilterPattern(options.filterPattern ?? '');
+    this.shards = Array.from({ length: options.kinesis ? (options.kinesis.shards ?? 1) : 0 }, () => []);
   }
 
   /** What the shipper has seen, dropped and delivered so far. */
@@ -152,7 +226,7 @@ export class LogShipper {
     clearTimeout(this.timer);
     this.timer = undefined;
     for (;;) {
-      this.startIdleJobs();
+      this.startDeliveries();
       if (this.busy.size === 0) return;
       await Promise.all([...this.busy.values()]);
     }
@@ -167,8 +241,13 @@ export class LogShipper {
   private schedule(): void {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      this.startIdleJobs();
+      this.startDeliveries();
     }, this.flushMs);
+  }
+
+  private startDeliveries(): void {
+    if (this.options.kinesis) this.startShards();
+    else this.startIdleJobs();
   }
 
   /** Starts a delivery for every job that has lines queued and none in flight. */
@@ -176,34 +255,66 @@ export class LogShipper {
     for (const [job, streams] of this.pending) {
       if (this.busy.has(job)) continue;
       this.pending.delete(job);
-      const delivery = this.deliverJob([...streams]).finally(() => {
-        this.busy.delete(job);
-        if (this.pending.has(job)) this.schedule();
-      });
-      this.busy.set(job, delivery);
+      this.track(job, this.deliverJob([...streams]));
     }
+  }
+
+  /** Puts every queued batch on its shard, then starts every shard that has records and none in flight. */
+  private startShards(): void {
+    for (const streams of this.pending.values()) {
+      for (const [stream, events] of streams)
+        for (const payload of this.payloadsOf(stream, events))
+          this.shards[shardOf(stream, this.shards.length)]?.push({
+            logStream: stream,
+            data: payload.awslogs.data,
+          });
+    }
+    this.pending.clear();
+    for (const [i, queue] of this.shards.entries()) {
+      const key = `shard#${i}`;
+      if (queue.length === 0 || this.busy.has(key)) continue;
+      const batch = queue.splice(0, this.options.kinesis?.batchSize ?? 1000);
+      this.track(key, this.deliverWithRetries(kinesisEvent(batch, i)));
+    }
+  }
+
+  private track(key: string, delivery: Promise<void>): void {
+    this.busy.set(
+      key,
+      delivery.finally(() => {
+        this.busy.delete(key);
+        if (this.pending.size > 0 || this.shards.some((q) => q.length > 0)) this.schedule();
+      }),
+    );
+  }
+
+  /** One stream's events as subscription payloads of at most `maxEventsPerBatch` events. */
+  private payloadsOf(stream: string, events: LogEvent[]): CloudWatchLogsEvent[] {
+    const out: CloudWatchLogsEvent[] = [];
+    for (let i = 0; i < events.length; i += this.maxEvents) {
+      this.counts.payloads++;
+      out.push(
+        encodeSubscriptionPayload(
+          this.options.logGroup,
+          stream,
+          events.slice(i, i + this.maxEvents),
+          this.options.accountId,
+        ),
+      );
+    }
+    return out;
   }
 
   private async deliverJob(streams: [string, LogEvent[]][]): Promise<void> {
-    for (const [stream, events] of streams) {
-      for (let i = 0; i < events.length; i += this.maxEvents) {
-        await this.deliverWithRetries(
-          encodeSubscriptionPayload(
-            this.options.logGroup,
-            stream,
-            events.slice(i, i + this.maxEvents),
-            this.options.accountId,
-          ),
-        );
-      }
-    }
+    for (const [stream, events] of streams)
+      for (const payload of this.payloadsOf(stream, events)) await this.deliverWithRetries(payload);
   }
 
-  private async deliverWithRetries(payload: CloudWatchLogsEvent): Promise<void> {
-    this.counts.payloads++;
+  private async deliverWithRetries(event: CloudWatchLogsEvent | KinesisEvent): Promise<void> {
+    this.counts.invocations++;
     for (let attempt = 1; attempt <= 3; attempt++) {
       try {
-        await this.options.deliver(payload);
+        await (this.options.deliver as (e: CloudWatchLogsEvent | KinesisEvent) => Promise<unknown>)(event);
         return;
       } catch (err) {
         this.options.onError?.(err, attempt);
@@ -211,4 +322,11 @@ export class LogShipper {
       }
     }
   }
+}
+
+/** The shard a log stream's records go to (`ByLogStream`: a stream stays on one shard, in order). */
+function shardOf(stream: string, shards: number): number {
+  let h = 2166136261;
+  for (let i = 0; i < stream.length; i++) h = Math.imul(h ^ stream.charCodeAt(i), 16777619);
+  return (h >>> 0) % Math.max(1, shards);
 }

@@ -127,6 +127,14 @@ export function registerLocalCommands(program: Command): void {
         .choices(LOG_DIALECT_NAMES)
         .default('stock'),
     )
+    .addOption(
+      new Option(
+        '--log-delivery <how>',
+        'how the subscription hands log batches to the logs handler, as the stage setting logDelivery: direct (one stream per invocation) or kinesis (many streams per invocation, through a data stream stand-in)',
+      )
+        .choices(['direct', 'kinesis'])
+        .default('direct'),
+    )
     .option(
       '--allowed-namespaces <list>',
       'comma-separated namespaces jobs may use; the shipper applies the default subscription filter over them, as a stage does (* = any: the empty filter)',
@@ -151,6 +159,7 @@ export function registerLocalCommands(program: Command): void {
           dynamodb: 'dynalite' | 'local';
           prometheusUrl?: string;
           logDialect: LogDialect;
+          logDelivery: 'direct' | 'kinesis';
           allowedNamespaces: string;
         }) => {
           const dataDir = resolve(options.dataDir);
@@ -185,6 +194,7 @@ export function registerLocalCommands(program: Command): void {
               nodes: options.nodes,
               dynamodb: options.dynamodb,
               logDialect: options.logDialect,
+              logDelivery: options.logDelivery,
               allowedNamespaces: options.allowedNamespaces
                 .split(',')
                 .map((n) => n.trim())
@@ -193,7 +203,7 @@ export function registerLocalCommands(program: Command): void {
             });
             printOut(
               [
-                `TrainKeeper local control plane is up (${options.nodes} nodes, ${options.dynamodb}, ${options.logDialect} logs)`,
+                `TrainKeeper local control plane is up (${options.nodes} nodes, ${options.dynamodb}, ${options.logDialect} logs, ${options.logDelivery} delivery)`,
                 `  endpoint:   ${plane.apiUrl}`,
                 `  data dir:   ${plane.dataDir}`,
                 `  kubeconfig: ${join(plane.dataDir, 'kubeconfig.yaml')}`,

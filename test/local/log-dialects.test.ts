@@ -200,7 +200,7 @@ describe('the subscription filter pattern in the shipper', () => {
       { pod: 'llama-pods-0-g1', namespace: 'team-a', container: 'pytorch', kind: 'worker' },
       { pod: 'llama-pods-0-g1', namespace: 'team-a', container: 'pytorch', kind: 'agent' },
     ]);
-    expect(shipper.stats()).toEqual({ lines: 4, filtered: 2, payloads: 1 });
+    expect(shipper.stats()).toEqual({ lines: 4, filtered: 2, payloads: 1, invocations: 1 });
   });
 
   it('shows why the labels filter fails with the stock add-on: it passes agent records only, never worker lines', async () => {

@@ -2,7 +2,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { logStreamName } from '../../local/logs/container-insights.ts';
-import { type CapturedLine, type CloudWatchLogsEvent, LogShipper } from '../../local/shipper.ts';
+import {
+  type CapturedLine,
+  type CloudWatchLogsEvent,
+  type KinesisEvent,
+  LogShipper,
+} from '../../local/shipper.ts';
 
 const decode = (event: CloudWatchLogsEvent) =>
   JSON.parse(gunzipSync(Buffer.from(event.awslogs.data, 'base64')).toString('utf8')) as {
@@ -124,5 +129,74 @@ describe('LogShipper', () => {
     expect(maxInFlight).toBe(1);
     expect(sizes.reduce((a, b) => a + b, 0)).toBe(20);
     expect(sizes.length).toBeLessThan(20);
+  });
+});
+
+describe('LogShipper through a Kinesis data stream', () => {
+  const records = (e: KinesisEvent) =>
+    e.Records.map((r) => ({
+      shard: r.eventID.split(':')[0],
+      key: r.kinesis.partitionKey,
+      batch: decode({ awslogs: { data: r.kinesis.data } }),
+    }));
+
+  it("hands many streams' batches to one invocation per shard, each record one stream's subscription payload keyed by its stream", async () => {
+    const delivered: KinesisEvent[] = [];
+    const shipper = new LogShipper({
+      logGroup: '/aws/containerinsights/local/application',
+      kinesis: { shards: 2 },
+      deliver: async (e: KinesisEvent) => void delivered.push(e),
+    });
+    for (let p = 0; p < 12; p++) {
+      shipper.accept(line(`llama-pods-${p}-0`, `[default0]:step 1 | Loss: 2.${p}`, 1000 + p));
+      shipper.accept(line(`llama-pods-${p}-0`, `[default1]:step 1 | Loss: 3.${p}`, 1100 + p));
+    }
+    await shipper.flush();
+
+    const all = delivered.flatMap(records);
+    // 12 streams, one record each; at most one invocation per shard for one flush window
+    expect(all).toHaveLength(12);
+    expect(delivered.length).toBeLessThanOrEqual(2);
+    for (const e of delivered) expect(new Set(records(e).map((r) => r.shard)).size).toBe(1);
+    for (const r of all) {
+      expect(r.key).toBe(r.batch.logStream);
+      expect(r.batch.messageType).toBe('DATA_MESSAGE');
+      expect(r.batch.logEvents.map((e) => JSON.parse(e.message).log)).toHaveLength(2);
+    }
+    // a stream always lands on the same shard (ByLogStream)
+    const shardOfStream = new Map<string, string | undefined>();
+    for (const r of all) {
+      const seen = shardOfStream.get(r.key);
+      if (seen !== undefined) expect(r.shard).toBe(seen);
+      shardOfStream.set(r.key, r.shard);
+    }
+    const ids = delivered.flatMap((e) => e.Records.map((r) => r.eventID));
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(shipper.stats()).toMatchObject({ lines: 24, payloads: 12, invocations: delivered.length });
+  });
+
+  it('keeps one invocation in flight per shard, caps it at batchSize records and retries a failed batch whole', async () => {
+    let inFlight = 0;
+    let most = 0;
+    let failures = 1;
+    const sizes: number[] = [];
+    const shipper = new LogShipper({
+      logGroup: '/aws/containerinsights/local/application',
+      kinesis: { shards: 1, batchSize: 5 },
+      retryDelayMs: 1,
+      deliver: async (e: KinesisEvent) => {
+        inFlight++;
+        most = Math.max(most, inFlight);
+        await sleep(5);
+        inFlight--;
+        if (failures-- > 0) throw new Error('throttled');
+        sizes.push(e.Records.length);
+      },
+    });
+    for (let p = 0; p < 13; p++) shipper.accept(line(`llama-pods-${p}-0`, '[default0]:x', 1000 + p));
+    await shipper.flush();
+    expect(most).toBe(1);
+    expect(sizes).toEqual([5, 5, 3]);
+    expect(shipper.stats().invocations).toBe(3);
   });
 });
