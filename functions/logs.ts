@@ -54,7 +54,7 @@
 import type { CloudWatchLogsEvent as AwsCloudWatchLogsEvent, Handler, KinesisStreamEvent } from 'aws-lambda';
 import { agentContainerName } from '../adapters/kube/pod-builder.ts';
 import type { AgentRecord } from '../core/agent-protocol.ts';
-import { slotForPod, slotForPodName } from '../core/decide/naming.ts';
+import { type SlotIndex, slotForPod, slotForPodName, slotIndex } from '../core/decide/naming.ts';
 import { rankPodsToAsk } from '../core/decide/slots.ts';
 import { type JobRecord, jobKey, type PodSlot } from '../core/job.ts';
 import { Metric } from '../core/metrics.ts';
@@ -407,12 +407,13 @@ function evaluateRules(
   const since = job.runningSince ?? 0;
   const nproc = typeof job.spec.nprocPerNode === 'number' ? job.spec.nprocPerNode : undefined;
   const lines: LogLine[] = [];
-  // A batch is one stream's lines, so one or a few pods: each is looked up once, not once per line.
-  const slots = new Map<string, PodSlot | undefined>();
+  // One pod (a direct batch) is looked up by a scan; the many of a Kinesis batch through an index.
+  let index: SlotIndex | undefined;
+  const many = new Set(worker.map((w) => w.pod)).size > 1;
   for (const w of worker) {
     if (w.timestamp < since) continue;
-    if (!slots.has(w.pod)) slots.set(w.pod, slotForPod(job, w.pod));
-    const slot = slots.get(w.pod);
+    if (many) index ??= slotIndex(job);
+    const slot = index ? index.byName.get(w.pod) : slotForPod(job, w.pod);
     if (!slot) continue;
     const rank =
       w.localRank !== undefined && slot.groupRank !== null && nproc !== undefined
@@ -533,6 +534,8 @@ class JobResolver {
   private readonly jobs = new Map<string, Promise<JobRecord | undefined>>();
   private active: Promise<JobRef[]> | undefined;
   private readonly owners = new Map<string, Promise<PodOwner | undefined>>();
+  /** Each job record's slot index, built on its first lookup (a batch may look up thousands of its pods). */
+  private readonly indexes = new WeakMap<JobRecord, SlotIndex>();
 
   constructor(private readonly deps: Deps) {}
 
@@ -548,17 +551,28 @@ class JobResolver {
 
   private async lookup(namespace: string, pod: string): Promise<PodOwner | undefined> {
     for (const name of candidateJobNames(pod)) {
-      const owner = ownerIn(await this.job({ namespace, name }), pod);
+      const owner = this.ownerIn(await this.job({ namespace, name }), pod);
       if (owner) return owner;
     }
     if (!SHORTENED_POD_NAME.test(pod)) return undefined;
     this.active ??= this.deps.store.listActiveJobs();
     for (const ref of await this.active) {
       if (ref.namespace !== namespace) continue;
-      const owner = ownerIn(await this.job(ref), pod);
+      const owner = this.ownerIn(await this.job(ref), pod);
       if (owner) return owner;
     }
     return undefined;
+  }
+
+  private ownerIn(job: JobRecord | undefined, pod: string): PodOwner | undefined {
+    if (!job) return undefined;
+    let index = this.indexes.get(job);
+    if (!index) {
+      index = slotIndex(job);
+      this.indexes.set(job, index);
+    }
+    const slot = slotForPodName(job, pod, index);
+    return slot ? { job, slot } : undefined;
   }
 
   private job(ref: JobRef): Promise<JobRecord | undefined> {
@@ -571,11 +585,6 @@ class JobResolver {
     return job;
   }
 }
-
-const ownerIn = (job: JobRecord | undefined, pod: string): PodOwner | undefined => {
-  const slot = job ? slotForPodName(job, pod) : undefined;
-  return job && slot ? { job, slot } : undefined;
-};
 
 /**
  * The Lambda entry point (deps from the environment, built once per instance: functions/shell/deps.ts),

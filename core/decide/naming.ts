@@ -86,15 +86,43 @@ export const parsePodName = (
 export const slotForPod = (job: Pick<JobRecord, 'pods'>, pod: string): PodSlot | undefined =>
   job.pods[slotPosition(job, pod)];
 
-/** The slot (by replica and index) a pod name refers to, whichever pod generation it has. */
-export const slotForPodName = (job: Pick<JobRecord, 'name' | 'pods'>, pod: string): PodSlot | undefined => {
-  const parts = parsePodName(
-    job.name,
-    pod,
-    job.pods.map((s) => s.replica),
-  );
-  if (!parts) return undefined;
-  return job.pods.find((s) => s.replica === parts.replica && s.index === parts.index);
+/** A record's slots by pod name and by (replica, index): build once, look up many pods in O(1). */
+export interface SlotIndex {
+  replicas: string[];
+  byName: Map<string, PodSlot>;
+  byPlace: Map<string, PodSlot>;
+}
+
+const place = (replica: string, index: number): string => `${replica}#${index}`;
+
+/**
+ * Indexes `job.pods` (the first slot wins a duplicate key, as a scan would find it). The index describes the
+ * slots as they are now: rebuild it after the record changes.
+ */
+export const slotIndex = (job: Pick<JobRecord, 'pods'>): SlotIndex => {
+  const byName = new Map<string, PodSlot>();
+  const byPlace = new Map<string, PodSlot>();
+  const replicas = new Set<string>();
+  for (const s of job.pods) {
+    if (!byName.has(s.name)) byName.set(s.name, s);
+    const key = place(s.replica, s.index);
+    if (!byPlace.has(key)) byPlace.set(key, s);
+    replicas.add(s.replica);
+  }
+  return { replicas: [...replicas], byName, byPlace };
+};
+
+/**
+ * The slot (by replica and index) a pod name refers to, whichever pod generation it has. Pass `index`
+ * (`slotIndex(job)`) when looking up many pods of one record.
+ */
+export const slotForPodName = (
+  job: Pick<JobRecord, 'name' | 'pods'>,
+  pod: string,
+  index: SlotIndex = slotIndex(job),
+): PodSlot | undefined => {
+  const parts = parsePodName(job.name, pod, index.replicas);
+  return parts ? index.byPlace.get(place(parts.replica, parts.index)) : undefined;
 };
 
 /** Lowest rendezvous port handed out: ports are 20000–39999 (clear of the agent's 8080 and of ephemeral ports). */

@@ -6,6 +6,7 @@ import {
   podName,
   serviceName,
   slotForPodName,
+  slotIndex,
 } from '../../core/decide/naming.ts';
 import { given, makeSpec } from './dsl.ts';
 
@@ -73,6 +74,19 @@ describe('pod names', () => {
     const s = given(makeSpec({ replicas: 3 }));
     expect(slotForPodName(s.job, 'llama-pods-2-g9')?.index).toBe(2);
     expect(slotForPodName(s.job, 'llama-pods-5-g0')).toBeUndefined();
+  });
+
+  it('answers through a prebuilt slot index exactly as by scanning, for every slot and a stranger', () => {
+    const s = given(makeSpec({ replicas: 40 }));
+    const index = slotIndex(s.job);
+    for (const slot of s.job.pods) {
+      const other = podName(s.job.name, slot.replica, slot.index, slot.podGeneration + 3);
+      expect(slotForPodName(s.job, other, index)).toBe(slotForPodName(s.job, other));
+      expect(slotForPodName(s.job, other, index)).toBe(slot);
+      expect(index.byName.get(slot.name)).toBe(slot);
+    }
+    expect(slotForPodName(s.job, 'llama-pods-40-g0', index)).toBeUndefined();
+    expect(index.replicas).toEqual(['pods']);
   });
 });
 
