@@ -294,14 +294,15 @@ async function processJob(
       return obs;
     };
   let total = 0;
-  let latest: JobRecord | undefined;
+  // The job as last read or written: the next reconcile's first read. Without agent answers (the common
+  // batch) only the batch mark's peek came between attribution's read of the job and the first chunk, and
+  // nothing between one chunk's write and the next chunk: a record that moved meanwhile loses its
+  // conditional write and reconcile re-reads it. So a batch reads the job once, however many chunks.
+  let latest: JobRecord | undefined = batch.job;
   for (const [i, agent] of agentChunks(batch.agent).entries()) {
     const { fixed, asked } = await agentObservations(deps, batch, agent);
-    // Without agent answers (the common batch) only the batch mark's peek came between attribution's
-    // read of the job and here: that read is the reconcile's first (a record that moved meanwhile loses
-    // its conditional write and reconcile re-reads it), so a batch reads the job once, not twice.
     const result = await reconcile(
-      i === 0 && !asked ? withFirstRead(deps, batch.job) : deps,
+      latest && !asked ? withFirstRead(deps, latest) : deps,
       batch.ref,
       observe(fixed, i === 0),
     );
@@ -315,7 +316,8 @@ async function processJob(
   // The batch's agent records may have just made the job Running (all agents RUNNING): its worker lines
   // from after that moment are evaluated in a second pass. At most one such pass per job and batch.
   if (!wasRunning && latest?.phase === 'Running' && batch.worker.length > 0) {
-    rememberRuleState((await reconcile(deps, batch.ref, observe([], true))).job, ruleState);
+    const second = await reconcile(withFirstRead(deps, latest), batch.ref, observe([], true));
+    rememberRuleState(second.job, ruleState);
     total += evaluated;
   }
   await deps.idempotency.putIdempotencyKey(

@@ -83,21 +83,28 @@ const malformedCount = async (kind: string) =>
     (c) => c.name === Metric.malformedEventsSkipped && c.labels.kind === kind,
   )?.value ?? 0;
 
-/** `h.deps` whose store records every job it is asked to write. */
-function recordingWrites(): { deps: Deps; writes: JobRecord[] } {
+/** `h.deps` whose store records every job it is asked to write and counts the job reads. */
+function recordingWrites(): { deps: Deps; writes: JobRecord[]; reads: { n: number } } {
   const writes: JobRecord[] = [];
+  const reads = { n: 0 };
   const store = h.deps.store;
   const putJob: JobStore['putJob'] = async (job) => {
     writes.push(structuredClone(job));
     return store.putJob(job);
   };
+  const getJob: JobStore['getJob'] = async (ref) => {
+    reads.n++;
+    return store.getJob(ref);
+  };
   return {
     writes,
+    reads,
     deps: {
       ...h.deps,
       store: new Proxy(store, {
         get: (target, prop) => {
           if (prop === 'putJob') return putJob;
+          if (prop === 'getJob') return getJob;
           const value: unknown = Reflect.get(target, prop, target);
           return typeof value === 'function' ? value.bind(target) : value;
         },
@@ -179,12 +186,14 @@ describe('logs through a Kinesis event source mapping', () => {
   it(`reconciles hundreds of heartbeats of one job in chunks of at most ${AGENT_PODS_PER_RECONCILE} pods, every slot updated`, async () => {
     const pods = 2 * AGENT_PODS_PER_RECONCILE + 22;
     const job = await runningJob('kinesis-big', pods);
-    const { deps, writes } = recordingWrites();
+    const { deps, writes, reads } = recordingWrites();
     const logs = makeLogs(deps);
     const t = Date.now();
     const out = await logs(
       kinesisEvent(asRecords(job.pods.map((p, i) => podBatch(job, p.name, t + i, 500 + i)))),
     );
+    // attribution's read is the first chunk's, and each chunk's write the next one's: one read in all
+    expect(reads.n).toBe(1);
     expect(out.jobs).toEqual([expect.objectContaining({ status: 'reconciled', linesEvaluated: pods })]);
     const mine = writes.filter((w) => jobKey(w) === jobKey(job));
     expect(mine).toHaveLength(Math.ceil(pods / AGENT_PODS_PER_RECONCILE));
