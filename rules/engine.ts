@@ -578,8 +578,30 @@ export function evaluateLines(
   const clock = Math.max(latest, now);
   run.state.clock = clock;
   checkAllTimers(run, c, clock);
+  forgetStreamsAtRest(c, run.state);
   run.findings.sort((a, b) => a.at - b.at);
   return { state: run.state, findings: run.findings, values };
+}
+
+/**
+ * Drops the per-stream entries of job-scope rules that hold nothing a fresh entry would not: verdict
+ * WAITING or HEALTHY, no SLOW streak under way. Such a rule keeps a stream entry only for its metric streak
+ * and its FAULTED/SLOW verdict (a job-scope rule has no per-stream timer), and a fresh entry (WAITING, no
+ * streak) behaves the same on every path: a HEALTHY point leaves it HEALTHY without a report, a SLOW one
+ * starts a streak, a fault match reports. So a healthy job keeps no per-stream state at all: its rule state
+ * stays the size of its rules, not of its streams (16,384 pods × 8 ranks would otherwise be megabytes,
+ * rewritten as the entries come and go). Stream-scope rules keep every entry: their timers are per stream.
+ */
+function forgetStreamsAtRest(c: CompiledRules, state: RuleState): void {
+  for (const r of c.rules) {
+    if (r.perStream) continue;
+    const streams = (state.rules[r.name] as RuleSlot).streams;
+    for (const key of Object.keys(streams)) {
+      const s = streams[key] as StreamSlot;
+      if ((s.verdict === 'HEALTHY' || s.verdict === 'WAITING') && s.slow === 0 && s.stopped === undefined)
+        delete streams[key];
+    }
+  }
 }
 
 /**

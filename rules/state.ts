@@ -3,8 +3,10 @@
  * parsed with `RuleStateSchema` whenever it is read back (parse, don't cast).
  *
  * Invariants: bounded by rules × streams — one slot per rule, one entry per stream that the rule has to
- * remember something about (a match, a metric counter, a per-stream timer), and no line history beyond
- * the last matched line per rule/stream, truncated to `MAX_TEXT` characters. Times are epoch ms.
+ * remember something about (a per-stream timer of a stream-scope rule; for a job-scope rule only a SLOW
+ * streak under way or a SLOW/FAULTED verdict: a healthy stream has no entry, engine.ts
+ * `forgetStreamsAtRest`), and no line history beyond the last matched line per rule/stream, truncated to
+ * `MAX_TEXT` characters. Times are epoch ms.
  */
 import { z } from 'zod';
 

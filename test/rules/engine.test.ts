@@ -13,7 +13,7 @@ import {
   tickRules,
 } from '../../rules/engine.ts';
 import { MAX_TEXT, RuleStateSchema } from '../../rules/state.ts';
-import { rule, type Step, scenario } from './helpers.ts';
+import { type L, rule, type Step, scenario } from './helpers.ts';
 
 const iter = (n: number, loss = 2.1): string => `[Epoch 0 Batch ${n}] training_loss_step ${loss} lr 1e-4`;
 
@@ -703,4 +703,80 @@ describe('rule names as fault reasons', () => {
       expect(Object.getPrototypeOf(state.rules)).toBe(Object.prototype);
     },
   );
+});
+
+describe('per-stream entries', () => {
+  const metric = rule({
+    name: 'm',
+    logPattern: '.*training_loss_step (\\d+(?:\\.\\d+)?).*',
+    metricThreshold: 5,
+    operator: 'gt',
+    metricEvaluationDataPoints: 3,
+  });
+  const streams = (state: ReturnType<typeof scenario>['state'], name = 'm') =>
+    Object.keys(state.rules[name]?.streams ?? {}).sort();
+
+  it('a job-scope rule keeps none for a healthy stream, one while a streak or a SLOW verdict lasts', () => {
+    const healthy = Array.from({ length: 64 }, (_, i): L => [1, iter(1, 2.1), `pod-${i}/0`, i]);
+    expect(streams(scenario([metric], [{ lines: healthy }]).state)).toEqual([]);
+
+    const streak: Step[] = [{ lines: [...healthy, [2, iter(2, 9), 'pod-7/0', 7]] }];
+    expect(streams(scenario([metric], streak).state)).toEqual(['pod-7/0']);
+
+    const slow = [
+      ...streak,
+      { lines: [[3, iter(3, 9), 'pod-7/0', 7]] as L[] },
+      { lines: [[4, iter(4, 9), 'pod-7/0', 7]] as L[] },
+    ];
+    const slowRun = scenario([metric], slow);
+    expect(slowRun.findings).toEqual(['SLOW m pod-7/0 @4']);
+    expect(streams(slowRun.state)).toEqual(['pod-7/0']);
+
+    // recovered: HEALTHY again, nothing left to remember; a new streak starts from nothing, as before
+    const recovered = scenario([metric], [...slow, { lines: [[5, iter(5, 1), 'pod-7/0', 7]] }]);
+    expect(streams(recovered.state)).toEqual([]);
+    const again = scenario(
+      [metric],
+      [
+        ...slow,
+        { lines: [[5, iter(5, 1), 'pod-7/0', 7]] },
+        ...[6, 7, 8].map((t): Step => ({ lines: [[t, iter(t, 9), 'pod-7/0', 7]] })),
+      ],
+    );
+    expect(again.findings).toEqual(['SLOW m pod-7/0 @4', 'SLOW m pod-7/0 @8']);
+  });
+
+  it('finds the same whether a healthy stream kept its entry or not: one batch, or one batch per line', () => {
+    const lines: L[] = [];
+    for (let t = 1; t <= 40; t++)
+      for (let p = 0; p < 4; p++) lines.push([t, iter(t, p === 2 && t % 7 < 4 ? 9 : 2), `pod-${p}/0`, p]);
+    const whole = scenario([metric], [{ lines }]);
+    const split = scenario(
+      [metric],
+      lines.map((l): Step => ({ lines: [l] })),
+    );
+    expect(split.findings).toEqual(whole.findings);
+    expect(whole.findings.length).toBeGreaterThan(1);
+  });
+
+  it('a stream-scope rule keeps every stream it has seen (its timers are per stream)', () => {
+    const perStream = rule({
+      name: 's',
+      logPattern: '.*training_loss_step.*',
+      expectedRecurringFrequencyInSeconds: 30,
+      scope: 'stream',
+    });
+    const { state } = scenario(
+      [perStream],
+      [
+        {
+          lines: [
+            [1, iter(1), 'pod-0/0', 0],
+            [1, iter(1), 'pod-1/0', 1],
+          ],
+        },
+      ],
+    );
+    expect(streams(state, 's')).toEqual(['pod-0/0', 'pod-1/0']);
+  });
 });
