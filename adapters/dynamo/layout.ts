@@ -104,8 +104,15 @@ export interface SplitRecord {
   parts: Map<string, string>;
 }
 
-/** Splits a record over `layout` (whose `slots` must equal `job.pods.length`). */
-export const splitRecord = (job: JobRecord, layout: Layout): SplitRecord => {
+/**
+ * Splits a record over `layout` (whose `slots` must equal `job.pods.length`). `known` may answer a slot
+ * part's text without serialising it (the store's snapshot: the same frozen slot objects it read).
+ */
+export const splitRecord = (
+  job: JobRecord,
+  layout: Layout,
+  known?: (sk: string, slots: readonly PodSlot[], from: number) => string | undefined,
+): SplitRecord => {
   const head: Json = {};
   const hist: Json = {};
   const histFields = new Set<string>(HIST_FIELDS);
@@ -119,7 +126,9 @@ export const splitRecord = (job: JobRecord, layout: Layout): SplitRecord => {
   parts.set(HIST_SK, JSON.stringify(hist));
   const slotParts = Math.ceil(job.pods.length / layout.k);
   for (let n = 0; n < slotParts; n++) {
-    parts.set(slotSk(layout.base, n), JSON.stringify(job.pods.slice(n * layout.k, (n + 1) * layout.k)));
+    const sk = slotSk(layout.base, n);
+    const from = n * layout.k;
+    parts.set(sk, known?.(sk, job.pods, from) ?? JSON.stringify(job.pods.slice(from, from + layout.k)));
   }
   const state = job.ruleState;
   if (hasStreams(state)) {

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DynamoJobStore, ensureTable } from '../../../adapters/dynamo/store.ts';
 import { MAX_RECORD_BYTES } from '../../../core/decide/compact.ts';
 import { ConcurrencyError, PermanentError } from '../../../core/errors.ts';
@@ -85,6 +85,40 @@ describe('sharded job records on DynamoDB Local', () => {
     expect(units).toBeGreaterThan(0);
     expect(units).toBeLessThanOrEqual(10);
     expect(await store.getJob(job)).toEqual(next);
+  });
+
+  it("serialises only the slot parts whose slots changed when the record keeps the read's own slot objects (decide's copy on write)", async () => {
+    const { table, store } = await newStore();
+    const job = bigJob(2000);
+    await store.createJob(job);
+    const read = (await store.getJob(job))!;
+    // as decide leaves a record: new objects for the changed slots, the read's (frozen) ones elsewhere
+    const next: JobRecord = { ...read, version: read.version + 1, pods: read.pods.slice() };
+    next.pods[7] = { ...read.pods[7]!, lastSeenAt: 3_000_000 };
+    next.pods[1500] = { ...read.pods[1500]!, lastSeenAt: 3_000_001 };
+    // slot parts are the only arrays the store serialises
+    const stringified: unknown[] = [];
+    const original = JSON.stringify;
+    const spy = vi.spyOn(JSON, 'stringify').mockImplementation((...args: Parameters<typeof original>) => {
+      if (Array.isArray(args[0])) stringified.push(args[0]);
+      return original(...args);
+    });
+    try {
+      await store.putJob(next);
+    } finally {
+      spy.mockRestore();
+    }
+    expect(stringified).toHaveLength(2);
+    const fresh = (await newStore(table)).store;
+    expect(await fresh.getJob(job)).toEqual(JSON.parse(JSON.stringify(next)));
+
+    // the same content in objects of the caller's own (not the read's): every part is serialised again,
+    // and what is stored is still exactly the record
+    const rebuilt = structuredClone(await store.getJob(job))!;
+    rebuilt.version += 1;
+    rebuilt.pods[3]!.lastSeenAt = 3_000_002;
+    await store.putJob(rebuilt);
+    expect(await fresh.getJob(job)).toEqual(rebuilt);
   });
 
   it('moves a full restart of every slot to a new base, deleting the old parts', async () => {
