@@ -41,7 +41,7 @@ type Slots = Pick<JobRecord, 'pods'>;
  * everything else (same key order). Pair with `releaseDraft` before the draft leaves decide.
  */
 export const draftOf = (job: JobRecord): JobRecord => {
-  const draft = structuredClone({ ...job, pods: [] as PodSlot[], ruleState: undefined });
+  const draft = structuredClone({ ...job, pods: [] as PodSlot[], ruleState: undefined as unknown });
   draft.pods = job.pods.slice();
   draft.ruleState = job.ruleState;
   drafts.set(draft, { owned: new WeakSet(), scans: 0 });
