@@ -63,6 +63,7 @@ import type {
   Timeline,
 } from '../../core/ports.ts';
 import { translateAwsError } from '../aws/errors.ts';
+import { type IndexKeys, indexWriteUnits, transactWriteUnits } from './capacity.ts';
 import {
   assembleRecord,
   baseOfSk,
@@ -86,7 +87,7 @@ import {
   seriesItemSchema,
   toJobRecord,
 } from './records.ts';
-import { Attr, createTableInput, Index } from './table.ts';
+import { Attr, createTableInput, Index, TABLE } from './table.ts';
 
 /** Default retention of timeline events (seconds). */
 export const DEFAULT_EVENT_TTL_SECONDS = 30 * 24 * 3600;
@@ -244,6 +245,8 @@ interface Snapshot {
   values: Map<string, unknown>;
   /** Slot/stream parts of other bases seen on a full read (deleted at the next rebase). */
   stale: string[];
+  /** The head's index key attributes as stored (what a write's index updates are counted against). */
+  index: Item;
 }
 
 /** A job as read: a legacy (single-item) record has no snapshot. */
@@ -328,6 +331,17 @@ const changedParts = (split: SplitRecord, prev: Snapshot | undefined, layout: La
   return out;
 };
 
+/** The key attributes of every secondary index. */
+const INDEX_KEYS: IndexKeys[] = Object.values(TABLE.globalIndexes);
+
+/** An item's index key attributes. */
+const indexKeysOf = (item: Item): Item => {
+  const keys: Item = {};
+  for (const i of INDEX_KEYS)
+    for (const a of [i.hashKey, i.rangeKey]) if (item[a] !== undefined) keys[a] = item[a];
+  return keys;
+};
+
 /**
  * A slot part's text from the snapshot when the record holds exactly the snapshot's slot objects there:
  * those are frozen (a read or a write parsed them from that very text), so being the same objects means
@@ -376,7 +390,10 @@ const isTransactionConflict = (err: unknown): boolean => {
   );
 };
 
-/** Capacity the store's calls consumed, as DynamoDB reported it (`ReturnConsumedCapacity: TOTAL`). */
+/**
+ * Capacity the store's calls consumed, as DynamoDB reported it (`ReturnConsumedCapacity: TOTAL`); a
+ * transaction's write units by DynamoDB's rules (capacity.ts: DynamoDB Local misreports them).
+ */
 export interface CapacityMeter {
   readUnits: number;
   writeUnits: number;
@@ -428,9 +445,13 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       ConsumedCapacity?: { CapacityUnits?: number } | { CapacityUnits?: number }[];
     };
     const consumed = out.ConsumedCapacity;
-    const units = Array.isArray(consumed)
-      ? consumed.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0)
-      : (consumed?.CapacityUnits ?? 0);
+    // DynamoDB Local reports 2 units for any transaction: count those by DynamoDB's rules (capacity.ts)
+    const units =
+      command instanceof TransactWriteCommand
+        ? transactWriteUnits(command.input.TransactItems ?? [])
+        : Array.isArray(consumed)
+          ? consumed.reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0)
+          : (consumed?.CapacityUnits ?? 0);
     if (command instanceof GetCommand || command instanceof QueryCommand) this.meter.readUnits += units;
     else this.meter.writeUnits += units;
     return out;
@@ -582,6 +603,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
         texts: new Map(known?.texts),
         values: new Map(known?.values),
         stale: [],
+        index: indexKeysOf(head),
       };
       let raced = false;
       for (const item of items) {
@@ -747,6 +769,8 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
                 ],
               }),
             );
+            // the transaction's table writes are counted by `send`, its index writes here (capacity.ts)
+            this.meter.writeUnits += indexWriteUnits(prev?.index, headItem, INDEX_KEYS);
           }
         } catch (err) {
           if (isConditionFailure(err) || isTransactionConflict(err))
@@ -784,7 +808,15 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       texts.set(sk, text);
       values.set(sk, deepFreeze(JSON.parse(text)));
     }
-    this.remember(pk, { version: job.version, seq, layout, texts, values, stale: [] });
+    this.remember(pk, {
+      version: job.version,
+      seq,
+      layout,
+      texts,
+      values,
+      stale: [],
+      index: indexKeysOf(headItem),
+    });
   }
 
   /** Puts parts (BatchWriteItem, 25 a call, a few calls at a time). */

@@ -7,7 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { indexWriteUnits, writeUnits } from '../../../adapters/dynamo/capacity.ts';
 import { DynamoJobStore, ensureTable } from '../../../adapters/dynamo/store.ts';
+import { TABLE } from '../../../adapters/dynamo/table.ts';
 import { MAX_RECORD_BYTES } from '../../../core/decide/compact.ts';
 import { ConcurrencyError, PermanentError } from '../../../core/errors.ts';
 import type { JobRecord } from '../../../core/job.ts';
@@ -119,6 +121,36 @@ describe('sharded job records on DynamoDB Local', () => {
     rebuilt.pods[3]!.lastSeenAt = 3_000_002;
     await store.putJob(rebuilt);
     expect(await fresh.getJob(job)).toEqual(rebuilt);
+  });
+
+  it("sizes the store's items as DynamoDB bills a write of them (the units a transaction is counted with)", async () => {
+    const { table, store } = await newStore();
+    const job = bigJob(700);
+    job.ruleState = { note: 'x'.repeat(1500), n: [1.5, -2e-7, 123456789012345, 0, true, null] };
+    await store.createJob(job);
+    const stored = await items(table, job);
+    expect(stored.length).toBeGreaterThan(10);
+    const indexes = Object.values(TABLE.globalIndexes);
+    for (const item of stored) {
+      // the same item under another key of the same length, a new item: DynamoDB Local reports a
+      // PutItem right, its new index entries included
+      const copy = { ...item, pk: `Z${String(item.pk).slice(1)}` };
+      const out = await client.send(
+        new PutCommand({ TableName: table, Item: copy, ReturnConsumedCapacity: 'TOTAL' }),
+      );
+      expect({ sk: item.sk, units: writeUnits(copy) + indexWriteUnits(undefined, copy, indexes) }).toEqual({
+        sk: item.sk,
+        units: out.ConsumedCapacity?.CapacityUnits,
+      });
+    }
+    // written again unchanged but for a non-key attribute, no index is touched: the table's units only
+    const head = stored.find((i) => i.sk === 'JOB')!;
+    const again = { ...head, pk: `Z${String(head.pk).slice(1)}`, version: 99 };
+    const out = await client.send(
+      new PutCommand({ TableName: table, Item: again, ReturnConsumedCapacity: 'TOTAL' }),
+    );
+    expect(indexWriteUnits(head, again, indexes)).toBe(0);
+    expect(out.ConsumedCapacity?.CapacityUnits).toBe(writeUnits(again));
   });
 
   it('moves a full restart of every slot to a new base, deleting the old parts', async () => {
