@@ -153,7 +153,8 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
             skip(classified.malformed, classified.detail);
             continue;
           }
-          const owner = await resolver.resolve(line.source);
+          // most lines come from a pod already resolved: no await (a microtask per line) for those
+          const owner = resolver.known(line.source) ?? (await resolver.resolve(line.source));
           if (classified.kind === 'agent') {
             const forged = forgery(classified.record, line.source, owner);
             if (forged) {
@@ -411,7 +412,8 @@ function evaluateRules(
   const lines: LogLine[] = [];
   // One pod (a direct batch) is looked up by a scan; the many of a Kinesis batch through an index.
   let index: SlotIndex | undefined;
-  const many = new Set(worker.map((w) => w.pod)).size > 1;
+  const first = worker[0]?.pod;
+  const many = worker.some((w) => w.pod !== first);
   for (const w of worker) {
     if (w.timestamp < since) continue;
     if (many) index ??= slotIndex(job);
@@ -536,16 +538,26 @@ class JobResolver {
   private readonly jobs = new Map<string, Promise<JobRecord | undefined>>();
   private active: Promise<JobRef[]> | undefined;
   private readonly owners = new Map<string, Promise<PodOwner | undefined>>();
+  /** Owners found so far, by `<namespace>/<pod>`. */
+  private readonly settled = new Map<string, PodOwner>();
   /** Each job record's slot index, built on its first lookup (a batch may look up thousands of its pods). */
   private readonly indexes = new WeakMap<JobRecord, SlotIndex>();
 
   constructor(private readonly deps: Deps) {}
 
+  /** The owner of an already resolved pod (undefined: not resolved yet, or no job owns it). */
+  known(source: LineSource): PodOwner | undefined {
+    return this.settled.get(`${source.namespace}/${source.pod}`);
+  }
+
   resolve(source: LineSource): Promise<PodOwner | undefined> {
     const key = `${source.namespace}/${source.pod}`;
     let owner = this.owners.get(key);
     if (!owner) {
-      owner = this.lookup(source.namespace, source.pod);
+      owner = this.lookup(source.namespace, source.pod).then((found) => {
+        if (found) this.settled.set(key, found);
+        return found;
+      });
       this.owners.set(key, owner);
     }
     return owner;
