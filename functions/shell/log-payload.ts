@@ -166,16 +166,31 @@ export interface SourcedLine {
   text: string;
 }
 
-const FluentBitRecord = z.object({
-  log: z.string(),
-  stream: z.string().optional(),
-  kubernetes: z.object({
-    pod_name: z.string().min(1),
-    namespace_name: z.string().min(1),
-    container_name: z.string().optional(),
-    host: z.string().optional(),
-  }),
-});
+/** The fields of a Fluent Bit / Container Insights record attribution reads. */
+interface FluentBitRecord {
+  log: string;
+  kubernetes: { pod_name: string; namespace_name: string; container_name?: string; host?: string };
+}
+
+const isOptionalString = (v: unknown): boolean => v === undefined || typeof v === 'string';
+const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+
+/**
+ * `value` as a Fluent Bit record: `log` a string, `stream` a string if present, `kubernetes.pod_name` and
+ * `namespace_name` non-empty strings, `container_name` and `host` strings if present; else undefined. A
+ * check by hand, not a schema: it runs once per log line, and a schema's parse copies the record.
+ */
+function asFluentBitRecord(value: unknown): FluentBitRecord | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const r = value as Record<string, unknown>;
+  if (typeof r.log !== 'string' || !isOptionalString(r.stream)) return undefined;
+  const k = r.kubernetes;
+  if (typeof k !== 'object' || k === null) return undefined;
+  const m = k as Record<string, unknown>;
+  if (!isName(m.pod_name) || !isName(m.namespace_name)) return undefined;
+  if (!isOptionalString(m.container_name) || !isOptionalString(m.host)) return undefined;
+  return r as unknown as FluentBitRecord;
+}
 
 // Pod and namespace names are DNS labels/subdomains: they never contain `_`, so `_` splits unambiguously.
 const CONTAINER_LOG_FILE = /(?:^|[.])var\.log\.containers\.([^_/]+)_([^_/]+)_(.+?)(?:-[0-9a-f]{64})?\.log$/;
@@ -211,9 +226,9 @@ export function sourceLogEvent(event: CloudWatchLogEvent, logStream: string): So
     } catch {
       value = undefined;
     }
-    const record = FluentBitRecord.safeParse(value);
-    if (record.success) {
-      const k = record.data.kubernetes;
+    const record = asFluentBitRecord(value);
+    if (record) {
+      const k = record.kubernetes;
       return {
         id: event.id,
         timestamp: event.timestamp,
@@ -223,7 +238,7 @@ export function sourceLogEvent(event: CloudWatchLogEvent, logStream: string): So
           ...(k.container_name ? { container: k.container_name } : {}),
           ...(k.host ? { node: k.host } : {}),
         },
-        text: stripNewline(record.data.log),
+        text: stripNewline(record.log),
       };
     }
   }
@@ -237,7 +252,7 @@ export function sourceLogEvent(event: CloudWatchLogEvent, logStream: string): So
   return { id: event.id, timestamp: event.timestamp, source, text: stripNewline(event.message) };
 }
 
-const stripNewline = (s: string): string => s.replace(/\r?\n$/, '');
+const stripNewline = (s: string): string => (s.endsWith('\n') ? s.slice(0, s.endsWith('\r\n') ? -2 : -1) : s);
 
 /** What a training container's line says. */
 export type ClassifiedLine =

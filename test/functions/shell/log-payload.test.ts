@@ -88,6 +88,46 @@ describe('sourceLogEvent', () => {
     });
   });
 
+  it.each<[string, Record<string, unknown>]>([
+    ['no pod name', { log: 'x', kubernetes: { namespace_name: 'ns' } }],
+    ['an empty namespace', { log: 'x', kubernetes: { pod_name: 'p-0', namespace_name: '' } }],
+    ['a log that is not text', { log: 5, kubernetes: { pod_name: 'p-0', namespace_name: 'ns' } }],
+    [
+      'a stream that is not text',
+      { log: 'x', stream: 1, kubernetes: { pod_name: 'p-0', namespace_name: 'ns' } },
+    ],
+    [
+      'a container that is not text',
+      { log: 'x', kubernetes: { pod_name: 'p-0', namespace_name: 'ns', container_name: 3 } },
+    ],
+    [
+      'a host that is not text',
+      { log: 'x', kubernetes: { pod_name: 'p-0', namespace_name: 'ns', host: {} } },
+    ],
+    ['kubernetes null', { log: 'x', kubernetes: null }],
+  ])('takes a JSON message with %s for a plain line of its stream, not a record', (_, record) => {
+    const message = JSON.stringify(record);
+    const line = sourceLogEvent({ id: '1', timestamp: 5, message }, `q_other_c-${HEX}`);
+    expect(line).toEqual({
+      id: '1',
+      timestamp: 5,
+      source: { pod: 'q', namespace: 'other', container: 'c' },
+      text: message,
+    });
+  });
+
+  it.each([
+    ['step 5\n', 'step 5'],
+    ['step 5\r\n', 'step 5'],
+    ['step 5', 'step 5'],
+    ['step 5\n\n', 'step 5\n'],
+    ['\n', ''],
+  ])('strips one trailing line break from a record line %j', (log, text) => {
+    const message = JSON.stringify({ log, kubernetes: { pod_name: 'p-0', namespace_name: 'ns' } });
+    const line = sourceLogEvent({ id: '1', timestamp: 5, message }, 'whatever');
+    expect(isMalformed(line) ? undefined : line.text).toBe(text);
+  });
+
   it('attributes a plain line by its stream name', () => {
     const line = sourceLogEvent({ id: '1', timestamp: 5, message: 'x' }, `p_ns_c-${HEX}`);
     expect(isMalformed(line) ? undefined : line.source.pod).toBe('p');
