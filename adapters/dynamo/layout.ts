@@ -132,20 +132,25 @@ export const splitRecord = (
   }
   const state = job.ruleState;
   if (hasStreams(state)) {
-    const buckets: Record<string, Json>[] = Array.from({ length: layout.m }, () => ({}));
+    // only the stream parts that hold entries (a healthy job's rules keep none: rules/engine.ts)
+    const buckets = new Map<number, Record<string, Json>>();
     const rules: Json = {};
     for (const [rule, slot] of Object.entries(state.rules)) {
       rules[rule] = { ...slot, streams: {} };
       for (const [stream, entry] of Object.entries(slot.streams)) {
-        const bucket = buckets[streamPart(stream, layout.m)]!;
+        const n = streamPart(stream, layout.m);
+        let bucket = buckets.get(n);
+        if (!bucket) {
+          bucket = {};
+          buckets.set(n, bucket);
+        }
         bucket[rule] ??= {};
         bucket[rule][stream] = entry;
       }
     }
     parts.set(RULES_SK, JSON.stringify({ ruleState: { ...state, rules }, split: true }));
-    buckets.forEach((bucket, n) => {
-      if (Object.keys(bucket).length > 0) parts.set(streamSk(layout.base, n), JSON.stringify(bucket));
-    });
+    for (const n of [...buckets.keys()].sort((a, b) => a - b))
+      parts.set(streamSk(layout.base, n), JSON.stringify(buckets.get(n)));
   } else {
     parts.set(RULES_SK, JSON.stringify({ ruleState: state }));
   }
