@@ -13,6 +13,11 @@
  * handler (functions/logs.ts `makeHandler`) is invoked in-process, one batch after another, as one warm
  * Lambda instance.
  *
+ * The Kinesis rows (`logDelivery: {kinesis}`) invoke it as the stream's event source mapping does: each
+ * invocation carries `KINESIS_RECORDS` records, each one pod's stream batch of a 5 s window
+ * (`KINESIS_WORKER_LINES` worker lines + 1 heartbeat), 500 different pods per invocation (all 16 pods of
+ * the smallest job, several batches each).
+ *
  * The job: test/fixtures/manifests/p5-16-nodes-log-rules.yaml with `replicas` N, every slot Running with its
  * agent RUNNING (test/core/big-record.ts `runningRecord`). Its record does not fit DynamoDB's item (the
  * store refuses records over 350 KB: 16,384 slots are ~5 MB; another change shards big records), so the job
@@ -36,8 +41,9 @@
  * `LOGS_SCALE_BENCH_STORE=dynamodb-local` puts the job in DynamoJobStore on DynamoDB Local instead (the
  * sharded layout: small items; its process's CPU is not counted, as on AWS) and adds its write units per
  * batch. `LOGS_SCALE_BENCH_PODS=16,1024` picks the sizes (default 16,1024,16384); `LOGS_SCALE_BENCH_BATCHES`
- * the measured batches per size (default 400, 200, 40 as the job grows); `LOGS_SCALE_BENCH_TOP=20` prints
- * the profile's top frames by self time.
+ * the measured batches per size (default 400, 200, 40 as the job grows); `LOGS_SCALE_BENCH_DELIVERY=kinesis`
+ * (or `direct`) only that delivery's rows; `LOGS_SCALE_BENCH_TOP=20` prints the profile's top frames by
+ * self time.
  */
 import { readFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
@@ -65,7 +71,7 @@ import { loadConfig } from '../functions/shell/config.ts';
 import { memoryLogger } from '../functions/shell/logger.ts';
 import type { Deps } from '../functions/shell/reconcile.ts';
 import { hasJava, type LocalDynamo, makeDocClient, startDynamoDbLocal } from '../local/dynamo.ts';
-import { encodeSubscriptionPayload } from '../local/shipper.ts';
+import { type CloudWatchLogsEvent, encodeSubscriptionPayload, kinesisEvent } from '../local/shipper.ts';
 import { runningRecord } from '../test/core/big-record.ts';
 import { loadLine, printTable } from './support.ts';
 
@@ -87,6 +93,15 @@ const batchesFor = (pods: number): number => {
   }
   return pods <= 16 ? 400 : pods <= 1024 ? 200 : 40;
 };
+/** Kinesis invocations measured per size (each carries `KINESIS_RECORDS` stream batches). */
+const kinesisInvocationsFor = (pods: number): number => (pods <= 1024 ? 6 : 3);
+/**
+ * Records per Kinesis invocation and worker lines per record: a 5 s window of one pod's stream (8 ranks ×
+ * 2 lines/s = 80 lines, and its heartbeat), 500 streams per invocation (about 3 MB of base64, inside the
+ * 6 MB Lambda payload).
+ */
+const KINESIS_RECORDS = 500;
+const KINESIS_WORKER_LINES = 80;
 /**
  * `LOGS_SCALE_BENCH_STORE=dynamodb-local`: the job in DynamoJobStore on DynamoDB Local (its own process,
  * so its CPU is not counted) instead of `CodecStore`.
@@ -94,6 +109,11 @@ const batchesFor = (pods: number): number => {
 const STORE = process.env.LOGS_SCALE_BENCH_STORE ?? 'codec';
 if (STORE !== 'codec' && STORE !== 'dynamodb-local')
   throw new Error(`LOGS_SCALE_BENCH_STORE: ${STORE} is neither codec nor dynamodb-local`);
+/** `LOGS_SCALE_BENCH_DELIVERY=kinesis` measures only that delivery's rows (default `direct,kinesis`). */
+const DELIVERIES = (process.env.LOGS_SCALE_BENCH_DELIVERY ?? 'direct,kinesis').split(',');
+for (const d of DELIVERIES)
+  if (d !== 'direct' && d !== 'kinesis')
+    throw new Error(`LOGS_SCALE_BENCH_DELIVERY: ${d} is neither direct nor kinesis`);
 /** `LOGS_SCALE_BENCH_TOP=20` also prints the profile's top frames by self time. */
 const TOP = Number(process.env.LOGS_SCALE_BENCH_TOP ?? 0);
 const NAMESPACE = 'ml-team';
@@ -424,7 +444,8 @@ function phaseOf(frame: { functionName: string; url: string }): Phase | undefine
       return 'attribute';
     return undefined;
   }
-  if (url.endsWith('/core/decide/naming.ts') && fn === 'slotForPodName') return 'attribute';
+  if (url.endsWith('/core/decide/naming.ts') && (fn === 'slotForPodName' || fn === 'slotIndex'))
+    return 'attribute';
   if (url.endsWith('/core/decide/slots.ts') && fn === 'rankPodsToAsk') return 'attribute';
   if (url.includes('/functions/shell/job-rules.ts') || url.includes('/rules/')) return 'rules';
   if (url.endsWith('/core/decide.ts') || url.includes('/core/decide/')) return 'decide';
@@ -494,8 +515,10 @@ async function run(env: Env, batches: unknown[]): Promise<number> {
 
 interface SizeFigures {
   pods: number;
-  /** Lines per batch. */
+  /** Lines per batch (per record, for a Kinesis delivery). */
   perBatch?: number;
+  /** Kinesis delivery: records (stream batches) per invocation. */
+  records?: number;
   batches: number;
   lines: number;
   cpuMs: number;
@@ -509,13 +532,35 @@ interface SizeFigures {
   ruleStateBytes: number;
 }
 
-async function measureSteady(pods: number, workerLines = WORKER_LINES): Promise<SizeFigures> {
+/**
+ * How the batches reach the handler: one pod's stream per invocation (`direct`), or `records` such batches,
+ * of as many pods, per invocation (`kinesis`: the event source mapping's batch).
+ */
+type Delivery = { kind: 'direct' } | { kind: 'kinesis'; records: number };
+
+async function measureSteady(
+  pods: number,
+  workerLines = WORKER_LINES,
+  delivery: Delivery = { kind: 'direct' },
+): Promise<SizeFigures> {
   const job = runningJob(pods);
   const env = await envFor(job);
-  const n = batchesFor(pods);
+  const n = delivery.kind === 'kinesis' ? kinesisInvocationsFor(pods) : batchesFor(pods);
   const make = (from: number) =>
-    Array.from({ length: n }, (_, k) => steadyBatch(job, from + k, env.clock.t + 10 * (k + 1), workerLines));
-  await run(env, make(0).slice(0, Math.min(n, 20))); // warm-up: JIT, caches
+    Array.from({ length: n }, (_, k) => {
+      if (delivery.kind === 'direct')
+        return steadyBatch(job, from + k, env.clock.t + 10 * (k + 1), workerLines);
+      const at = env.clock.t + 1000 * (from + k + 1);
+      return kinesisEvent(
+        Array.from({ length: delivery.records }, (_, r) => ({
+          logStream: `record-${r}`,
+          data: (
+            steadyBatch(job, (from + k) * delivery.records + r, at + r, workerLines) as CloudWatchLogsEvent
+          ).awslogs.data,
+        })),
+      );
+    });
+  await run(env, make(0).slice(0, Math.min(n, delivery.kind === 'kinesis' ? 2 : 20))); // warm-up: JIT, caches
   const measured = make(n);
   const before = { ...env.store.calls };
   const unitsBefore = env.store.writeUnits();
@@ -540,7 +585,8 @@ async function measureSteady(pods: number, workerLines = WORKER_LINES): Promise<
   return {
     pods,
     batches: n,
-    lines: n * (workerLines + 1),
+    lines: n * (workerLines + 1) * (delivery.kind === 'kinesis' ? delivery.records : 1),
+    ...(delivery.kind === 'kinesis' ? { records: delivery.records } : {}),
     cpuMs,
     ...(() => {
       const split = splitProfile(profile as Parameters<typeof splitProfile>[0]);
@@ -614,13 +660,22 @@ export default async function main(): Promise<void> {
 async function report(): Promise<void> {
   console.log(loadLine());
   const rows: SizeFigures[] = [];
-  for (const pods of SIZES) rows.push(await measureSteady(pods));
-  const smallest = Math.min(...SIZES);
-  rows.push({ ...(await measureSteady(smallest, LONG_WORKER_LINES)), perBatch: LONG_WORKER_LINES + 1 });
+  if (DELIVERIES.includes('direct')) {
+    for (const pods of SIZES) rows.push(await measureSteady(pods));
+    const smallest = Math.min(...SIZES);
+    rows.push({ ...(await measureSteady(smallest, LONG_WORKER_LINES)), perBatch: LONG_WORKER_LINES + 1 });
+  }
+  for (const pods of DELIVERIES.includes('kinesis') ? SIZES : []) {
+    rows.push({
+      ...(await measureSteady(pods, KINESIS_WORKER_LINES, { kind: 'kinesis', records: KINESIS_RECORDS })),
+      perBatch: KINESIS_WORKER_LINES + 1,
+    });
+  }
   const per1k = (r: SizeFigures, x: number) => (x * 1000) / r.lines;
   console.log(
-    `Steady batches (one pod's stream: ${WORKER_LINES} worker lines + 1 heartbeat; the last row ` +
-      `${LONG_WORKER_LINES} + 1), one warm instance, ` +
+    `Steady batches: direct, one pod's stream per invocation (${WORKER_LINES} worker lines + 1 heartbeat; ` +
+      `one row ${LONG_WORKER_LINES} + 1); kinesis, ${KINESIS_RECORDS} such batches of ${KINESIS_WORKER_LINES} + 1 ` +
+      'lines per invocation. One warm instance, ' +
       (STORE === 'codec'
         ? 'CodecStore (JSON + zod, no network)'
         : 'DynamoJobStore on DynamoDB Local (its CPU not counted)') +
@@ -629,15 +684,16 @@ async function report(): Promise<void> {
   printTable(
     [
       '>rank pods',
+      'delivery',
       '>lines/batch',
-      '>batches',
+      '>invocations',
       '>CPU/1k lines',
       '>lines/s per vCPU',
       ...PHASES.map((p) => `>${p}`),
-      '>reads/batch',
-      '>job writes/batch',
-      '>other writes/batch',
-      '>WCU/batch',
+      '>reads/invocation',
+      '>job writes/invocation',
+      '>other writes/invocation',
+      '>WCU/invocation',
       STORE === 'codec' ? '>record' : '>largest item',
       '>rule state',
     ],
@@ -646,6 +702,7 @@ async function report(): Promise<void> {
       const cpu1k = per1k(r, r.cpuMs);
       return [
         r.pods.toLocaleString('en-US'),
+        r.records === undefined ? 'direct' : `kinesis, ${r.records} records`,
         String(r.perBatch ?? WORKER_LINES + 1),
         String(r.batches),
         `${cpu1k.toFixed(1)} ms`,
