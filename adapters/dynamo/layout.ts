@@ -42,6 +42,22 @@ export const SPEC_SK = 'P#SPEC';
 export const HIST_SK = 'P#HIST';
 export const RULES_SK = 'P#RULES';
 export const slotSk = (base: string, n: number): string => `P#S#${base}#${String(n).padStart(6, '0')}`;
+
+/** Slot part sort keys of recent bases, built once: a big job has thousands, and every write walks them. */
+const slotSkCache = new Map<string, string[]>();
+const SLOT_SK_CACHE_BASES = 64;
+
+/** The sort keys of slot parts 0 … count−1 of `base` (the same string objects on every call). */
+export const slotSks = (base: string, count: number): readonly string[] => {
+  let sks = slotSkCache.get(base);
+  if (!sks) {
+    sks = [];
+    slotSkCache.set(base, sks);
+    if (slotSkCache.size > SLOT_SK_CACHE_BASES) slotSkCache.delete(slotSkCache.keys().next().value as string);
+  }
+  for (let n = sks.length; n < count; n++) sks.push(slotSk(base, n));
+  return sks;
+};
 export const streamSk = (base: string, n: number): string => `P#R#${base}#${String(n).padStart(6, '0')}`;
 /** The base a slot or stream part belongs to (undefined for the fixed parts). */
 export const baseOfSk = (sk: string): string | undefined => {
@@ -125,8 +141,9 @@ export const splitRecord = (
   parts.set(SPEC_SK, JSON.stringify({ spec: job.spec }));
   parts.set(HIST_SK, JSON.stringify(hist));
   const slotParts = Math.ceil(job.pods.length / layout.k);
+  const sks = slotSks(layout.base, slotParts);
   for (let n = 0; n < slotParts; n++) {
-    const sk = slotSk(layout.base, n);
+    const sk = sks[n] as string;
     const from = n * layout.k;
     parts.set(sk, known?.(sk, job.pods, from) ?? JSON.stringify(job.pods.slice(from, from + layout.k)));
   }
@@ -171,8 +188,9 @@ export const assembleRecord = (head: Json, layout: Layout, parts: PartValues): J
   Object.assign(record, (parts.get(HIST_SK) as Json | undefined) ?? {});
   const pods: PodSlot[] = [];
   const slotParts = Math.ceil(layout.slots / layout.k);
+  const sks = slotSks(layout.base, slotParts);
   for (let n = 0; n < slotParts; n++) {
-    const slots = parts.get(slotSk(layout.base, n)) as PodSlot[];
+    const slots = parts.get(sks[n] as string) as PodSlot[];
     for (const s of slots) pods.push(s);
   }
   record.pods = pods;
@@ -196,9 +214,9 @@ export const assembleRecord = (head: Json, layout: Layout, parts: PartValues): J
 };
 
 /** The sort keys of every part a layout's record has (stream parts only where present). */
-export const requiredSks = (layout: Layout): string[] => {
-  const sks = [SPEC_SK, HIST_SK, RULES_SK];
-  const slotParts = Math.ceil(layout.slots / layout.k);
-  for (let n = 0; n < slotParts; n++) sks.push(slotSk(layout.base, n));
-  return sks;
-};
+export const requiredSks = (layout: Layout): string[] => [
+  SPEC_SK,
+  HIST_SK,
+  RULES_SK,
+  ...slotSks(layout.base, Math.ceil(layout.slots / layout.k)),
+];

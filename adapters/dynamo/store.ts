@@ -796,8 +796,11 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       });
       await this.deleteParts(operation, pk, old).catch(() => {});
     }
-    const texts = new Map(rebase ? [] : prev?.texts);
-    const values = new Map(rebase ? [] : prev?.values);
+    // Committed: `prev` is superseded, so its maps become the new snapshot's (no copy of thousands of
+    // entries per write). A read that copied them before keeps its copy; one copying now queries after
+    // this commit; nothing awaits between the commit and these updates.
+    const texts = rebase || !prev ? new Map<string, string>() : prev.texts;
+    const values = rebase || !prev ? new Map<string, unknown>() : prev.values;
     if (rebase && prev) {
       for (const sk of [SPEC_SK, HIST_SK, RULES_SK]) {
         if (prev.texts.has(sk)) texts.set(sk, prev.texts.get(sk)!);
