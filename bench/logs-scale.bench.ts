@@ -454,7 +454,7 @@ function phaseOf(frame: { functionName: string; url: string }): Phase | undefine
 
 interface ProfileNode {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber?: number };
+  callFrame: { functionName: string; url: string };
   children?: number[];
 }
 
@@ -494,9 +494,8 @@ function splitProfile(profile: { nodes: ProfileNode[]; samples?: number[]; timeD
     if (phase === 'idle') continue;
     ms[phase] += dt;
     const frame = (byId.get(samples[i] as number) as ProfileNode).callFrame;
-    // an anonymous function is told apart by its line (1-based)
-    const name = frame.functionName || `(anonymous:${(frame.lineNumber ?? -1) + 1})`;
-    const key = `${phase}: ${name} ${frame.url.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '')}`;
+    // tsx compiles `const f = () => …` to anonymous functions: their frames say only the file
+    const key = `${phase}: ${frame.functionName || '(anonymous)'} ${frame.url.replace(/^.*\/(?=[^/]+\/[^/]+$)/, '')}`;
     self.set(key, (self.get(key) ?? 0) + dt);
   }
   return { ms, self };
