@@ -140,7 +140,8 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
 
       // attribute
       const resolver = new JobResolver(deps);
-      const batches = new Map<string, JobBatch>();
+      // by the job's record: the resolver reads each job once per invocation, so one record per job
+      const batches = new Map<JobRecord, JobBatch>();
       for (const payload of payloads) {
         for (const logEvent of payload.logEvents) {
           const line = sourceLogEvent(logEvent, payload.logStream);
@@ -167,25 +168,27 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
             skip('unknown-job', `pod ${line.source.namespace}/${line.source.pod} belongs to no known job`);
             continue;
           }
-          const ref: JobRef = { namespace: owner.job.namespace, name: owner.job.name };
-          const key = jobKey(ref);
-          const batch = batches.get(key) ?? {
-            ref,
-            agent: [],
-            worker: [],
-            generation: owner.job.generation,
-            job: owner.job,
-          };
-          batches.set(key, batch);
+          let batch = batches.get(owner.job);
+          if (!batch) {
+            batch = {
+              ref: { namespace: owner.job.namespace, name: owner.job.name },
+              agent: [],
+              worker: [],
+              generation: owner.job.generation,
+              job: owner.job,
+            };
+            batches.set(owner.job, batch);
+          }
           if (classified.kind === 'agent') {
             batch.agent.push({ pod: line.source.pod, record: classified.record, at: line.timestamp });
           } else {
-            batch.worker.push({
+            const worker: WorkerLine = {
               pod: line.source.pod,
-              ...(classified.localRank !== undefined ? { localRank: classified.localRank } : {}),
               timestamp: line.timestamp,
               text: classified.text,
-            });
+            };
+            if (classified.localRank !== undefined) worker.localRank = classified.localRank;
+            batch.worker.push(worker);
           }
         }
       }
@@ -423,12 +426,13 @@ function evaluateRules(
       w.localRank !== undefined && slot.groupRank !== null && nproc !== undefined
         ? slot.groupRank * nproc + w.localRank
         : undefined;
-    lines.push({
+    const line: LogLine = {
       stream: w.localRank === undefined ? w.pod : `${w.pod}/${w.localRank}`,
-      ...(rank !== undefined ? { rank } : {}),
       timestamp: w.timestamp,
       text: w.text,
-    });
+    };
+    if (rank !== undefined) line.rank = rank;
+    lines.push(line);
   }
   if (lines.length === 0) return { observations: [], evaluated: 0 };
   const result = evaluateLines(compiled, ruleStateFor(compiled, job, now), lines, now);
