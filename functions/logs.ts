@@ -426,11 +426,7 @@ function evaluateRules(
       w.localRank !== undefined && slot.groupRank !== null && nproc !== undefined
         ? slot.groupRank * nproc + w.localRank
         : undefined;
-    const line: LogLine = {
-      stream: w.localRank === undefined ? w.pod : `${w.pod}/${w.localRank}`,
-      timestamp: w.timestamp,
-      text: w.text,
-    };
+    const line: LogLine = { stream: streamOf(w), timestamp: w.timestamp, text: w.text };
     if (rank !== undefined) line.rank = rank;
     lines.push(line);
   }
@@ -452,6 +448,28 @@ function evaluateRules(
     if (best) observations.push({ type: 'Progress', step: best.step, at: best.at });
   }
   return { observations, evaluated: lines.length, state: result.state };
+}
+
+/** Rank stream names by pod and local rank, made once per pod and rank (the rules key their state by them). */
+const rankStreams = new Map<string, string[]>();
+/** Pods whose rank stream names stay cached per Lambda instance. */
+const RANK_STREAM_CACHE_PODS = 32_768;
+
+/** A worker line's stream: `<pod>/<local rank>`, or the pod for unprefixed output. */
+function streamOf(w: WorkerLine): string {
+  if (w.localRank === undefined) return w.pod;
+  let names = rankStreams.get(w.pod);
+  if (!names) {
+    if (rankStreams.size >= RANK_STREAM_CACHE_PODS) rankStreams.clear();
+    names = [];
+    rankStreams.set(w.pod, names);
+  }
+  let name = names[w.localRank];
+  if (name === undefined) {
+    name = `${w.pod}/${w.localRank}`;
+    if (w.localRank < 1024) names[w.localRank] = name;
+  }
+  return name;
 }
 
 /**

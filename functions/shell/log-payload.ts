@@ -229,17 +229,10 @@ export function sourceLogEvent(event: CloudWatchLogEvent, logStream: string): So
     const record = asFluentBitRecord(value);
     if (record) {
       const k = record.kubernetes;
-      return {
-        id: event.id,
-        timestamp: event.timestamp,
-        source: {
-          pod: k.pod_name,
-          namespace: k.namespace_name,
-          ...(k.container_name ? { container: k.container_name } : {}),
-          ...(k.host ? { node: k.host } : {}),
-        },
-        text: stripNewline(record.log),
-      };
+      const source: LineSource = { pod: k.pod_name, namespace: k.namespace_name };
+      if (k.container_name) source.container = k.container_name;
+      if (k.host) source.node = k.host;
+      return { id: event.id, timestamp: event.timestamp, source, text: stripNewline(record.log) };
     }
   }
   const source = parseLogStreamName(logStream);
