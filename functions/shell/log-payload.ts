@@ -80,6 +80,19 @@ export const CloudWatchLogsPayload = z.object({
 });
 export type CloudWatchLogsPayload = z.infer<typeof CloudWatchLogsPayload>;
 
+/** The payload with its events left unchecked (`decodeSubscriptionData` checks them one by one). */
+const PayloadEnvelope = CloudWatchLogsPayload.extend({ logEvents: z.array(z.unknown()) });
+
+/** What is wrong with one log event (`.<field>: <why>`), or undefined: it is a `CloudWatchLogEvent`. */
+function badLogEvent(event: unknown): string | undefined {
+  if (typeof event !== 'object' || event === null || Array.isArray(event)) return ': expected an object';
+  const e = event as Record<string, unknown>;
+  if (typeof e.id !== 'string') return '.id: expected a string';
+  if (typeof e.timestamp !== 'number' || Number.isNaN(e.timestamp)) return '.timestamp: expected a number';
+  if (typeof e.message !== 'string') return '.message: expected a string';
+  return undefined;
+}
+
 /** Bounded set of reasons a payload or event is skipped (the `kind` label of `malformedEventsSkipped`). */
 export type MalformedKind =
   | 'payload-base64'
@@ -134,7 +147,9 @@ export function decodeSubscriptionData(data: string): CloudWatchLogsPayload | Ma
   } catch (err) {
     return { malformed: 'payload-json', detail: `awslogs.data is not JSON: ${(err as Error).message}` };
   }
-  const parsed = CloudWatchLogsPayload.safeParse(value);
+  // The envelope through its schema; the events (thousands in a Kinesis batch) checked in place below, not
+  // copied one object each by a schema parse.
+  const parsed = PayloadEnvelope.safeParse(value);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
     return {
@@ -142,7 +157,12 @@ export function decodeSubscriptionData(data: string): CloudWatchLogsPayload | Ma
       detail: `payload.${first?.path.join('.') ?? ''}: ${first?.message ?? 'invalid'}`,
     };
   }
-  return parsed.data;
+  const events = (value as { logEvents: unknown[] }).logEvents;
+  for (let n = 0; n < events.length; n++) {
+    const bad = badLogEvent(events[n]);
+    if (bad) return { malformed: 'payload-schema', detail: `payload.logEvents.${n}${bad}` };
+  }
+  return { ...parsed.data, logEvents: events as CloudWatchLogEvent[] };
 }
 
 /**

@@ -42,6 +42,32 @@ describe('decodeSubscriptionData', () => {
     const result = decodeSubscriptionData(data);
     expect(isMalformed(result) && result.malformed).toBe(kind);
   });
+
+  it.each<[string, unknown, string]>([
+    [
+      'a message that is not text',
+      { id: '2', timestamp: 5, message: 7 },
+      'payload.logEvents.1.message: expected a string',
+    ],
+    ['no id', { timestamp: 5, message: 'x' }, 'payload.logEvents.1.id: expected a string'],
+    [
+      'a timestamp that is text',
+      { id: '2', timestamp: '5', message: 'x' },
+      'payload.logEvents.1.timestamp: expected a number',
+    ],
+    ['an event that is not an object', 'x', 'payload.logEvents.1: expected an object'],
+  ])('rejects a payload whose second event has %s, naming the event and field', (_name, event, detail) => {
+    const body = {
+      messageType: 'DATA_MESSAGE',
+      owner: '1',
+      logGroup: 'g',
+      logStream: 's',
+      subscriptionFilters: ['f'],
+      logEvents: [{ id: '1', timestamp: 1, message: 'ok' }, event],
+    };
+    const result = decodeSubscriptionData(gzipSync(JSON.stringify(body)).toString('base64'));
+    expect(result).toEqual({ malformed: 'payload-schema', detail });
+  });
 });
 
 describe('parseLogStreamName', () => {
