@@ -33,7 +33,13 @@ export function trainkeeper(config: StageConfig) {
   eventRules(config, plane);
   clusterAccess(config, plane);
   const topic = alarmTopic(config);
-  alarms({ config, topic, functions: plane.functions, queues: plane.queues });
+  alarms({
+    config,
+    topic,
+    functions: plane.functions,
+    queues: plane.queues,
+    ...(logStream ? { logStream } : {}),
+  });
   return {
     ApiUrl: api.url,
     TableName: table.name,

@@ -58,6 +58,8 @@ export function alarms(input: {
   topic: aws.sns.Topic;
   functions: Record<string, sst.aws.Function>;
   queues: Record<string, aws.sqs.Queue>;
+  /** The log delivery stream (`logDelivery: {kinesis}`), read by the `logs` function. */
+  logStream?: aws.kinesis.Stream;
 }): aws.cloudwatch.MetricAlarm[] {
   const { config, topic } = input;
   const out: aws.cloudwatch.MetricAlarm[] = [];
@@ -91,6 +93,33 @@ export function alarms(input: {
       threshold: 1,
     };
     out.push(alarm(`${spec.name}Alarm`, spec, topic.arn, { QueueName: queue.name }));
+  }
+  const logs = input.functions.logs;
+  if (input.logStream && logs) {
+    // Log lines waiting in the stream are faults nobody sees yet: the mapping fell behind (or is stuck on
+    // a failing batch), or CloudWatch Logs cannot write into the stream fast enough (too few shards).
+    const behind: AlarmSpec = {
+      name: 'LogsIteratorAge',
+      description: `The logs Lambda is more than 5 minutes behind its log stream (stage ${config.stage})`,
+      namespace: 'AWS/Lambda',
+      metricName: 'IteratorAge',
+      dimensions: {},
+      statistic: 'Maximum',
+      periodSeconds: 300,
+      threshold: 300_000,
+    };
+    out.push(alarm(`${behind.name}Alarm`, behind, topic.arn, { FunctionName: logs.name }));
+    const throttled: AlarmSpec = {
+      name: 'LogsStreamWriteThrottled',
+      description: `CloudWatch Logs is throttled writing into the log stream: add shards (stage ${config.stage})`,
+      namespace: 'AWS/Kinesis',
+      metricName: 'WriteProvisionedThroughputExceeded',
+      dimensions: {},
+      statistic: 'Sum',
+      periodSeconds: 300,
+      threshold: 1,
+    };
+    out.push(alarm(`${throttled.name}Alarm`, throttled, topic.arn, { StreamName: input.logStream.name }));
   }
   return out;
 }

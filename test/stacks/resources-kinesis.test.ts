@@ -160,6 +160,24 @@ describe('event source mapping', () => {
     expect(actions.filter((a) => a.startsWith('kinesis:'))).toEqual([]);
   });
 
+  it('alarms when the logs Lambda falls 5 minutes behind the stream, and when writes into it are throttled', () => {
+    expect(one('aws:cloudwatch/metricAlarm:MetricAlarm', 'LogsIteratorAgeAlarm').inputs).toMatchObject({
+      namespace: 'AWS/Lambda',
+      metricName: 'IteratorAge',
+      dimensions: { FunctionName: lambda('logs').state.name },
+      statistic: 'Maximum',
+      threshold: 300_000,
+    });
+    expect(
+      one('aws:cloudwatch/metricAlarm:MetricAlarm', 'LogsStreamWriteThrottledAlarm').inputs,
+    ).toMatchObject({
+      namespace: 'AWS/Kinesis',
+      metricName: 'WriteProvisionedThroughputExceeded',
+      dimensions: { StreamName: stream().state.name },
+      threshold: 1,
+    });
+  });
+
   it('keeps the one wildcard of each Lambda policy its own log streams', () => {
     for (const n of LAMBDAS) {
       const own = `${one('aws:cloudwatch/logGroup:LogGroup', `${FN[n]}Logs`).state.arn}:*`;

@@ -226,6 +226,9 @@ describe('triggers', () => {
     expect(ofType(run, 'aws:kinesis/stream:Stream')).toEqual([]);
     expect(ofType(run, 'aws:lambda/eventSourceMapping:EventSourceMapping')).toEqual([]);
     expect(ofType(run, 'aws:iam/role:Role').map((r) => r.name)).not.toContain('LogsStreamWriterRole');
+    const names = ofType(run, 'aws:cloudwatch/metricAlarm:MetricAlarm').map((a) => a.name);
+    expect(names).not.toContain('LogsIteratorAgeAlarm');
+    expect(names).not.toContain('LogsStreamWriteThrottledAlarm');
   });
 
   it('lets only CloudWatch Logs from that log group invoke the logs Lambda', () => {
