@@ -796,11 +796,11 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       });
       await this.deleteParts(operation, pk, old).catch(() => {});
     }
-    // Committed: `prev` is superseded, so its maps become the new snapshot's (no copy of thousands of
-    // entries per write). A read that copied them before keeps its copy; one copying now queries after
-    // this commit; nothing awaits between the commit and these updates.
-    const texts = rebase || !prev ? new Map<string, string>() : prev.texts;
-    const values = rebase || !prev ? new Map<string, unknown>() : prev.values;
+    // Copies, never `prev`'s maps updated in place: a read of this job in flight in this process (the local
+    // control plane runs every handler in one) builds its snapshot from `prev` after its Query returns,
+    // and must not find parts of a version newer than the head it read.
+    const texts = new Map(rebase ? [] : prev?.texts);
+    const values = new Map(rebase ? [] : prev?.values);
     if (rebase && prev) {
       for (const sk of [SPEC_SK, HIST_SK, RULES_SK]) {
         if (prev.texts.has(sk)) texts.set(sk, prev.texts.get(sk)!);

@@ -153,6 +153,42 @@ describe('sharded job records on DynamoDB Local', () => {
     expect(out.ConsumedCapacity?.CapacityUnits).toBe(writeUnits(again));
   });
 
+  it('returns one version to a read whose Query was answered before a write of the same store committed', async () => {
+    const { table } = await newStore();
+    let hold: Promise<void> | undefined;
+    // the read's Query is answered at once, its answer handed back only when `hold` settles
+    const gated = new Proxy(client, {
+      get: (target, prop) =>
+        prop === 'send'
+          ? async (command: unknown) => {
+              const out = await target.send(command as never);
+              if (command instanceof QueryCommand && hold) await hold;
+              return out;
+            }
+          : Reflect.get(target, prop, target),
+    });
+    const store = new DynamoJobStore({ client: gated, tableName: table });
+    const job = bigJob(300);
+    await store.createJob(job);
+    const read = (await store.getJob(job))!;
+    let release = () => {};
+    hold = new Promise((r) => {
+      release = r;
+    });
+    const inFlight = store.getJob(job);
+    await new Promise((r) => setTimeout(r, 50));
+    const next: JobRecord = { ...read, version: read.version + 1, pods: read.pods.slice() };
+    next.pods[5] = { ...read.pods[5]!, lastSeenAt: 4_000_000 };
+    await store.putJob(next);
+    hold = undefined;
+    release();
+    const seen = (await inFlight)!;
+    // the version the Query saw, whole: not its head with a part of the write that came after
+    expect(seen.version).toBe(read.version);
+    expect(seen).toEqual(read);
+    expect(await store.getJob(job)).toEqual(JSON.parse(JSON.stringify(next)));
+  });
+
   it('moves a full restart of every slot to a new base, deleting the old parts', async () => {
     const { table, store } = await newStore();
     const job = bigJob(600);
