@@ -558,6 +558,10 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     const pk = Keys.job(ref).pk;
     for (let attempt = 0; attempt < READ_ATTEMPTS; attempt++) {
       const known = this.snapshots.get(pk);
+      // Its maps copied now, before the Query: a write this process commits meanwhile updates the maps of
+      // the snapshot it followed (which may be this one), and this read must see the version it queried.
+      const knownTexts = new Map(known?.texts);
+      const knownValues = new Map(known?.values);
       const input: QueryCommandInput = {
         TableName: this.table,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :head AND :end',
@@ -600,8 +604,8 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
         version,
         seq,
         layout: layout.data,
-        texts: new Map(known?.texts),
-        values: new Map(known?.values),
+        texts: knownTexts,
+        values: knownValues,
         stale: [],
         index: indexKeysOf(head),
       };
@@ -796,11 +800,11 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
       });
       await this.deleteParts(operation, pk, old).catch(() => {});
     }
-    // Copies, never `prev`'s maps updated in place: a read of this job in flight in this process (the local
-    // control plane runs every handler in one) builds its snapshot from `prev` after its Query returns,
-    // and must not find parts of a version newer than the head it read.
-    const texts = new Map(rebase ? [] : prev?.texts);
-    const values = new Map(rebase ? [] : prev?.values);
+    // Committed: `prev` is superseded, so its maps become the new snapshot's (no copy of thousands of entries
+    // per write). A read in flight copied them before its Query (readJob), and nothing awaits between the
+    // commit and these updates.
+    const texts = rebase || !prev ? new Map<string, string>() : prev.texts;
+    const values = rebase || !prev ? new Map<string, unknown>() : prev.values;
     if (rebase && prev) {
       for (const sk of [SPEC_SK, HIST_SK, RULES_SK]) {
         if (prev.texts.has(sk)) texts.set(sk, prev.texts.get(sk)!);
