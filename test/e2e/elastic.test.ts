@@ -6,22 +6,15 @@
  * HyperPod's `elastic_event_detected()`, served by the agent's shim), and restarts every rank at world
  * size 3. The trainer's checkpoint ledger proves no step was lost or repeated across 3 → 2 → 3.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { type JobDoc, jobManifest, useControlPlane } from './harness.ts';
 import { checkpointDir, podLog, rankPods } from './scenario-helpers.ts';
+import { hasTorch, TORCH_PY, warnWithoutTorch } from './torch.ts';
 
-const TORCH_PY = '/usr/bin/python3';
-const hasTorch = spawnSync(TORCH_PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-if (!hasTorch) {
-  console.warn(
-    '\n!!! SKIPPING the elastic end-to-end scenario: /usr/bin/python3 cannot import torch ' +
-      '(apt-get install -y --no-install-recommends python3-torch)\n',
-  );
-}
+warnWithoutTorch('the elastic end-to-end scenario');
 
 const e2e = useControlPlane({ nodes: 3 });
 const STEPS = 90;

@@ -5,32 +5,23 @@
  * agents replace only the dead worker, the survivors keep their processes, and the job ends with exactly
  * the parameters of an uninterrupted run.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../local/control-plane.ts';
 import { jobManifest, useControlPlane } from './harness.ts';
 import {
   checkpointDir,
+  deleteJobPods,
+  expectNothingLeft,
   lifecycleUntil,
   podLog,
   RECOVERED_AND_SUCCEEDED,
   rankPods,
-  waitNoPods,
-  waitNoProcessesWith,
 } from './scenario-helpers.ts';
+import { finals, hasTorch, runReference, TORCH_PY, warnWithoutTorch } from './torch.ts';
 
-const TORCH_PY = '/usr/bin/python3';
-const hasTorch = spawnSync(TORCH_PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-if (!hasTorch) {
-  console.warn(
-    `\n!!! SKIPPING the end-to-end in-process restart scenario: ${TORCH_PY} cannot import torch.\n` +
-      '!!! Install it with: apt-get install -y --no-install-recommends python3-torch\n',
-  );
-}
+warnWithoutTorch('the end-to-end in-process restart scenario');
 
 const e2e = useControlPlane();
 const STEPS = 30;
@@ -39,45 +30,9 @@ const TRAINER_ARGS = [`--steps=${STEPS}`, '--checkpoint-every=5', '--step-time=0
 const refDir = mkdtempSync(join(tmpdir(), 'trainkeeper-inprocess-ref-'));
 afterAll(() => rmSync(refDir, { recursive: true, force: true }));
 
-/** The `final step=… params_sha256=…` lines of some output, de-duplicated. */
-const finals = (text: string): Set<string> =>
-  new Set([...text.matchAll(/final step=\d+ params_sha256=[0-9a-f]+/g)].map((m) => m[0]));
-
 /** The PIDs global rank `rank` printed on each entry of the training function (`starting: … pid=N`), in order. */
 const entryPids = (log: string, rank: number): number[] =>
   [...log.matchAll(new RegExp(`\\[rank ${rank}\\] starting: .*\\bpid=(\\d+)`, 'g'))].map((m) => Number(m[1]));
-
-/** The uninterrupted reference: one standalone agent with the job's world size (4 workers), same trainer. */
-function runReference(): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        'bin/trainkeeper-agent.js',
-        '--standalone',
-        '--nproc-per-node',
-        '4',
-        '--heartbeat-interval',
-        '0',
-        '--python',
-        TORCH_PY,
-        TRAINER,
-        ...TRAINER_ARGS,
-        `--checkpoint-dir=${refDir}`,
-      ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
 
 describe.skipIf(!hasTorch)(
   'in-process restart of real PyTorch DDP (gloo, CPU) under the control plane',
@@ -85,7 +40,7 @@ describe.skipIf(!hasTorch)(
     it('recovers a crashed rank at level inprocess: survivors keep their processes, parameters match an uninterrupted run', async () => {
       const t = e2e();
       const name = 'ddp-inprocess';
-      const reference = runReference();
+      const reference = runReference(TRAINER, [...TRAINER_ARGS, `--checkpoint-dir=${refDir}`]);
       const manifest = jobManifest(t.plane, {
         name,
         // Pods stay after success (cleanPodPolicy None) so their logs can be read through the Kubernetes API.
@@ -164,14 +119,8 @@ describe.skipIf(!hasTorch)(
       expect(finals(log)).toEqual(expected);
 
       // cleanPodPolicy None left the pods: delete them, then nothing of the job may survive.
-      const kc = new KubeConfig();
-      kc.loadFromString(t.plane.kube.kubeconfigYaml());
-      const core = kc.makeApiClient(CoreV1Api);
-      for (const p of await t.kubePods(name)) {
-        await core.deleteNamespacedPod({ namespace: 'default', name: p.name, gracePeriodSeconds: 0 });
-      }
-      expect(await waitNoPods(t, name)).toEqual([]);
-      expect(await waitNoProcessesWith(checkpointDir(t, name))).toEqual([]);
+      await deleteJobPods(t, name);
+      await expectNothingLeft(t, name);
     }, 360_000);
   },
 );

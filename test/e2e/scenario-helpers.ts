@@ -135,6 +135,16 @@ export const RECOVERED_AND_SUCCEEDED = [
   'JobSucceeded',
 ] as const;
 
+/** Deletes a job's pods through the Kubernetes API (what `cleanPodPolicy: None` leaves after success). */
+export async function deleteJobPods(t: E2E, name: string, namespace = 'default'): Promise<void> {
+  const kc = new KubeConfig();
+  kc.loadFromString(t.plane.kube.kubeconfigYaml());
+  const core = kc.makeApiClient(CoreV1Api);
+  for (const p of await t.kubePods(name, namespace)) {
+    await core.deleteNamespacedPod({ namespace, name: p.name, gracePeriodSeconds: 0 });
+  }
+}
+
 /** Asserts a finished job left no pod in the API server and no trainer/agent process on the machine. */
 export async function expectNothingLeft(t: E2E, name: string): Promise<void> {
   expect(await waitNoPods(t, name)).toEqual([]);

@@ -1,82 +1,33 @@
-import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../../local/control-plane.ts';
 import { jobManifest, useControlPlane } from './harness.ts';
 import {
   checkpointDir,
+  deleteJobPods,
+  expectNothingLeft,
   lifecycleUntil,
   podLog,
   RECOVERED_AND_SUCCEEDED,
   rankPods,
-  waitNoPods,
-  waitNoProcessesWith,
 } from './scenario-helpers.ts';
+import { finals, hasTorch, runReference, TORCH_PY, warnWithoutTorch } from './torch.ts';
 
-const TORCH_PY = '/usr/bin/python3';
-const hasTorch = spawnSync(TORCH_PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
-if (!hasTorch) {
-  console.warn(
-    '\n!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n' +
-      `!!! SKIPPING the end-to-end PyTorch DDP scenario: ${TORCH_PY} cannot import torch.\n` +
-      '!!! Install it with: apt-get install -y --no-install-recommends python3-torch\n' +
-      '!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!\n',
-  );
-}
+warnWithoutTorch('the end-to-end PyTorch DDP scenario');
 
 const e2e = useControlPlane();
 const STEPS = 30;
+const TRAINER = 'examples/trainers/ddp_trainer.py';
 const TRAINER_ARGS = [`--steps=${STEPS}`, '--checkpoint-every=5', '--step-time=0.3'];
 const refDir = mkdtempSync(join(tmpdir(), 'trainkeeper-ddp-ref-'));
 afterAll(() => rmSync(refDir, { recursive: true, force: true }));
-
-/** The `final step=… params_sha256=…` lines of some output, de-duplicated. */
-const finals = (text: string): Set<string> =>
-  new Set([...text.matchAll(/final step=\d+ params_sha256=[0-9a-f]+/g)].map((m) => m[0]));
-
-/**
- * The uninterrupted reference: one standalone agent with 4 workers (the job's world size, 2 pods × 2), the
- * same trainer and flags. Resolves with its whole output.
- */
-function runReference(): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        'bin/trainkeeper-agent.js',
-        '--standalone',
-        '--nproc-per-node',
-        '4',
-        '--heartbeat-interval',
-        '0',
-        '--python',
-        TORCH_PY,
-        'examples/trainers/ddp_trainer.py',
-        ...TRAINER_ARGS,
-        `--checkpoint-dir=${refDir}`,
-      ],
-      { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.stderr.on('data', (d) => {
-      out += d;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
 
 describe.skipIf(!hasTorch)('real PyTorch DDP (gloo, CPU) under the control plane', () => {
   it('recovers a crashed rank from its checkpoint to exactly the parameters of an uninterrupted run', async () => {
     const t = e2e();
     const name = 'ddp';
-    const reference = runReference();
+    const reference = runReference(TRAINER, [...TRAINER_ARGS, `--checkpoint-dir=${refDir}`]);
     const manifest = jobManifest(t.plane, {
       name,
       // Pods stay after success (cleanPodPolicy None) so their logs can be read through the Kubernetes API.
@@ -88,7 +39,7 @@ describe.skipIf(!hasTorch)('real PyTorch DDP (gloo, CPU) under the control plane
         '--shutdown-timeout=5',
         '--python',
         TORCH_PY,
-        'examples/trainers/ddp_trainer.py',
+        TRAINER,
         ...TRAINER_ARGS,
         `--checkpoint-dir=${checkpointDir(t, name)}`,
       ],
@@ -132,13 +83,7 @@ describe.skipIf(!hasTorch)('real PyTorch DDP (gloo, CPU) under the control plane
     expect(recovered).toEqual(expected);
 
     // cleanPodPolicy None left the pods: delete them, then nothing of the job may survive.
-    const kc = new KubeConfig();
-    kc.loadFromString(t.plane.kube.kubeconfigYaml());
-    const core = kc.makeApiClient(CoreV1Api);
-    for (const p of await t.kubePods(name)) {
-      await core.deleteNamespacedPod({ namespace: 'default', name: p.name, gracePeriodSeconds: 0 });
-    }
-    expect(await waitNoPods(t, name)).toEqual([]);
-    expect(await waitNoProcessesWith(checkpointDir(t, name))).toEqual([]);
+    await deleteJobPods(t, name);
+    await expectNothingLeft(t, name);
   }, 240_000);
 });
