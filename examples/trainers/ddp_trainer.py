@@ -79,6 +79,33 @@ def checkpoints(directory):
     return sorted(glob.glob(os.path.join(directory, "step-*.pt")))
 
 
+def act_out(fault, step):
+    """Plays a chaos `crash` (traceback, error file, exit) or `hang` (forever); returns for any other fault."""
+    kind = fault.get("fault")
+    log("chaos: injecting %s at step %d" % (kind, step), "WARNING", sys.stderr)
+    if kind == "crash":
+        try:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        except RuntimeError as e:
+            tb = traceback.format_exc()
+            sys.stderr.write(tb)
+            sys.stderr.flush()
+            write_error_file("RuntimeError: %s" % e, tb)
+        os._exit(int(fault.get("exitCode", 1)))
+    elif kind == "hang":
+        while True:
+            time.sleep(3600)
+
+
+def print_final(model, steps):
+    """Waits for every rank, then prints `final step=<N> params_sha256=<hex>` of the model's parameters."""
+    digest = hashlib.sha256()
+    for t in model.state_dict().values():
+        digest.update(t.detach().contiguous().numpy().tobytes())
+    dist.barrier()
+    print("final step=%d params_sha256=%s" % (steps, digest.hexdigest()), flush=True)
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=40)
@@ -113,23 +140,10 @@ def main():
     for step in range(start + 1, args.steps + 1):
         fault = consume_chaos()
         if fault:
-            kind = fault.get("fault")
-            log("chaos: injecting %s at step %d" % (kind, step), "WARNING", sys.stderr)
-            if kind == "crash":
-                try:
-                    raise RuntimeError("CUDA error: an illegal memory access was encountered")
-                except RuntimeError as e:
-                    tb = traceback.format_exc()
-                    sys.stderr.write(tb)
-                    sys.stderr.flush()
-                    write_error_file("RuntimeError: %s" % e, tb)
-                os._exit(int(fault.get("exitCode", 1)))
-            elif kind == "hang":
-                while True:
-                    time.sleep(3600)
-            elif kind == "spike":
+            act_out(fault, step)
+            if fault.get("fault") == "spike":
                 spike = int(fault.get("steps", 5))
-            elif kind == "slow":
+            elif fault.get("fault") == "slow":
                 slow = int(fault.get("steps", 5))
         t0 = time.time()
         x, y = batch(step)
@@ -155,11 +169,7 @@ def main():
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step}, tmp)
             os.replace(tmp, path)
             log("Saved checkpoint step %d to %s ... checkpoint is finalized" % (step, path))
-    digest = hashlib.sha256()
-    for t in model.state_dict().values():
-        digest.update(t.detach().contiguous().numpy().tobytes())
-    dist.barrier()
-    print("final step=%d params_sha256=%s" % (args.steps, digest.hexdigest()), flush=True)
+    print_final(model, args.steps)
     dist.destroy_process_group()
 
 

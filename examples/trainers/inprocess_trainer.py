@@ -7,71 +7,20 @@
 * Deterministic: fixed init seed, the batch of every step generated from (seed, step, rank), one DDP warm-up
   pass per entry; a run recovered in place (or from a checkpoint) ends bit-identical to an uninterrupted one.
 * Rank 0 still checkpoints every K steps, for the process-level fallback (all processes restarted).
-* Same log format and chaos files as ddp_trainer.py; step lines carry `restart=<generation>`.
+* Same log format and chaos files as ddp_trainer.py, whose helpers it imports (logging, chaos, batches,
+  checkpoints, the final digest); step lines carry `restart=<generation>`.
 * Ends with `final step=<N> params_sha256=<hex>`.
 """
 
 import argparse
-import datetime
-import glob
-import hashlib
-import json
 import os
-import sys
 import time
-import traceback
 
+import ddp_trainer as base
 import torch
-import torch.distributed as dist
 import trainkeeper_inprocess as tk
+from ddp_trainer import act_out, batch, checkpoints, consume_chaos, log, print_final
 from torch.nn.parallel import DistributedDataParallel as DDP
-
-RANK = int(os.environ.get("RANK", "0"))
-
-
-def log(msg, level="INFO", stream=None):
-    now = datetime.datetime.now()
-    stamp = now.strftime("%Y-%m-%d %H:%M:%S") + ",%03d" % (now.microsecond // 1000)
-    print("[%s] [%s] [rank %d] %s" % (stamp, level, RANK, msg), file=stream or sys.stdout, flush=True)
-
-
-def consume_chaos():
-    d = os.environ.get("TRAINKEEPER_CHAOS_DIR")
-    if d and os.environ.get("TRAINKEEPER_JOB_NAME"):
-        d = os.path.join(d, os.environ.get("TRAINKEEPER_NAMESPACE", "default"), os.environ["TRAINKEEPER_JOB_NAME"])
-    if not d:
-        return None
-    path = os.path.join(d, "rank-%d.json" % RANK)
-    claimed = "%s.consumed-%d" % (path, os.getpid())
-    try:
-        os.rename(path, claimed)
-    except OSError:
-        return None
-    try:
-        with open(claimed) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-    finally:
-        try:
-            os.unlink(claimed)
-        except OSError:
-            pass
-
-
-def write_error_file(message, tb):
-    path = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if path:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "w") as f:
-            json.dump({"message": {"message": message, "extraInfo": {"py_callstack": tb, "timestamp": str(int(time.time()))}}}, f)
-
-
-def batch(step, seed=1234):
-    g = torch.Generator().manual_seed(seed * 1_000_003 + step * 101 + RANK)
-    x = torch.randn(32, 16, generator=g)
-    y = x[:, :4].sum(dim=1, keepdim=True) * 0.5 + 0.1 * torch.randn(32, 1, generator=g)
-    return x, y
 
 
 class State:
@@ -91,8 +40,8 @@ class State:
 
 def make_train(args):
     def train(state, info):
-        global RANK
-        RANK = info.rank
+        # the helpers read the rank from ddp_trainer's module (a replaced process may hold another rank)
+        base.RANK = info.rank
         ddp = DDP(state.model)
         # DDP rebuilds its buckets after the first backward (it changes the all-reduce's summation order):
         # one warm-up pass without an optimizer step on every entry keeps every real step's layout the same.
@@ -106,20 +55,7 @@ def make_train(args):
         for step in range(state.step + 1, args.steps + 1):
             fault = consume_chaos()
             if fault:
-                kind = fault.get("fault")
-                log("chaos: injecting %s at step %d" % (kind, step), "WARNING", sys.stderr)
-                if kind == "crash":
-                    try:
-                        raise RuntimeError("CUDA error: an illegal memory access was encountered")
-                    except RuntimeError as e:
-                        tb = traceback.format_exc()
-                        sys.stderr.write(tb)
-                        sys.stderr.flush()
-                        write_error_file("RuntimeError: %s" % e, tb)
-                    os._exit(int(fault.get("exitCode", 1)))
-                elif kind == "hang":
-                    while True:
-                        time.sleep(3600)
+                act_out(fault, step)
             x, y = batch(step)
             state.opt.zero_grad()
             loss = torch.nn.functional.mse_loss(ddp(x), y)
@@ -136,11 +72,7 @@ def make_train(args):
                 torch.save(state.state_dict(), tmp)
                 os.replace(tmp, path)
                 log("Saved checkpoint step %d to %s ... checkpoint is finalized" % (step, path))
-        digest = hashlib.sha256()
-        for t in state.model.state_dict().values():
-            digest.update(t.detach().contiguous().numpy().tobytes())
-        dist.barrier()
-        print("final step=%d params_sha256=%s" % (args.steps, digest.hexdigest()), flush=True)
+        print_final(state.model, args.steps)
 
     return train
 
@@ -159,7 +91,7 @@ def main():
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     state = State(model, opt, 0)
     os.makedirs(args.checkpoint_dir, exist_ok=True)
-    found = sorted(glob.glob(os.path.join(args.checkpoint_dir, "step-*.pt")))
+    found = checkpoints(args.checkpoint_dir)
     if found:
         state.load_state_dict(torch.load(found[-1], map_location="cpu"))
         log("Resuming from checkpoint step %d (%s)" % (state.step, found[-1]))
