@@ -12,11 +12,10 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { kubeClusterFromConfig } from '../adapters/kube/cluster.ts';
-import { buildPod } from '../adapters/kube/pod-builder.ts';
 import { LocalApiServer } from '../local/kube/api-server.ts';
-import { type KubeObject, ObjectStore } from '../local/kube/store.ts';
-import { jobSpec } from '../test/adapters/kube/fixtures.ts';
+import { ObjectStore } from '../local/kube/store.ts';
 import { kubeConfigFor } from '../test/support/local-api.ts';
+import { seedPods } from './kube-pods.ts';
 import { loadLine, printTable } from './support.ts';
 
 const PODS = 2_000;
@@ -56,21 +55,7 @@ export default async function bench(): Promise<void> {
     proxy: () => ({ host: '127.0.0.1', port: agentPort }),
   });
   const url = await server.listen();
-  const spec = jobSpec({ replicaSpecs: [{ ...jobSpec().replicaSpecs[0]!, replicas: PODS, spares: 0 }] });
-  const names: string[] = [];
-  for (let index = 0; index < PODS; index++) {
-    const plan = {
-      name: `llama-pods-${index}-g0`,
-      replica: 'pods',
-      index,
-      generation: 0,
-      spare: false,
-      avoidNodes: [],
-    };
-    // Pods are put in the store directly: the bench measures the restart, not the creation.
-    store.create('pods', buildPod(spec, plan) as unknown as KubeObject);
-    names.push(plan.name);
-  }
+  const names = seedPods(store, PODS);
 
   console.log(
     `restart of a ${PODS}-pod job: /stop + /start per pod through pods/proxy, local API server with ${LATENCY_MS} ms latency per request`,

@@ -15,17 +15,13 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildPod } from '../adapters/kube/pod-builder.ts';
 import { LocalApiServer } from '../local/kube/api-server.ts';
 import { type KubeObject, ObjectStore } from '../local/kube/store.ts';
-import { jobSpec } from '../test/adapters/kube/fixtures.ts';
+import { NAMESPACE, podName, seedPods } from './kube-pods.ts';
 
-/** The namespace of the measured job's pods. */
-export const NAMESPACE = 'team-a';
+export { NAMESPACE, podName };
 /** The bearer token the stand-in API server expects. */
 export const TOKEN = 'bench';
-/** Pod name of rank `index` at generation 0. */
-export const podName = (index: number): string => `llama-pods-${index}-g0`;
 
 /** Messages from the parent. */
 export type ToStandIns =
@@ -80,19 +76,7 @@ async function setup(pods: number, latencyMs: number): Promise<string> {
     kind: 'Namespace',
     metadata: { name: NAMESPACE } as KubeObject['metadata'],
   });
-  const spec = jobSpec({ replicaSpecs: [{ ...jobSpec().replicaSpecs[0]!, replicas: pods, spares: 0 }] });
-  for (let index = 0; index < pods; index++) {
-    const plan = {
-      name: podName(index),
-      replica: 'pods',
-      index,
-      generation: 0,
-      spare: false,
-      avoidNodes: [],
-    };
-    // Put in the store directly: the restart is measured, not the pods' creation.
-    store.create('pods', buildPod(spec, plan) as unknown as KubeObject);
-  }
+  seedPods(store, pods);
   const server = new LocalApiServer({ store, token: TOKEN, proxy: () => ({ host: '127.0.0.1', port }) });
   return server.listen();
 }
