@@ -50,6 +50,7 @@ export interface InProcessRendezvous {
 }
 
 /** The module's source. Pure Python 3 + torch. Kept free of backticks and `${` (it is a raw template). */
+// biome-ignore lint/complexity/noUselessStringRaw: Python source; a backslash added to it must stay one
 export const INPROCESS_MODULE = String.raw`"""In-process restart for PyTorch training under trainkeeper-agent (TrainKeeper issue 19).
 
 Wrap the training function:
@@ -286,7 +287,6 @@ def sync_state(state, live):
 
 def run(train_fn, state, backend="gloo"):
     """Calls train_fn(state, info) and re-enters it in place after each collective failure (see module doc)."""
-    global _generation, _in_train, _pending
     path = os.environ.get(FILE_ENV)
     wait = float(os.environ.get(WAIT_ENV, "600"))
     timeout = float(os.environ.get(COLLECTIVE_TIMEOUT_ENV, "60"))
@@ -301,14 +301,27 @@ def run(train_fn, state, backend="gloo"):
         _log("standby takes over local rank %d at generation %d" % (local_rank, rdzv["generation"]))
     else:
         rdzv = _env_rendezvous()
+    if not path:
+        return _run(train_fn, state, backend, None, wait, timeout, local_rank, rdzv)
+    signal.signal(signal.SIGUSR1, _on_signal)
+    # Restart blocking system calls after the handler instead of failing them with EINTR where the kernel
+    # allows it (not poll(), not socket calls with a timeout).
+    signal.siginterrupt(signal.SIGUSR1, False)
+    # The signal is held on this thread (and on the threads torch starts meanwhile, which inherit the mask)
+    # except while train_fn runs: a survivor that already read the new rendezvous gets the agent's signal
+    # while it connects its TCPStore, and the poll() there fails with "Interrupted system call" whatever
+    # SA_RESTART says (seen on the local plane: the re-entry failed and the job restarted at process level).
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
+    try:
+        return _run(train_fn, state, backend, path, wait, timeout, local_rank, rdzv)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _run(train_fn, state, backend, path, wait, timeout, local_rank, rdzv):
+    global _generation, _in_train, _pending
     live = False
     reentries = 0
-    if path:
-        signal.signal(signal.SIGUSR1, _on_signal)
-        # Restart blocking system calls after the handler instead of failing them with EINTR: the signal
-        # can arrive while a worker that already read the new rendezvous connects its TCPStore, whose C++
-        # code raises "Interrupted system call" (seen on the local plane: the re-entry failed).
-        signal.siginterrupt(signal.SIGUSR1, False)
     while True:
         _generation = rdzv["generation"]
         _pending = False
@@ -327,8 +340,13 @@ def run(train_fn, state, backend="gloo"):
                 raise RestartRequested("a newer rendezvous was published during re-initialisation")
             _in_train = True
             try:
+                if path:
+                    # A signal that came while it was held is handled here (RestartRequested if it is news).
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGUSR1])
                 result = train_fn(state, info)
             finally:
+                if path:
+                    signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGUSR1])
                 _in_train = False
             _destroy()
             return result
