@@ -122,27 +122,30 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
         outcome.status = 'malformed';
         return outcome;
       }
-      const payloads: CloudWatchLogsPayload[] = [];
-      let controls = 0;
-      for (const data of delivery.payloads) {
-        const payload = decodeSubscriptionData(data);
-        if (isMalformed(payload)) skip(payload.malformed, payload.detail);
-        else if (payload.messageType === 'CONTROL_MESSAGE') controls++;
-        else payloads.push(payload);
-      }
-      if (payloads.length === 0) {
-        outcome.status = controls > 0 ? 'control' : 'malformed';
-        return outcome;
-      }
-      outcome.events = payloads.reduce((n, p) => n + p.logEvents.length, 0);
-      const batchKey = delivery.kind === 'kinesis' ? delivery.batchKey : directBatchKey(payloads[0]);
-      if (batchKey === undefined) return outcome;
-
-      // attribute
+      // Each payload is attributed as soon as it is decoded and then dropped: a Kinesis batch's thousands of
+      // decoded events never live at once (only their lines' texts outlive their payload).
       const resolver = new JobResolver(deps);
       // by the job's record: the resolver reads each job once per invocation, so one record per job
       const batches = new Map<JobRecord, JobBatch>();
-      for (const payload of payloads) {
+      let decoded = 0;
+      let controls = 0;
+      let batchKey = delivery.kind === 'kinesis' ? delivery.batchKey : undefined;
+      for (const data of delivery.payloads) {
+        const payload = decodeSubscriptionData(data);
+        if (isMalformed(payload)) {
+          skip(payload.malformed, payload.detail);
+          continue;
+        }
+        if (payload.messageType === 'CONTROL_MESSAGE') {
+          controls++;
+          continue;
+        }
+        decoded++;
+        outcome.events += payload.logEvents.length;
+        if (delivery.kind === 'direct') batchKey = directBatchKey(payload);
+        // The events of one payload come from one log stream: usually one container, so the owner of the
+        // previous line's pod is checked first (and its pod name string shared by the lines kept).
+        let last: { source: LineSource; owner: PodOwner | undefined } | undefined;
         for (const logEvent of payload.logEvents) {
           const line = sourceLogEvent(logEvent, payload.logStream);
           if (isMalformed(line)) {
@@ -154,18 +157,26 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
             skip(classified.malformed, classified.detail);
             continue;
           }
-          // most lines come from a pod already resolved: no await (a microtask per line) for those
-          const owner = resolver.known(line.source) ?? (await resolver.resolve(line.source));
+          let source = line.source;
+          let owner: PodOwner | undefined;
+          if (last && sameSource(last.source, source)) {
+            source = last.source;
+            owner = last.owner;
+          } else {
+            // most lines come from a pod already resolved: no await (a microtask per line) for those
+            owner = resolver.known(source) ?? (await resolver.resolve(source));
+            last = { source, owner };
+          }
           if (classified.kind === 'agent') {
-            const forged = forgery(classified.record, line.source, owner);
+            const forged = forgery(classified.record, source, owner);
             if (forged) {
               outcome.skipped['forged-agent-record'] = (outcome.skipped['forged-agent-record'] ?? 0) + 1;
-              warnForged(deps, line.source, forged);
+              warnForged(deps, source, forged);
               continue;
             }
           }
           if (!owner) {
-            skip('unknown-job', `pod ${line.source.namespace}/${line.source.pod} belongs to no known job`);
+            skip('unknown-job', `pod ${source.namespace}/${source.pod} belongs to no known job`);
             continue;
           }
           let batch = batches.get(owner.job);
@@ -180,18 +191,19 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
             batches.set(owner.job, batch);
           }
           if (classified.kind === 'agent') {
-            batch.agent.push({ pod: line.source.pod, record: classified.record, at: line.timestamp });
+            batch.agent.push({ pod: source.pod, record: classified.record, at: line.timestamp });
           } else {
-            const worker: WorkerLine = {
-              pod: line.source.pod,
-              timestamp: line.timestamp,
-              text: classified.text,
-            };
+            const worker: WorkerLine = { pod: source.pod, timestamp: line.timestamp, text: classified.text };
             if (classified.localRank !== undefined) worker.localRank = classified.localRank;
             batch.worker.push(worker);
           }
         }
       }
+      if (decoded === 0) {
+        outcome.status = controls > 0 ? 'control' : 'malformed';
+        return outcome;
+      }
+      if (batchKey === undefined) return outcome;
 
       // one reconcile per job
       const jobBatches = [...batches.values()];
@@ -488,6 +500,10 @@ interface PodOwner {
   job: JobRecord;
   slot: PodSlot;
 }
+
+/** Whether two lines come from the same container (attribution reads nothing else of a source). */
+const sameSource = (a: LineSource, b: LineSource): boolean =>
+  a.pod === b.pod && a.namespace === b.namespace && a.container === b.container && a.node === b.node;
 
 /** Why an agent record is not believed (undefined: it is). */
 function forgery(record: AgentRecord, source: LineSource, owner: PodOwner | undefined): string | undefined {
