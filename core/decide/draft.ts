@@ -10,7 +10,11 @@
  *   slots and edited in place in many places. An unchanged slot or rule state stays the input's object,
  *   so comparing draft and input (`sameJson`) skips it at once.
  * - a pod name → position index of the draft's slots (`slotPosition`), so finding the slot of a pod is
- *   O(1), not a scan of every slot per observation.
+ *   O(1), not a scan of every slot per observation. A released draft leaves its index to the record it
+ *   became (`indexes`, by `pods` array): the next decide on that record starts from it instead of
+ *   building one again (16,384 slots take milliseconds to index, the logs Lambda decides several times
+ *   per invocation). Such an inherited index is shared (copied before its first write) and checked: its
+ *   first miss rebuilds it, in case the record's holder moved slots since.
  *
  * Invariants: the input record is never written to (every in-place slot write in core/decide goes
  * through `writableSlot`; a record that is not a live draft is written in place, as callers that own
@@ -29,9 +33,16 @@ interface DraftState {
   indexed?: PodSlot[];
   length?: number;
   positions?: Map<string, number>;
+  /** `positions` is an earlier decide's (`indexes`): copied before this draft writes it. */
+  shared?: boolean;
+  /** `positions` was not built from this draft's slots: rebuilt at its first miss. */
+  unchecked?: boolean;
 }
 
 const drafts = new WeakMap<object, DraftState>();
+
+/** The index a released draft left for the `pods` array it ended with (never written again). */
+const indexes = new WeakMap<PodSlot[], Map<string, number>>();
 
 /** What the slot helpers need of a record. */
 type Slots = Pick<JobRecord, 'pods'>;
@@ -44,23 +55,41 @@ export const draftOf = (job: JobRecord): JobRecord => {
   const draft = structuredClone({ ...job, pods: [] as PodSlot[], ruleState: undefined as unknown });
   draft.pods = job.pods.slice();
   draft.ruleState = job.ruleState;
-  drafts.set(draft, { owned: new WeakSet(), scans: 0 });
+  const state: DraftState = { owned: new WeakSet(), scans: 0 };
+  const inherited = indexes.get(job.pods);
+  if (inherited?.size === draft.pods.length) {
+    state.indexed = draft.pods;
+    state.length = draft.pods.length;
+    state.positions = inherited;
+    state.shared = true;
+    state.unchecked = true;
+  }
+  drafts.set(draft, state);
   return draft;
 };
 
-/** Ends copy on write for `draft`: from now on it is a plain record its holder may write in place. */
+/**
+ * Ends copy on write for `draft`: from now on it is a plain record its holder may write in place. Its
+ * index, if it has a current one, is left for the next decide on the record.
+ */
 export const releaseDraft = (draft: JobRecord): void => {
+  const state = drafts.get(draft);
   drafts.delete(draft);
+  if (state?.positions && state.indexed === draft.pods && state.length === draft.pods.length)
+    indexes.set(draft.pods, state.positions);
 };
 
 const positionsOf = (job: Slots, state: DraftState): Map<string, number> => {
   if (state.positions && state.indexed === job.pods && state.length === job.pods.length)
     return state.positions;
   const positions = new Map<string, number>();
-  for (const [i, s] of job.pods.entries()) positions.set(s.name, i);
-  state.indexed = job.pods;
-  state.length = job.pods.length;
+  const pods = job.pods;
+  for (let i = 0; i < pods.length; i++) positions.set((pods[i] as PodSlot).name, i);
+  state.indexed = pods;
+  state.length = pods.length;
   state.positions = positions;
+  state.shared = false;
+  state.unchecked = false;
   return positions;
 };
 
@@ -80,7 +109,11 @@ export const slotPosition = (job: Slots, name: string): number => {
   if (!state || (state.positions === undefined && state.scans++ < SCANS_BEFORE_INDEX))
     return job.pods.findIndex((s) => s.name === name);
   const i = positionsOf(job, state).get(name);
-  return i !== undefined && job.pods[i]?.name === name ? i : -1;
+  if (i !== undefined && job.pods[i]?.name === name) return i;
+  if (!state.unchecked) return -1;
+  // An inherited index that misses may be out of date: the answer comes from a fresh one.
+  state.positions = undefined;
+  return slotPosition(job, name);
 };
 
 /**
@@ -93,6 +126,10 @@ export const replaceSlot = (job: Slots, i: number, slot: PodSlot): void => {
   job.pods[i] = slot;
   const state = drafts.get(job);
   if (state?.positions && state.indexed === job.pods && state.length === job.pods.length) {
+    if (state.shared) {
+      state.positions = new Map(state.positions);
+      state.shared = false;
+    }
     if (state.positions.get(old.name) === i) state.positions.delete(old.name);
     state.positions.set(slot.name, i);
   }

@@ -88,6 +88,42 @@ describe('the pod-name index of a draft', () => {
     releaseDraft(draft);
   });
 
+  it('starts a draft of a record an earlier decide released from that index, and answers as a scan does', () => {
+    const first = draftOf(job);
+    for (const s of job.pods) slotPosition(first, s.name); // the index is built by now
+    replaceSlot(first, 3, renewSlot(first, first.pods[3]!, 1, []));
+    releaseDraft(first);
+    const names = (record: JobRecord) => [
+      ...record.pods.map((s) => s.name),
+      ...job.pods.map((s) => s.name),
+      'llama-pods-3-g1',
+      'llama-pods-99-g0',
+    ];
+
+    // Straight on: every lookup is right.
+    const next = draftOf(first);
+    expect(names(next).map((n) => slotPosition(next, n))).toEqual(scanned(next, names(next)));
+    releaseDraft(next);
+
+    // Slots moved since the index was made: a miss rebuilds the inherited index.
+    const shuffled = draftOf(first);
+    shuffled.pods.reverse();
+    expect(names(shuffled).map((n) => slotPosition(shuffled, n))).toEqual(scanned(shuffled, names(shuffled)));
+    releaseDraft(shuffled);
+
+    // A renewal in one draft copies the shared index first: another draft of the same record still finds
+    // the slot by its old name.
+    const renewing = draftOf(first);
+    const old7 = renewing.pods[7]!.name;
+    replaceSlot(renewing, 7, renewSlot(renewing, renewing.pods[7]!, 1, []));
+    expect(slotPosition(renewing, old7)).toBe(-1);
+    const other = draftOf(first);
+    expect(slotPosition(other, old7)).toBe(7);
+    expect(names(other).map((n) => slotPosition(other, n))).toEqual(scanned(other, names(other)));
+    releaseDraft(renewing);
+    releaseDraft(other);
+  });
+
   it('copies a slot on its first write only, leaving the input slot as it was', () => {
     const input = deepFreeze(structuredClone(job));
     const draft = draftOf(input);
