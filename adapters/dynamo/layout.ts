@@ -121,13 +121,15 @@ export interface SplitRecord {
 }
 
 /**
- * Splits a record over `layout` (whose `slots` must equal `job.pods.length`). `known` may answer a slot
- * part's text without serialising it (the store's snapshot: the same frozen slot objects it read).
+ * Splits a record over `layout` (whose `slots` must equal `job.pods.length`). `unchanged` may say that a
+ * slot part is what the store already holds (its snapshot: the same frozen slot objects it read); such a
+ * part is left out of `parts`, which then holds every other part (a big job's write visits thousands of
+ * slot parts and serialises the few that changed).
  */
 export const splitRecord = (
   job: JobRecord,
   layout: Layout,
-  known?: (sk: string, slots: readonly PodSlot[], from: number) => string | undefined,
+  unchanged?: (sk: string, slots: readonly PodSlot[], from: number) => boolean,
 ): SplitRecord => {
   const head: Json = {};
   const hist: Json = {};
@@ -145,7 +147,8 @@ export const splitRecord = (
   for (let n = 0; n < slotParts; n++) {
     const sk = sks[n] as string;
     const from = n * layout.k;
-    parts.set(sk, known?.(sk, job.pods, from) ?? JSON.stringify(job.pods.slice(from, from + layout.k)));
+    if (unchanged?.(sk, job.pods, from)) continue;
+    parts.set(sk, JSON.stringify(job.pods.slice(from, from + layout.k)));
   }
   const state = job.ruleState;
   if (hasStreams(state)) {

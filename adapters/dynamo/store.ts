@@ -343,19 +343,19 @@ const indexKeysOf = (item: Item): Item => {
 };
 
 /**
- * A slot part's text from the snapshot when the record holds exactly the snapshot's slot objects there:
- * those are frozen (a read or a write parsed them from that very text), so being the same objects means
- * being the same JSON. Decide copies a slot on write and leaves the others as it got them, so a write of
- * a big job serialises only the parts whose slots changed. A slot object of the caller's own (a changed
- * slot, a record built in place) is never taken for known: it may have been edited since.
+ * Whether a slot part is unchanged since the snapshot: the record holds exactly the snapshot's slot objects
+ * there. Those are frozen (a read or a write parsed them from the text stored), so being the same objects
+ * means being the same JSON. Decide copies a slot on write and leaves the others as it got them, so a write
+ * of a big job serialises and compares only the parts whose slots changed. A slot object of the caller's
+ * own (a changed slot, a record built in place) is never taken for unchanged: it may have been edited since.
  */
-const knownSlotText =
+const unchangedSlots =
   (prev: Snapshot, k: number) =>
-  (sk: string, pods: readonly PodSlot[], from: number): string | undefined => {
+  (sk: string, pods: readonly PodSlot[], from: number): boolean => {
     const slots = prev.values.get(sk) as readonly PodSlot[] | undefined;
-    if (!slots || slots.length !== Math.min(k, pods.length - from)) return undefined;
-    for (let i = 0; i < slots.length; i++) if (slots[i] !== pods[from + i]) return undefined;
-    return prev.texts.get(sk);
+    if (!slots || slots.length !== Math.min(k, pods.length - from) || !prev.texts.has(sk)) return false;
+    for (let i = 0; i < slots.length; i++) if (slots[i] !== pods[from + i]) return false;
+    return true;
   };
 
 /** The condition of a job's head write: absent (a create) or still at the version the write follows. */
@@ -724,7 +724,7 @@ export class DynamoJobStore implements JobStore, Timeline, MetricStore, Idempote
     const pk = Keys.job(job).pk;
     const isNew = expect === 'absent';
     let layout: Layout = prev ? { ...prev.layout, slots: job.pods.length } : chooseLayout(job, newBase(job));
-    let split = splitRecord(job, layout, prev && knownSlotText(prev, layout.k));
+    let split = splitRecord(job, layout, prev && unchangedSlots(prev, layout.k));
     let changed = changedParts(split, prev, layout);
     const rebase = prev === undefined || changed.length > MAX_TRANSACTION_PARTS;
     if (rebase && prev !== undefined) {
