@@ -431,7 +431,7 @@ function evaluateRules(
   const many = worker.some((w) => w.pod !== first);
   for (const w of worker) {
     if (w.timestamp < since) continue;
-    if (many) index ??= slotIndex(job);
+    if (many) index ??= indexOf(job);
     const slot = index ? index.byName.get(w.pod) : slotForPod(job, w.pod);
     if (!slot) continue;
     const rank =
@@ -461,6 +461,20 @@ function evaluateRules(
   }
   return { observations, evaluated: lines.length, state: result.state };
 }
+
+/**
+ * A job record's slot index, built on its first use: attribution looks up thousands of a big job's pods in
+ * the record it read, and the rules evaluate the same record's lines (records are never written in place).
+ */
+const indexes = new WeakMap<JobRecord, SlotIndex>();
+const indexOf = (job: JobRecord): SlotIndex => {
+  let index = indexes.get(job);
+  if (!index) {
+    index = slotIndex(job);
+    indexes.set(job, index);
+  }
+  return index;
+};
 
 /** Rank stream names by pod and local rank, made once per pod and rank (the rules key their state by them). */
 const rankStreams = new Map<string, string[]>();
@@ -578,8 +592,6 @@ class JobResolver {
   private readonly owners = new Map<string, Promise<PodOwner | undefined>>();
   /** Owners found so far, by `<namespace>/<pod>`. */
   private readonly settled = new Map<string, PodOwner>();
-  /** Each job record's slot index, built on its first lookup (a batch may look up thousands of its pods). */
-  private readonly indexes = new WeakMap<JobRecord, SlotIndex>();
 
   constructor(private readonly deps: Deps) {}
 
@@ -618,12 +630,7 @@ class JobResolver {
 
   private ownerIn(job: JobRecord | undefined, pod: string): PodOwner | undefined {
     if (!job) return undefined;
-    let index = this.indexes.get(job);
-    if (!index) {
-      index = slotIndex(job);
-      this.indexes.set(job, index);
-    }
-    const slot = slotForPodName(job, pod, index);
+    const slot = slotForPodName(job, pod, indexOf(job));
     return slot ? { job, slot } : undefined;
   }
 
