@@ -31,7 +31,8 @@
  * - the split by phase, from a V8 CPU profile of a second pass over the same batches (each sample goes to
  *   the innermost frame that names a phase: decode = `decodeSubscriptionData`, parse = `sourceLogEvent` +
  *   `classifyLine`, attribute = the job resolver, `slotForPodName`, `rankPodsToAsk`, rules = `evaluateRules`
- *   and rules/, decide = core/decide*, store read/write = `CodecStore.getJob`/`putJob`; the rest is
+ *   and rules/, decide = core/decide*, store read/write = the store's `getJob`/`putJob` (CodecStore's, or
+ *   DynamoJobStore's with all its own code under them; the AWS SDK's frames are store sdk); the rest is
  *   reconcile's plumbing, metrics, GC);
  * - store calls per batch (reads, job writes, other writes: idempotency marks, counters, timeline, gauges);
  * - a crash claim: one worker-exit record from a collateral rank (its worker lost its peer) while the
@@ -431,7 +432,12 @@ function phaseOf(frame: { functionName: string; url: string }): Phase | undefine
     if (fn === 'putJob') return 'store write';
     return undefined;
   }
-  if (url.includes('/adapters/dynamo/')) return fn === 'putJob' ? 'store write' : 'store read';
+  // DynamoJobStore's own code goes to the call it serves (a write serialises and diffs parts too).
+  if (url.includes('/adapters/dynamo/')) {
+    if (fn === 'getJob') return 'store read';
+    if (fn === 'putJob') return 'store write';
+    return undefined;
+  }
   if (url.includes('/@aws-sdk/') || url.includes('/@smithy/')) return 'store sdk';
   if (url.endsWith('/functions/shell/log-payload.ts')) {
     if (fn === 'decodeSubscriptionData') return 'decode';
