@@ -1,6 +1,6 @@
 /**
  * The rule engine's literal prefilter: which of a fixed set of literals a line contains, found with one
- * regex scan per line for all of them.
+ * regex scan per line for all of them (a set of `INCLUDES_MAX` literals or fewer: one `includes` each).
  *
  * Every rule pattern's prefilter (rules/matcher.ts) is a set of literals of which each match contains at
  * least one; the engine runs a pattern on a line only when the line contains one of them. Testing each
@@ -12,11 +12,18 @@
  * line its pattern would match. `scan` returns whether the line contains a *marked* literal (the engine
  * marks the literals of its rarely-matching event rules, which it skips on lines without any). The
  * scan is linear in the line length (a regex alternation of plain literals never backtracks beyond the
- * longest literal). Not reentrant: one scan's answers hold until the next `scan` (the engine scans and
+ * longest literal; the `includes` of a small set are a bounded number of substring searches). Not reentrant: one scan's answers hold until the next `scan` (the engine scans and
  * reads synchronously, line by line, so sharing one set across calls is safe).
  */
 
 const escapeLiteral = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/**
+ * Sets of at most this many literals are scanned with one `includes` per literal instead of the regex:
+ * measured on a training line, 3 literals cost ~110 ns by `includes` against ~650 ns by the regex (its
+ * match objects and the lookup of each found literal), and the two meet around 16 literals.
+ */
+export const INCLUDES_MAX = 12;
 
 /** A compiled set of literals; see the module comment. */
 export class LiteralSet {
@@ -32,6 +39,8 @@ export class LiteralSet {
   /** `present[i] === stamp` ⇔ literal i is in the line of the current scan. */
   private readonly present: Int32Array;
   private stamp = 0;
+  /** For a small set (`INCLUDES_MAX` literals at most): whether literal i is marked; scanned by `includes`. */
+  private readonly markedIds: Uint8Array | undefined;
 
   /**
    * @param literals distinct, non-empty literals (ids are their positions).
@@ -49,6 +58,10 @@ export class LiteralSet {
       this.implied.map((ids) => (ids.some((j) => (marked ? marked(j) : true)) ? 1 : 0)),
     );
     this.present = new Int32Array(literals.length);
+    this.markedIds =
+      literals.length <= INCLUDES_MAX
+        ? new Uint8Array(literals.map((_, i) => (marked ? (marked(i) ? 1 : 0) : 1)))
+        : undefined;
     const order = literals
       .map((_, i) => i)
       .sort((a, b) => (literals[b] as string).length - (literals[a] as string).length);
@@ -70,6 +83,17 @@ export class LiteralSet {
     const present = this.present;
     const stamp = this.stamp;
     let signal = false;
+    const markedIds = this.markedIds;
+    if (markedIds !== undefined) {
+      // A few literals: one `includes` each beats the regex (no match objects, no substring lookups).
+      const literals = this.literals;
+      for (let i = 0; i < literals.length; i++) {
+        if (!text.includes(literals[i] as string)) continue;
+        present[i] = stamp;
+        if (markedIds[i] === 1) signal = true;
+      }
+      return signal;
+    }
     re.lastIndex = 0;
     for (let m = re.exec(text); m !== null; m = re.exec(text)) {
       // the longest literal starting here was found; the shorter ones starting here are its prefixes,

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PRESET_NAMES } from '../../core/spec/preset-names.ts';
 import { compileRules, evaluateLines, initialRuleState } from '../../rules/engine.ts';
-import { LiteralSet } from '../../rules/literal-set.ts';
+import { INCLUDES_MAX, LiteralSet } from '../../rules/literal-set.ts';
 import { compilePattern } from '../../rules/matcher.ts';
 import { loadPresetRules } from '../../rules/presets/index.ts';
 import type { LogLine } from '../../rules/types.ts';
@@ -66,31 +66,37 @@ describe('LiteralSet', () => {
     expect(() => new LiteralSet([''])).toThrow(/empty/);
   });
 
-  it('answers exactly the substring tests for random overlapping literals and lines built from them', () => {
-    const piece = fc.string({
-      unit: fc.constantFrom('a', 'b', 'c', '(', '.', ' '),
-      minLength: 1,
-      maxLength: 4,
-    });
-    fc.assert(
-      fc.property(
-        fc.uniqueArray(piece, { minLength: 1, maxLength: 8 }),
-        fc.array(fc.oneof(piece, fc.nat()), { maxLength: 12 }),
-        fc.func(fc.boolean()),
-        (literals, parts, mark) => {
-          const text = parts
-            .map((p) => (typeof p === 'number' ? (literals[p % literals.length] as string) : p))
-            .join('');
-          const marked = (id: number) => mark(id);
-          const set = new LiteralSet(literals, marked);
-          const expected = contained(literals, text);
-          expect(set.scan(text)).toBe(expected.some((id) => marked(id)));
-          expect(found(set, literals)).toEqual(expected);
-        },
-      ),
-      { numRuns: 500 },
-    );
-  });
+  it.each([
+    ['a small set (one includes per literal)', 1, INCLUDES_MAX],
+    ['a large set (one regex scan)', INCLUDES_MAX + 1, 3 * INCLUDES_MAX],
+  ])(
+    'answers exactly the substring tests for %s of random overlapping literals and lines built from them',
+    (_, minLength, maxLength) => {
+      const piece = fc.string({
+        unit: fc.constantFrom('a', 'b', 'c', '(', '.', ' '),
+        minLength: 1,
+        maxLength: 4,
+      });
+      fc.assert(
+        fc.property(
+          fc.uniqueArray(piece, { minLength, maxLength }),
+          fc.array(fc.oneof(piece, fc.nat()), { maxLength: 12 }),
+          fc.func(fc.boolean()),
+          (literals, parts, mark) => {
+            const text = parts
+              .map((p) => (typeof p === 'number' ? (literals[p % literals.length] as string) : p))
+              .join('');
+            const marked = (id: number) => mark(id);
+            const set = new LiteralSet(literals, marked);
+            const expected = contained(literals, text);
+            expect(set.scan(text)).toBe(expected.some((id) => marked(id)));
+            expect(found(set, literals)).toEqual(expected);
+          },
+        ),
+        { numRuns: 500 },
+      );
+    },
+  );
 });
 
 /** The benchmark's user rules (progress, metrics) next to every preset. */
