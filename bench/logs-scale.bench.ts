@@ -72,6 +72,7 @@ import { loadConfig } from '../functions/shell/config.ts';
 import { memoryLogger } from '../functions/shell/logger.ts';
 import type { Deps } from '../functions/shell/reconcile.ts';
 import { hasJava, type LocalDynamo, makeDocClient, startDynamoDbLocal } from '../local/dynamo.ts';
+import { eventMessage, logStreamName } from '../local/logs/container-insights.ts';
 import { type CloudWatchLogsEvent, encodeSubscriptionPayload, kinesisEvent } from '../local/shipper.ts';
 import { runningRecord } from '../test/core/big-record.ts';
 import { loadLine, printTable } from './support.ts';
@@ -282,21 +283,29 @@ function runningJob(pods: number): JobRecord {
   return runningRecord(parsed.spec, T0);
 }
 
-/** One subscription batch of one pod's stream: Fluent Bit records of its `pytorch` container. */
-function batchOf(pod: string, lines: string[], at: number): unknown {
-  const stream = `node-application.var.log.containers.${pod}_${NAMESPACE}_${CONTAINER}-${'0'.repeat(64)}.log`;
+/** The fixture's container image (the Fluent Bit record names it, and its digest). */
+const IMAGE = '123456789012.dkr.ecr.us-west-2.amazonaws.com/llama3:latest';
+
+/**
+ * One subscription batch of one pod's stream: the records of its `pytorch` container as the stock
+ * Container Insights add-on writes them (local/logs/container-insights.ts: `time`, `stream`, `_p`, `log`
+ * and the `kubernetes` metadata with pod id, host, container id, image and image digest; about 660 B a
+ * record for these lines) in the add-on's stream, as the local shipper sends them.
+ */
+function batchOf(
+  pod: string,
+  lines: string[],
+  at: number,
+  node = 'ip-10-0-0-1.us-west-2.compute.internal',
+): unknown {
+  const source = { namespace: NAMESPACE, pod, container: CONTAINER, node, image: IMAGE };
   return encodeSubscriptionPayload(
     '/aws/containerinsights/bench/application',
-    stream,
-    lines.map((text, i) => ({
+    logStreamName(source),
+    lines.map((line, i) => ({
       id: `${at + i}${String(i).padStart(8, '0')}`,
       timestamp: at + i,
-      message: JSON.stringify({
-        log: `${text}\n`,
-        stream: 'stdout',
-        time: new Date(at + i).toISOString(),
-        kubernetes: { pod_name: pod, namespace_name: NAMESPACE, container_name: CONTAINER, host: 'node' },
-      }),
+      message: eventMessage({ ...source, stream: 'stdout', line, timestamp: at + i }, 'stock'),
     })),
   );
 }
@@ -317,7 +326,8 @@ function steadyBatch(job: JobRecord, k: number, at: number, workerLines: number)
   const pods = job.pods.length;
   // a stride coprime with the pod count walks every pod before repeating one
   const stride = pods % 7 === 0 ? 11 : 7;
-  const pod = (job.pods[(k * stride) % pods] as JobRecord['pods'][number]).name;
+  const slot = job.pods[(k * stride) % pods] as JobRecord['pods'][number];
+  const pod = slot.name;
   const step = 1000 + k;
   const lines = Array.from(
     { length: workerLines },
@@ -326,7 +336,7 @@ function steadyBatch(job: JobRecord, k: number, at: number, workerLines: number)
       `41${i % 10}.5TFLOPs`,
   );
   lines.push(agentLine(pod, at, { state: 'RUNNING', kind: 'heartbeat', progress: { step } }));
-  return batchOf(pod, lines, at);
+  return batchOf(pod, lines, at, slot.nodeName);
 }
 
 /** The four store ports with counted calls (`CodecStore`, or DynamoJobStore behind `counted`). */
