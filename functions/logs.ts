@@ -146,8 +146,9 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
         // The events of one payload come from one log stream: usually one container, so the owner of the
         // previous line's pod is checked first (and its pod name string shared by the lines kept).
         let last: { source: LineSource; owner: PodOwner | undefined } | undefined;
+        const tail = {};
         for (const logEvent of payload.logEvents) {
-          const line = sourceLogEvent(logEvent, payload.logStream);
+          const line = sourceLogEvent(logEvent, payload.logStream, tail);
           if (isMalformed(line)) {
             skip(line.malformed, line.detail);
             continue;
@@ -444,8 +445,10 @@ function evaluateRules(
   }
   if (lines.length === 0) return { observations: [], evaluated: 0 };
   const result = evaluateLines(compiled, ruleStateFor(compiled, job, now), lines, now);
-  // First, so that a hang verdict of the same batch is judged with the log path known to work.
-  const latest = Math.max(...lines.map((l) => l.timestamp));
+  // First, so that a hang verdict of the same batch is judged with the log path known to work. (A loop, not
+  // `Math.max(...)`: a Kinesis batch's hundreds of thousands of lines would overflow the call stack.)
+  let latest = Number.NEGATIVE_INFINITY;
+  for (const l of lines) if (l.timestamp > latest) latest = l.timestamp;
   const observations: Observation[] = [
     { type: 'WorkerLinesArrived', at: latest },
     ruleObservation(result.state, result.findings),
@@ -517,7 +520,8 @@ interface PodOwner {
 
 /** Whether two lines come from the same container (attribution reads nothing else of a source). */
 const sameSource = (a: LineSource, b: LineSource): boolean =>
-  a.pod === b.pod && a.namespace === b.namespace && a.container === b.container && a.node === b.node;
+  a === b ||
+  (a.pod === b.pod && a.namespace === b.namespace && a.container === b.container && a.node === b.node);
 
 /** Why an agent record is not believed (undefined: it is). */
 function forgery(record: AgentRecord, source: LineSource, owner: PodOwner | undefined): string | undefined {

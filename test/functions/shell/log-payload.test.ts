@@ -1,4 +1,5 @@
 import { gzipSync } from 'node:zlib';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   classifyLine,
@@ -6,8 +7,10 @@ import {
   isMalformed,
   MAX_LINE_LENGTH,
   parseLogStreamName,
+  type RecordTail,
   sourceLogEvent,
 } from '../../../functions/shell/log-payload.ts';
+import { eventMessage } from '../../../local/logs/container-insights.ts';
 import { encodeSubscriptionPayload } from '../../../local/shipper.ts';
 import { parseKubectlLog } from '../../../rules/kubectl-log.ts';
 
@@ -152,6 +155,96 @@ describe('sourceLogEvent', () => {
     const message = JSON.stringify({ log, kubernetes: { pod_name: 'p-0', namespace_name: 'ns' } });
     const line = sourceLogEvent({ id: '1', timestamp: 5, message }, 'whatever');
     expect(isMalformed(line) ? undefined : line.text).toBe(text);
+  });
+
+  it('reads a stream of records as it reads each alone when it reuses the previous kubernetes member', () => {
+    // Records of a few containers in any key order, with log text that looks like record syntax, some
+    // truncated (no longer JSON), some with a member written twice, and plain lines between them.
+    const pods = [
+      { pod_name: 'p-0', namespace_name: 'ns', container_name: 'c', host: 'n-1' },
+      { pod_name: 'p-1', namespace_name: 'ns', container_name: 'c', host: 'n-2' },
+      { pod_name: 'p-0', namespace_name: 'ns', container_name: 'agent' },
+      { namespace_name: 'ns', container_name: 'c' },
+    ];
+    const text = fc
+      .array(fc.constantFrom('step 5', ',"kubernetes":{', '"', '\\', '}', '{"log":"x"', '\n', ' '), {
+        maxLength: 5,
+      })
+      .map((parts) => parts.join(''));
+    const fluentBitOrder = ['time', 'stream', '_p', 'log', 'kubernetes'];
+    const rarely = <T>(arb: fc.Arbitrary<T>, usual: T) =>
+      fc.oneof({ arbitrary: fc.constant(usual), weight: 5 }, { arbitrary: arb, weight: 1 });
+    const record = fc.record({
+      keys: rarely(fc.shuffledSubarray([...fluentBitOrder, 'extra'], { minLength: 1 }), fluentBitOrder),
+      log: rarely(fc.oneof(text, fc.constant(5)), 'step 5'),
+      pod: fc.nat(pods.length - 1),
+      cut: rarely(fc.nat(400), undefined as number | undefined),
+      // a member written a second time (JSON.parse keeps the last)
+      again: rarely(fc.constantFrom('kubernetes', 'log'), undefined as string | undefined),
+    });
+    const message = fc.oneof({ arbitrary: record, weight: 6 }, { arbitrary: text, weight: 1 }).map((r) => {
+      if (typeof r === 'string') return r;
+      const values: Record<string, unknown> = {
+        time: '2026-12-06T03:42:58.716000000Z',
+        stream: 'stdout',
+        _p: 'F',
+        log: r.log,
+        kubernetes: pods[r.pod],
+        extra: { kubernetes: pods[0] },
+      };
+      let json = JSON.stringify(Object.fromEntries(r.keys.map((k) => [k, values[k]])));
+      if (r.again === 'kubernetes')
+        json = json.replace(/}$/, `,"kubernetes":${JSON.stringify(pods[(r.pod + 1) % pods.length])}}`);
+      if (r.again === 'log') json = json.replace(/}$/, ',"log":"again"}');
+      return r.cut === undefined ? json : json.slice(0, r.cut);
+    });
+    let reused = 0;
+    fc.assert(
+      fc.property(fc.array(message, { minLength: 1, maxLength: 12 }), (messages) => {
+        const tail: { last?: RecordTail } = {};
+        for (const [i, m] of messages.entries()) {
+          const event = { id: String(i), timestamp: i, message: m };
+          if (tail.last && m.endsWith(tail.last.text)) reused++;
+          expect(sourceLogEvent(event, `q_other_c-${HEX}`, tail)).toEqual(
+            sourceLogEvent(event, `q_other_c-${HEX}`),
+          );
+        }
+      }),
+      { numRuns: 400 },
+    );
+    // not vacuous: many records ended with the member before them
+    expect(reused).toBeGreaterThan(100);
+  });
+
+  it('parses only the head of a container-insights record that repeats the previous kubernetes member', () => {
+    const source = { namespace: 'ns', pod: 'p-0', container: 'pytorch', node: 'n-1', image: 'img:1' };
+    const tail: { last?: RecordTail } = {};
+    const lines = ['[default0]:step 1', '[default1]:step 1 ,"kubernetes":{"pod_name":"forged"}'].map(
+      (line, i) =>
+        sourceLogEvent(
+          {
+            id: String(i),
+            timestamp: i,
+            message: eventMessage({ ...source, stream: 'stdout', line, timestamp: i }, 'stock'),
+          },
+          'whatever',
+          tail,
+        ),
+    );
+    expect(lines.map((l) => (isMalformed(l) ? l : [l.source, l.text]))).toEqual([
+      [{ pod: 'p-0', namespace: 'ns', container: 'pytorch', node: 'n-1' }, '[default0]:step 1'],
+      [
+        { pod: 'p-0', namespace: 'ns', container: 'pytorch', node: 'n-1' },
+        '[default1]:step 1 ,"kubernetes":{"pod_name":"forged"}',
+      ],
+    ]);
+    // one source object for the container's lines: the second record's member was not parsed again
+    const [first, second] = lines;
+    expect(first !== undefined && second !== undefined && !isMalformed(first) && !isMalformed(second)).toBe(
+      true,
+    );
+    if (first && second && !isMalformed(first) && !isMalformed(second))
+      expect(second.source).toBe(first.source);
   });
 
   it('attributes a plain line by its stream name', () => {
