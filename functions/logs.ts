@@ -444,7 +444,11 @@ function evaluateRules(
     lines.push(line);
   }
   if (lines.length === 0) return { observations: [], evaluated: 0 };
-  const result = evaluateLines(compiled, ruleStateFor(compiled, job, now), lines, now);
+  const progressRule = job.spec.trainkeeper.progressRule;
+  // Values only for the progress rule: the others' would be thousands of objects per batch, unread.
+  const result = evaluateLines(compiled, ruleStateFor(compiled, job, now), lines, now, {
+    valuesOf: progressRule ?? null,
+  });
   // First, so that a hang verdict of the same batch is judged with the log path known to work. (A loop, not
   // `Math.max(...)`: a Kinesis batch's hundreds of thousands of lines would overflow the call stack.)
   let latest = Number.NEGATIVE_INFINITY;
@@ -453,7 +457,6 @@ function evaluateRules(
     { type: 'WorkerLinesArrived', at: latest },
     ruleObservation(result.state, result.findings),
   ];
-  const progressRule = job.spec.trainkeeper.progressRule;
   if (progressRule) {
     let best: { step: number; at: number } | undefined;
     for (const v of result.values) {

@@ -464,17 +464,20 @@ const passes = (gate: Int32Array | undefined, literals: LiteralSet): boolean =>
 /**
  * Evaluates a batch of lines (any order, any streams) at time `now` (epoch ms). Returns the new state
  * (the input is not modified), the findings (transitions into FAULTED/HANGING/SLOW, ordered by `at`),
- * and every captured metric value (so the caller can take training progress from a designated rule).
+ * and the captured metric values (so the caller can take training progress from a designated rule): every
+ * rule's, or with `valuesOf` only that rule's (none when it names no rule).
  */
 export function evaluateLines(
   c: CompiledRules,
   state: RuleState,
   lines: readonly LogLine[],
   now: number,
+  opts: { valuesOf?: string | null } = {},
 ): { state: RuleState; findings: RuleFinding[]; values: RuleValue[] } {
   const run: Run = { state: cloneFor(c, state), findings: [] };
   const values: RuleValue[] = [];
   const rules = c.rules;
+  const keepValues = rules.map((r) => opts.valuesOf === undefined || r.name === opts.valuesOf);
   const slots = rules.map((r) => run.state.rules[r.name] as RuleSlot);
   const literals = c.literals;
   const startedAt = run.state.startedAt;
@@ -520,7 +523,7 @@ export function evaluateLines(
         if (perStream && stream && stream.verdict === 'HANGING') stream.verdict = 'HEALTHY';
         if (typeof group === 'string' && r.match.groups > 0) {
           value = parsePythonFloat(group);
-          if (value !== undefined) {
+          if (value !== undefined && keepValues[i] === true) {
             values.push(
               rank === undefined ? { rule: r.name, value, at: t } : { rule: r.name, value, at: t, rank },
             );

@@ -524,6 +524,22 @@ describe('rule engine: HyperPod log-monitoring semantics', () => {
     ]);
   });
 
+  it('returns only the values of the rule named by valuesOf, and none for null, with the same findings', () => {
+    const c = compileRules([
+      rule({ name: 'step', logPattern: '.*Batch (\\d+).*' }),
+      rule({ name: 'loss', logPattern: '.*loss ([0-9.]+)', operator: 'gt', metricThreshold: 2 }),
+    ]);
+    const lines = [1, 2, 3].map((i) => ({ stream: 's', timestamp: i, text: `Batch ${i} loss 3` }));
+    const all = evaluateLines(c, initialRuleState(c, 0, 0), lines, 10);
+    const step = evaluateLines(c, initialRuleState(c, 0, 0), lines, 10, { valuesOf: 'step' });
+    const none = evaluateLines(c, initialRuleState(c, 0, 0), lines, 10, { valuesOf: null });
+    expect(all.values.map((v) => v.rule)).toEqual(['step', 'loss', 'step', 'loss', 'step', 'loss']);
+    expect(step.values).toEqual(all.values.filter((v) => v.rule === 'step'));
+    expect(none.values).toEqual([]);
+    expect(step.findings).toEqual(all.findings);
+    expect(none.state).toEqual(all.state);
+  });
+
   it('the input state is never modified', () => {
     const c = compileRules([
       rule({ name: 'm', logPattern: '.*loss ([0-9.]+)', operator: 'gt', metricThreshold: 2 }),
