@@ -19,7 +19,15 @@ import { LifecycleEvent, Reason } from '../reasons.ts';
 import { elasticNextCheckAt } from './elastic.ts';
 import { inProcessTargets, openInProcessRestart } from './inprocess.ts';
 import { masterPortFor } from './naming.ts';
-import { clearCondition, eventAction, latencyAction, rankSlots, setCondition, setPhase } from './record.ts';
+import {
+  clearCondition,
+  eventAction,
+  everyRank,
+  latencyAction,
+  rankSlots,
+  setCondition,
+  setPhase,
+} from './record.ts';
 import { isPodSeen, isReadyToStart } from './slots.ts';
 import { failJob, succeedJob } from './terminal.ts';
 
@@ -200,14 +208,9 @@ export const deriveActions = (job: JobRecord, now: number, strays: string[], act
   // The trigger that recorded the cut ran at `cutShortAt`; any later one re-derives and makes the calls.
   if (job.cutShortAt !== undefined && now > job.cutShortAt) delete job.cutShortAt;
   const inBackoff = job.backoffUntil !== undefined;
-  const ranks = rankSlots(job);
   const gen = job.generation;
 
-  if (
-    isStarted(job) &&
-    ranks.length > 0 &&
-    ranks.every((s) => s.agent?.state === 'COMPLETED' && s.agent.generation === gen)
-  ) {
+  if (isStarted(job) && everyRank(job, (s) => s.agent?.state === 'COMPLETED' && s.agent.generation === gen)) {
     succeedJob(job, now, actions);
     return;
   }
@@ -216,11 +219,16 @@ export const deriveActions = (job: JobRecord, now: number, strays: string[], act
   if (!inBackoff && unseen.length > 0) actions.push({ type: 'CreatePods', pods: unseen.map(planFor) });
 
   if (job.phase === 'Running') {
-    const silent = ranks.filter(
-      (s) => s.podPhase === 'Running' && (s.lastSeenAt ?? job.runningSince ?? now) + LIVENESS_MS <= now,
-    );
-    if (silent.length > 0) actions.push({ type: 'PollAgents', pods: silent.map((s) => s.name) });
+    // Every steady batch of a big job comes here: one pass over the slots, no list of every rank.
+    const silent: PodSlot[] = [];
+    for (const s of job.pods) {
+      if (s.groupRank === null || s.podPhase !== 'Running') continue;
+      if ((s.lastSeenAt ?? job.runningSince ?? now) + LIVENESS_MS <= now) silent.push(s);
+    }
+    if (silent.length > 0)
+      actions.push({ type: 'PollAgents', pods: rankSlots({ pods: silent }).map((s) => s.name) });
   } else {
+    const ranks = rankSlots(job);
     if (ranks.length > 0 && ranks.every((s) => s.podPhase === 'Running')) {
       const c = job.conditions.find((x) => x.type === 'PodsRunning');
       if (c?.status !== 'True') {

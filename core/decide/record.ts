@@ -88,13 +88,27 @@ export const latencyAction = (name: string, labels: Record<string, string>, ms: 
 });
 
 /** Slots holding a group rank, in rank order (one pass when the slots are in rank order already, as usual). */
-export const rankSlots = (job: JobRecord): PodSlot[] => {
+export const rankSlots = (job: Pick<JobRecord, 'pods'>): PodSlot[] => {
   const ranks = job.pods.filter((s) => s.groupRank !== null);
   for (let i = 1; i < ranks.length; i++) {
     if ((ranks[i - 1]!.groupRank ?? 0) > (ranks[i]!.groupRank ?? 0))
       return ranks.sort((a, b) => (a.groupRank ?? 0) - (b.groupRank ?? 0));
   }
   return ranks;
+};
+
+/**
+ * Whether the job has rank slots and every one satisfies `test` (`rankSlots(job)` non-empty and every
+ * slot passing), without building the list.
+ */
+export const everyRank = (job: Pick<JobRecord, 'pods'>, test: (slot: PodSlot) => boolean): boolean => {
+  let any = false;
+  for (const s of job.pods) {
+    if (s.groupRank === null) continue;
+    if (!test(s)) return false;
+    any = true;
+  }
+  return any;
 };
 
 /** Idle spare slots (no rank). */

@@ -148,6 +148,18 @@ describe('bring-up', () => {
     expect(due.changed).toBe(false);
   });
 
+  it('polls the silent ranks of a Running job in rank order, whatever order the slots are in, and no spare', () => {
+    const s = given(makeSpec({ replicas: 3, spares: 1 }));
+    s.after(1000).bringUp();
+    // Ranks 2 and 0 swapped in the record (an elastic relayout can leave slots out of rank order).
+    const [a, b, c, spare] = s.job.pods;
+    const job = { ...s.job, pods: [c!, b!, a!, spare!] };
+    const due = decide(job, [], s.now + LIVENESS_MS);
+    expect(due.actions).toEqual([
+      { type: 'PollAgents', pods: ['llama-pods-0-g0', 'llama-pods-1-g0', 'llama-pods-2-g0'] },
+    ]);
+  });
+
   it('moves nextCheckAt at most once per LIVENESS_GRANULARITY_MS of heartbeats', () => {
     const s = given(makeSpec({ replicas: 2 }));
     s.after(1000).bringUp();
