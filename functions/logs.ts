@@ -73,6 +73,7 @@ import {
   isMalformed,
   type LineSource,
   type MalformedKind,
+  type StreamTail,
   sourceLogEvent,
 } from './shell/log-payload.ts';
 import { countSafely, type Deps, forEachJob, reconcile, throwIfAnyRetryable } from './shell/reconcile.ts';
@@ -146,7 +147,7 @@ export function makeHandler(deps: Deps): (event: unknown) => Promise<LogsOutcome
         // The events of one payload come from one log stream: usually one container, so the owner of the
         // previous line's pod is checked first (and its pod name string shared by the lines kept).
         let last: { source: LineSource; owner: PodOwner | undefined } | undefined;
-        const tail = {};
+        const tail: StreamTail = {};
         for (const logEvent of payload.logEvents) {
           const line = sourceLogEvent(logEvent, payload.logStream, tail);
           if (isMalformed(line)) {

@@ -268,6 +268,16 @@ export interface RecordTail {
   source: LineSource;
 }
 
+/**
+ * What `sourceLogEvent` carries between the events of one stream: the last record's tail, or that the
+ * stream's records do not split at their `kubernetes` member (then it stops trying: a record of another
+ * layout would pay for a second parse of its member on every line).
+ */
+export interface StreamTail {
+  last?: RecordTail;
+  unsplit?: boolean;
+}
+
 const KUBERNETES_MEMBER = ',"kubernetes":{';
 
 /** The record's `kubernetes` member as a reusable tail, when the record splits there (see `RecordTail`). */
@@ -288,12 +298,12 @@ function tailOf(message: string): RecordTail | undefined {
  * namespace_name}` is a Fluent Bit / Container Insights record; anything else is a plain line of the
  * stream named by `logStream`. Oversized events and lines with no known source are `Malformed`.
  * `tail` carries the previous record's `kubernetes` member between calls for the events of one stream
- * (see `RecordTail`): the lines of one container then parse only their heads and share one `LineSource`.
+ * (see `RecordTail`, `StreamTail`): the lines of one container then parse only their heads and share one `LineSource`.
  */
 export function sourceLogEvent(
   event: CloudWatchLogEvent,
   logStream: string,
-  tail?: { last?: RecordTail },
+  tail?: StreamTail,
 ): SourcedLine | Malformed {
   const message = event.message;
   if (message.length > MAX_LINE_LENGTH) {
@@ -315,8 +325,9 @@ export function sourceLogEvent(
     const record = asFluentBitRecord(parseJson(message));
     if (record) {
       // The next lines of this container may share this record's `kubernetes` member (and its source).
-      const next = tail ? tailOf(message) : undefined;
+      const next = tail && !tail.unsplit ? tailOf(message) : undefined;
       if (tail && next) tail.last = next;
+      else if (tail) tail.unsplit = true;
       const source = next?.source ?? sourceOf(record.kubernetes);
       return { id: event.id, timestamp: event.timestamp, source, text: stripNewline(record.log) };
     }

@@ -7,7 +7,7 @@ import {
   isMalformed,
   MAX_LINE_LENGTH,
   parseLogStreamName,
-  type RecordTail,
+  type StreamTail,
   sourceLogEvent,
 } from '../../../functions/shell/log-payload.ts';
 import { eventMessage } from '../../../local/logs/container-insights.ts';
@@ -201,7 +201,7 @@ describe('sourceLogEvent', () => {
     let reused = 0;
     fc.assert(
       fc.property(fc.array(message, { minLength: 1, maxLength: 12 }), (messages) => {
-        const tail: { last?: RecordTail } = {};
+        const tail: StreamTail = {};
         for (const [i, m] of messages.entries()) {
           const event = { id: String(i), timestamp: i, message: m };
           if (tail.last && m.endsWith(tail.last.text)) reused++;
@@ -218,7 +218,7 @@ describe('sourceLogEvent', () => {
 
   it('parses only the head of a container-insights record that repeats the previous kubernetes member', () => {
     const source = { namespace: 'ns', pod: 'p-0', container: 'pytorch', node: 'n-1', image: 'img:1' };
-    const tail: { last?: RecordTail } = {};
+    const tail: StreamTail = {};
     const lines = ['[default0]:step 1', '[default1]:step 1 ,"kubernetes":{"pod_name":"forged"}'].map(
       (line, i) =>
         sourceLogEvent(
