@@ -33,8 +33,10 @@ async function faultNodeOfRank2(t: E2E, name: string, spares: number) {
     90_000,
   );
   const remediation = after.status.remediations[0]!;
-  expect(remediation.level).toBe('pod');
-  expect(remediation.reason).toBe('NodeFault');
+  // The whole list in the message: a CI run once saw a process-level remediation come first, cause unknown.
+  const seen = JSON.stringify(after.status.remediations);
+  expect(remediation.level, seen).toBe('pod');
+  expect(remediation.reason, seen).toBe('NodeFault');
   expect(remediation.nodes).toContain(victim.node);
   expect(after.status.generation).toBe(before.status.generation + 1);
   expect(rankPods(after).every((p) => p.agentGeneration === after.status.generation)).toBe(true);
